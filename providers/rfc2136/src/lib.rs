@@ -1,0 +1,1 @@
+//! RFC 2136 adapter (in progress).

@@ -1,0 +1,233 @@
+//! Command line: parse, set up logging, run one command, map the outcome to an exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::exit::{self, EXIT_CODES_HELP, Status};
+use crate::logging::{self, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wildcert",
+    version,
+    about = "Gets, renews, checks and stores wildcard TLS certificates",
+    long_about = "Gets, renews, checks and stores wildcard TLS certificates.\n\n\
+        Certificates come from an ACME CA (Let's Encrypt, ZeroSSL, Google, a private CA) proven \
+        through DNS-01 TXT records, or from a key and full-chain bundle you supply. They are \
+        checked, stored privately in an S3-compatible bucket and a local directory, and \
+        renewed on time.",
+    after_help = EXIT_CODES_HELP
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, short = 'c', global = true, env = "WILDCERT_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// More log output (-v debug, -vv trace).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors.
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "WILDCERT_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Get certificates now (skips ones with more than 1/3 of their lifetime left).
+    Issue(IssueArgs),
+    /// Renew what is due now and exit (for a systemd timer or cron).
+    Renew(RenewArgs),
+    /// Run as a service: renew on schedule, pick up certificates other hosts stored.
+    Run,
+    /// Show each certificate: source, names, expiry, next action, last error.
+    Status(StatusArgs),
+    /// Check a private key and certificate bundle and say exactly what is wrong.
+    Verify(VerifyArgs),
+    /// Check a supplied key + bundle and store it like an issued certificate.
+    Import(ImportArgs),
+    /// Fetch the current certificate from the bucket into a directory.
+    Pull(PullArgs),
+    /// Bucket pre-installation helpers: policy, check, setup.
+    #[command(subcommand)]
+    Bucket(BucketCommand),
+    /// DNS helpers.
+    #[command(subcommand)]
+    Dns(DnsCommand),
+    /// List the DNS provider codes wildcert understands.
+    Providers,
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// Only this certificate (default: every ACME certificate in the config).
+    #[arg(long)]
+    pub cert: Option<String>,
+    /// Issue even if the current certificate is not due for renewal.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// Only this certificate.
+    #[arg(long)]
+    pub cert: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Certificate bundle(s): the leaf and its intermediates, in any order across files.
+    #[arg(long = "bundle", required = true)]
+    pub bundles: Vec<PathBuf>,
+    /// Names the certificate must cover (default: the configured certificate's, else the leaf's).
+    #[arg(long = "domain")]
+    pub domains: Vec<String>,
+    /// Trust anchors (PEM) the chain must reach; default: the system store.
+    #[arg(long)]
+    pub roots: Option<PathBuf>,
+    /// Do not check that the chain reaches a trusted root.
+    #[arg(long)]
+    pub no_trust: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a corrected bundle (leaf, then intermediates) to --out.
+    #[arg(long, requires = "out")]
+    pub fix: bool,
+    /// Where --fix writes the corrected bundle.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The configured certificate name to store it as.
+    #[arg(long)]
+    pub cert: String,
+    #[arg(long)]
+    pub key: PathBuf,
+    #[arg(long = "bundle", required = true)]
+    pub bundles: Vec<PathBuf>,
+    /// Store even if it expires sooner than the stored certificate.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    #[arg(long)]
+    pub cert: String,
+    /// Directory to write privkey.pem, fullchain.pem, cert.pem, chain.pem into.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BucketCommand {
+    /// Print the restricted-user IAM policy for the bucket.
+    Policy {
+        /// Bucket name (default: storage.bucket from the config).
+        #[arg(long)]
+        bucket: Option<String>,
+    },
+    /// Check access, CORS and versioning of the configured bucket.
+    Check,
+    /// Create the bucket if missing and add the console's CORS rule (idempotent).
+    Setup,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Pre-flight: zone, name servers, a probe TXT written, seen everywhere, removed.
+    Check {
+        #[arg(long)]
+        cert: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Parse and validate the configuration, read its secrets, print warnings.
+    Check,
+}
+
+/// Entry point for the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let verbosity = if cli.quiet { -1 } else { cli.verbose.min(3) as i8 };
+    logging::init(verbosity, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Status::Failed.into();
+        }
+    };
+    let result = runtime.block_on(dispatch(cli));
+    match result {
+        Ok(status) => status.into(),
+        Err(err) => {
+            let status = exit::classify(&err);
+            eprintln!("error: {}", chain_message(&err));
+            status.into()
+        }
+    }
+}
+
+/// `outer: inner: innermost`, skipping causes whose text the outer message already contains.
+pub fn chain_message(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
+    let load = || Config::load(&cli.config);
+    match cli.command {
+        Command::Issue(args) => commands::issue::run(load()?, args).await,
+        Command::Renew(args) => commands::renew::run(load()?, args).await,
+        Command::Run => commands::daemon::run(cli.config.clone()).await,
+        Command::Status(args) => commands::status::run(load()?, args).await,
+        Command::Verify(args) => {
+            // The config is optional here: it only supplies default names to check.
+            let config = if cli.config.exists() { Some(load()?) } else { None };
+            commands::verify::run(config, args).await
+        }
+        Command::Import(args) => commands::import::run(load()?, args).await,
+        Command::Pull(args) => commands::pull::run(load()?, args).await,
+        Command::Bucket(cmd) => commands::bucket::run(&cli.config, cmd).await,
+        Command::Dns(DnsCommand::Check { cert }) => commands::dns_check::run(load()?, cert).await,
+        Command::Providers => commands::providers::run().await,
+        Command::Config(ConfigCommand::Check) => commands::config_check::run(load()?).await,
+    }
+}

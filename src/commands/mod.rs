@@ -1,0 +1,14 @@
+//! One file per command. Each wires configuration, planning, ordering and storage together;
+//! no logic below this layer imports it.
+
+pub mod bucket;
+pub mod config_check;
+pub mod daemon;
+pub mod dns_check;
+pub mod import;
+pub mod issue;
+pub mod providers;
+pub mod pull;
+pub mod renew;
+pub mod status;
+pub mod verify;

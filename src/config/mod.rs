@@ -1,0 +1,676 @@
+//! The configuration file (TOML): what certificates to manage, from which CA, proven through
+//! which DNS, stored where.
+//!
+//! Every table rejects unknown keys, so a typo is an error with file, line and column instead
+//! of a setting silently ignored. Secrets are read from `*_file` paths or `*_env` variable
+//! names (inline values are accepted but `config check` warns about them).
+
+pub mod dns;
+pub mod duration;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use dns::{DnsAdapterConfig, DnsSection};
+pub use secret::{SecretKeys, read_secret};
+pub use wildcert_dns_api::Secret;
+
+/// Where `wildcert` looks for its configuration unless `--config` or `WILDCERT_CONFIG` says
+/// otherwise.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/wildcert/wildcert.toml";
+
+/// The CORS origin the Gradient console loads artifacts from.
+pub const DEFAULT_CONSOLE_ORIGIN: &str = "https://console.paperspace.com";
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse { path: PathBuf, line: usize, column: usize, message: String },
+    #[error("{path}{}: {key}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid { path: PathBuf, line: Option<usize>, key: String, message: String },
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub acme: AcmeConfig,
+    pub storage: StorageConfig,
+    pub propagation: PropagationConfig,
+    pub dns: BTreeMap<String, DnsSection>,
+    pub certificates: Vec<CertificateConfig>,
+    pub daemon: DaemonConfig,
+    /// Things that work but deserve a look (inline secrets, a readable secret file).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    acme: Option<AcmeConfig>,
+    storage: StorageConfig,
+    #[serde(default)]
+    propagation: PropagationConfig,
+    #[serde(default)]
+    dns: BTreeMap<String, Spanned<toml::Table>>,
+    #[serde(default, rename = "certificate")]
+    certificates: Vec<Spanned<CertificateConfig>>,
+    #[serde(default)]
+    daemon: DaemonConfig,
+}
+
+/// `[acme]`: the certificate authority.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeConfig {
+    /// Directory URL, or one of the names `letsencrypt`, `letsencrypt-staging`, `zerossl`,
+    /// `google`, `google-staging`.
+    pub directory: String,
+    /// Contact URIs for the account, e.g. `mailto:admin@example.com`.
+    #[serde(default)]
+    pub contact: Vec<String>,
+    /// PEM file with extra roots to trust for the CA's own HTTPS endpoint (a private CA, a
+    /// test CA). The system roots are trusted as well.
+    pub ca_certificates: Option<PathBuf>,
+    /// External Account Binding, required by ZeroSSL, Google and some private CAs.
+    pub eab: Option<EabConfig>,
+    /// ACME profile to request (when the CA offers profiles), e.g. `shortlived`.
+    pub profile: Option<String>,
+    /// Timeout of one HTTP request to the CA.
+    #[serde(default = "defaults::request_timeout", deserialize_with = "duration::deserialize")]
+    pub request_timeout: Duration,
+    /// How long to wait for the CA to validate and issue once challenges are ready.
+    #[serde(default = "defaults::order_timeout", deserialize_with = "duration::deserialize")]
+    pub order_timeout: Duration,
+}
+
+/// `[acme.eab]`: the key id and HMAC key the CA handed out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EabConfig {
+    pub kid: String,
+    /// Base64url HMAC key, inline (discouraged) ...
+    pub hmac_key: Option<Secret>,
+    /// ... or from a file ...
+    pub hmac_key_file: Option<PathBuf>,
+    /// ... or from an environment variable of this name.
+    pub hmac_key_env: Option<String>,
+}
+
+/// `[storage]`: where certificates live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Files for the web server: `<local_dir>/<name>/{privkey,fullchain,cert,chain}.pem`.
+    #[serde(default = "defaults::local_dir")]
+    pub local_dir: PathBuf,
+    /// Private state: ACME account, journals, pending uploads.
+    #[serde(default = "defaults::state_dir")]
+    pub state_dir: PathBuf,
+    /// S3-compatible bucket that holds the certificates next to the artifacts.
+    pub bucket: Option<String>,
+    /// Endpoint URL for non-AWS S3 (MinIO, Ceph, GCS interoperability, ...).
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Folder inside the bucket, usually the team ID.
+    #[serde(default)]
+    pub prefix: String,
+    /// Path-style addressing (`endpoint/bucket/key`), needed by most non-AWS servers.
+    #[serde(default)]
+    pub path_style: bool,
+    /// Static credentials; without them the standard AWS chain is used.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    pub secret_access_key_file: Option<PathBuf>,
+    pub secret_access_key_env: Option<String>,
+    /// `AES256` or `aws:kms`.
+    pub server_side_encryption: Option<String>,
+    pub kms_key_id: Option<String>,
+    /// How many old versions of each certificate to keep in the bucket.
+    #[serde(default = "defaults::keep_versions")]
+    pub keep_versions: usize,
+    /// The origin the CORS rule must allow (`bucket check` / `bucket setup`).
+    #[serde(default = "defaults::console_origin")]
+    pub console_origin: String,
+}
+
+/// `[propagation]`: how wildcert makes sure every authoritative server serves the TXT
+/// record before asking the CA to look.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PropagationConfig {
+    /// `false` skips the check (the CA may then look too early).
+    #[serde(default = "defaults::yes")]
+    pub check: bool,
+    /// Recursive resolvers (`host:port`) used to find the zone, its name servers and their
+    /// addresses. Default: the rfc2136 `nameserver` when there is one, else
+    /// `/etc/resolv.conf`.
+    #[serde(default)]
+    pub resolvers: Vec<String>,
+    /// Authoritative servers (`host:port`) to check instead of the zone's NS records: for
+    /// split-horizon setups and servers on non-standard ports.
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    /// Give up (and name the lagging server) after this long.
+    #[serde(default = "defaults::propagation_timeout", deserialize_with = "duration::deserialize")]
+    pub timeout: Duration,
+    /// Extra wait after every server answers, for providers with anycast lag.
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    pub settle: Duration,
+}
+
+impl Default for PropagationConfig {
+    fn default() -> Self {
+        PropagationConfig {
+            check: true,
+            resolvers: Vec::new(),
+            nameservers: Vec::new(),
+            timeout: defaults::propagation_timeout(),
+            settle: Duration::ZERO,
+        }
+    }
+}
+
+/// Where a certificate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Issued by the configured ACME CA through DNS-01.
+    #[default]
+    Acme,
+    /// Supplied by the operator (`key_file` + `bundle_file`), checked and managed.
+    Files,
+}
+
+/// The private key algorithm for issued certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyType {
+    #[default]
+    Ec256,
+    Ec384,
+    Rsa2048,
+    Rsa3072,
+    Rsa4096,
+}
+
+impl KeyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Ec256 => "ec256",
+            KeyType::Ec384 => "ec384",
+            KeyType::Rsa2048 => "rsa2048",
+            KeyType::Rsa3072 => "rsa3072",
+            KeyType::Rsa4096 => "rsa4096",
+        }
+    }
+}
+
+/// `[[certificate]]`: one managed certificate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateConfig {
+    /// Short name: the folder under `local_dir` and in the bucket.
+    pub name: String,
+    /// Names on the certificate, e.g. `["*.gradient.example.com", "gradient.example.com"]`.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    #[serde(default)]
+    pub source: Source,
+    /// Which `[dns.NAME]` proves control (optional when there is exactly one).
+    pub dns: Option<String>,
+    #[serde(default)]
+    pub key_type: KeyType,
+    /// For `source = "files"`: the private key and the full chain supplied by the operator.
+    pub key_file: Option<PathBuf>,
+    pub bundle_file: Option<PathBuf>,
+    /// Command run (by `/bin/sh -c`) after a new certificate is stored.
+    pub deploy_hook: Option<String>,
+    #[serde(default = "defaults::hook_timeout", deserialize_with = "duration::deserialize")]
+    pub hook_timeout: Duration,
+    /// Renew when less than this is left, instead of at 1/3 of the lifetime.
+    #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    pub renew_before: Option<Duration>,
+    /// ACME profile for this certificate (overrides `[acme] profile`).
+    pub profile: Option<String>,
+}
+
+/// `[daemon]`: the long-running service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// `host:port` for Prometheus metrics and `/healthz`; off when absent.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How often the daemon re-plans and looks for certificates other hosts stored.
+    #[serde(default = "defaults::check_interval", deserialize_with = "duration::deserialize")]
+    pub check_interval: Duration,
+    /// Orders in flight at once against one CA.
+    #[serde(default = "defaults::max_concurrent_orders")]
+    pub max_concurrent_orders: usize,
+    /// How long a renewal lock in the bucket is valid before it must be extended.
+    #[serde(default = "defaults::lock_ttl", deserialize_with = "duration::deserialize")]
+    pub lock_ttl: Duration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            metrics_listen: None,
+            check_interval: defaults::check_interval(),
+            max_concurrent_orders: defaults::max_concurrent_orders(),
+            lock_ttl: defaults::lock_ttl(),
+        }
+    }
+}
+
+mod defaults {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn request_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn order_timeout() -> Duration {
+        Duration::from_secs(300)
+    }
+    pub fn propagation_timeout() -> Duration {
+        Duration::from_secs(120)
+    }
+    pub fn hook_timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn check_interval() -> Duration {
+        Duration::from_secs(3600)
+    }
+    pub fn lock_ttl() -> Duration {
+        Duration::from_secs(600)
+    }
+    pub fn max_concurrent_orders() -> usize {
+        4
+    }
+    pub fn keep_versions() -> usize {
+        5
+    }
+    pub fn local_dir() -> PathBuf {
+        PathBuf::from("/var/lib/wildcert/live")
+    }
+    pub fn state_dir() -> PathBuf {
+        PathBuf::from("/var/lib/wildcert")
+    }
+    pub fn console_origin() -> String {
+        super::DEFAULT_CONSOLE_ORIGIN.to_string()
+    }
+}
+
+/// Names the CA directory shorthands stand for.
+pub fn directory_url(directory: &str) -> &str {
+    match directory {
+        "letsencrypt" => "https://acme-v02.api.letsencrypt.org/directory",
+        "letsencrypt-staging" => "https://acme-staging-v02.api.letsencrypt.org/directory",
+        "zerossl" => "https://acme.zerossl.com/v2/DV90",
+        "google" => "https://dv.acme-v02.api.pki.goog/directory",
+        "google-staging" => "https://dv.acme-v02.test-api.pki.goog/directory",
+        other => other,
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses and validates `text` (read from `path`, which errors name).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let invalid = |line: Option<usize>, key: &str, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            line,
+            key: key.to_string(),
+            message,
+        };
+
+        let mut warnings = Vec::new();
+        let mut dns = BTreeMap::new();
+        for (name, table) in raw.dns {
+            let line = line_col(text, table.span().start).0;
+            let section = DnsSection::from_table(name.clone(), table.into_inner(), &mut warnings)
+                .map_err(|(key, message)| invalid(Some(line), &format!("dns.{name}.{key}"), message))?;
+            dns.insert(name, section);
+        }
+
+        let mut certificates: Vec<CertificateConfig> = Vec::new();
+        for spanned in raw.certificates {
+            let line = line_col(text, spanned.span().start).0;
+            let cert = spanned.into_inner();
+            let key = |field: &str| format!("certificate \"{}\".{field}", cert.name);
+            validate_certificate_name(&cert.name).map_err(|m| invalid(Some(line), "certificate.name", m))?;
+            if certificates.iter().any(|c| c.name == cert.name) {
+                return Err(invalid(
+                    Some(line),
+                    &key("name"),
+                    "two [[certificate]] tables use this name; names must be unique".into(),
+                ));
+            }
+            for domain in &cert.domains {
+                crate::names::validate_requested(domain)
+                    .map_err(|m| invalid(Some(line), &key("domains"), m))?;
+            }
+            match cert.source {
+                Source::Acme => {
+                    if cert.domains.is_empty() {
+                        return Err(invalid(
+                            Some(line),
+                            &key("domains"),
+                            "an ACME certificate needs at least one name, e.g. domains = [\"*.gradient.example.com\", \"gradient.example.com\"]".into(),
+                        ));
+                    }
+                    match &cert.dns {
+                        Some(name) if !dns.contains_key(name) => {
+                            return Err(invalid(
+                                Some(line),
+                                &key("dns"),
+                                format!("no [dns.{name}] table; defined: {}", list_or_none(dns.keys())),
+                            ));
+                        }
+                        None if dns.len() != 1 => {
+                            return Err(invalid(
+                                Some(line),
+                                &key("dns"),
+                                format!(
+                                    "say which [dns.NAME] proves control of these names (defined: {})",
+                                    list_or_none(dns.keys())
+                                ),
+                            ));
+                        }
+                        _ => {}
+                    }
+                    if cert.key_file.is_some() || cert.bundle_file.is_some() {
+                        return Err(invalid(
+                            Some(line),
+                            &key("key_file"),
+                            "key_file/bundle_file belong to source = \"files\"; remove them or set source = \"files\"".into(),
+                        ));
+                    }
+                }
+                Source::Files => {
+                    if cert.key_file.is_none() || cert.bundle_file.is_none() {
+                        return Err(invalid(
+                            Some(line),
+                            &key("key_file"),
+                            "source = \"files\" needs key_file and bundle_file (the private key and the full-chain .crt)".into(),
+                        ));
+                    }
+                }
+            }
+            certificates.push(cert);
+        }
+
+        let acme = match raw.acme {
+            Some(acme) => acme,
+            None if certificates.iter().all(|c| c.source == Source::Files) => AcmeConfig {
+                directory: "letsencrypt".into(),
+                contact: Vec::new(),
+                ca_certificates: None,
+                eab: None,
+                profile: None,
+                request_timeout: defaults::request_timeout(),
+                order_timeout: defaults::order_timeout(),
+            },
+            None => {
+                return Err(invalid(
+                    None,
+                    "acme",
+                    "missing [acme] table with directory = \"letsencrypt\" (or a URL)".into(),
+                ));
+            }
+        };
+        let url = directory_url(&acme.directory);
+        if !url.starts_with("https://") {
+            return Err(invalid(
+                None,
+                "acme.directory",
+                format!(
+                    "`{url}` is neither an https:// URL nor one of letsencrypt, letsencrypt-staging, zerossl, google, google-staging"
+                ),
+            ));
+        }
+        for contact in &acme.contact {
+            if !contact.starts_with("mailto:") {
+                return Err(invalid(
+                    None,
+                    "acme.contact",
+                    format!("`{contact}` must be a URI such as mailto:admin@example.com"),
+                ));
+            }
+        }
+        if let Some(eab) = &acme.eab {
+            let keys = SecretKeys {
+                inline: eab.hmac_key.clone(),
+                file: eab.hmac_key_file.clone(),
+                env: eab.hmac_key_env.clone(),
+            };
+            keys.check_present("acme.eab.hmac_key").map_err(|m| invalid(None, "acme.eab.hmac_key", m))?;
+            if eab.hmac_key.is_some() {
+                warnings.push("acme.eab.hmac_key is inline; prefer hmac_key_file or hmac_key_env".into());
+            }
+        }
+
+        let storage = raw.storage;
+        if storage.bucket.is_none() && storage.endpoint.is_some() {
+            return Err(invalid(
+                None,
+                "storage.endpoint",
+                "an endpoint without a bucket; add bucket = \"NAME\"".into(),
+            ));
+        }
+        if let Some(sse) = &storage.server_side_encryption
+            && sse != "AES256"
+            && sse != "aws:kms"
+        {
+            return Err(invalid(
+                None,
+                "storage.server_side_encryption",
+                format!("`{sse}` is not supported; use \"AES256\" or \"aws:kms\""),
+            ));
+        }
+        if storage.keep_versions == 0 {
+            return Err(invalid(
+                None,
+                "storage.keep_versions",
+                "must be at least 1 (the current version)".into(),
+            ));
+        }
+        if storage.secret_access_key.is_some() {
+            warnings.push(
+                "storage.secret_access_key is inline; prefer secret_access_key_file or secret_access_key_env"
+                    .into(),
+            );
+        }
+        for (key, list) in [
+            ("propagation.resolvers", &raw.propagation.resolvers),
+            ("propagation.nameservers", &raw.propagation.nameservers),
+        ] {
+            for server in list {
+                crate::dns::parse_server(server).map_err(|m| invalid(None, key, m))?;
+            }
+        }
+        if raw.daemon.max_concurrent_orders == 0 {
+            return Err(invalid(None, "daemon.max_concurrent_orders", "must be at least 1".into()));
+        }
+
+        Ok(Config {
+            path: path.to_owned(),
+            acme,
+            storage,
+            propagation: raw.propagation,
+            dns,
+            certificates,
+            daemon: raw.daemon,
+            warnings,
+        })
+    }
+
+    pub fn certificate(&self, name: &str) -> Option<&CertificateConfig> {
+        self.certificates.iter().find(|c| c.name == name)
+    }
+
+    /// The DNS section a certificate uses (validated to exist at load time).
+    pub fn dns_for(&self, cert: &CertificateConfig) -> Option<&DnsSection> {
+        match &cert.dns {
+            Some(name) => self.dns.get(name),
+            None => self.dns.values().next(),
+        }
+    }
+
+    /// The certificates a command acts on: one by name, or all.
+    pub fn select(&self, name: Option<&str>) -> Result<Vec<&CertificateConfig>, ConfigError> {
+        match name {
+            Some(name) => self.certificate(name).map(|c| vec![c]).ok_or_else(|| ConfigError::Invalid {
+                path: self.path.clone(),
+                line: None,
+                key: "certificate".into(),
+                message: format!(
+                    "no [[certificate]] named `{name}`; configured: {}",
+                    list_or_none(self.certificates.iter().map(|c| &c.name))
+                ),
+            }),
+            None => Ok(self.certificates.iter().collect()),
+        }
+    }
+}
+
+fn validate_certificate_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` must be 1-64 characters of a-z, 0-9, '-', '_' or '.', not starting with '.' (it names a folder)"
+        ))
+    }
+}
+
+fn list_or_none<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let v: Vec<&str> = names.map(String::as_str).collect();
+    if v.is_empty() { "none".into() } else { v.join(", ") }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[acme]
+directory = "https://127.0.0.1:14000/dir"
+contact = ["mailto:admin@gradient.example.com"]
+
+[storage]
+local_dir = "/tmp/live"
+state_dir = "/tmp/state"
+
+[dns.office]
+provider = "rfc2136"
+nameserver = "127.0.0.1:5353"
+tsig_key = "wildcert."
+tsig_algorithm = "hmac-sha256"
+tsig_secret_env = "TSIG_SECRET"
+
+[[certificate]]
+name = "gradient"
+domains = ["*.gradient.example.com", "gradient.example.com"]
+dns = "office"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("wildcert.toml"), text)
+    }
+
+    #[test]
+    fn minimal_config_parses() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.certificates[0].key_type, KeyType::Ec256);
+        assert_eq!(c.storage.keep_versions, 5);
+        assert!(c.propagation.check);
+        assert!(c.dns_for(&c.certificates[0]).is_some());
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let text = MINIMAL.replace("local_dir = \"/tmp/live\"", "local_dri = \"/tmp/live\"");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("wildcert.toml:7:"), "{err}");
+        assert!(err.contains("local_dri"), "{err}");
+    }
+
+    #[test]
+    fn unknown_dns_key_is_rejected() {
+        let text = MINIMAL.replace("tsig_key = ", "tsig_kee = ");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("dns.office"), "{err}");
+        assert!(err.contains("tsig_kee"), "{err}");
+    }
+
+    #[test]
+    fn certificate_pointing_at_missing_dns() {
+        let text = MINIMAL.replace("dns = \"office\"", "dns = \"cloud\"");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("no [dns.cloud] table; defined: office"), "{err}");
+        assert!(err.starts_with("wildcert.toml:17"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_is_explained() {
+        let text = MINIMAL.replace("[dns.office]", "[propagation]\ntimeout = \"30\"\n\n[dns.office]");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("no unit"), "{err}");
+    }
+
+    #[test]
+    fn files_source_needs_both_files() {
+        let text = MINIMAL.replace("dns = \"office\"", "source = \"files\"\nkey_file = \"k.pem\"");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("needs key_file and bundle_file"), "{err}");
+    }
+
+    #[test]
+    fn directory_names_expand() {
+        assert!(directory_url("letsencrypt-staging").contains("staging"));
+        assert_eq!(directory_url("https://x/dir"), "https://x/dir");
+        let text = MINIMAL.replace("https://127.0.0.1:14000/dir", "letsencrpyt");
+        assert!(parse(&text).unwrap_err().to_string().contains("acme.directory"));
+    }
+}

@@ -1,0 +1,100 @@
+//! Secrets from the configuration: inline, from a file, or from an environment variable.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use wildcert_dns_api::Secret;
+
+/// The three places one secret may come from; exactly one must be used.
+#[derive(Debug, Clone, Default)]
+pub struct SecretKeys {
+    pub inline: Option<Secret>,
+    pub file: Option<PathBuf>,
+    pub env: Option<String>,
+}
+
+impl SecretKeys {
+    /// Fails unless exactly one source is set. `key` is the setting's name for messages.
+    pub fn check_present(&self, key: &str) -> Result<(), String> {
+        match self.count() {
+            1 => Ok(()),
+            0 => Err(format!(
+                "missing secret: set {key}_file = \"/path\" (mode 0600) or {key}_env = \"VARIABLE\""
+            )),
+            _ => Err(format!("set only one of {key}, {key}_file and {key}_env")),
+        }
+    }
+
+    fn count(&self) -> usize {
+        [self.inline.is_some(), self.file.is_some(), self.env.is_some()].iter().filter(|b| **b).count()
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.count() > 0
+    }
+}
+
+/// Reads the secret now. Errors name the setting and the file or variable, never the value.
+/// A secret file that others can read is accepted but reported in `warnings`.
+pub fn read_secret(keys: &SecretKeys, key: &str, warnings: &mut Vec<String>) -> Result<Secret, String> {
+    keys.check_present(key)?;
+    if let Some(secret) = &keys.inline {
+        return Ok(secret.clone());
+    }
+    if let Some(path) = &keys.file {
+        let meta = std::fs::metadata(path).map_err(|e| format!("{key}_file {}: {e}", path.display()))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            warnings.push(format!(
+                "{key}_file {} is readable by other users; run chmod 600 on it",
+                path.display()
+            ));
+        }
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("{key}_file {}: {e}", path.display()))?;
+        let value = text.trim();
+        if value.is_empty() {
+            return Err(format!("{key}_file {} is empty", path.display()));
+        }
+        return Ok(Secret::new(value));
+    }
+    let var = keys.env.as_deref().unwrap_or_default();
+    match std::env::var(var) {
+        Ok(value) if !value.trim().is_empty() => Ok(Secret::new(value.trim())),
+        Ok(_) => Err(format!("{key}_env: environment variable {var} is empty")),
+        Err(_) => Err(format!("{key}_env: environment variable {var} is not set")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_file_and_warns_when_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        std::fs::write(&path, "c2VjcmV0\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let keys = SecretKeys { file: Some(path.clone()), ..Default::default() };
+        let mut warnings = Vec::new();
+        let s = read_secret(&keys, "tsig_secret", &mut warnings).unwrap();
+        assert_eq!(s.expose(), "c2VjcmV0");
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("chmod 600"));
+    }
+
+    #[test]
+    fn missing_env_is_named_without_value() {
+        let keys = SecretKeys { env: Some("WILDCERT_TEST_UNSET_VAR".into()), ..Default::default() };
+        let err = read_secret(&keys, "tsig_secret", &mut Vec::new()).unwrap_err();
+        assert!(err.contains("WILDCERT_TEST_UNSET_VAR is not set"), "{err}");
+    }
+
+    #[test]
+    fn exactly_one_source() {
+        let none = SecretKeys::default();
+        assert!(none.check_present("k").unwrap_err().contains("k_file"));
+        let both = SecretKeys { inline: Some(Secret::new("a")), env: Some("B".into()), ..Default::default() };
+        assert!(both.check_present("k").is_err());
+    }
+}

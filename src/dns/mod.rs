@@ -1,0 +1,97 @@
+//! DNS as wildcert sees it: asking servers directly, finding a name's zone and its
+//! authoritative servers, following `_acme-challenge` CNAMEs, and waiting until every
+//! authoritative server serves a TXT value.
+
+use std::fmt;
+
+/// A DNS server as configured: a host name or address, and a port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServerSpec {
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for ServerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Parses `host`, `host:port`, `1.2.3.4:53`, `[::1]:53` (port 53 when omitted).
+pub fn parse_server(text: &str) -> Result<ServerSpec, String> {
+    let text = text.trim();
+    let bad = || {
+        format!("`{text}` is not a DNS server; write host:port, e.g. \"10.0.0.53:53\" or \"ns1.example.com\"")
+    };
+    if text.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
+        return Ok(ServerSpec { host: addr.ip().to_string(), port: addr.port() });
+    }
+    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+        return Ok(ServerSpec { host: ip.to_string(), port: 53 });
+    }
+    let (host, port) = match text.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad())?),
+        None => (text, 53),
+    };
+    let host = host.trim_end_matches('.');
+    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+    {
+        return Err(bad());
+    }
+    Ok(ServerSpec { host: host.to_string(), port })
+}
+
+/// Failures of the DNS checks (not of the adapters, which have `ProviderError`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DnsError {
+    #[error("DNS server {server} did not answer: {detail}")]
+    Unreachable { server: String, detail: String },
+    #[error("no zone found for {name}: {detail}")]
+    NoZone { name: String, detail: String },
+    #[error("{name}: {detail}")]
+    BadAnswer { name: String, detail: String },
+    #[error(
+        "{name} is answered by the wildcard CNAME {wildcard} -> {target}: a TXT written there would land in the zone of {target}, and the CA would not find it. Create an explicit record for {name} (a TXT, or a CNAME to a zone you control) so it is not covered by the wildcard"
+    )]
+    WildcardCname { name: String, wildcard: String, target: String },
+    #[error("CNAME chain from {name} is too long or loops: {chain}")]
+    CnameLoop { name: String, chain: String },
+    #[error(
+        "TXT record {fqdn} not visible on {lagging} after {waited}s (seen on: {seen}); the DNS provider has not published it there yet. Raise [propagation] timeout, or list the servers that really serve the zone in [propagation] nameservers"
+    )]
+    NotPropagated { fqdn: String, lagging: String, seen: String, waited: u64 },
+}
+
+impl DnsError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DnsError::Unreachable { .. } | DnsError::NotPropagated { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_server_forms() {
+        assert_eq!(
+            parse_server("127.0.0.1:5353").unwrap(),
+            ServerSpec { host: "127.0.0.1".into(), port: 5353 }
+        );
+        assert_eq!(parse_server("10.0.0.1").unwrap().port, 53);
+        assert_eq!(parse_server("[::1]:53").unwrap().host, "::1");
+        assert_eq!(parse_server("ns1.example.com.").unwrap().host, "ns1.example.com");
+        assert_eq!(parse_server("ns1.example.com:5300").unwrap().port, 5300);
+        assert!(parse_server("ns1:abc").is_err());
+        assert!(parse_server("").is_err());
+        assert!(parse_server("a b").is_err());
+    }
+}

@@ -1,0 +1,62 @@
+//! Exit codes, and which error means which. Scripts and timers branch on these, so they are
+//! part of the interface (listed in `wildcert --help` and the README).
+
+use std::process::ExitCode;
+
+/// What a finished command reports to its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Done (including "nothing was due").
+    Ok = 0,
+    /// Failed; the message says why.
+    Failed = 1,
+    /// Bad command line or configuration.
+    Usage = 2,
+    /// The certificate or key is unusable (`verify`, `import`).
+    Invalid = 3,
+    /// A temporary failure (CA, DNS or bucket unreachable, rate limited): try again later.
+    Temporary = 4,
+    /// `pull`: the local copy was already current, nothing changed.
+    Unchanged = 10,
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> ExitCode {
+        ExitCode::from(s as u8)
+    }
+}
+
+/// Text for `--help`.
+pub const EXIT_CODES_HELP: &str = "Exit codes:
+  0   success (also: nothing was due)
+  1   failed (the message says why)
+  2   bad command line or configuration
+  3   certificate or key unusable (verify, import)
+  4   temporary failure (CA, DNS or bucket unreachable, rate limited): retry later
+  10  pull: already current, nothing changed";
+
+/// Maps an error to its exit status by the first classified error in its chain.
+pub fn classify(err: &anyhow::Error) -> Status {
+    for cause in err.chain() {
+        if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
+            return Status::Usage;
+        }
+        if let Some(e) = cause.downcast_ref::<crate::bundle::BundleRejected>() {
+            let _ = e;
+            return Status::Invalid;
+        }
+        if let Some(e) = cause.downcast_ref::<crate::acme::AcmeError>() {
+            return if e.is_transient() { Status::Temporary } else { Status::Failed };
+        }
+        if let Some(e) = cause.downcast_ref::<wildcert_dns_api::ProviderError>() {
+            return if e.is_transient() { Status::Temporary } else { Status::Failed };
+        }
+        if let Some(e) = cause.downcast_ref::<crate::dns::DnsError>() {
+            return if e.is_transient() { Status::Temporary } else { Status::Failed };
+        }
+        if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
+            return if e.is_transient() { Status::Temporary } else { Status::Failed };
+        }
+    }
+    Status::Failed
+}

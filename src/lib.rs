@@ -1,0 +1,17 @@
+//! wildcert: gets, renews, checks and stores wildcard TLS certificates.
+//!
+//! The way a certificate travels: configuration → plan (what is due, when) → either an ACME
+//! order proven through DNS-01 or a bundle the operator supplied → the bundle checks (one
+//! module for both paths) → storage (bucket version folder, `current.json`, local directory)
+//! → deploy hook. The binary (`main.rs`, `cli.rs`) only wires these together.
+
+pub mod acme;
+pub mod bundle;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod dns;
+pub mod exit;
+pub mod logging;
+pub mod names;
+pub mod store;

@@ -1,0 +1,38 @@
+//! Log output: human text on stderr by default, JSON lines with `--log-format json`.
+//! `WILDCERT_LOG` (an env-filter directive) overrides the level given by `-v`/`-q`.
+
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Installs the global subscriber. `verbosity`: -1 quiet, 0 info, 1 debug, 2+ trace.
+pub fn init(verbosity: i8, format: LogFormat) {
+    let level = match verbosity {
+        i8::MIN..=-1 => "warn",
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    // Our own crates at the chosen level; dependencies one step quieter unless tracing.
+    let default = if verbosity >= 2 {
+        "trace".to_string()
+    } else {
+        format!(
+            "warn,wildcert={level},wildcert_dns_api={level},wildcert_dns_rfc2136={level},wildcert_dns_route53={level},wildcert_dns_exec={level},wildcert_dns_httpreq={level},wildcert_dns_pdns={level}"
+        )
+    };
+    let filter = EnvFilter::try_from_env("WILDCERT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => {
+            builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+        }
+    };
+}

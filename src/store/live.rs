@@ -1,0 +1,196 @@
+//! The local directory the web server reads: `<local_dir>/<name>/{privkey,fullchain,cert,chain}.pem`.
+//!
+//! `<local_dir>/<name>` is a symlink to an immutable version folder under
+//! `<local_dir>/.archive/<name>/`. A new version is written and synced completely, then the
+//! symlink is replaced with one `rename`, so a reader opening `privkey.pem` and
+//! `fullchain.pem` sees the old pair or the new pair, never a mix.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::StoreError;
+use crate::bundle::CheckedPair;
+
+/// File names inside a certificate folder (the same names certbot and lego users know).
+pub const PRIVKEY: &str = "privkey.pem";
+pub const FULLCHAIN: &str = "fullchain.pem";
+pub const CERT: &str = "cert.pem";
+pub const CHAIN: &str = "chain.pem";
+
+/// How many old local versions to keep for a quick manual rollback.
+const KEEP_LOCAL_VERSIONS: usize = 5;
+
+#[derive(Debug, Clone)]
+pub struct LiveDir {
+    root: PathBuf,
+}
+
+/// Where the files of one certificate are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LivePaths {
+    pub dir: PathBuf,
+    pub privkey: PathBuf,
+    pub fullchain: PathBuf,
+    pub cert: PathBuf,
+    pub chain: PathBuf,
+}
+
+impl LivePaths {
+    fn in_dir(dir: PathBuf) -> LivePaths {
+        LivePaths {
+            privkey: dir.join(PRIVKEY),
+            fullchain: dir.join(FULLCHAIN),
+            cert: dir.join(CERT),
+            chain: dir.join(CHAIN),
+            dir,
+        }
+    }
+}
+
+/// The bytes currently live for a certificate.
+#[derive(Clone)]
+pub struct LiveFiles {
+    pub privkey: Vec<u8>,
+    pub fullchain: Vec<u8>,
+}
+
+impl LiveDir {
+    pub fn new(root: PathBuf) -> LiveDir {
+        LiveDir { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn paths(&self, name: &str) -> LivePaths {
+        LivePaths::in_dir(self.root.join(name))
+    }
+
+    /// The live key and full chain, or `None` when nothing was stored yet.
+    pub async fn read(&self, name: &str) -> Result<Option<LiveFiles>, StoreError> {
+        let paths = self.paths(name);
+        tokio::task::spawn_blocking(move || {
+            let read = |p: &Path| match fs::read(p) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(StoreError::io(p, "read")(e)),
+            };
+            match (read(&paths.privkey)?, read(&paths.fullchain)?) {
+                (Some(privkey), Some(fullchain)) => Ok(Some(LiveFiles { privkey, fullchain })),
+                _ => Ok(None),
+            }
+        })
+        .await
+        .expect("blocking read task panicked")
+    }
+
+    /// Writes a new version and switches the live symlink to it.
+    pub async fn write(&self, name: &str, pair: &CheckedPair) -> Result<LivePaths, StoreError> {
+        let files = [
+            (PRIVKEY, pair.key_pem().as_bytes().to_vec(), 0o600),
+            (FULLCHAIN, pair.fullchain_pem.as_bytes().to_vec(), 0o644),
+            (CERT, pair.cert_pem.as_bytes().to_vec(), 0o644),
+            (CHAIN, pair.chain_pem.as_bytes().to_vec(), 0o644),
+        ];
+        self.write_files(name, &pair.info.serial, files.to_vec()).await
+    }
+
+    /// Same as `write`, from raw file contents (a pull from the bucket).
+    pub async fn write_files(
+        &self,
+        name: &str,
+        serial: &str,
+        files: Vec<(&'static str, Vec<u8>, u32)>,
+    ) -> Result<LivePaths, StoreError> {
+        let root = self.root.clone();
+        let name = name.to_string();
+        let serial = serial.to_string();
+        tokio::task::spawn_blocking(move || write_version(&root, &name, &serial, &files))
+            .await
+            .expect("blocking write task panicked")
+    }
+}
+
+fn write_version(
+    root: &Path,
+    name: &str,
+    serial: &str,
+    files: &[(&'static str, Vec<u8>, u32)],
+) -> Result<LivePaths, StoreError> {
+    let archive = root.join(".archive").join(name);
+    fs::create_dir_all(&archive).map_err(StoreError::io(&archive, "create directory"))?;
+    let stamp = OffsetDateTime::now_utc()
+        .format(format_description!("[year][month][day]T[hour][minute][second]Z"))
+        .expect("static format");
+    let short_serial: String = serial.chars().take(12).collect();
+    let mut version = format!("{stamp}-{short_serial}");
+    let mut n = 1;
+    while archive.join(&version).exists() {
+        n += 1;
+        version = format!("{stamp}-{short_serial}-{n}");
+    }
+    let tmp = archive.join(format!(".{version}.tmp"));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir(&tmp).map_err(StoreError::io(&tmp, "create directory"))?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).map_err(StoreError::io(&tmp, "chmod"))?;
+    for (file, bytes, mode) in files {
+        let path = tmp.join(file);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(*mode)
+            .open(&path)
+            .map_err(StoreError::io(&path, "create"))?;
+        f.write_all(bytes).map_err(StoreError::io(&path, "write"))?;
+        f.sync_all().map_err(StoreError::io(&path, "sync"))?;
+    }
+    sync_dir(&tmp)?;
+    let final_dir = archive.join(&version);
+    fs::rename(&tmp, &final_dir).map_err(StoreError::io(&final_dir, "rename"))?;
+    sync_dir(&archive)?;
+
+    let link = root.join(name);
+    // A real directory from an earlier manual setup is kept in the archive, not deleted.
+    if let Ok(meta) = fs::symlink_metadata(&link)
+        && meta.is_dir()
+    {
+        let kept = archive.join(format!("{stamp}-previous"));
+        fs::rename(&link, &kept).map_err(StoreError::io(&link, "move aside"))?;
+        tracing::warn!(kept = %kept.display(), "moved an existing directory aside to manage {} as a symlink", link.display());
+    }
+    let tmp_link = root.join(format!(".{name}.link.tmp"));
+    let _ = fs::remove_file(&tmp_link);
+    let target = Path::new(".archive").join(name).join(&version);
+    std::os::unix::fs::symlink(&target, &tmp_link).map_err(StoreError::io(&tmp_link, "symlink"))?;
+    fs::rename(&tmp_link, &link).map_err(StoreError::io(&link, "switch symlink"))?;
+    sync_dir(root)?;
+    prune(&archive, &version);
+    Ok(LivePaths::in_dir(link))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(StoreError::io(dir, "sync directory"))
+}
+
+/// Removes the oldest versions beyond `KEEP_LOCAL_VERSIONS`, never the current one.
+fn prune(archive: &Path, current: &str) {
+    let Ok(entries) = fs::read_dir(archive) else { return };
+    let mut versions: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    versions.sort();
+    let excess = versions.len().saturating_sub(KEEP_LOCAL_VERSIONS);
+    for old in versions.into_iter().take(excess) {
+        if old != current {
+            let _ = fs::remove_dir_all(archive.join(old));
+        }
+    }
+}
