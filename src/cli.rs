@@ -177,13 +177,16 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let verbosity = if cli.quiet { -1 } else { cli.verbose.min(3) as i8 };
     logging::init(verbosity, cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return Status::Failed.into();
-        }
-    };
+    // One thread: the work is waiting on the network; key generation and file writes go to
+    // the small blocking pool.
+    let runtime =
+        match tokio::runtime::Builder::new_current_thread().max_blocking_threads(4).enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                return Status::Failed.into();
+            }
+        };
     let result = runtime.block_on(dispatch(cli));
     match result {
         Ok(status) => status.into(),

@@ -1,4 +1,4 @@
-//! The HTTPS client for the CA: the system's roots plus `[acme] ca_certificates`, and a
+//! The HTTPS client for the CA: the system's roots, or only `[acme] ca_certificates`, and a
 //! timeout on every request (instant-acme's default client has none, so a CA that accepts
 //! the connection and never answers would hang an order forever).
 
@@ -25,13 +25,10 @@ pub struct AcmeHttp {
     timeout: Duration,
 }
 
-/// Builds the rustls configuration: system roots, plus the PEM file's certificates.
+/// Builds the rustls configuration: the PEM file's certificates when given (a private or
+/// test CA), else the system's roots.
 pub fn tls_config(extra_roots: Option<&Path>) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        let _ = roots.add(cert);
-    }
     if let Some(path) = extra_roots {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
             .map_err(|e| format!("ca_certificates {}: {e}", path.display()))?
@@ -44,6 +41,11 @@ pub fn tls_config(extra_roots: Option<&Path>) -> Result<rustls::ClientConfig, St
             roots
                 .add(cert)
                 .map_err(|e| format!("ca_certificates {}: unusable certificate: {e}", path.display()))?;
+        }
+    }
+    if extra_roots.is_none() {
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
         }
     }
     if roots.is_empty() {

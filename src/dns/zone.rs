@@ -54,7 +54,12 @@ impl Resolvers {
                 Ok(answer) if answer.code == ResponseCode::ServFail => {
                     tried.push(format!("{server}: SERVFAIL"))
                 }
-                Ok(answer) => return Ok(answer),
+                Ok(answer) => {
+                    if !tried.is_empty() {
+                        tracing::warn!(name = %name, failed = %tried.join("; "), answered = %server, "some resolvers did not answer");
+                    }
+                    return Ok(answer);
+                }
                 Err(e) => tried.push(format!("{server}: {e}")),
             }
         }
