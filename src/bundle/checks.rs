@@ -140,8 +140,13 @@ fn coverage_hint(have: &[String], name: &str) -> String {
     format!(" — get a certificate that includes {name}")
 }
 
+/// How far a certificate's start may lie ahead of this machine's clock: a CA's clock and
+/// ours are never exactly the same, and a certificate issued a moment ago must pass.
+const CLOCK_SKEW: ::time::Duration = ::time::Duration::minutes(5);
+
 /// Validity periods of the leaf and intermediates (a root's own dates are the trust
-/// store's business).
+/// store's business). Short-lived certificates are warned about once a third of their
+/// lifetime is left, not for their whole life.
 pub(crate) fn validity(
     certs: &[Cert<'_>],
     analysis: &Analysis,
@@ -154,7 +159,7 @@ pub(crate) fn validity(
         let is_leaf = i == analysis.leaf();
         let not_before = cert.x.validity().not_before.to_datetime();
         let not_after = cert.x.validity().not_after.to_datetime();
-        if now < not_before {
+        if now + CLOCK_SKEW < not_before {
             problems.push(error(BundleError::NotYetValid {
                 cert: cert.at.clone(),
                 not_before: when(not_before),
@@ -168,7 +173,8 @@ pub(crate) fn validity(
             }));
         } else {
             let days = (not_after - now).whole_days();
-            if days < warning_days {
+            let lifetime_days = (not_after - not_before).whole_days();
+            if days < warning_days.min(lifetime_days / 3) {
                 problems.push(Problem {
                     severity: Severity::Warning,
                     error: BundleError::ExpiresSoon {

@@ -67,6 +67,7 @@ pub enum BundleError {
     NoCertificate { file: String, found: String },
     #[error("{file}: no private key found{found}; expected a block such as -----BEGIN PRIVATE KEY-----")]
     NoKey { file: String, found: String },
+    /// Input that fits no more precise variant (kept for callers outside this module).
     #[error("{file}: cannot parse: {detail}")]
     Unparsable { file: String, detail: String },
     #[error(

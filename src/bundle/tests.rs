@@ -464,6 +464,30 @@ fn expired_not_yet_valid_and_expiring_leaves() {
 }
 
 #[test]
+fn clock_skew_and_short_lifetimes_are_not_errors() {
+    let now = support::now();
+    let issued_a_moment_ahead = LeafSpec { not_before: now + Duration::seconds(90), ..LeafSpec::default() };
+    let pki = Pki::with_leaf(1, Alg::EcP256, &issued_a_moment_ahead);
+    assert_clean(&run(&pki.key_pem(), &pki.bundle()));
+
+    // A six-day certificate with five days left is fresh; with one day left it is not.
+    let fresh = LeafSpec {
+        not_before: now - Duration::days(1),
+        not_after: now + Duration::days(5),
+        ..LeafSpec::default()
+    };
+    let pki = Pki::with_leaf(1, Alg::EcP256, &fresh);
+    assert_clean(&run(&pki.key_pem(), &pki.bundle()));
+    let old = LeafSpec {
+        not_before: now - Duration::days(5),
+        not_after: now + Duration::days(1),
+        ..LeafSpec::default()
+    };
+    let pki = Pki::with_leaf(1, Alg::EcP256, &old);
+    assert_eq!(only(&run(&pki.key_pem(), &pki.bundle()), "expires_soon").severity, Severity::Warning);
+}
+
+#[test]
 fn an_expired_intermediate_is_caught() {
     let root = support::root("Wildcert Test Root", Alg::EcP256);
     let inter = support::intermediate_with("Old Intermediate", Alg::EcP256, &root, |p| {
