@@ -193,13 +193,15 @@ pub(crate) fn analyse(
         let by_name = live.iter().copied().filter(|&j| certs[j].names_issuer_of(&certs[current]));
         let others = live.iter().copied();
         let candidates = next_in_file.into_iter().chain(by_name).chain(others);
-        let mut tried = Vec::new();
+        let mut tried = vec![false; n];
+        for &c in &chain {
+            tried[c] = true;
+        }
         let mut found = None;
         for j in candidates {
-            if chain.contains(&j) || tried.contains(&j) {
+            if std::mem::replace(&mut tried[j], true) {
                 continue;
             }
-            tried.push(j);
             if sigs.signed(current, j) {
                 found = Some(j);
                 break;

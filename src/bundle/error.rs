@@ -51,6 +51,12 @@ fn short_serial(serial: &str) -> String {
     }
 }
 
+/// A file name as one shell word, so suggested commands can be pasted as they are.
+pub(crate) fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/+,:@%=".contains(&b));
+    if plain { s.to_string() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+}
+
 /// Every way a key + bundle can be wrong, with what to do about it.
 ///
 /// Messages name the file, the certificate (position, subject, serial) and the fix. They
@@ -75,7 +81,8 @@ pub enum BundleError {
     )]
     DerEncoded { file: String, what: &'static str, command: String },
     #[error(
-        "{file}: this is a PKCS#12 archive (.pfx/.p12), not PEM; extract the certificates with `openssl pkcs12 -in {file} -nokeys -out bundle.crt` and the key with `openssl pkcs12 -in {file} -nocerts -nodes -out key.pem` (then chmod 600 key.pem)"
+        "{file}: this is a PKCS#12 archive (.pfx/.p12), not PEM; extract the certificates with `openssl pkcs12 -in {0} -nokeys -out bundle.crt` and the key with `openssl pkcs12 -in {0} -nocerts -nodes -out key.pem` (then chmod 600 key.pem)",
+        shell_word(file)
     )]
     Pkcs12 { file: String },
     #[error(
@@ -122,9 +129,10 @@ pub enum BundleError {
 
     // --- the key and the leaf ---
     #[error(
-        "{file}: this private key ({key}) does not match the leaf {leaf}, which carries a different {cert_key} public key{}; find the key that was made together with this certificate's CSR — `openssl pkey -in {file} -pubout | openssl sha256` must print the same as `openssl x509 -in {} -noout -pubkey | openssl sha256`",
+        "{file}: this private key ({key}) does not match the leaf {leaf}, which carries a different {cert_key} public key{}; find the key that was made together with this certificate's CSR — `openssl pkey -in {} -pubout | openssl sha256` must print the same as `openssl x509 -in {} -noout -pubkey | openssl sha256`",
         matches.as_ref().map(|m| format!(": it is the key of {m}")).unwrap_or_else(|| ": it is the key of another certificate (an older one, or another CSR)".into()),
-        leaf.file
+        shell_word(file),
+        shell_word(&leaf.file)
     )]
     KeyMismatch { file: String, leaf: CertRef, key: String, cert_key: String, matches: Option<CertRef> },
     #[error(
@@ -350,6 +358,15 @@ mod tests {
             "server.crt: certificate 1 (CN=*.gradient.example.com, serial 03a1b2c3d4e5…)"
         );
         assert_eq!(cert(2, "O=No Common Name", "0a").short(), "certificate 2 (O=No Common Name, serial 0a)");
+    }
+
+    #[test]
+    fn file_names_in_commands_survive_the_shell() {
+        assert_eq!(shell_word("certs/server.der"), "certs/server.der");
+        assert_eq!(shell_word("my cert.der"), "'my cert.der'");
+        assert_eq!(shell_word("it's.der"), r"'it'\''s.der'");
+        let e = BundleError::Pkcs12 { file: "My Cert.pfx".into() };
+        assert!(e.to_string().contains("openssl pkcs12 -in 'My Cert.pfx' -nokeys"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use x509_parser::prelude::*;
 
 use super::der;
-use super::error::BundleError;
+use super::error::{BundleError, shell_word};
 use super::key::{self, KeyFormat, PrivateKey};
 use super::pem::{self, Block};
 use super::{Input, Problem, Severity};
@@ -106,7 +106,11 @@ pub(crate) fn read_key(input: Input<'_>, problems: &mut Vec<Problem>) -> Option<
             Some(Binary::Key) => BundleError::DerEncoded {
                 file: file.into(),
                 what: "private key",
-                command: format!("openssl pkey -inform der -in {file} -out {file}.pem"),
+                command: format!(
+                    "openssl pkey -inform der -in {} -out {}",
+                    shell_word(file),
+                    shell_word(&format!("{file}.pem"))
+                ),
             },
             Some(Binary::Pkcs12) => BundleError::Pkcs12 { file: file.into() },
             Some(Binary::Certificate) => BundleError::CertificateAsKey {
@@ -146,7 +150,11 @@ pub(crate) fn read_key(input: Input<'_>, problems: &mut Vec<Problem>) -> Option<
     if encrypted.is_some() {
         problems.push(error(BundleError::EncryptedKey {
             file: file.into(),
-            command: format!("openssl pkey -in {file} -out {file}.decrypted"),
+            command: format!(
+                "openssl pkey -in {} -out {}",
+                shell_word(file),
+                shell_word(&format!("{file}.decrypted"))
+            ),
         }));
         return None;
     }
@@ -171,7 +179,8 @@ pub(crate) fn read_key(input: Input<'_>, problems: &mut Vec<Problem>) -> Option<
     let Some(format) = KeyFormat::from_pem_label(&block.label) else {
         let detail = match block.label.as_str() {
             "OPENSSH PRIVATE KEY" => format!(
-                "it is an OpenSSH key; web servers need PEM: `ssh-keygen -p -m PKCS8 -f {file}` rewrites it in place"
+                "it is an OpenSSH key; web servers need PEM: `ssh-keygen -p -m PKCS8 -f {}` rewrites it in place",
+                shell_word(file)
             ),
             other => format!("a {other} is not supported; use an EC P-256/P-384 or RSA 2048+ key"),
         };
@@ -225,11 +234,11 @@ pub(crate) fn read_bundles(bundles: &[Input<'_>], problems: &mut Vec<Problem>) -
                 Some(Binary::Certificate) => BundleError::DerEncoded {
                     file: file.into(),
                     what: "certificate",
-                    command: format!("openssl x509 -inform der -in {file} -out {file}.pem"),
+                    command: format!("openssl x509 -inform der -in {} -out {}", shell_word(file), shell_word(&format!("{file}.pem"))),
                 },
                 Some(Binary::Pkcs7) => BundleError::Pkcs7 {
                     file: file.into(),
-                    command: format!("openssl pkcs7 -inform der -print_certs -in {file} -out {file}.pem"),
+                    command: format!("openssl pkcs7 -inform der -print_certs -in {} -out {}", shell_word(file), shell_word(&format!("{file}.pem"))),
                 },
                 Some(Binary::Pkcs12) => BundleError::Pkcs12 { file: file.into() },
                 Some(Binary::Key) => BundleError::NoCertificate {
@@ -264,7 +273,11 @@ pub(crate) fn read_bundles(bundles: &[Input<'_>], problems: &mut Vec<Problem>) -
             } else if label == "PKCS7" || label == "CMS" {
                 problems.push(error(BundleError::Pkcs7 {
                     file: file.into(),
-                    command: format!("openssl pkcs7 -print_certs -in {file} -out {file}.pem"),
+                    command: format!(
+                        "openssl pkcs7 -print_certs -in {} -out {}",
+                        shell_word(file),
+                        shell_word(&format!("{file}.pem"))
+                    ),
                 }));
             } else if label.ends_with("PRIVATE KEY") {
                 let public = KeyFormat::from_pem_label(label)

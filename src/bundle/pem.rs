@@ -64,9 +64,11 @@ pub(crate) fn text(bytes: &[u8]) -> String {
 /// Finds and decodes every block.
 pub(crate) fn scan(bytes: &[u8]) -> Scan {
     let text = text(bytes);
-    let line_of = |pos: usize| text[..pos].bytes().filter(|&b| b == b'\n').count() + 1;
+    let newlines: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
+    let line_of = |pos: usize| newlines.partition_point(|&n| n < pos) + 1;
     let mut scan = Scan::default();
     let mut pos = 0;
+    let mut end_seen: Option<(usize, Option<usize>)> = None;
     while let Some(found) = text[pos..].find(BEGIN) {
         let begin = pos + found;
         let label_start = begin + BEGIN.len();
@@ -78,7 +80,16 @@ pub(crate) fn scan(bytes: &[u8]) -> Scan {
         let line = line_of(begin);
         let body_start = label_start + label.len() + DASHES.len();
         let next_begin = text[body_start..].find(BEGIN).map(|i| body_start + i);
-        let end = text[body_start..].find(END).map(|i| body_start + i);
+        // The next END at or after `body_start`, found again only when the last one found
+        // lies behind (keeps many BEGINs without END linear).
+        let end = match end_seen {
+            Some((from, found)) if from <= body_start && found.is_none_or(|e| e >= body_start) => found,
+            _ => {
+                let found = text[body_start..].find(END).map(|i| body_start + i);
+                end_seen = Some((body_start, found));
+                found
+            }
+        };
         let end = match (end, next_begin) {
             (Some(end), Some(next)) if next < end => None,
             (end, _) => end,
@@ -284,6 +295,15 @@ mod tests {
         );
         let scan = scan(pem.as_bytes());
         assert!(scan.blocks[0].encrypted);
+    }
+
+    #[test]
+    fn many_unterminated_blocks_stay_fast() {
+        let text = "-----BEGIN CERTIFICATE-----\nAAAA\n".repeat(20_000);
+        let started = std::time::Instant::now();
+        let scan = scan(text.as_bytes());
+        assert_eq!((scan.begins, scan.flaws.len()), (20_000, 20_000));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]
