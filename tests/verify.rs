@@ -426,6 +426,21 @@ fn import_checks_the_configured_names() {
     assert_eq!(code(&out), 3, "{}", explain(&out));
     assert!(stdout(&out).contains("does not cover api.example.org"));
     assert!(!Path::new(&dir.path("live/gradient")).exists());
+
+    // Without configured names, the leaf's own are taken.
+    write_config(&dir, &[]);
+    let out = dir.run(&[
+        "import",
+        "--cert",
+        "gradient",
+        "--key",
+        "key.pem",
+        "--bundle",
+        "server.crt",
+        "--no-trust",
+    ]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert!(stdout(&out).contains("names *.gradient.example.com, gradient.example.com"), "{}", explain(&out));
 }
 
 #[test]
