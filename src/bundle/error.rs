@@ -203,7 +203,7 @@ pub enum BundleError {
     )]
     RootInBundle { root: CertRef },
     #[error(
-        "{cert} is not part of the chain of the leaf {}: it neither signed nor was signed by any certificate of the chain; remove it ('wildcert verify --fix --out fixed.crt' drops it)",
+        "{cert} is not used in the chain of the leaf {} (another site's certificate, an old one, or an alternative path); remove it ('wildcert verify --fix --out fixed.crt' drops it)",
         leaf.short()
     )]
     Unrelated { cert: CertRef, leaf: CertRef },
