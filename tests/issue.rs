@@ -57,6 +57,18 @@ fn issues_wildcard_and_apex_that_chain_to_pebbles_root() {
     let journal = stack.dir().join("state/journal/gradient.json");
     assert!(!journal.exists(), "nothing left in the challenge journal");
 
+    // What was issued passes the same checks an operator's bundle gets, trust included.
+    let verify = stack.wildcert(&[
+        "verify",
+        "--key",
+        live.join("privkey.pem").to_str().unwrap(),
+        "--bundle",
+        live.join("fullchain.pem").to_str().unwrap(),
+        "--roots",
+        stack.get("PEBBLE_ROOT"),
+    ]);
+    assert!(verify.status.success(), "verify rejected the issued pair:\n{}", stdout(&verify));
+
     // Not due: a second run does not order again.
     let serial_before = std::fs::read(live.join("cert.pem")).unwrap();
     let again = stack.wildcert(&["issue"]);
