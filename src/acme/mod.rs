@@ -2,6 +2,7 @@
 //! certificate.
 
 pub mod account;
+pub mod ari;
 pub mod http;
 pub mod order;
 

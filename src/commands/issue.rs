@@ -1,18 +1,16 @@
 //! `wildcert issue`: get certificates now, skipping ones that are not due (unless --force).
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use time::OffsetDateTime;
 
-use crate::acme::{self, OrderSpec};
-use crate::bundle::{self, CheckOptions, Input};
-use crate::challenge::{self, Challenger};
+use crate::acme;
+use crate::bundle;
+use crate::challenge;
 use crate::cli::IssueArgs;
 use crate::config::{CertificateConfig, Config, Source};
 use crate::exit::Status;
-use crate::hooks;
-use crate::plan;
-use crate::signals;
-use crate::store::{Origin, Storage};
+use crate::store::Storage;
+use crate::{plan, renewal, signals, state};
 
 pub async fn run(config: Config, args: IssueArgs) -> anyhow::Result<Status> {
     let selected = config.select(args.cert.as_deref())?;
@@ -45,8 +43,8 @@ pub async fn run(config: Config, args: IssueArgs) -> anyhow::Result<Status> {
                 println!(
                     "{}: valid until {}, renewal due {}; nothing to do (--force issues anyway)",
                     cert.name,
-                    info.not_after.date(),
-                    due_at.date()
+                    plan::show(info.not_after),
+                    plan::show(due_at)
                 );
                 continue;
             }
@@ -81,46 +79,26 @@ async fn issue_one(
     account: &instant_acme::Account,
     cert: &CertificateConfig,
 ) -> anyhow::Result<()> {
-    let section = config.dns_for(cert).expect("validated at load");
-    let challenger = Challenger::new(config, section, &cert.name).await?;
-    let spec = OrderSpec {
-        name: &cert.name,
-        domains: &cert.domains,
-        key_type: cert.key_type,
-        profile: cert.profile.as_deref().or(config.acme.profile.as_deref()),
-        replaces: None,
-        timeout: config.acme.order_timeout,
-    };
-    let result = tokio::select! {
-        result = acme::run_order(account, &spec, &challenger) => result,
-        _ = signals::shutdown() => {
-            challenger.cleanup().await;
-            bail!("interrupted; the challenge records written so far were removed");
-        }
-    };
-    challenger.cleanup().await;
-    let issued = result.with_context(|| format!("order for {}", cert.domains.join(", ")))?;
-
-    let pair = bundle::check(
-        Input { label: "the new private key", bytes: issued.key_pem.as_bytes() },
-        &[Input { label: "the chain from the CA", bytes: issued.chain_pem.as_bytes() }],
-        &CheckOptions::new(cert.domains.clone()),
-    )
-    .into_result()
-    .context("the CA's certificate failed the checks; nothing was stored")?;
-    let saved = storage.save(&cert.name, &pair, Origin::Acme).await.context("storing the new certificate")?;
+    let obtained = renewal::obtain(config, storage, account, cert, None, signals::shutdown()).await?;
+    let now = OffsetDateTime::now_utc();
+    let mut state = state::load(&config.storage.state_dir, &cert.name);
+    state.record_success(now);
+    if let Some(Err(_)) = &obtained.hook {
+        state.hook_failures += 1;
+    }
+    if let Err(e) = state::save(&config.storage.state_dir, &cert.name, &state) {
+        tracing::warn!(error = %e, "could not save the certificate state");
+    }
+    let info = &obtained.pair.info;
     println!(
         "{}: issued {} (serial {}), valid until {}; {}",
         cert.name,
-        pair.info.names.join(", "),
-        pair.info.serial,
-        pair.info.not_after,
-        saved.live.fullchain.display()
+        info.names.join(", "),
+        info.serial,
+        plan::show(info.not_after),
+        obtained.saved.live.fullchain.display()
     );
-    if let Some(command) = &cert.deploy_hook
-        && let Err(e) = hooks::run_deploy_hook(&cert.name, command, &saved.live, cert.hook_timeout).await
-    {
-        tracing::error!(error = %e, "deploy hook failed; the new certificate is stored");
+    if let Some(Err(e)) = &obtained.hook {
         eprintln!("warning: {e}");
     }
     Ok(())

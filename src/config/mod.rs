@@ -256,6 +256,11 @@ pub struct DaemonConfig {
     /// Orders in flight at once against one CA.
     #[serde(default = "defaults::max_concurrent_orders")]
     pub max_concurrent_orders: usize,
+    /// First wait after a failed renewal; doubles per failure up to `retry_max`.
+    #[serde(default = "defaults::retry_min", deserialize_with = "duration::deserialize")]
+    pub retry_min: Duration,
+    #[serde(default = "defaults::retry_max", deserialize_with = "duration::deserialize")]
+    pub retry_max: Duration,
     /// How long a renewal lock in the bucket is valid before it must be extended.
     #[serde(default = "defaults::lock_ttl", deserialize_with = "duration::deserialize")]
     pub lock_ttl: Duration,
@@ -267,6 +272,8 @@ impl Default for DaemonConfig {
             metrics_listen: None,
             check_interval: defaults::check_interval(),
             max_concurrent_orders: defaults::max_concurrent_orders(),
+            retry_min: defaults::retry_min(),
+            retry_max: defaults::retry_max(),
             lock_ttl: defaults::lock_ttl(),
         }
     }
@@ -293,6 +300,12 @@ mod defaults {
     }
     pub fn check_interval() -> Duration {
         Duration::from_secs(3600)
+    }
+    pub fn retry_min() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn retry_max() -> Duration {
+        Duration::from_secs(12 * 3600)
     }
     pub fn lock_ttl() -> Duration {
         Duration::from_secs(600)
