@@ -152,6 +152,15 @@ pub fn show(t: OffsetDateTime) -> String {
     format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute())
 }
 
+/// A precise time for logs: RFC 3339, seconds.
+pub fn stamp(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
 /// A stable number in 0..1 for this host and certificate, so a restart does not move the
 /// planned time and different hosts spread out.
 pub fn jitter_for(host: &str, name: &str, serial: &str) -> f64 {

@@ -67,7 +67,7 @@ pub async fn obtain(
     tracing::info!(
         cert = %cert.name,
         serial = %pair.info.serial,
-        not_after = %pair.info.not_after,
+        not_after = %plan::stamp(pair.info.not_after),
         path = %saved.live.fullchain.display(),
         "new certificate stored"
     );
@@ -230,7 +230,7 @@ impl<'a> Context<'a> {
                 let jitter = plan::jitter_for(&self.host, &cert.name, "");
                 let next =
                     plan::plan(info.as_ref(), cert.renew_before, &state, self.retry_policy(), jitter, now);
-                tracing::error!(error = %crate::cli::chain_message(&error), failures = state.failures, next_attempt = %next.at, "renewal failed");
+                tracing::error!(error = %crate::cli::chain_message(&error), failures = state.failures, next_attempt = %plan::stamp(next.at), "renewal failed");
                 let _ = state::save(state_dir, &cert.name, &state);
                 Outcome::Failed { error, next }
             }

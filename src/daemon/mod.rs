@@ -100,11 +100,11 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
             .unwrap_or(now + config.daemon.check_interval)
             .min(now + config.daemon.check_interval);
         let status = match &next {
-            Some((at, name)) => format!("next renewal: {name} at {at}"),
+            Some((at, name)) => format!("next renewal: {name} at {}", crate::plan::stamp(*at)),
             None => "nothing to renew".into(),
         };
         notifier.status(&status);
-        tracing::info!(next_round = %wake, "{status}");
+        tracing::info!(next_round = %crate::plan::stamp(wake), "{status}");
         let sleep = (wake - now).try_into().unwrap_or(Duration::ZERO).max(Duration::from_millis(200));
         let mut stop = stop_rx.clone();
         tokio::select! {
