@@ -216,3 +216,73 @@ fn renew_for_a_timer_does_nothing_when_not_due_and_renews_when_due() {
     let out = stack.wildcert(&["renew"]);
     assert!(stdout(&out).contains("gradient: renewed"), "{}", stdout(&out));
 }
+
+/// The test-only ARI endpoint (`tests/support/ari_endpoint.py`) in front of Pebble.
+struct AriEndpoint {
+    child: std::process::Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl AriEndpoint {
+    fn start(stack: &Stack, start_in: i64, end_in: i64) -> AriEndpoint {
+        let dir = stack.dir();
+        std::fs::write(dir.join("window.json"), format!("{{\"start_in\": {start_in}, \"end_in\": {end_in}, \"retry_after\": 60}}")).unwrap();
+        let port_file = dir.join("ari.port");
+        let log = dir.join("ari.log");
+        let child = std::process::Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/ari_endpoint.py"))
+            .arg(&port_file)
+            .arg(stack.get("ACME_DIRECTORY"))
+            .arg(stack.get("PEBBLE_TLS_CA"))
+            .arg(dir.join("pebble.crt"))
+            .arg(dir.join("pebble.key"))
+            .arg(dir.join("window.json"))
+            .arg(&log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let port = loop {
+            if let Ok(p) = std::fs::read_to_string(&port_file) {
+                break p.trim().parse().unwrap();
+            }
+            assert!(Instant::now() < deadline, "the ARI endpoint did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        AriEndpoint { child, port, log }
+    }
+}
+
+impl Drop for AriEndpoint {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn ari_window_from_the_ca_drives_renewal() {
+    // 90-day certificates: the lifetime rule alone would not renew for two months.
+    let stack = Stack::up_with(&[("STACK_S3", "0")]);
+    let ari = AriEndpoint::start(&stack, 1, 2);
+    let text = stack.config_text().replace(stack.get("ACME_DIRECTORY"), &format!("https://127.0.0.1:{}/dir", ari.port));
+    let config = stack.write_config("ari.toml", &text);
+
+    let out = stack.wildcert_with(&config, &["issue"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = stack.wildcert_with(&config, &["renew"]);
+    assert!(stdout(&out).contains("not due"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("renewal window (ARI)"), "the CA's window is the plan: {}", stdout(&out));
+    let asked = std::fs::read_to_string(&ari.log).unwrap();
+    let status: serde_json::Value = serde_json::from_str(&stdout(&stack.wildcert_with(&config, &["status", "--json"]))).unwrap();
+    let serial = status["certificates"][0]["serial"].as_str().unwrap().to_string();
+    assert_eq!(asked.lines().count(), 1, "{asked}");
+
+    std::thread::sleep(Duration::from_millis(2500));
+    let out = stack.wildcert_with(&config, &["renew"]);
+    assert!(stdout(&out).contains("gradient: renewed"), "{}\n{}", stdout(&out), stderr(&out));
+    let status: serde_json::Value = serde_json::from_str(&stdout(&stack.wildcert_with(&config, &["status", "--json"]))).unwrap();
+    assert_ne!(status["certificates"][0]["serial"].as_str().unwrap(), serial);
+    // The window was cached until its Retry-After: no second question for the old certificate.
+    assert_eq!(std::fs::read_to_string(&ari.log).unwrap().lines().count(), 1);
+}
