@@ -137,6 +137,10 @@ impl Challenger {
         &self.provider
     }
 
+    pub fn resolvers(&self) -> &Resolvers {
+        &self.resolvers
+    }
+
     /// Where a challenge name's TXT record must go and who serves it.
     pub async fn locate(&self, fqdn: &str) -> Result<ChallengeTarget, ChallengeError> {
         let requested = zone::fqdn(fqdn).map_err(ChallengeError::Dns)?;

@@ -227,7 +227,11 @@ struct AriEndpoint {
 impl AriEndpoint {
     fn start(stack: &Stack, start_in: i64, end_in: i64) -> AriEndpoint {
         let dir = stack.dir();
-        std::fs::write(dir.join("window.json"), format!("{{\"start_in\": {start_in}, \"end_in\": {end_in}, \"retry_after\": 60}}")).unwrap();
+        std::fs::write(
+            dir.join("window.json"),
+            format!("{{\"start_in\": {start_in}, \"end_in\": {end_in}, \"retry_after\": 60}}"),
+        )
+        .unwrap();
         let port_file = dir.join("ari.port");
         let log = dir.join("ari.log");
         let child = std::process::Command::new("python3")
@@ -265,7 +269,9 @@ fn ari_window_from_the_ca_drives_renewal() {
     // 90-day certificates: the lifetime rule alone would not renew for two months.
     let stack = Stack::up_with(&[("STACK_S3", "0")]);
     let ari = AriEndpoint::start(&stack, 1, 2);
-    let text = stack.config_text().replace(stack.get("ACME_DIRECTORY"), &format!("https://127.0.0.1:{}/dir", ari.port));
+    let text = stack
+        .config_text()
+        .replace(stack.get("ACME_DIRECTORY"), &format!("https://127.0.0.1:{}/dir", ari.port));
     let config = stack.write_config("ari.toml", &text);
 
     let out = stack.wildcert_with(&config, &["issue"]);
@@ -274,14 +280,16 @@ fn ari_window_from_the_ca_drives_renewal() {
     assert!(stdout(&out).contains("not due"), "{}", stdout(&out));
     assert!(stdout(&out).contains("renewal window (ARI)"), "the CA's window is the plan: {}", stdout(&out));
     let asked = std::fs::read_to_string(&ari.log).unwrap();
-    let status: serde_json::Value = serde_json::from_str(&stdout(&stack.wildcert_with(&config, &["status", "--json"]))).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_str(&stdout(&stack.wildcert_with(&config, &["status", "--json"]))).unwrap();
     let serial = status["certificates"][0]["serial"].as_str().unwrap().to_string();
     assert_eq!(asked.lines().count(), 1, "{asked}");
 
     std::thread::sleep(Duration::from_millis(2500));
     let out = stack.wildcert_with(&config, &["renew"]);
     assert!(stdout(&out).contains("gradient: renewed"), "{}\n{}", stdout(&out), stderr(&out));
-    let status: serde_json::Value = serde_json::from_str(&stdout(&stack.wildcert_with(&config, &["status", "--json"]))).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_str(&stdout(&stack.wildcert_with(&config, &["status", "--json"]))).unwrap();
     assert_ne!(status["certificates"][0]["serial"].as_str().unwrap(), serial);
     // The window was cached until its Retry-After: no second question for the old certificate.
     assert_eq!(std::fs::read_to_string(&ari.log).unwrap().lines().count(), 1);

@@ -20,7 +20,9 @@ fn units_pass_systemd_analyze_verify() {
     let mut copies = Vec::new();
     for unit in units() {
         // verify checks that ExecStart exists: point it at the binary under test.
-        let text = std::fs::read_to_string(&unit).unwrap().replace("/usr/local/bin/wildcert", env!("CARGO_BIN_EXE_wildcert"));
+        let text = std::fs::read_to_string(&unit)
+            .unwrap()
+            .replace("/usr/local/bin/wildcert", env!("CARGO_BIN_EXE_wildcert"));
         let copy = tmp.path().join(unit.file_name().unwrap());
         std::fs::write(&copy, text).unwrap();
         copies.push(copy);
@@ -41,7 +43,8 @@ fn units_pass_systemd_analyze_verify() {
 
 #[test]
 fn service_is_notify_with_watchdog_and_hardened() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/wildcert.service")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/wildcert.service")).unwrap();
     for line in [
         "Type=notify",
         "WatchdogSec=",
@@ -61,6 +64,7 @@ fn service_is_notify_with_watchdog_and_hardened() {
     ] {
         assert!(text.contains(line), "wildcert.service lacks {line:?}");
     }
-    let timer = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/wildcert-renew.timer")).unwrap();
+    let timer = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/wildcert-renew.timer"))
+        .unwrap();
     assert!(timer.contains("RandomizedDelaySec=") && timer.contains("Persistent=true"));
 }

@@ -54,7 +54,8 @@ impl Answer {
     /// SOA minimum field (negative-caching TTL, RFC 2308) if an SOA is present.
     pub fn soa_negative_ttl(&self) -> Option<u32> {
         self.answers.iter().chain(self.authorities.iter()).find_map(|r| match &r.data {
-            RData::SOA(soa) => Some(soa.minimum.min(r.ttl)),
+            // BIND sends TTL 0 on the SOA of a negative answer to an SOA question.
+            RData::SOA(soa) => Some(if r.ttl == 0 { soa.minimum } else { soa.minimum.min(r.ttl) }),
             _ => None,
         })
     }

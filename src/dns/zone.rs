@@ -55,8 +55,12 @@ impl Resolvers {
                     tried.push(format!("{server}: SERVFAIL"))
                 }
                 Ok(answer) => {
-                    if !tried.is_empty() {
+                    // REFUSED is normal (an authoritative server asked about another zone);
+                    // silence is worth a warning.
+                    if tried.iter().any(|t| !t.ends_with("REFUSED")) {
                         tracing::warn!(name = %name, failed = %tried.join("; "), answered = %server, "some resolvers did not answer");
+                    } else if !tried.is_empty() {
+                        tracing::debug!(name = %name, refused = %tried.join("; "), answered = %server, "asked the next resolver");
                     }
                     return Ok(answer);
                 }
