@@ -23,6 +23,7 @@ pub async fn run(config: Config, args: PullArgs) -> anyhow::Result<Status> {
     let (live, name) = out_dir(&args.out)?;
     let stored = storage.fetch(&args.cert).await?;
     let Some(stored) = stored else {
+        storage.check_exists().await?;
         let at = storage.describe().await.unwrap_or_default();
         bail!(
             "no certificate `{}` in {at}; store one first with `wildcert issue` or `wildcert import` on the host that manages it",

@@ -38,7 +38,7 @@ const FORMAT: u32 = 1;
 /// Switch attempts before a writer that keeps losing gives up and reports.
 const MAX_ROUNDS: u32 = 20;
 /// Reads of `current.json` before a reader that keeps racing writers gives up.
-const READ_ATTEMPTS: u32 = 4;
+const READ_ATTEMPTS: u32 = 10;
 
 /// The four PEM files of one certificate, as stored.
 #[derive(Clone, PartialEq, Eq)]

@@ -370,6 +370,23 @@ impl Storage {
         }
     }
 
+    /// Fails with a message saying what to do when the configured bucket does not exist
+    /// (some servers answer a read from a missing bucket like a missing object).
+    pub async fn check_exists(&self) -> Result<(), StoreError> {
+        if let Some(layout) = self.layout().await?
+            && let Backend::S3(s3) = layout.store()
+            && !s3.bucket_exists().await?
+        {
+            return Err(StoreError::Bucket {
+                bucket: s3.bucket().to_string(),
+                endpoint: s3.endpoint().to_string(),
+                detail: "the bucket does not exist; run `wildcert bucket setup` or create it".into(),
+                transient: false,
+            });
+        }
+        Ok(())
+    }
+
     /// What messages call the shared store.
     pub async fn describe(&self) -> Option<String> {
         match self.layout().await {
