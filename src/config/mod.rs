@@ -78,8 +78,8 @@ pub struct AcmeConfig {
     /// Contact URIs for the account, e.g. `mailto:admin@example.com`.
     #[serde(default)]
     pub contact: Vec<String>,
-    /// PEM file with extra roots to trust for the CA's own HTTPS endpoint (a private CA, a
-    /// test CA). The system roots are trusted as well.
+    /// PEM file with the roots to trust for the CA's own HTTPS endpoint (a private CA, a
+    /// test CA) instead of the system's roots.
     pub ca_certificates: Option<PathBuf>,
     /// External Account Binding, required by ZeroSSL, Google and some private CAs.
     pub eab: Option<EabConfig>,

@@ -2,6 +2,11 @@
 //! authoritative servers, following `_acme-challenge` CNAMEs, and waiting until every
 //! authoritative server serves a TXT value.
 
+pub mod propagation;
+pub mod provider;
+pub mod query;
+pub mod zone;
+
 use std::fmt;
 
 /// A DNS server as configured: a host name or address, and a port.
