@@ -22,22 +22,29 @@ use wildcert::store::{
     Storage, StoreError,
 };
 
-/// A leaf for `*.gradient.example.com` + apex from a throw-away CA, valid for `days`.
+/// A leaf for `*.gradient.example.com` + apex from a throw-away root and intermediate,
+/// valid for `days`; the bundle is the leaf and the intermediate.
 fn pair_expiring_in(days: i64) -> CheckedPair {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "wildcert test CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
+    let ca = |name: &str| {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, name);
+        p
+    };
+    let root_key = KeyPair::generate().unwrap();
+    let root = Issuer::new(ca("wildcert test root"), root_key);
+    let mid_key = KeyPair::generate().unwrap();
+    let mid_params = ca("wildcert test intermediate");
+    let mid_cert = mid_params.signed_by(&mid_key, &root).unwrap();
+    let mid = Issuer::new(mid_params, mid_key);
     let key = KeyPair::generate().unwrap();
     let mut leaf =
         CertificateParams::new(vec!["*.gradient.example.com".into(), "gradient.example.com".into()]).unwrap();
     let now = time::OffsetDateTime::now_utc();
     leaf.not_before = now - time::Duration::days(1);
     leaf.not_after = now + time::Duration::days(days);
-    let cert = leaf.signed_by(&key, &issuer).unwrap();
-    let bundle = format!("{}{}", cert.pem(), ca_cert.pem());
+    let cert = leaf.signed_by(&key, &mid).unwrap();
+    let bundle = format!("{}{}", cert.pem(), mid_cert.pem());
     let key_pem = key.serialize_pem();
     check(
         Input { label: "key", bytes: key_pem.as_bytes() },
@@ -586,4 +593,50 @@ async fn a_shared_directory_works_like_a_bucket() {
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     assert_dir_holds(&dir.path().join("out"), &pair);
     assert_eq!(code(&wildcert(&path, &["pull", "--cert", "gradient", "--out", &out_arg])), 10);
+}
+
+// ---------------------------------------------------------------------------------------
+// End to end: ACME (Pebble, DNS-01 through BIND) → bucket → pull.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issued_certificate_is_stored_in_the_bucket_and_pulls_back_unchanged() {
+    let stack = Stack::up();
+    setup_bucket(&stack);
+    let started = Instant::now();
+    let out = stack.wildcert(&["issue"]);
+    eprintln!("issue with the bucket: {:?}", started.elapsed());
+    assert!(out.status.success(), "issue failed:\n{}{}", stdout(&out), stderr(&out));
+
+    let live = stack.live_dir().join("gradient");
+    let read = |dir: &Path, f: &str| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    let storage = Storage::new(&load(&stack.config_path()));
+    let stored = storage.fetch("gradient").await.unwrap().expect("the bucket holds the issued certificate");
+    assert_eq!(stored.meta.source, Origin::Acme);
+    assert_eq!(
+        stored.files.fullchain,
+        read(&live, "fullchain.pem"),
+        "bucket and local directory hold the same bytes"
+    );
+    assert_eq!(stored.files.privkey, read(&live, "privkey.pem"));
+    assert!(stored.meta.names.contains(&"*.gradient.example.com".to_string()), "{:?}", stored.meta.names);
+
+    let pulled = stack.dir().join("elsewhere/gradient");
+    let pulled_arg = pulled.to_string_lossy().into_owned();
+    let out = stack.wildcert(&["pull", "--cert", "gradient", "--out", &pulled_arg]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    for f in ["privkey.pem", "fullchain.pem", "cert.pem", "chain.pem"] {
+        assert_eq!(read(&pulled, f), read(&live, f), "{f}");
+    }
+    let out = stack.wildcert(&["pull", "--cert", "gradient", "--out", &pulled_arg]);
+    assert_eq!(code(&out), 10, "{}{}", stdout(&out), stderr(&out));
+
+    // A forced re-issue becomes the next version; pull picks it up.
+    let out = stack.wildcert(&["issue", "--force"]);
+    assert!(out.status.success(), "issue --force failed:\n{}{}", stdout(&out), stderr(&out));
+    let meta = storage.current("gradient").await.unwrap().unwrap();
+    assert_eq!(meta.sequence, 2);
+    assert_ne!(meta.serial, stored.meta.serial);
+    let out = stack.wildcert(&["pull", "--cert", "gradient", "--out", &pulled_arg]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(read(&pulled, "cert.pem"), read(&live, "cert.pem"));
 }

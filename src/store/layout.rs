@@ -317,7 +317,7 @@ impl<S: CertStore> Layout<S> {
     }
 
     /// Stores a certificate as a new version and makes it current, unless the current one
-    /// is the same or expires later (`force` replaces a later-expiring one that was current
+    /// is the same or expires strictly later (`force` replaces a later-expiring one that was current
     /// when the save began). Concurrent writers: one wins each switch; a loser re-reads and
     /// tries again while its certificate is still the better one.
     pub async fn save(
@@ -339,9 +339,10 @@ impl<S: CertStore> Layout<S> {
                 if round == 1 && force {
                     forced_over = Some(current.version.clone());
                 }
-                let worse_or_same = info.not_after <= current.not_after;
+                // An equal expiry is not worse: a re-issue within the same second replaces.
+                let worse = info.not_after < current.not_after;
                 let forced = forced_over.as_deref() == Some(current.version.as_str());
-                if current.serial == info.serial || (worse_or_same && !forced) {
+                if current.serial == info.serial || (worse && !forced) {
                     self.discard(name, uploaded.take()).await;
                     return Ok(if current.serial == info.serial {
                         SaveOutcome::AlreadyCurrent { current: current.clone() }
@@ -552,6 +553,9 @@ mod tests {
         assert_eq!(l.read_current("gradient").await.unwrap().unwrap().meta.serial, long.info.serial);
         assert!(matches!(save(&l, &short, true).await, SaveOutcome::Stored { .. }));
         assert_eq!(l.read_current("gradient").await.unwrap().unwrap().meta.serial, short.info.serial);
+        // The same expiry (a re-issue within the same second) is not worse.
+        let twin = pair_expiring_in(30);
+        assert!(matches!(save(&l, &twin, false).await, SaveOutcome::Stored { .. }));
         // Nothing of the kept attempt is left behind.
         let versions: BTreeSet<String> = l
             .store()
@@ -562,7 +566,7 @@ mod tests {
             .filter_map(|k| k.split('/').nth(2).map(str::to_string))
             .filter(|v| v != CURRENT)
             .collect();
-        assert_eq!(versions.len(), 2, "{versions:?}");
+        assert_eq!(versions.len(), 3, "{versions:?}");
     }
 
     #[tokio::test]

@@ -419,27 +419,34 @@ pub fn local_matches(paths: &live::LivePaths, files: &CertFiles) -> bool {
 #[cfg(test)]
 pub(crate) mod testing {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    use time::{Duration, OffsetDateTime};
+    use time::Duration;
 
     use crate::bundle::{CheckOptions, CheckedPair, Input, check};
 
-    /// A leaf for `*.gradient.example.com` + apex from a throw-away CA, valid for `days`.
+    /// A leaf for `*.gradient.example.com` + apex from a throw-away root and intermediate,
+    /// valid for `days`; the bundle is the leaf and the intermediate.
     pub fn pair_expiring_in(days: i64) -> CheckedPair {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name.push(DnType::CommonName, "wildcert test CA");
-        let ca_cert = ca.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca, ca_key);
+        let ca = |name: &str| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p.distinguished_name.push(DnType::CommonName, name);
+            p
+        };
+        let root_key = KeyPair::generate().unwrap();
+        let root = Issuer::new(ca("wildcert test root"), root_key);
+        let mid_key = KeyPair::generate().unwrap();
+        let mid_params = ca("wildcert test intermediate");
+        let mid_cert = mid_params.signed_by(&mid_key, &root).unwrap();
+        let mid = Issuer::new(mid_params, mid_key);
         let key = KeyPair::generate().unwrap();
         let mut leaf =
             CertificateParams::new(vec!["*.gradient.example.com".into(), "gradient.example.com".into()])
                 .unwrap();
-        let now = OffsetDateTime::now_utc();
+        let now = time::OffsetDateTime::now_utc();
         leaf.not_before = now - Duration::days(1);
         leaf.not_after = now + Duration::days(days);
-        let cert = leaf.signed_by(&key, &issuer).unwrap();
-        let bundle = format!("{}{}", cert.pem(), ca_cert.pem());
+        let cert = leaf.signed_by(&key, &mid).unwrap();
+        let bundle = format!("{}{}", cert.pem(), mid_cert.pem());
         let key_pem = key.serialize_pem();
         check(
             Input { label: "key", bytes: key_pem.as_bytes() },
