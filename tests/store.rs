@@ -206,14 +206,15 @@ struct S3sFs {
 }
 
 impl S3sFs {
-    /// Starts `s3s-fs` (from `$S3S_FS`, `~/.cargo/bin` or `PATH`) with one key pair.
+    /// Starts `s3s-fs` (from `$S3S_FS`, cargo's bin folder or `PATH`; `scripts/stack install`
+    /// installs it) with one key pair.
     fn start(access_key: &str, secret_key: &str) -> S3sFs {
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
         let bin = std::env::var_os("S3S_FS")
             .map(PathBuf::from)
-            .or_else(|| {
-                let home = PathBuf::from(std::env::var_os("HOME")?).join(".cargo/bin/s3s-fs");
-                home.exists().then_some(home)
-            })
+            .or_else(|| cargo_home.map(|c| c.join("bin/s3s-fs")).filter(|p| p.exists()))
             .unwrap_or_else(|| PathBuf::from("s3s-fs"));
         let dir = tempfile::Builder::new().prefix("wildcert-s3s-").tempdir().unwrap();
         let port = closed_port();
@@ -639,4 +640,38 @@ async fn an_issued_certificate_is_stored_in_the_bucket_and_pulls_back_unchanged(
     let out = stack.wildcert(&["pull", "--cert", "gradient", "--out", &pulled_arg]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     assert_eq!(read(&pulled, "cert.pem"), read(&live, "cert.pem"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_are_private_encrypted_when_configured_and_carry_no_metadata() {
+    let stack = Stack::up();
+    setup_bucket(&stack);
+    let path = stack.write_config(
+        "sse.toml",
+        &stack
+            .config_text()
+            .replace("path_style = true", "path_style = true\nserver_side_encryption = \"AES256\""),
+    );
+    let config = load(&path);
+    let pair = pair_expiring_in(90);
+    let saved = Storage::new(&config).save("gradient", &pair, Origin::Acme).await.unwrap();
+    let BucketOutcome::Stored { version } = saved.bucket else { panic!("{:?}", saved.bucket) };
+
+    let s3 = S3Store::connect(&config.storage).await.unwrap();
+    for file in ["privkey.pem", "fullchain.pem", "meta.json"] {
+        let key = s3.full_key(&format!("certificates/gradient/{version}/{file}"));
+        let head = s3.client().head_object().bucket(s3.bucket()).key(&key).send().await.unwrap();
+        assert_eq!(head.server_side_encryption().map(|s| s.as_str()), Some("AES256"), "{key}");
+        assert!(
+            head.metadata().is_none_or(|m| m.is_empty()),
+            "{key} has user metadata: {:?}",
+            head.metadata()
+        );
+        let acl = s3.client().get_object_acl().bucket(s3.bucket()).key(&key).send().await.unwrap();
+        for grant in acl.grants() {
+            let grantee = grant.grantee().expect("grantee");
+            assert!(grantee.uri().is_none(), "{key} is granted to a group: {grant:?}");
+            assert_eq!(grantee.id(), acl.owner().and_then(|o| o.id()), "{key} is granted to someone else");
+        }
+    }
 }

@@ -705,6 +705,29 @@ dns = "office"
     }
 
     #[test]
+    fn storage_bucket_settings_are_checked() {
+        let with = |extra: &str| {
+            parse(
+                &MINIMAL
+                    .replace("state_dir = \"/tmp/state\"", &format!("state_dir = \"/tmp/state\"\n{extra}")),
+            )
+        };
+        let c =
+            with("bucket = \"b\"\naccess_key_id = \"AK\"\nsecret_access_key_env = \"S3_SECRET\"").unwrap();
+        assert_eq!(c.storage.request_timeout, Duration::from_secs(30));
+        assert!(c.storage.secret_keys().is_set());
+
+        let err = with("bucket = \"b\"\naccess_key_id = \"AK\"").unwrap_err().to_string();
+        assert!(err.contains("storage.secret_access_key_file"), "{err}");
+        let err = with("bucket = \"b\"\nsecret_access_key_env = \"S3_SECRET\"").unwrap_err().to_string();
+        assert!(err.contains("without access_key_id"), "{err}");
+        let err = with("bucket = \"b\"\nshared_dir = \"/mnt/certs\"").unwrap_err().to_string();
+        assert!(err.contains("either bucket or shared_dir"), "{err}");
+        let c = with("shared_dir = \"/mnt/certs\"\nrequest_timeout = \"5s\"").unwrap();
+        assert_eq!(c.storage.request_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
     fn directory_names_expand() {
         assert!(directory_url("letsencrypt-staging").contains("staging"));
         assert_eq!(directory_url("https://x/dir"), "https://x/dir");

@@ -115,6 +115,11 @@ impl S3Store {
         })
     }
 
+    /// The SDK client, for bucket-level calls this type does not wrap.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
