@@ -16,7 +16,7 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
 };
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CorsConfiguration, CorsRule, CreateBucketConfiguration,
@@ -47,6 +47,7 @@ pub struct S3Store {
 enum Failure {
     /// 404 for the object (not for the bucket).
     NotFound,
+    NoSuchBucket(StoreError),
     /// 412, or 409 for a conflicting conditional write.
     Condition,
     Other(StoreError),
@@ -159,13 +160,11 @@ impl S3Store {
             SdkError::DispatchFailure(d) => (
                 format!(
                     "cannot reach the endpoint while {doing} ({}); check storage.endpoint and the network",
-                    DisplayErrorContext(&err)
+                    causes(&err)
                 ),
                 d.is_io() || d.is_timeout(),
             ),
-            SdkError::ResponseError(_) => {
-                (format!("broken response while {doing} ({})", DisplayErrorContext(&err)), true)
-            }
+            SdkError::ResponseError(_) => (format!("broken response while {doing} ({})", causes(&err)), true),
             SdkError::ServiceError(ctx) => {
                 let status = ctx.raw().status().as_u16();
                 let code = ctx.err().code().unwrap_or_default();
@@ -185,12 +184,12 @@ impl S3Store {
                     (412, _) | (_, "PreconditionFailed") | (409, "ConditionalRequestConflict") => {
                         return Failure::Condition;
                     }
-                    (_, "NoSuchBucket") => (
-                        format!(
-                            "the bucket does not exist ({doing}); run `wildcert bucket setup` or create it"
-                        ),
-                        false,
-                    ),
+                    (_, "NoSuchBucket") => {
+                        return Failure::NoSuchBucket(self.error(
+                            format!("the bucket does not exist ({doing}); run `wildcert bucket setup` or create it"),
+                            false,
+                        ));
+                    }
                     (404, "NoSuchKey" | "NotFound" | "") => return Failure::NotFound,
                     (
                         _,
@@ -222,7 +221,7 @@ impl S3Store {
                     _ => (format!("{said} while {doing}"), false),
                 }
             }
-            _ => (format!("cannot send the request while {doing} ({})", DisplayErrorContext(&err)), false),
+            _ => (format!("cannot send the request while {doing} ({})", causes(&err)), false),
         };
         Failure::Other(self.error(detail, transient))
     }
@@ -232,7 +231,7 @@ impl S3Store {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         match self.failure(err, doing) {
-            Failure::Other(e) => e,
+            Failure::Other(e) | Failure::NoSuchBucket(e) => e,
             Failure::Condition => StoreError::ConditionFailed { key: key.to_string() },
             Failure::NotFound => self.error(format!("not found while {doing}"), false),
         }
@@ -243,10 +242,7 @@ impl S3Store {
         match self.client.head_bucket().bucket(&self.bucket).send().await {
             Ok(_) => Ok(true),
             Err(e) => match self.failure(e, "looking up the bucket") {
-                Failure::NotFound => Ok(false),
-                Failure::Other(StoreError::Bucket { detail, .. }) if detail.contains("does not exist") => {
-                    Ok(false)
-                }
+                Failure::NotFound | Failure::NoSuchBucket(_) => Ok(false),
                 Failure::Other(e) => Err(e),
                 Failure::Condition => Err(self.error("unexpected precondition failure".into(), false)),
             },
@@ -277,7 +273,7 @@ impl S3Store {
             Err(e) if e.code() == Some("NoSuchCORSConfiguration") => Ok(Vec::new()),
             Err(e) => match self.failure(e, "reading the CORS rules") {
                 Failure::NotFound => Ok(Vec::new()),
-                Failure::Other(e) => Err(e),
+                Failure::Other(e) | Failure::NoSuchBucket(e) => Err(e),
                 Failure::Condition => Err(self.error("unexpected precondition failure".into(), false)),
             },
         }
@@ -315,6 +311,21 @@ impl S3Store {
     }
 }
 
+/// The error and its sources, each once: `a: b: c`.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
+}
+
 impl CertStore for S3Store {
     fn describe(&self) -> String {
         format!("s3://{}/{} at {}", self.bucket, self.prefix, self.endpoint)
@@ -328,7 +339,7 @@ impl CertStore for S3Store {
             Err(e) => {
                 return match self.failure(e, &doing) {
                     Failure::NotFound => Ok(None),
-                    Failure::Other(e) => Err(e),
+                    Failure::Other(e) | Failure::NoSuchBucket(e) => Err(e),
                     Failure::Condition => Err(StoreError::ConditionFailed { key: full }),
                 };
             }
@@ -369,7 +380,7 @@ impl CertStore for S3Store {
                     Err(StoreError::ConditionFailed { key: full })
                 }
                 Failure::NotFound => Err(self.error(format!("not found while writing {full}"), false)),
-                Failure::Other(e) => Err(e),
+                Failure::Other(e) | Failure::NoSuchBucket(e) => Err(e),
             },
         }
     }
@@ -389,7 +400,7 @@ impl CertStore for S3Store {
                     return match self.failure(e, &format!("looking up {full}")) {
                         Failure::NotFound => Ok(()),
                         Failure::Condition => Err(StoreError::ConditionFailed { key: full }),
-                        Failure::Other(e) => Err(e),
+                        Failure::Other(e) | Failure::NoSuchBucket(e) => Err(e),
                     };
                 }
             }
@@ -405,7 +416,7 @@ impl CertStore for S3Store {
             Err(e) => match self.failure(e, &format!("deleting {full}")) {
                 Failure::NotFound => Ok(()),
                 Failure::Condition => Err(StoreError::ConditionFailed { key: full }),
-                Failure::Other(e) => Err(e),
+                Failure::Other(e) | Failure::NoSuchBucket(e) => Err(e),
             },
         }
     }
