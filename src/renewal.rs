@@ -85,6 +85,37 @@ pub async fn deploy(cert: &CertificateConfig, saved: &Saved) -> Option<Result<()
     Some(result)
 }
 
+/// Before planning: upload certificates queued while the bucket was down, and install
+/// certificates other hosts stored (running the deploy hook when that changed anything).
+pub async fn sync_from_bucket(config: &Config, storage: &Storage) {
+    if !storage.has_remote() {
+        return;
+    }
+    match storage.flush_pending().await {
+        Ok(flushed) => {
+            for f in flushed {
+                match f.result {
+                    Ok(_) => {
+                        tracing::info!(cert = %f.name, serial = %f.serial, "uploaded a certificate queued while the bucket was unavailable")
+                    }
+                    Err(e) => tracing::warn!(cert = %f.name, error = %e, "a queued upload still fails"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot upload queued certificates"),
+    }
+    for cert in &config.certificates {
+        match storage.sync_local(&cert.name).await {
+            Ok(Some(live)) => {
+                let saved = Saved { live, bucket: crate::store::BucketOutcome::NotConfigured };
+                deploy(cert, &saved).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(cert = %cert.name, error = %e, "cannot compare with the bucket"),
+        }
+    }
+}
+
 /// What a renewal pass needs, with the ACME account loaded only when a certificate is due
 /// (or its renewal window must be fetched).
 pub struct Context<'a> {
@@ -133,8 +164,28 @@ impl<'a> Context<'a> {
         RetryPolicy { min: self.config.daemon.retry_min, max: self.config.daemon.retry_max }
     }
 
-    /// The stored certificate's facts (the local copy).
+    /// The stored certificate's facts: the bucket's current version when a bucket is
+    /// configured (so every host plans on the same certificate), else the local copy.
     pub async fn current_info(&self, name: &str) -> Option<CertInfo> {
+        if self.storage.has_remote() {
+            match self.storage.current(name).await {
+                Ok(Some(meta)) => {
+                    return Some(CertInfo {
+                        names: meta.names,
+                        not_before: meta.not_before,
+                        not_after: meta.not_after,
+                        serial: meta.serial,
+                        subject: String::new(),
+                        issuer: meta.issuer,
+                        ari_id: meta.ari_id,
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(cert = name, error = %e, "cannot read the bucket; planning from the local copy")
+                }
+            }
+        }
         let files = self.storage.live().read(name).await.ok()??;
         bundle::leaf_info(&files.fullchain)
     }

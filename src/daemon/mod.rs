@@ -159,6 +159,7 @@ async fn round(
     stop: &watch::Receiver<bool>,
 ) -> Option<(OffsetDateTime, String)> {
     let config = ctx.config;
+    crate::renewal::sync_from_bucket(config, ctx.storage).await;
     for cert in config.certificates.iter().filter(|c| c.source == Source::Files) {
         supplied::check_and_reimport(config, ctx.storage, cert).await;
         let st = state::load(&config.storage.state_dir, &cert.name);

@@ -324,6 +324,19 @@ impl Storage {
         self.live.write_files(name, serial, files.for_live_dir()).await
     }
 
+    /// Installs the bucket's current version locally when the local directory holds
+    /// something else (another host renewed). Returns the paths when it changed anything.
+    pub async fn sync_local(&self, name: &str) -> Result<Option<live::LivePaths>, StoreError> {
+        let Some(stored) = self.fetch(name).await? else { return Ok(None) };
+        let paths = self.live.paths(name);
+        if local_matches(&paths, &stored.files) {
+            return Ok(None);
+        }
+        let paths = self.live.write_files(name, &stored.meta.serial, stored.files.for_live_dir()).await?;
+        tracing::info!(certificate = name, serial = %stored.meta.serial, host = %stored.meta.host, "installed the certificate stored in the bucket");
+        Ok(Some(paths))
+    }
+
     /// Uploads certificates queued while the bucket was unavailable. Records that are done
     /// with (stored, already there, or superseded by a later-expiring one) are removed;
     /// failing ones stay for the next call.
