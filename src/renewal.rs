@@ -7,6 +7,7 @@ use anyhow::{Context as _, bail};
 use instant_acme::{Account, CertificateIdentifier};
 use time::OffsetDateTime;
 
+use crate::acme::journal::OrderJournal;
 use crate::acme::{self, AcmeError, OrderSpec, ari};
 use crate::bundle::{self, CertInfo, CheckOptions, CheckedPair, Input};
 use crate::challenge::Challenger;
@@ -14,7 +15,7 @@ use crate::config::{CertificateConfig, Config};
 use crate::hooks::{self, HookError};
 use crate::plan::{self, Plan, RetryPolicy};
 use crate::state::{self, CertState};
-use crate::store::{Origin, Saved, Storage};
+use crate::store::{LockOutcome, Origin, RenewalLock, Saved, Storage, StoreError};
 
 /// What one successful run produced.
 #[derive(Debug)]
@@ -34,9 +35,11 @@ pub async fn obtain(
     account: &Account,
     cert: &CertificateConfig,
     replaces: Option<CertificateIdentifier<'static>>,
+    fencing: u64,
     cancel: impl Future<Output = ()>,
 ) -> anyhow::Result<Obtained> {
     let section = config.dns_for(cert).expect("validated at load");
+    let journal = OrderJournal::new(&config.storage.state_dir, &cert.name);
     let challenger = Challenger::new(config, section, &cert.name).await?;
     let spec = OrderSpec {
         name: &cert.name,
@@ -47,7 +50,7 @@ pub async fn obtain(
         timeout: config.acme.order_timeout,
     };
     let result = tokio::select! {
-        result = acme::run_order(account, &spec, &challenger) => result,
+        result = acme::run_order(account, &spec, &challenger, &journal) => result,
         _ = cancel => {
             challenger.cleanup().await;
             bail!("stopped; the challenge records written so far were removed");
@@ -63,7 +66,11 @@ pub async fn obtain(
     )
     .into_result()
     .context("the CA's certificate failed the checks; nothing was stored")?;
-    let saved = storage.save(&cert.name, &pair, Origin::Acme).await.context("storing the new certificate")?;
+    let saved = storage
+        .save_fenced(&cert.name, &pair, Origin::Acme, false, fencing)
+        .await
+        .context("storing the new certificate")?;
+    journal.remove();
     tracing::info!(
         cert = %cert.name,
         serial = %pair.info.serial,
@@ -130,7 +137,15 @@ pub struct Context<'a> {
 pub enum Outcome {
     NotDue(Plan),
     Renewed(Box<Obtained>),
-    Failed { error: anyhow::Error, next: Plan },
+    Failed {
+        error: anyhow::Error,
+        next: Plan,
+    },
+    /// Another process holds the renewal lock; look again at `retry_at`.
+    Busy {
+        holder: String,
+        retry_at: OffsetDateTime,
+    },
 }
 
 /// This machine's name, for jitter and for lock owners.
@@ -250,20 +265,86 @@ impl<'a> Context<'a> {
             return Outcome::NotDue(planned);
         }
         tracing::info!(reason = planned.reason.describe(), "renewing");
+        self.renew_locked(cert, state, info, !force, cancel).await
+    }
+
+    /// Takes the renewal lock, checks again whether renewal is still needed (`recheck`:
+    /// another host may have just finished), renews while keeping the lease alive, records
+    /// the outcome and releases the lock.
+    pub async fn renew_locked(
+        &self,
+        cert: &CertificateConfig,
+        mut state: CertState,
+        info: Option<CertInfo>,
+        recheck: bool,
+        cancel: impl Future<Output = ()>,
+    ) -> Outcome {
+        let state_dir = &self.config.storage.state_dir;
+        let ttl = self.config.daemon.lock_ttl;
+        let now = OffsetDateTime::now_utc();
+        let mut held = match self.storage.lock(&cert.name, ttl).await {
+            Ok(LockOutcome::Acquired(held)) => held,
+            Ok(LockOutcome::HeldLocally) => {
+                tracing::info!("another wildcert process on this host is renewing it");
+                return Outcome::Busy {
+                    holder: "another wildcert process on this host".into(),
+                    retry_at: now + std::time::Duration::from_secs(5),
+                };
+            }
+            Ok(LockOutcome::HeldBy(record)) => {
+                tracing::info!(holder = %record.describe(), "another process holds the renewal lock; waiting for it");
+                let soon = now + (ttl / 4).max(std::time::Duration::from_secs(1));
+                return Outcome::Busy { holder: record.describe(), retry_at: record.expires_at.min(soon) };
+            }
+            Err(e) => {
+                let error = anyhow::Error::new(e).context("cannot take the renewal lock in the bucket");
+                return self.record_failure(cert, &mut state, info.as_ref(), error);
+            }
+        };
+        if recheck {
+            let now = OffsetDateTime::now_utc();
+            let (fresh, again) = self.plan_offline(cert, &mut state, now).await;
+            if !again.is_due(now) {
+                tracing::info!("renewed by another process meanwhile; installing its certificate");
+                if let Ok(Some(live)) = self.storage.sync_local(&cert.name).await {
+                    deploy(cert, &Saved { live, bucket: crate::store::BucketOutcome::NotConfigured }).await;
+                }
+                self.storage.release_lock(held).await;
+                let _ = state::save(state_dir, &cert.name, &state);
+                let _ = fresh;
+                return Outcome::NotDue(again);
+            }
+        }
         let replaces = match (&state.ari, &info) {
             (Some(w), Some(i)) if i.ari_id.as_deref() == Some(w.cert_id.as_str()) => {
                 ari::identifier(&w.cert_id)
             }
             _ => None,
         };
-        let result = match self.account().await {
-            Ok(account) => obtain(self.config, self.storage, account, cert, replaces, cancel).await,
-            Err(e) => Err(anyhow::Error::new(e)),
+        let fencing = held.fencing();
+        let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = async move {
+            tokio::select! {
+                _ = cancel => {}
+                _ = lost_rx => {}
+            }
         };
-        let now = OffsetDateTime::now_utc();
+        let work = async {
+            match self.account().await {
+                Ok(account) => {
+                    obtain(self.config, self.storage, account, cert, replaces, fencing, stop).await
+                }
+                Err(e) => Err(anyhow::Error::new(e)),
+            }
+        };
+        let result = tokio::select! {
+            result = work => result,
+            _ = keep_alive(self.storage, &mut held, ttl, lost_tx) => unreachable!("keep_alive never returns"),
+        };
+        self.storage.release_lock(held).await;
         match result {
             Ok(obtained) => {
-                state.record_success(now);
+                state.record_success(OffsetDateTime::now_utc());
                 if let Some(Err(_)) = &obtained.hook {
                     state.hook_failures += 1;
                 } else if obtained.hook.is_some() {
@@ -272,19 +353,52 @@ impl<'a> Context<'a> {
                 let _ = state::save(state_dir, &cert.name, &state);
                 Outcome::Renewed(Box::new(obtained))
             }
-            Err(error) => {
-                let retry_after = error
-                    .chain()
-                    .find_map(|c| c.downcast_ref::<AcmeError>().and_then(AcmeError::retry_after))
-                    .map(|d| now + d);
-                state.record_failure(now, crate::cli::chain_message(&error), retry_after);
-                let jitter = plan::jitter_for(&self.host, &cert.name, "");
-                let next =
-                    plan::plan(info.as_ref(), cert.renew_before, &state, self.retry_policy(), jitter, now);
-                tracing::error!(error = %crate::cli::chain_message(&error), failures = state.failures, next_attempt = %plan::stamp(next.at), "renewal failed");
-                let _ = state::save(state_dir, &cert.name, &state);
-                Outcome::Failed { error, next }
+            Err(error) => self.record_failure(cert, &mut state, info.as_ref(), error),
+        }
+    }
+
+    fn record_failure(
+        &self,
+        cert: &CertificateConfig,
+        state: &mut CertState,
+        info: Option<&CertInfo>,
+        error: anyhow::Error,
+    ) -> Outcome {
+        let now = OffsetDateTime::now_utc();
+        let retry_after = error
+            .chain()
+            .find_map(|c| c.downcast_ref::<AcmeError>().and_then(AcmeError::retry_after))
+            .map(|d| now + d);
+        state.record_failure(now, crate::cli::chain_message(&error), retry_after);
+        let jitter = plan::jitter_for(&self.host, &cert.name, "");
+        let next = plan::plan(info, cert.renew_before, state, self.retry_policy(), jitter, now);
+        tracing::error!(error = %crate::cli::chain_message(&error), failures = state.failures, next_attempt = %plan::stamp(next.at), "renewal failed");
+        let _ = state::save(&self.config.storage.state_dir, &cert.name, state);
+        Outcome::Failed { error, next }
+    }
+}
+
+/// Extends the renewal lease every third of its lifetime while an order runs. When it is
+/// lost (taken over after an expiry we could not prevent), tells the order to stop; it never
+/// returns.
+async fn keep_alive(
+    storage: &Storage,
+    held: &mut RenewalLock,
+    ttl: std::time::Duration,
+    lost: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut lost = Some(lost);
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        match storage.extend_lock(held, ttl).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => {
+                tracing::error!("the renewal lock was taken over by another process; stopping this order");
+                if let Some(tx) = lost.take() {
+                    let _ = tx.send(());
+                }
             }
+            Err(e) => tracing::warn!(error = %e, "could not extend the renewal lock; will retry"),
         }
     }
 }

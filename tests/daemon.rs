@@ -58,7 +58,10 @@ fn whole_cycle_issues_renews_and_runs_the_hook() {
     let pulled = stack.dir().join("pulled");
     let pull = stack.wildcert(&["pull", "--cert", "gradient", "--out", pulled.to_str().unwrap()]);
     assert!(pull.status.success(), "{}", stderr(&pull));
-    assert_eq!(std::fs::read(pulled.join("fullchain.pem")).unwrap(), std::fs::read(live.join("fullchain.pem")).unwrap());
+    assert_eq!(
+        std::fs::read(pulled.join("fullchain.pem")).unwrap(),
+        std::fs::read(live.join("fullchain.pem")).unwrap()
+    );
 
     let notes = daemon.notifications().join("\n");
     assert!(notes.contains("READY=1"), "{notes}");

@@ -37,6 +37,9 @@ pub async fn run(config: Config, args: RenewArgs) -> anyhow::Result<Status> {
                     show(obtained.pair.info.not_after)
                 );
             }
+            Outcome::Busy { holder, .. } => {
+                println!("{}: another process is renewing it ({holder})", cert.name);
+            }
             Outcome::Failed { error, next } => {
                 eprintln!(
                     "error: {}: {} (next attempt {})",
