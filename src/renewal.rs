@@ -40,7 +40,8 @@ pub async fn obtain(
 ) -> anyhow::Result<Obtained> {
     let section = config.dns_for(cert).expect("validated at load");
     let journal = OrderJournal::new(&config.storage.state_dir, &cert.name);
-    let challenger = Challenger::new(config, section, &cert.name).await?;
+    let challenger =
+        Challenger::new(config, section, &cert.name).await?.with_remote_journal(storage, &cert.name);
     let spec = OrderSpec {
         name: &cert.name,
         domains: &cert.domains,
@@ -148,18 +149,14 @@ pub enum Outcome {
     },
 }
 
-/// This machine's name, for jitter and for lock owners.
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
 impl<'a> Context<'a> {
     pub fn new(config: &'a Config, storage: &'a Storage) -> Context<'a> {
-        Context { config, storage, account: tokio::sync::OnceCell::new(), host: host_name() }
+        Context {
+            config,
+            storage,
+            account: tokio::sync::OnceCell::new(),
+            host: crate::store::layout::host_name(),
+        }
     }
 
     /// Reuses an account loaded in an earlier pass (the daemon keeps it across rounds).
@@ -301,6 +298,7 @@ impl<'a> Context<'a> {
                 return self.record_failure(cert, &mut state, info.as_ref(), error);
             }
         };
+        crate::challenge::recover_remote(self.config, self.storage, &cert.name).await;
         if recheck {
             let now = OffsetDateTime::now_utc();
             let (fresh, again) = self.plan_offline(cert, &mut state, now).await;

@@ -206,10 +206,12 @@ fn version_name(sequence: u64, serial: &str) -> String {
     format!("{sequence:010}-{stamp}-{serial}-{:04x}", rand::random::<u16>())
 }
 
-/// This machine's name for `meta.json` (who wrote a version).
+/// This machine's name: who wrote a version, who holds a lock, the seed of its jitter.
+/// `WILDCERT_HOSTNAME` overrides it (containers that share a host name).
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    std::env::var("WILDCERT_HOSTNAME")
         .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())

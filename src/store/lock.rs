@@ -78,6 +78,14 @@ pub fn key(name: &str) -> String {
     format!("locks/{name}.json")
 }
 
+/// A lease left by a process of this host that no longer runs (killed, crashed): taking it
+/// over at once is safe, and waiting out its expiry would only delay recovery.
+fn dead_on_this_host(record: &LockRecord, host: &str) -> bool {
+    record.host == host
+        && record.pid != std::process::id()
+        && !Path::new(&format!("/proc/{}", record.pid)).exists()
+}
+
 /// Reads the lease, if any (for `status`).
 pub async fn read<S: CertStore>(store: &S, name: &str) -> Result<Option<LockRecord>, StoreError> {
     Ok(match store.get(&key(name)).await? {
@@ -103,7 +111,9 @@ pub async fn acquire<S: CertStore>(
             Some(obj) => {
                 let record: Option<LockRecord> = serde_json::from_slice(&obj.bytes).ok();
                 match record {
-                    Some(r) if r.owner != *me && r.expires_at > now => return Ok(Attempt::Held(r)),
+                    Some(r) if r.owner != *me && r.expires_at > now && !dead_on_this_host(&r, host) => {
+                        return Ok(Attempt::Held(r));
+                    }
                     Some(r) => {
                         if r.owner != *me {
                             tracing::warn!(cert = name, holder = %r.describe(), "taking over an expired renewal lock");

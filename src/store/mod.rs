@@ -375,6 +375,24 @@ impl Storage {
         self.live.write_files(name, serial, files.for_live_dir()).await
     }
 
+    /// A small object under `key` in the bucket (e.g. the challenge journal), `None` without a
+    /// bucket or when absent.
+    pub async fn get_note(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.layout().await? {
+            Some(layout) => Ok(layout.store().get(key).await?.map(|o| o.bytes)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes (or with `None` deletes) a small object under `key` in the bucket; no-op without one.
+    pub async fn put_note(&self, key: &str, bytes: Option<Vec<u8>>) -> Result<(), StoreError> {
+        let Some(layout) = self.layout().await? else { return Ok(()) };
+        match bytes {
+            Some(b) => layout.store().put(key, b, PutCondition::Any).await.map(|_| ()),
+            None => layout.store().delete(key, None).await,
+        }
+    }
+
     /// Takes the renewal lock of `name` for `ttl` (see `lock`).
     pub async fn lock(&self, name: &str, ttl: std::time::Duration) -> Result<LockOutcome, StoreError> {
         let Some(local) = lock::LocalLock::try_acquire(&self.state_dir, name)? else {
