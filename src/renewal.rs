@@ -300,17 +300,32 @@ impl<'a> Context<'a> {
         };
         crate::challenge::recover_remote(self.config, self.storage, &cert.name).await;
         if recheck {
+            // Another process may have stored a new certificate while we waited for the lock:
+            // renew only if the certificate stored now still needs it.
             let now = OffsetDateTime::now_utc();
-            let (fresh, again) = self.plan_offline(cert, &mut state, now).await;
-            if !again.is_due(now) {
-                tracing::info!("renewed by another process meanwhile; installing its certificate");
-                if let Ok(Some(live)) = self.storage.sync_local(&cert.name).await {
-                    deploy(cert, &Saved { live, bucket: crate::store::BucketOutcome::NotConfigured }).await;
+            let fresh = self.current_info(&cert.name).await;
+            let changed = fresh.as_ref().map(|f| &f.serial) != info.as_ref().map(|i| &i.serial);
+            if changed && let Some(fresh) = &fresh {
+                let jitter = plan::jitter_for(&self.host, &cert.name, &fresh.serial);
+                let again = plan::plan(
+                    Some(fresh),
+                    cert.renew_before,
+                    &CertState::default(),
+                    self.retry_policy(),
+                    jitter,
+                    now,
+                );
+                if !again.is_due(now) {
+                    tracing::info!(serial = %fresh.serial, "renewed by another process meanwhile; installing its certificate");
+                    if let Ok(Some(live)) = self.storage.sync_local(&cert.name).await {
+                        deploy(cert, &Saved { live, bucket: crate::store::BucketOutcome::NotConfigured })
+                            .await;
+                    }
+                    self.storage.release_lock(held).await;
+                    state.record_success(now);
+                    let _ = state::save(state_dir, &cert.name, &state);
+                    return Outcome::NotDue(again);
                 }
-                self.storage.release_lock(held).await;
-                let _ = state::save(state_dir, &cert.name, &state);
-                let _ = fresh;
-                return Outcome::NotDue(again);
             }
         }
         let replaces = match (&state.ari, &info) {

@@ -143,9 +143,11 @@ fn attempts_back_off_while_the_ca_is_down_and_succeed_once_it_is_back() {
         .collect();
     let gaps: Vec<f64> = failures.windows(2).map(|w| w[1] - w[0]).collect();
     // Planned: 1 s, 2 s, 4 s (each ±20%), plus the time an attempt takes.
+    // The upper bound allows for a loaded machine; the doubling shows in the first and last.
     for (gap, planned) in gaps.iter().zip([1.0, 2.0, 4.0]) {
-        assert!(*gap >= planned * 0.8 - 0.05 && *gap <= planned * 1.2 + 1.0, "gaps {gaps:?}");
+        assert!(*gap >= planned * 0.8 - 0.1 && *gap <= planned * 1.2 + 2.0, "gaps {gaps:?}");
     }
+    assert!(gaps[2] > gaps[0] * 2.0, "backoff grows: {gaps:?}");
     let failure = daemon.events().into_iter().find(|e| e["message"] == "renewal failed").unwrap();
     assert!(failure["error"].as_str().unwrap().contains("cannot reach the CA"), "{failure}");
     let status = stack.wildcert_with(&config, &["status"]);
