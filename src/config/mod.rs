@@ -7,6 +7,7 @@
 
 pub mod dns;
 pub mod duration;
+pub mod provider_codes;
 mod secret;
 
 use std::collections::BTreeMap;
