@@ -189,8 +189,18 @@ impl Pdns {
     /// The server's zone named exactly `name`, if it hosts one.
     async fn lookup_zone(&self, name: &str) -> Result<Option<ZoneInfo>, ProviderError> {
         let response = self.call(Method::GET, &format!("/zones?zone={}", encode(name)), None).await?;
-        if classify(response.status) != StatusClass::Success {
-            return Err(self.fail(&format!("listing zone {name}"), &response));
+        match classify(response.status) {
+            StatusClass::Success => {}
+            StatusClass::NotFound => {
+                return Err(ProviderError::Config {
+                    provider: self.describe(),
+                    detail: format!(
+                        "{} answers 404: no server `{}` there; check server_id (PowerDNS Authoritative uses \"localhost\") and that api_url points at the PowerDNS webserver",
+                        self.inner.server_url, self.inner.settings.server_id
+                    ),
+                });
+            }
+            _ => return Err(self.fail(&format!("looking up zone {name}"), &response)),
         }
         let zones: Vec<ZoneInfo> =
             serde_json::from_slice(&response.body).map_err(|e| ProviderError::Rejected {
