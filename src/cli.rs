@@ -93,6 +93,9 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 usable (warnings allowed), 3 unusable (each problem is printed), 2 bad arguments."
+)]
 pub struct VerifyArgs {
     /// The private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
     #[arg(long)]
@@ -104,7 +107,7 @@ pub struct VerifyArgs {
     #[arg(long = "domain")]
     pub domains: Vec<String>,
     /// Trust anchors (PEM) the chain must reach; default: the system store.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_trust")]
     pub roots: Option<PathBuf>,
     /// Do not check that the chain reaches a trusted root.
     #[arg(long)]
@@ -115,8 +118,8 @@ pub struct VerifyArgs {
     /// Write a corrected bundle (leaf, then intermediates) to --out.
     #[arg(long, requires = "out")]
     pub fix: bool,
-    /// Where --fix writes the corrected bundle.
-    #[arg(long)]
+    /// Where --fix writes the corrected bundle (atomically; never the key file).
+    #[arg(long, requires = "fix")]
     pub out: Option<PathBuf>,
 }
 
@@ -125,11 +128,20 @@ pub struct ImportArgs {
     /// The configured certificate name to store it as.
     #[arg(long)]
     pub cert: String,
+    /// The private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
     #[arg(long)]
     pub key: PathBuf,
+    /// Certificate bundle(s): the leaf and its intermediates, in any order across files.
     #[arg(long = "bundle", required = true)]
     pub bundles: Vec<PathBuf>,
-    /// Store even if it expires sooner than the stored certificate.
+    /// Trust anchors (PEM) the chain must reach; default: the system store.
+    #[arg(long, conflicts_with = "no_trust")]
+    pub roots: Option<PathBuf>,
+    /// Do not check that the chain reaches a trusted root.
+    #[arg(long)]
+    pub no_trust: bool,
+    /// Store even if it expires sooner than the stored certificate (or is the same one).
+    /// A pair that fails the checks is never stored.
     #[arg(long)]
     pub force: bool,
 }
@@ -177,13 +189,16 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let verbosity = if cli.quiet { -1 } else { cli.verbose.min(3) as i8 };
     logging::init(verbosity, cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return Status::Failed.into();
-        }
-    };
+    // One thread: the work is waiting on the network; key generation and file writes go to
+    // the small blocking pool.
+    let runtime =
+        match tokio::runtime::Builder::new_current_thread().max_blocking_threads(4).enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                return Status::Failed.into();
+            }
+        };
     let result = runtime.block_on(dispatch(cli));
     match result {
         Ok(status) => status.into(),

@@ -45,6 +45,12 @@ pub fn classify(err: &anyhow::Error) -> Status {
             let _ = e;
             return Status::Invalid;
         }
+        if let Some(e) = cause.downcast_ref::<crate::acme::OrderError>() {
+            return if e.is_transient() { Status::Temporary } else { Status::Failed };
+        }
+        if let Some(e) = cause.downcast_ref::<crate::challenge::ChallengeError>() {
+            return if e.is_transient() { Status::Temporary } else { Status::Failed };
+        }
         if let Some(e) = cause.downcast_ref::<crate::acme::AcmeError>() {
             return if e.is_transient() { Status::Temporary } else { Status::Failed };
         }

@@ -7,11 +7,19 @@
 
 pub mod acme;
 pub mod bundle;
+pub mod challenge;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod dns;
 pub mod exit;
+pub mod hooks;
 pub mod logging;
 pub mod names;
+pub mod plan;
+pub mod renewal;
+pub mod signals;
+pub mod state;
 pub mod store;
+pub mod supplied;

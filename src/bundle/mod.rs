@@ -2,13 +2,33 @@
 //!
 //! Pure: no I/O, no ACME, no storage. The ACME path runs the CA's chain through exactly
 //! these checks before anything is written, the same as a bundle an operator supplies.
+//!
+//! The pieces: `pem` and `der` read untrusted bytes; `parse` turns files into certificates
+//! and a key and explains files that are something else; `key` compares private keys with
+//! certificates; `chain` finds the leaf and its issuers by verifying signatures; `checks`
+//! judges single certificates. Every problem is a [`BundleError`] variant.
+
+mod chain;
+mod checks;
+mod der;
+mod error;
+mod key;
+mod parse;
+mod pem;
+
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 
 use ::time::OffsetDateTime;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::CertificateDer;
+use serde::ser::SerializeStruct;
 use x509_parser::prelude::*;
+
+pub use error::{BundleError, CertRef};
+
+use chain::{Cert, Signatures};
 
 /// One input file (its label is what messages call it).
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +63,16 @@ pub enum Severity {
     Error,
 }
 
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
 /// One finding. `Error`s make the pair unusable; warnings and infos do not.
 #[derive(Debug, Clone)]
 pub struct Problem {
@@ -50,35 +80,64 @@ pub struct Problem {
     pub error: BundleError,
 }
 
-/// Every way a key + bundle can be wrong, with what to do about it.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BundleError {
-    #[error("{file}: no PEM certificate found; expected blocks starting with -----BEGIN CERTIFICATE-----")]
-    NoCertificate { file: String },
-    #[error("{file}: no private key found; expected a block such as -----BEGIN PRIVATE KEY-----")]
-    NoKey { file: String },
-    #[error("{file}: cannot parse: {detail}")]
-    Unparsable { file: String, detail: String },
-    #[error(
-        "the private key does not match the leaf certificate ({leaf}); use the key the CSR for this certificate was made with"
-    )]
-    KeyMismatch { leaf: String },
-    #[error("{cert} is not valid before {not_before}; check the clock or wait")]
-    NotYetValid { cert: String, not_before: String },
-    #[error("{cert} expired on {not_after}; renew it")]
-    Expired { cert: String, not_after: String },
-    #[error("{cert} expires on {not_after} ({days} days left); renew it soon")]
-    ExpiresSoon { cert: String, not_after: String, days: i64 },
-    #[error("the leaf ({leaf}) does not cover {name}; its names are: {have}")]
-    NameNotCovered { leaf: String, name: String, have: String },
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.severity, self.error)
+    }
+}
+
+/// `{severity, code, message, file, certificate}`: the shape `verify --json` prints.
+impl serde::Serialize for Problem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Problem", 5)?;
+        s.serialize_field("severity", &self.severity)?;
+        s.serialize_field("code", self.error.code())?;
+        s.serialize_field("message", &self.error.to_string())?;
+        s.serialize_field("file", &self.error.file())?;
+        s.serialize_field("certificate", &self.error.certificate())?;
+        s.end()
+    }
+}
+
+/// What a certificate of the bundle turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Leaf,
+    Intermediate,
+    Root,
+    /// Not needed for the leaf's chain.
+    Unrelated,
+    /// A second copy of a certificate listed earlier.
+    Duplicate,
+}
+
+/// One certificate as found in the input.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CertSummary {
+    #[serde(flatten)]
+    pub at: CertRef,
+    pub role: Role,
+    #[serde(with = "::time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "::time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
 }
 
 /// A finished check.
 #[derive(Debug)]
 pub struct Report {
+    /// Errors first, then warnings, then infos.
     pub problems: Vec<Problem>,
+    /// Present when a key and a leaf were read, even if there are errors.
     pub pair: Option<CheckedPair>,
+    /// Facts about the leaf, whenever one was found (with or without a usable key).
+    pub leaf: Option<CertInfo>,
+    /// Every certificate read, in input order, with its role.
+    pub certificates: Vec<CertSummary>,
+    /// The leaf and its intermediates in order, as PEM: the repaired bundle `verify --fix`
+    /// writes (roots, unrelated certificates, duplicates and keys left out).
+    pub fixed_bundle: Option<String>,
 }
 
 impl Report {
@@ -93,6 +152,10 @@ impl Report {
         } else {
             Err(BundleRejected { problems: self.problems })
         }
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().filter(|p| p.severity == Severity::Error)
     }
 }
 
@@ -159,133 +222,118 @@ impl fmt::Debug for CheckedPair {
     }
 }
 
+/// Reads the leaf of a PEM full chain (for comparing with a stored certificate).
+pub fn leaf_info(fullchain_pem: &[u8]) -> Option<CertInfo> {
+    let scan = pem::scan(fullchain_pem);
+    let block = scan.blocks.iter().find(|b| b.label == "CERTIFICATE")?;
+    let (_, x) = X509Certificate::from_der(&block.der).ok()?;
+    Some(cert_info(&x, &block.der))
+}
+
+fn serial_hex(x: &X509Certificate<'_>) -> String {
+    x.raw_serial_as_string().replace(':', "").to_ascii_lowercase()
+}
+
+fn cert_info(x: &X509Certificate<'_>, der: &[u8]) -> CertInfo {
+    let ari_id = instant_acme::CertificateIdentifier::try_from(&CertificateDer::from(der))
+        .ok()
+        .map(|id| id.to_string());
+    CertInfo {
+        names: checks::dns_names(x).unwrap_or_default(),
+        not_before: x.validity().not_before.to_datetime(),
+        not_after: x.validity().not_after.to_datetime(),
+        serial: serial_hex(x),
+        subject: x.subject().to_string(),
+        issuer: x.issuer().to_string(),
+        ari_id,
+    }
+}
+
 /// Runs every check.
 pub fn check(key: Input<'_>, bundles: &[Input<'_>], opts: &CheckOptions) -> Report {
     let mut problems = Vec::new();
-    let error = |e: BundleError| Problem { severity: Severity::Error, error: e };
-
-    let key_der = match PrivateKeyDer::from_pem_slice(key.bytes) {
-        Ok(k) => k,
-        Err(_) => {
-            problems.push(error(BundleError::NoKey { file: key.label.into() }));
-            return Report { problems, pair: None };
-        }
-    };
-    let mut certs: Vec<CertificateDer<'static>> = Vec::new();
-    for input in bundles {
-        let found: Vec<_> = CertificateDer::pem_slice_iter(input.bytes).filter_map(Result::ok).collect();
-        if found.is_empty() {
-            problems.push(error(BundleError::NoCertificate { file: input.label.into() }));
-        }
-        certs.extend(found);
+    let private_key = parse::read_key(key, &mut problems);
+    if bundles.is_empty() {
+        problems.push(Problem {
+            severity: Severity::Error,
+            error: BundleError::NoCertificate {
+                file: "--bundle".into(),
+                found: " (no bundle file was given)".into(),
+            },
+        });
     }
-    if certs.is_empty() {
-        return Report { problems, pair: None };
-    }
-    let leaf_der = certs[0].clone();
-    let leaf = match X509Certificate::from_der(&leaf_der) {
-        Ok((_, leaf)) => leaf,
-        Err(e) => {
-            problems.push(error(BundleError::Unparsable {
-                file: bundles[0].label.into(),
-                detail: e.to_string(),
-            }));
-            return Report { problems, pair: None };
-        }
-    };
-    let leaf_label = format!("leaf certificate {}", leaf.subject());
-
-    match rcgen::KeyPair::try_from(&key_der) {
-        Ok(kp) => {
-            if kp.public_key_raw() != leaf.public_key().subject_public_key.data.as_ref() {
-                problems.push(error(BundleError::KeyMismatch { leaf: leaf_label.clone() }));
-            }
-        }
-        Err(e) => {
-            problems.push(error(BundleError::Unparsable { file: key.label.into(), detail: e.to_string() }))
-        }
+    let raw = parse::read_bundles(bundles, &mut problems);
+    let files: Vec<&str> = bundles.iter().map(|b| b.label).collect();
+    for stray in &raw.stray_keys {
+        let same_as_key = private_key.as_ref().map(|k| stray.public.as_ref() == Some(&k.public));
+        problems.push(Problem {
+            severity: if same_as_key == Some(true) { Severity::Warning } else { Severity::Error },
+            error: BundleError::KeyInBundle { file: files[stray.file].into(), line: stray.line, same_as_key },
+        });
     }
 
-    let names: Vec<String> = leaf
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|san| {
-            san.value
-                .general_names
-                .iter()
-                .filter_map(|n| match n {
-                    GeneralName::DNSName(d) => Some(d.to_string()),
-                    _ => None,
-                })
-                .collect()
+    let certs: Vec<Cert<'_>> = raw
+        .certs
+        .iter()
+        .filter_map(|r| {
+            let (_, x) = X509Certificate::from_der(&r.der).ok()?;
+            let at = CertRef {
+                file: files[r.file].into(),
+                position: r.position,
+                subject: x.subject().to_string(),
+                serial: serial_hex(&x),
+            };
+            Some(Cert::new(at, r.file, &r.der, x))
         })
-        .unwrap_or_default();
-    for wanted in &opts.names {
-        if !names.iter().any(|n| crate::names::covers(n, wanted)) {
-            problems.push(error(BundleError::NameNotCovered {
-                leaf: leaf_label.clone(),
-                name: wanted.clone(),
-                have: names.join(", "),
-            }));
-        }
-    }
+        .collect();
+    let sigs = Signatures::new(&certs);
+    let analysis =
+        chain::analyse(&certs, &sigs, private_key.as_ref().map(|k| &k.public), &files, &mut problems);
+    let summary = |roles: &dyn Fn(usize) -> Role| -> Vec<CertSummary> {
+        certs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| CertSummary {
+                at: c.at.clone(),
+                role: roles(i),
+                not_before: c.x.validity().not_before.to_datetime(),
+                not_after: c.x.validity().not_after.to_datetime(),
+            })
+            .collect()
+    };
+    let Some(analysis) = analysis else {
+        problems.sort_by_key(|p| std::cmp::Reverse(p.severity));
+        let certificates = summary(&|_| Role::Unrelated);
+        return Report { problems, pair: None, leaf: None, certificates, fixed_bundle: None };
+    };
 
-    let not_before = leaf.validity().not_before.to_datetime();
-    let not_after = leaf.validity().not_after.to_datetime();
-    if opts.now < not_before {
-        problems.push(error(BundleError::NotYetValid {
-            cert: leaf_label.clone(),
-            not_before: not_before.to_string(),
-        }));
+    chain::check_order(&certs, &analysis, &files, &mut problems);
+    let roots: Option<Vec<X509Certificate<'_>>> = opts.roots.as_ref().map(|roots| {
+        roots.iter().filter_map(|d| X509Certificate::from_der(d).ok().map(|(_, x)| x)).collect()
+    });
+    chain::check_completeness_and_trust(&certs, &analysis, roots.as_deref(), &mut problems);
+    checks::issuers_are_cas(&certs, &analysis, &mut problems);
+    let leaf = &certs[analysis.leaf()];
+    if let Some(k) = &private_key {
+        checks::key_matches(key.label, k, &certs, analysis.leaf(), &mut problems);
     }
-    if opts.now > not_after {
-        problems
-            .push(error(BundleError::Expired { cert: leaf_label.clone(), not_after: not_after.to_string() }));
-    } else {
-        let days = (not_after - opts.now).whole_days();
-        if days < opts.expiry_warning_days {
-            problems.push(Problem {
-                severity: Severity::Warning,
-                error: BundleError::ExpiresSoon {
-                    cert: leaf_label.clone(),
-                    not_after: not_after.to_string(),
-                    days,
-                },
-            });
-        }
-    }
+    checks::leaf(leaf, &opts.names, &mut problems);
+    checks::validity(&certs, &analysis, opts.now, opts.expiry_warning_days, &mut problems);
 
-    let ari_id = instant_acme::CertificateIdentifier::try_from(&leaf_der).ok().map(|id| id.to_string());
-    let info = CertInfo {
-        names,
-        not_before,
-        not_after,
-        serial: leaf.raw_serial_as_string().replace(':', "").to_ascii_lowercase(),
-        subject: leaf.subject().to_string(),
-        issuer: leaf.issuer().to_string(),
-        ari_id,
-    };
-    let pem = |der: &CertificateDer<'_>| {
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-        let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-        for chunk in b64.as_bytes().chunks(64) {
-            out.push_str(std::str::from_utf8(chunk).expect("base64 is ascii"));
-            out.push('\n');
-        }
-        out.push_str("-----END CERTIFICATE-----\n");
-        out
-    };
-    let cert_pem = pem(&leaf_der);
-    let chain_pem: String = certs[1..].iter().map(pem).collect();
-    let key_pem = match &key_der {
-        PrivateKeyDer::Pkcs8(_) => {
-            rcgen::KeyPair::try_from(&key_der).map(|k| k.serialize_pem()).unwrap_or_default()
-        }
-        _ => String::from_utf8_lossy(key.bytes).into_owned(),
-    };
-    let pair =
-        CheckedPair { key_pem, fullchain_pem: format!("{cert_pem}{chain_pem}"), cert_pem, chain_pem, info };
-    Report { problems, pair: Some(pair) }
+    let info = cert_info(&leaf.x, leaf.der);
+    let served: Vec<String> =
+        analysis.served().iter().map(|&i| pem::encode("CERTIFICATE", certs[i].der)).collect();
+    let cert_pem = served[0].clone();
+    let chain_pem: String = served[1..].concat();
+    let fullchain_pem = format!("{cert_pem}{chain_pem}");
+    let pair = private_key.map(|k| CheckedPair {
+        key_pem: k.to_pem(),
+        cert_pem,
+        chain_pem,
+        fullchain_pem: fullchain_pem.clone(),
+        info: info.clone(),
+    });
+    problems.sort_by_key(|p| std::cmp::Reverse(p.severity));
+    let certificates = summary(&|i| analysis.roles[i]);
+    Report { problems, pair, leaf: Some(info), certificates, fixed_bundle: Some(fullchain_pem) }
 }

@@ -1,7 +1,9 @@
+//! `wildcert run`: see `crate::daemon`.
+
 use std::path::PathBuf;
 
 use crate::exit::Status;
 
-pub async fn run(_config_path: PathBuf) -> anyhow::Result<Status> {
-    anyhow::bail!("`wildcert run` is not available in this build yet")
+pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
+    crate::daemon::run(config_path).await
 }

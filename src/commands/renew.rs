@@ -1,7 +1,54 @@
-use crate::cli::RenewArgs;
-use crate::config::Config;
-use crate::exit::Status;
+//! `wildcert renew`: renew what is due now and exit — for a systemd timer or cron. Uses the
+//! same planning as the daemon, so a timer and a service agree on what "due" means.
 
-pub async fn run(_config: Config, _args: RenewArgs) -> anyhow::Result<Status> {
-    anyhow::bail!("`wildcert renew` is not available in this build yet")
+use crate::challenge;
+use crate::cli::RenewArgs;
+use crate::config::{Config, Source};
+use crate::exit::Status;
+use crate::plan::show;
+use crate::renewal::{Context, Outcome};
+use crate::signals;
+use crate::store::Storage;
+
+pub async fn run(config: Config, args: RenewArgs) -> anyhow::Result<Status> {
+    let selected = config.select(args.cert.as_deref())?;
+    let removed = challenge::recover_leftovers(&config).await;
+    if removed > 0 {
+        tracing::info!(removed, "cleaned up challenge records left by an earlier run");
+    }
+    let storage = Storage::new(&config);
+    let ctx = Context::new(&config, &storage);
+    let mut first_error = None;
+    for cert in selected {
+        if cert.source == Source::Files {
+            crate::supplied::check_and_reimport(&config, &storage, cert).await;
+            continue;
+        }
+        match ctx.renew_if_due(cert, false, signals::shutdown()).await {
+            Outcome::NotDue(plan) => {
+                println!("{}: not due; renewal {} ({})", cert.name, show(plan.at), plan.reason.describe());
+            }
+            Outcome::Renewed(obtained) => {
+                println!(
+                    "{}: renewed (serial {}), valid until {}",
+                    cert.name,
+                    obtained.pair.info.serial,
+                    show(obtained.pair.info.not_after)
+                );
+            }
+            Outcome::Failed { error, next } => {
+                eprintln!(
+                    "error: {}: {} (next attempt {})",
+                    cert.name,
+                    crate::cli::chain_message(&error),
+                    show(next.at)
+                );
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e.context("not every due certificate could be renewed")),
+        None => Ok(Status::Ok),
+    }
 }

@@ -1,7 +1,92 @@
-use crate::cli::StatusArgs;
-use crate::config::Config;
-use crate::exit::Status;
+//! `wildcert status`: per certificate, where it comes from, what it covers, when it expires,
+//! what happens next and what went wrong last. Reads local state only (no network).
 
-pub async fn run(_config: Config, _args: StatusArgs) -> anyhow::Result<Status> {
-    anyhow::bail!("`wildcert status` is not available in this build yet")
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::cli::StatusArgs;
+use crate::config::{Config, Source};
+use crate::exit::Status;
+use crate::plan::show;
+use crate::renewal::Context;
+use crate::state;
+use crate::store::Storage;
+
+#[derive(Debug, Serialize)]
+struct Row {
+    name: String,
+    source: &'static str,
+    names: Vec<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    not_after: Option<OffsetDateTime>,
+    serial: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    next_action_at: Option<OffsetDateTime>,
+    next_action: String,
+    failures: u32,
+    last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_success: Option<OffsetDateTime>,
+}
+
+pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
+    let storage = Storage::new(&config);
+    let ctx = Context::new(&config, &storage);
+    let now = OffsetDateTime::now_utc();
+    let mut rows = Vec::new();
+    for cert in &config.certificates {
+        let mut st = state::load(&config.storage.state_dir, &cert.name);
+        let (info, plan) = ctx.plan_offline(cert, &mut st, now).await;
+        let (next_at, next_action) = match cert.source {
+            Source::Acme if plan.is_due(now) => {
+                (Some(plan.at), format!("renew now ({})", plan.reason.describe()))
+            }
+            Source::Acme => (Some(plan.at), format!("renew ({})", plan.reason.describe())),
+            Source::Files => (
+                info.as_ref().map(|i| i.not_after),
+                "replace the supplied files (no automatic renewal)".into(),
+            ),
+        };
+        rows.push(Row {
+            name: cert.name.clone(),
+            source: match cert.source {
+                Source::Acme => "acme",
+                Source::Files => "files",
+            },
+            names: info.as_ref().map(|i| i.names.clone()).unwrap_or_else(|| cert.domains.clone()),
+            not_after: info.as_ref().map(|i| i.not_after),
+            serial: info.as_ref().map(|i| i.serial.clone()),
+            next_action_at: next_at,
+            next_action,
+            failures: st.failures,
+            last_error: st.last_error.clone(),
+            last_success: st.last_success,
+        });
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "certificates": rows }))?);
+        return Ok(Status::Ok);
+    }
+    for r in &rows {
+        let expiry = match r.not_after {
+            Some(t) if t <= now => format!("EXPIRED {}", t.date()),
+            Some(t) => format!("{} ({} days left)", show(t), (t - now).whole_days()),
+            None => "none stored".into(),
+        };
+        println!("{} [{}] {}", r.name, r.source, r.names.join(", "));
+        println!("  expires:  {expiry}");
+        if let Some(at) = r.next_action_at {
+            println!("  next:     {}: {}", show(at), r.next_action);
+        }
+        if let Some(t) = r.last_success {
+            println!("  last ok:  {}", show(t));
+        }
+        if let Some(e) = &r.last_error {
+            println!("  FAILING:  {} attempt(s) in a row; last error: {e}", r.failures);
+        }
+    }
+    if rows.is_empty() {
+        println!("no certificates configured in {}", config.path.display());
+    }
+    Ok(Status::Ok)
 }

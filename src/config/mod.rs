@@ -81,8 +81,8 @@ pub struct AcmeConfig {
     /// Contact URIs for the account, e.g. `mailto:admin@example.com`.
     #[serde(default)]
     pub contact: Vec<String>,
-    /// PEM file with extra roots to trust for the CA's own HTTPS endpoint (a private CA, a
-    /// test CA). The system roots are trusted as well.
+    /// PEM file with the roots to trust for the CA's own HTTPS endpoint (a private CA, a
+    /// test CA) instead of the system's roots.
     pub ca_certificates: Option<PathBuf>,
     /// External Account Binding, required by ZeroSSL, Google and some private CAs.
     pub eab: Option<EabConfig>,
@@ -144,6 +144,23 @@ pub struct StorageConfig {
     /// The origin the CORS rule must allow (`bucket check` / `bucket setup`).
     #[serde(default = "defaults::console_origin")]
     pub console_origin: String,
+    /// Instead of a bucket: a directory (a share mounted on every host, or a single host's
+    /// disk) holding the same layout, `<shared_dir>/<prefix>/certificates/...`.
+    pub shared_dir: Option<PathBuf>,
+    /// Timeout of one request to the bucket (connecting is limited to 5 s of it).
+    #[serde(default = "defaults::storage_timeout", deserialize_with = "duration::deserialize")]
+    pub request_timeout: Duration,
+}
+
+impl StorageConfig {
+    /// Where the bucket's secret access key comes from (read it with `read_secret`).
+    pub fn secret_keys(&self) -> SecretKeys {
+        SecretKeys {
+            inline: self.secret_access_key.clone(),
+            file: self.secret_access_key_file.clone(),
+            env: self.secret_access_key_env.clone(),
+        }
+    }
 }
 
 /// `[propagation]`: how wildcert makes sure every authoritative server serves the TXT
@@ -259,6 +276,11 @@ pub struct DaemonConfig {
     /// Orders in flight at once against one CA.
     #[serde(default = "defaults::max_concurrent_orders")]
     pub max_concurrent_orders: usize,
+    /// First wait after a failed renewal; doubles per failure up to `retry_max`.
+    #[serde(default = "defaults::retry_min", deserialize_with = "duration::deserialize")]
+    pub retry_min: Duration,
+    #[serde(default = "defaults::retry_max", deserialize_with = "duration::deserialize")]
+    pub retry_max: Duration,
     /// How long a renewal lock in the bucket is valid before it must be extended.
     #[serde(default = "defaults::lock_ttl", deserialize_with = "duration::deserialize")]
     pub lock_ttl: Duration,
@@ -270,6 +292,8 @@ impl Default for DaemonConfig {
             metrics_listen: None,
             check_interval: defaults::check_interval(),
             max_concurrent_orders: defaults::max_concurrent_orders(),
+            retry_min: defaults::retry_min(),
+            retry_max: defaults::retry_max(),
             lock_ttl: defaults::lock_ttl(),
         }
     }
@@ -297,6 +321,12 @@ mod defaults {
     pub fn check_interval() -> Duration {
         Duration::from_secs(3600)
     }
+    pub fn retry_min() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn retry_max() -> Duration {
+        Duration::from_secs(12 * 3600)
+    }
     pub fn lock_ttl() -> Duration {
         Duration::from_secs(600)
     }
@@ -311,6 +341,9 @@ mod defaults {
     }
     pub fn state_dir() -> PathBuf {
         PathBuf::from("/var/lib/wildcert")
+    }
+    pub fn storage_timeout() -> Duration {
+        Duration::from_secs(30)
     }
     pub fn console_origin() -> String {
         super::DEFAULT_CONSOLE_ORIGIN.to_string()
@@ -487,6 +520,24 @@ impl Config {
                 None,
                 "storage.endpoint",
                 "an endpoint without a bucket; add bucket = \"NAME\"".into(),
+            ));
+        }
+        if storage.bucket.is_some() && storage.shared_dir.is_some() {
+            return Err(invalid(
+                None,
+                "storage.shared_dir",
+                "set either bucket or shared_dir, not both".into(),
+            ));
+        }
+        let keys = storage.secret_keys();
+        if storage.access_key_id.is_some() {
+            keys.check_present("storage.secret_access_key")
+                .map_err(|m| invalid(None, "storage.secret_access_key", m))?;
+        } else if keys.is_set() {
+            return Err(invalid(
+                None,
+                "storage.access_key_id",
+                "a secret access key without access_key_id; add access_key_id = \"...\"".into(),
             ));
         }
         if let Some(sse) = &storage.server_side_encryption
@@ -667,6 +718,29 @@ dns = "office"
         let text = MINIMAL.replace("dns = \"office\"", "source = \"files\"\nkey_file = \"k.pem\"");
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("needs key_file and bundle_file"), "{err}");
+    }
+
+    #[test]
+    fn storage_bucket_settings_are_checked() {
+        let with = |extra: &str| {
+            parse(
+                &MINIMAL
+                    .replace("state_dir = \"/tmp/state\"", &format!("state_dir = \"/tmp/state\"\n{extra}")),
+            )
+        };
+        let c =
+            with("bucket = \"b\"\naccess_key_id = \"AK\"\nsecret_access_key_env = \"S3_SECRET\"").unwrap();
+        assert_eq!(c.storage.request_timeout, Duration::from_secs(30));
+        assert!(c.storage.secret_keys().is_set());
+
+        let err = with("bucket = \"b\"\naccess_key_id = \"AK\"").unwrap_err().to_string();
+        assert!(err.contains("storage.secret_access_key_file"), "{err}");
+        let err = with("bucket = \"b\"\nsecret_access_key_env = \"S3_SECRET\"").unwrap_err().to_string();
+        assert!(err.contains("without access_key_id"), "{err}");
+        let err = with("bucket = \"b\"\nshared_dir = \"/mnt/certs\"").unwrap_err().to_string();
+        assert!(err.contains("either bucket or shared_dir"), "{err}");
+        let c = with("shared_dir = \"/mnt/certs\"\nrequest_timeout = \"5s\"").unwrap();
+        assert_eq!(c.storage.request_timeout, Duration::from_secs(5));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! authoritative servers, following `_acme-challenge` CNAMEs, and waiting until every
 //! authoritative server serves a TXT value.
 
+pub mod caa;
 pub mod propagation;
 pub mod provider;
 pub mod query;

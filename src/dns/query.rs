@@ -4,14 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hickory_net::client::{Client, ClientHandle};
-use hickory_net::runtime::TokioRuntimeProvider;
-use hickory_net::tcp::TcpClientStream;
-use hickory_net::udp::UdpClientStream;
-use hickory_net::xfer::DnsMultiplexer;
-use hickory_net::{DnsError as NetDnsError, NetError};
-use hickory_proto::op::{DnsResponse, ResponseCode};
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::op::{Edns, Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
 
 /// The parts of an answer wildcert looks at.
 #[derive(Debug, Clone)]
@@ -58,7 +54,8 @@ impl Answer {
     /// SOA minimum field (negative-caching TTL, RFC 2308) if an SOA is present.
     pub fn soa_negative_ttl(&self) -> Option<u32> {
         self.answers.iter().chain(self.authorities.iter()).find_map(|r| match &r.data {
-            RData::SOA(soa) => Some(soa.minimum.min(r.ttl)),
+            // BIND sends TTL 0 on the SOA of a negative answer to an SOA question.
+            RData::SOA(soa) => Some(if r.ttl == 0 { soa.minimum } else { soa.minimum.min(r.ttl) }),
             _ => None,
         })
     }
@@ -75,100 +72,103 @@ pub enum QueryFailure {
     Network(String),
 }
 
-/// Asks `server` for `name`/`rtype` (UDP, then TCP if the answer was truncated).
+/// Asks `server` for `name`/`rtype` over UDP (TCP if the answer was truncated).
 /// Error response codes (NXDOMAIN, REFUSED, SERVFAIL) are answers, not failures.
+///
+/// The UDP socket is connected, so an ICMP "port unreachable" (an address where no DNS
+/// server listens) fails the query at once instead of after the timeout.
 pub async fn query(
     server: SocketAddr,
     name: &Name,
     rtype: RecordType,
     timeout: Duration,
 ) -> Result<Answer, QueryFailure> {
-    let result = tokio::time::timeout(timeout, query_udp(server, name, rtype, timeout)).await;
-    let answer = match result {
-        Err(_) => return Err(QueryFailure::Timeout(timeout)),
-        Ok(r) => r?,
-    };
-    if answer.metadata.truncation {
-        let tcp = tokio::time::timeout(timeout, query_tcp(server, name, rtype, timeout))
+    let mut message = Message::query();
+    message.metadata.id = rand::random();
+    message.metadata.recursion_desired = true;
+    message.add_query(Query::query(name.clone(), rtype));
+    let mut edns = Edns::new();
+    edns.set_max_payload(1232);
+    message.edns = Some(edns);
+    let bytes = message.to_vec().map_err(|e| QueryFailure::Network(e.to_string()))?;
+    let id = message.metadata.id;
+    let response = tokio::time::timeout(timeout, exchange_udp(server, &bytes, id, timeout))
+        .await
+        .map_err(|_| QueryFailure::Timeout(timeout))??;
+    let response = if response.metadata.truncation {
+        tokio::time::timeout(timeout, exchange_tcp(server, &bytes, id))
             .await
-            .map_err(|_| QueryFailure::Timeout(timeout))??;
-        return Ok(to_answer(tcp));
-    }
-    Ok(to_answer(answer))
+            .map_err(|_| QueryFailure::Timeout(timeout))??
+    } else {
+        response
+    };
+    Ok(Answer {
+        code: response.metadata.response_code,
+        authoritative: response.metadata.authoritative,
+        answers: response.answers,
+        authorities: response.authorities,
+        additionals: response.additionals,
+    })
 }
 
-fn to_answer(response: DnsResponse) -> Answer {
-    let message = response.into_message();
-    Answer {
-        code: message.metadata.response_code,
-        authoritative: message.metadata.authoritative,
-        answers: message.answers,
-        authorities: message.authorities,
-        additionals: message.additionals,
-    }
-}
-
-fn classify(err: NetError, timeout: Duration) -> Result<DnsResponse, QueryFailure> {
-    match err {
-        NetError::Dns(NetDnsError::ResponseCode(code)) => {
-            // Synthesize an empty answer carrying the code.
-            let mut message = hickory_proto::op::Message::query();
-            message.metadata.response_code = code;
-            DnsResponse::from_message(message).map_err(|e| QueryFailure::Network(e.to_string()))
-        }
-        NetError::Dns(NetDnsError::NoRecordsFound(no_records)) => {
-            let mut message = hickory_proto::op::Message::query();
-            message.metadata.response_code = no_records.response_code;
-            if let Some(authorities) = &no_records.authorities {
-                message.authorities.extend(authorities.iter().cloned());
-            } else if let Some(soa) = no_records.soa {
-                message.authorities.push(soa.into_record_of_rdata());
-            }
-            // Negative answers from an authoritative server carry the zone's SOA.
-            message.metadata.authoritative = !message.authorities.is_empty();
-            DnsResponse::from_message(message).map_err(|e| QueryFailure::Network(e.to_string()))
-        }
-        NetError::Timeout => Err(QueryFailure::Timeout(timeout)),
-        NetError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(QueryFailure::Refused),
-        other => {
-            let text = other.to_string();
-            if text.contains("onnection refused") {
-                Err(QueryFailure::Refused)
-            } else {
-                Err(QueryFailure::Network(text))
-            }
-        }
+fn io_failure(e: std::io::Error) -> QueryFailure {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => QueryFailure::Refused,
+        _ => QueryFailure::Network(e.to_string()),
     }
 }
 
-async fn query_udp(
+async fn exchange_udp(
     server: SocketAddr,
-    name: &Name,
-    rtype: RecordType,
+    bytes: &[u8],
+    id: u16,
     timeout: Duration,
-) -> Result<DnsResponse, QueryFailure> {
-    let stream =
-        UdpClientStream::builder(server, TokioRuntimeProvider::default()).with_timeout(Some(timeout)).build();
-    let (mut client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
-    let task = tokio::spawn(background);
-    let result = client.query(name.clone(), DNSClass::IN, rtype).await;
-    task.abort();
-    result.or_else(|e| classify(e, timeout))
+) -> Result<Message, QueryFailure> {
+    let local: SocketAddr =
+        if server.is_ipv4() { "0.0.0.0:0".parse().unwrap() } else { "[::]:0".parse().unwrap() };
+    let socket = UdpSocket::bind(local).await.map_err(io_failure)?;
+    socket.connect(server).await.map_err(io_failure)?;
+    socket.send(bytes).await.map_err(io_failure)?;
+    // One retransmission for a lost datagram.
+    let resend_at = tokio::time::Instant::now() + timeout / 3;
+    let mut resent = false;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let received = if resent {
+            socket.recv(&mut buf).await
+        } else {
+            match tokio::time::timeout_at(resend_at, socket.recv(&mut buf)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    resent = true;
+                    socket.send(bytes).await.map_err(io_failure)?;
+                    continue;
+                }
+            }
+        };
+        let len = received.map_err(io_failure)?;
+        match Message::from_vec(&buf[..len]) {
+            Ok(message) if message.metadata.id == id => return Ok(message),
+            // A stray or malformed datagram: keep waiting for ours.
+            _ => continue,
+        }
+    }
 }
 
-async fn query_tcp(
-    server: SocketAddr,
-    name: &Name,
-    rtype: RecordType,
-    timeout: Duration,
-) -> Result<DnsResponse, QueryFailure> {
-    let (connect, handle) =
-        TcpClientStream::new(server, None, Some(timeout), TokioRuntimeProvider::default());
-    let stream = connect.await.map_err(|e| classify(e, timeout).err().unwrap_or(QueryFailure::Refused))?;
-    let multiplexer = DnsMultiplexer::new(stream, handle).with_timeout(timeout);
-    let (mut client, background) = Client::<TokioRuntimeProvider>::from_sender(multiplexer);
-    let task = tokio::spawn(background);
-    let result = client.query(name.clone(), DNSClass::IN, rtype).await;
-    task.abort();
-    result.or_else(|e| classify(e, timeout))
+async fn exchange_tcp(server: SocketAddr, bytes: &[u8], id: u16) -> Result<Message, QueryFailure> {
+    let mut stream = TcpStream::connect(server).await.map_err(io_failure)?;
+    let mut framed = Vec::with_capacity(bytes.len() + 2);
+    framed.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+    framed.extend_from_slice(bytes);
+    stream.write_all(&framed).await.map_err(io_failure)?;
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).await.map_err(io_failure)?;
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    stream.read_exact(&mut buf).await.map_err(io_failure)?;
+    let message =
+        Message::from_vec(&buf).map_err(|e| QueryFailure::Network(format!("malformed answer: {e}")))?;
+    if message.metadata.id != id {
+        return Err(QueryFailure::Network("answer to another question".into()));
+    }
+    Ok(message)
 }

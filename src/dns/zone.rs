@@ -54,7 +54,16 @@ impl Resolvers {
                 Ok(answer) if answer.code == ResponseCode::ServFail => {
                     tried.push(format!("{server}: SERVFAIL"))
                 }
-                Ok(answer) => return Ok(answer),
+                Ok(answer) => {
+                    // REFUSED is normal (an authoritative server asked about another zone);
+                    // silence is worth a warning.
+                    if tried.iter().any(|t| !t.ends_with("REFUSED")) {
+                        tracing::warn!(name = %name, failed = %tried.join("; "), answered = %server, "some resolvers did not answer");
+                    } else if !tried.is_empty() {
+                        tracing::debug!(name = %name, refused = %tried.join("; "), answered = %server, "asked the next resolver");
+                    }
+                    return Ok(answer);
+                }
                 Err(e) => tried.push(format!("{server}: {e}")),
             }
         }

@@ -5,15 +5,24 @@
 //! only keys and bytes with conditions. Neither knows ACME or DNS.
 
 pub mod backend;
+pub mod bucket;
+pub mod dir;
+pub mod layout;
 pub mod live;
+mod pending;
+pub mod s3;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use backend::{CertStore, Object, PutCondition};
+pub use dir::DirStore;
+pub use layout::{CertFiles, Current, Layout, Meta, SaveOutcome, Stored};
 pub use live::LiveDir;
+pub use s3::S3Store;
 
 use crate::bundle::CheckedPair;
-use crate::config::Config;
+use crate::config::{Config, StorageConfig};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -27,6 +36,11 @@ pub enum StoreError {
     ConditionFailed { key: String },
     #[error("{what}: {detail}")]
     Corrupt { what: String, detail: String },
+    #[error("{key}: {detail}")]
+    Config { key: String, detail: String },
+    /// The bucket refused a new certificate; it is installed locally and queued for upload.
+    #[error("{source}; the new certificate is installed in {live} and queued for upload on the next run")]
+    NotUploaded { source: Box<StoreError>, live: PathBuf },
 }
 
 impl StoreError {
@@ -34,6 +48,7 @@ impl StoreError {
         match self {
             StoreError::Bucket { transient, .. } => *transient,
             StoreError::ConditionFailed { .. } => true,
+            StoreError::NotUploaded { source, .. } => source.is_transient(),
             _ => false,
         }
     }
@@ -47,6 +62,16 @@ impl StoreError {
     }
 }
 
+/// Lower-case hex SHA-256, the ETag of the directory backend and the sums in `meta.json`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    digest.as_ref().iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 /// Where a stored certificate came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,31 +80,380 @@ pub enum Origin {
     Files,
 }
 
+/// The shared store the configuration names: a bucket or a shared directory.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    S3(S3Store),
+    Dir(DirStore),
+}
+
+impl Backend {
+    /// The backend for `[storage]`, or `None` when only the local directory is configured.
+    pub async fn from_config(cfg: &StorageConfig) -> Result<Option<Backend>, StoreError> {
+        if cfg.bucket.is_some() {
+            return Ok(Some(Backend::S3(S3Store::connect(cfg).await?)));
+        }
+        Ok(cfg.shared_dir.as_ref().map(|dir| {
+            let prefix = cfg.prefix.trim_matches('/');
+            Backend::Dir(DirStore::new(if prefix.is_empty() { dir.clone() } else { dir.join(prefix) }))
+        }))
+    }
+}
+
+impl CertStore for Backend {
+    fn describe(&self) -> String {
+        match self {
+            Backend::S3(s) => s.describe(),
+            Backend::Dir(d) => d.describe(),
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Object>, StoreError> {
+        match self {
+            Backend::S3(s) => s.get(key).await,
+            Backend::Dir(d) => d.get(key).await,
+        }
+    }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>, condition: PutCondition) -> Result<String, StoreError> {
+        match self {
+            Backend::S3(s) => s.put(key, bytes, condition).await,
+            Backend::Dir(d) => d.put(key, bytes, condition).await,
+        }
+    }
+
+    async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<(), StoreError> {
+        match self {
+            Backend::S3(s) => s.delete(key, if_match).await,
+            Backend::Dir(d) => d.delete(key, if_match).await,
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        match self {
+            Backend::S3(s) => s.list(prefix).await,
+            Backend::Dir(d) => d.list(prefix).await,
+        }
+    }
+}
+
+/// What happened in the bucket (or shared directory) during `Storage::save`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BucketOutcome {
+    /// No bucket or shared directory is configured.
+    NotConfigured,
+    /// This certificate is the current version now (or already was).
+    Stored { version: String },
+    /// The bucket holds a certificate that expires later; that one was installed locally.
+    Kept { current: Current },
+    /// The bucket could not be reached: the certificate waits in `state_dir` for upload.
+    Pending { reason: String },
+}
+
 /// What `Storage::save` did.
 #[derive(Debug, Clone)]
 pub struct Saved {
     /// Paths of the files the web server reads.
     pub live: live::LivePaths,
+    pub bucket: BucketOutcome,
+}
+
+/// One pending upload retried by `Storage::flush_pending`.
+#[derive(Debug)]
+pub struct Flushed {
+    pub name: String,
+    pub serial: String,
+    /// `Ok` means the record is done with (stored, already there, or superseded) and removed.
+    pub result: Result<SaveOutcome, StoreError>,
 }
 
 /// The storage pipeline for one configuration.
 #[derive(Debug, Clone)]
 pub struct Storage {
     live: LiveDir,
+    pending: pending::PendingDir,
+    remote: Option<Remote>,
+}
+
+/// The configured shared store, connected on first use.
+#[derive(Debug, Clone)]
+struct Remote {
+    config: Arc<StorageConfig>,
+    layout: Arc<tokio::sync::OnceCell<Layout<Backend>>>,
 }
 
 impl Storage {
+    /// Reads nothing yet: the bucket client is built (and its secret read) on first use.
     pub fn new(config: &Config) -> Storage {
-        Storage { live: LiveDir::new(config.storage.local_dir.clone()) }
+        Storage::from_storage_config(&config.storage)
+    }
+
+    pub fn from_storage_config(cfg: &StorageConfig) -> Storage {
+        let remote = (cfg.bucket.is_some() || cfg.shared_dir.is_some()).then(|| Remote {
+            config: Arc::new(cfg.clone()),
+            layout: Arc::new(tokio::sync::OnceCell::new()),
+        });
+        Storage {
+            live: LiveDir::new(cfg.local_dir.clone()),
+            pending: pending::PendingDir::new(cfg.state_dir.join("pending")),
+            remote,
+        }
     }
 
     pub fn live(&self) -> &LiveDir {
         &self.live
     }
 
+    /// Whether a bucket or shared directory is configured.
+    pub fn has_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// The layout on the configured bucket or shared directory, `None` without one.
+    pub async fn layout(&self) -> Result<Option<&Layout<Backend>>, StoreError> {
+        let Some(remote) = &self.remote else { return Ok(None) };
+        let layout = remote
+            .layout
+            .get_or_try_init(|| async {
+                let backend = Backend::from_config(&remote.config).await?.expect("remote is configured");
+                Ok::<_, StoreError>(Layout::new(backend, remote.config.keep_versions))
+            })
+            .await?;
+        Ok(Some(layout))
+    }
+
     /// Stores a checked pair: the bucket first (when configured), then the local directory.
-    pub async fn save(&self, name: &str, pair: &CheckedPair, _origin: Origin) -> Result<Saved, StoreError> {
-        let live = self.live.write(name, pair).await?;
-        Ok(Saved { live })
+    pub async fn save(&self, name: &str, pair: &CheckedPair, origin: Origin) -> Result<Saved, StoreError> {
+        self.save_with(name, pair, origin, false).await
+    }
+
+    /// `save`, and with `force` replace a stored certificate even if it expires later.
+    ///
+    /// Pending uploads go first. When the bucket cannot be reached the pair is still
+    /// installed locally and queued in `state_dir`; a refusal (credentials, missing bucket)
+    /// does the same but is returned as `StoreError::NotUploaded`.
+    pub async fn save_with(
+        &self,
+        name: &str,
+        pair: &CheckedPair,
+        origin: Origin,
+        force: bool,
+    ) -> Result<Saved, StoreError> {
+        layout::check_name(name)?;
+        let files = CertFiles::from_pair(pair);
+        if self.remote.is_none() {
+            let live = self.live.write(name, pair).await?;
+            return Ok(Saved { live, bucket: BucketOutcome::NotConfigured });
+        }
+        match self.flush_pending().await {
+            Ok(flushed) => {
+                for f in flushed {
+                    match &f.result {
+                        Ok(outcome) => {
+                            tracing::info!(certificate = %f.name, ?outcome, "uploaded a pending certificate")
+                        }
+                        Err(e) => tracing::warn!(certificate = %f.name, "pending upload still failing: {e}"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cannot upload pending certificates: {e}"),
+        }
+        let stored = match self.layout().await {
+            Ok(layout) => {
+                let layout = layout.expect("remote is configured");
+                layout.save(name, &files, &pair.info, origin, force).await
+            }
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(SaveOutcome::Stored { version, .. }) => {
+                let live = self.live.write(name, pair).await?;
+                Ok(Saved { live, bucket: BucketOutcome::Stored { version } })
+            }
+            Ok(SaveOutcome::AlreadyCurrent { current }) => {
+                let live = self.install_if_changed(name, &files, &pair.info.serial).await?;
+                Ok(Saved { live, bucket: BucketOutcome::Stored { version: current.version } })
+            }
+            Ok(SaveOutcome::Kept { current }) => {
+                tracing::warn!(
+                    certificate = name,
+                    serial = %current.serial,
+                    not_after = %current.not_after,
+                    "the bucket holds a certificate that expires later; installing that one"
+                );
+                let live = match self.fetch(name).await {
+                    Ok(Some(stored)) => {
+                        self.install_if_changed(name, &stored.files, &stored.meta.serial).await?
+                    }
+                    other => {
+                        if let Err(e) = other {
+                            tracing::warn!("cannot read it ({e}); installing the new certificate instead");
+                        }
+                        self.live.write(name, pair).await?
+                    }
+                };
+                Ok(Saved { live, bucket: BucketOutcome::Kept { current } })
+            }
+            Err(e) => {
+                let live = self.live.write(name, pair).await?;
+                self.pending.queue(name, &files, &pair.info, origin, force, &e.to_string())?;
+                if e.is_transient() {
+                    tracing::warn!(
+                        certificate = name,
+                        "bucket unavailable, installed locally and queued for upload: {e}"
+                    );
+                    Ok(Saved { live, bucket: BucketOutcome::Pending { reason: e.to_string() } })
+                } else {
+                    Err(StoreError::NotUploaded { source: Box::new(e), live: live.dir })
+                }
+            }
+        }
+    }
+
+    /// Writes `files` to the local directory unless it already holds exactly these bytes.
+    async fn install_if_changed(
+        &self,
+        name: &str,
+        files: &CertFiles,
+        serial: &str,
+    ) -> Result<live::LivePaths, StoreError> {
+        let paths = self.live.paths(name);
+        if local_matches(&paths, files) {
+            return Ok(paths);
+        }
+        self.live.write_files(name, serial, files.for_live_dir()).await
+    }
+
+    /// Uploads certificates queued while the bucket was unavailable. Records that are done
+    /// with (stored, already there, or superseded by a later-expiring one) are removed;
+    /// failing ones stay for the next call.
+    pub async fn flush_pending(&self) -> Result<Vec<Flushed>, StoreError> {
+        if self.remote.is_none() {
+            return Ok(Vec::new());
+        }
+        let records = self.pending.list()?;
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let layout = self.layout().await?.expect("remote is configured");
+        let mut done = Vec::new();
+        for record in records {
+            let files = record.files();
+            let result = layout.save(&record.name, &files, &record.info, record.origin, record.force).await;
+            if result.is_ok() {
+                self.pending.remove(&record.name, &record.info.serial)?;
+            }
+            done.push(Flushed { name: record.name, serial: record.info.serial, result });
+        }
+        Ok(done)
+    }
+
+    /// Names with a certificate waiting for upload.
+    pub fn pending(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.pending.list()?.into_iter().map(|r| r.name).collect())
+    }
+
+    /// `meta.json` of the current version in the bucket, for planning; `None` when nothing
+    /// is stored or no bucket is configured.
+    pub async fn current(&self, name: &str) -> Result<Option<Meta>, StoreError> {
+        match self.layout().await? {
+            Some(layout) => layout.current_meta(name).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The current version with every file checked against its SHA-256 (for `pull`).
+    pub async fn fetch(&self, name: &str) -> Result<Option<Stored>, StoreError> {
+        match self.layout().await? {
+            Some(layout) => layout.read_current(name).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Fails with a message saying what to do when the configured bucket does not exist
+    /// (some servers answer a read from a missing bucket like a missing object).
+    pub async fn check_exists(&self) -> Result<(), StoreError> {
+        if let Some(layout) = self.layout().await?
+            && let Backend::S3(s3) = layout.store()
+            && !s3.bucket_exists().await?
+        {
+            return Err(StoreError::Bucket {
+                bucket: s3.bucket().to_string(),
+                endpoint: s3.endpoint().to_string(),
+                detail: "the bucket does not exist; run `wildcert bucket setup` or create it".into(),
+                transient: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// What messages call the shared store.
+    pub async fn describe(&self) -> Option<String> {
+        match self.layout().await {
+            Ok(Some(l)) => Some(l.store().describe()),
+            _ => self.remote.as_ref().map(|r| {
+                r.config
+                    .bucket
+                    .as_ref()
+                    .map(|b| format!("bucket {b}"))
+                    .or_else(|| r.config.shared_dir.as_ref().map(|d| format!("directory {}", d.display())))
+                    .unwrap_or_default()
+            }),
+        }
+    }
+}
+
+/// Whether the four files in `paths` hold exactly `files`.
+pub fn local_matches(paths: &live::LivePaths, files: &CertFiles) -> bool {
+    [
+        (&paths.privkey, &files.privkey),
+        (&paths.fullchain, &files.fullchain),
+        (&paths.cert, &files.cert),
+        (&paths.chain, &files.chain),
+    ]
+    .iter()
+    .all(|(path, bytes)| std::fs::read(path).is_ok_and(|have| &have == *bytes))
+}
+
+/// Certificates made at test time.
+#[cfg(test)]
+pub(crate) mod testing {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use time::Duration;
+
+    use crate::bundle::{CheckOptions, CheckedPair, Input, check};
+
+    /// A leaf for `*.gradient.example.com` + apex from a throw-away root and intermediate,
+    /// valid for `days`; the bundle is the leaf and the intermediate.
+    pub fn pair_expiring_in(days: i64) -> CheckedPair {
+        let ca = |name: &str| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p.distinguished_name.push(DnType::CommonName, name);
+            p
+        };
+        let root_key = KeyPair::generate().unwrap();
+        let root = Issuer::new(ca("wildcert test root"), root_key);
+        let mid_key = KeyPair::generate().unwrap();
+        let mid_params = ca("wildcert test intermediate");
+        let mid_cert = mid_params.signed_by(&mid_key, &root).unwrap();
+        let mid = Issuer::new(mid_params, mid_key);
+        let key = KeyPair::generate().unwrap();
+        let mut leaf =
+            CertificateParams::new(vec!["*.gradient.example.com".into(), "gradient.example.com".into()])
+                .unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        leaf.not_before = now - Duration::days(1);
+        leaf.not_after = now + Duration::days(days);
+        let cert = leaf.signed_by(&key, &mid).unwrap();
+        let bundle = format!("{}{}", cert.pem(), mid_cert.pem());
+        let key_pem = key.serialize_pem();
+        check(
+            Input { label: "key", bytes: key_pem.as_bytes() },
+            &[Input { label: "bundle", bytes: bundle.as_bytes() }],
+            &CheckOptions::new(vec![]),
+        )
+        .into_result()
+        .unwrap()
     }
 }

@@ -130,3 +130,121 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A `wildcert run` process with its JSON log in a file and a `NOTIFY_SOCKET` the test
+/// reads. Killed when dropped.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub log: PathBuf,
+    notify: std::os::unix::net::UnixDatagram,
+    _notify_dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    pub fn start(config: &Path, log: PathBuf) -> Daemon {
+        Daemon::start_with_env(config, log, &[])
+    }
+
+    pub fn start_with_env(config: &Path, log: PathBuf, env: &[(&str, &str)]) -> Daemon {
+        let notify_dir = tempfile::tempdir().unwrap();
+        let socket_path = notify_dir.path().join("notify.sock");
+        let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+        notify.set_nonblocking(true).unwrap();
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_wildcert"))
+            .arg("--config")
+            .arg(config)
+            .args(["--log-format", "json", "run"])
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env_remove("WILDCERT_LOG")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start wildcert run");
+        Daemon { child, log, notify, _notify_dir: notify_dir }
+    }
+
+    /// Log lines parsed as JSON.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub fn count(&self, message: &str) -> usize {
+        self.events().iter().filter(|e| e["message"] == message).count()
+    }
+
+    /// Waits until `message` was logged `n` times.
+    pub fn wait_for(&self, message: &str, n: usize, timeout: std::time::Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.count(message) < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited {timeout:?} for {n}x {message:?}; log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// sd_notify messages received so far.
+    pub fn notifications(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = self.notify.recv(&mut buf) {
+            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        out
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok =
+            Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(ok.success());
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the status and how long it took.
+    pub fn stop(&mut self) -> (std::process::ExitStatus, std::time::Duration) {
+        let started = std::time::Instant::now();
+        self.signal("TERM");
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "did not stop after SIGTERM");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free TCP port on loopback (bound and released: good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Fetches `http://127.0.0.1:port/path` with a bare HTTP/1.0 request.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}

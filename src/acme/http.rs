@@ -1,0 +1,99 @@
+//! The HTTPS client for the CA: the system's roots, or only `[acme] ca_certificates`, and a
+//! timeout on every request (instant-acme's default client has none, so a CA that accepts
+//! the connection and never answers would hang an order forever).
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use instant_acme::{BodyWrapper, BytesResponse, HttpClient};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// An instant-acme HTTP client with bounded requests.
+pub struct AcmeHttp {
+    client: HyperClient<Https, BodyWrapper<Bytes>>,
+    timeout: Duration,
+}
+
+/// Builds the rustls configuration: the PEM file's certificates when given (a private or
+/// test CA), else the system's roots.
+pub fn tls_config(extra_roots: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = extra_roots {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("ca_certificates {}: {e}", path.display()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("ca_certificates {}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!("ca_certificates {}: no PEM certificate in the file", path.display()));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("ca_certificates {}: unusable certificate: {e}", path.display()))?;
+        }
+    }
+    if extra_roots.is_none() {
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+    }
+    if roots.is_empty() {
+        return Err(
+            "no trusted root certificates: install the ca-certificates package or set [acme] ca_certificates"
+                .into(),
+        );
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+impl AcmeHttp {
+    pub fn new(extra_roots: Option<&Path>, timeout: Duration) -> Result<AcmeHttp, String> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeout.min(Duration::from_secs(10))));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(extra_roots)?)
+            .https_only()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = HyperClient::builder(TokioExecutor::new()).build(https);
+        Ok(AcmeHttp { client, timeout })
+    }
+}
+
+impl HttpClient for AcmeHttp {
+    fn request(
+        &self,
+        req: Request<BodyWrapper<Bytes>>,
+    ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
+        let timeout = self.timeout;
+        let uri = req.uri().to_string();
+        let fut = HttpClient::request(&self.client, req);
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, fut).await {
+                Ok(result) => result,
+                Err(_) => Err(instant_acme::Error::Other(
+                    format!("no response from {uri} within {}s", timeout.as_secs()).into(),
+                )),
+            }
+        })
+    }
+}

@@ -1,0 +1,213 @@
+//! One ACME order, from creation to the downloaded chain: one order for all names, a DNS-01
+//! challenge per pending authorization, challenges answered only after every authoritative
+//! server serves the records, records removed as soon as the CA has decided, a fresh key
+//! and CSR per order.
+
+use std::time::Duration;
+
+use instant_acme::{
+    Account, AuthorizationStatus, CertificateIdentifier, ChallengeType, Identifier, NewOrder, OrderStatus,
+    RetryPolicy,
+};
+use rcgen::{CertificateParams, DistinguishedName, KeyPair};
+
+use super::{AcmeError, problem_text};
+use crate::challenge::{ChallengeError, ChallengeRecord, Challenger};
+use crate::config::KeyType;
+use crate::names;
+
+/// Polling the CA: prompt at first (Pebble and Let's Encrypt often finish within
+/// milliseconds), then backing off.
+const FIRST_POLL: Duration = Duration::from_millis(15);
+const POLL_BACKOFF: f32 = 1.6;
+
+/// What to order.
+#[derive(Debug, Clone)]
+pub struct OrderSpec<'a> {
+    pub name: &'a str,
+    pub domains: &'a [String],
+    pub key_type: KeyType,
+    pub profile: Option<&'a str>,
+    /// ARI: the certificate this order replaces (RFC 9773 `replaces`).
+    pub replaces: Option<CertificateIdentifier<'static>>,
+    pub timeout: Duration,
+}
+
+/// The result: a new key and the chain the CA returned (not yet checked).
+pub struct Issued {
+    pub key_pem: String,
+    pub chain_pem: String,
+    pub order_url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OrderError {
+    #[error("{0}")]
+    Acme(#[source] AcmeError),
+    #[error("{0}")]
+    Challenge(#[source] ChallengeError),
+    #[error("the CA could not validate {identifier}: {detail}")]
+    ValidationFailed { identifier: String, detail: String },
+    #[error("cannot make the key or CSR: {0}")]
+    Key(String),
+}
+
+impl OrderError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            OrderError::Acme(e) => e.is_transient(),
+            OrderError::Challenge(e) => e.is_transient(),
+            // A failed validation is usually DNS that was not ready: worth another try later.
+            OrderError::ValidationFailed { .. } => true,
+            OrderError::Key(_) => false,
+        }
+    }
+}
+
+fn acme(url: &str) -> impl Fn(instant_acme::Error) -> OrderError + '_ {
+    move |e| OrderError::Acme(AcmeError::from_client(e, url))
+}
+
+/// Generates the certificate's private key.
+pub fn generate_key(key_type: KeyType) -> Result<KeyPair, OrderError> {
+    let result = match key_type {
+        KeyType::Ec256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+        KeyType::Ec384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
+        KeyType::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048),
+        KeyType::Rsa3072 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072),
+        KeyType::Rsa4096 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096),
+    };
+    result.map_err(|e| OrderError::Key(e.to_string()))
+}
+
+/// Runs one order. The caller must call `challenger.cleanup()` afterwards in every case
+/// (this function does it on its normal paths; the caller covers cancellation).
+#[tracing::instrument(name = "order", skip_all, fields(cert = spec.name, order_url = tracing::field::Empty))]
+pub async fn run_order(
+    account: &Account,
+    spec: &OrderSpec<'_>,
+    challenger: &Challenger,
+) -> Result<Issued, OrderError> {
+    let identifiers: Vec<Identifier> = spec.domains.iter().map(|d| Identifier::Dns(d.clone())).collect();
+    // The key does not depend on the CA: make it while the order is on its way.
+    let key_type = spec.key_type;
+    let key_task = tokio::task::spawn_blocking(move || generate_key(key_type));
+
+    let mut new_order = NewOrder::new(&identifiers);
+    if let Some(profile) = spec.profile {
+        new_order = new_order.profile(profile);
+    }
+    let mut order = match &spec.replaces {
+        Some(replaces) => match account.new_order(&new_order.replaces(replaces.clone())).await {
+            Ok(order) => order,
+            Err(e) => {
+                // alreadyReplaced, an unknown certificate, or no ARI at all: order plainly.
+                tracing::info!(error = %e, "order with `replaces` refused; ordering without it");
+                let mut plain = NewOrder::new(&identifiers);
+                if let Some(profile) = spec.profile {
+                    plain = plain.profile(profile);
+                }
+                account.new_order(&plain).await.map_err(acme("newOrder"))?
+            }
+        },
+        None => account.new_order(&new_order).await.map_err(acme("newOrder"))?,
+    };
+    let order_url = order.url().to_string();
+    tracing::Span::current().record("order_url", order_url.as_str());
+    tracing::info!(names = %spec.domains.join(", "), "order created");
+
+    let mut records = Vec::new();
+    {
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = authz.map_err(acme(&order_url))?;
+            let identifier = authz.identifier().to_string();
+            match authz.status {
+                AuthorizationStatus::Valid => {
+                    tracing::info!(identifier = %identifier, "authorization already valid");
+                    continue;
+                }
+                AuthorizationStatus::Pending => {}
+                other => {
+                    return Err(OrderError::ValidationFailed {
+                        identifier,
+                        detail: format!("authorization is {other:?}; a new order will get a fresh one"),
+                    });
+                }
+            }
+            let Some(challenge) = authz.challenge(ChallengeType::Dns01) else {
+                return Err(OrderError::Acme(AcmeError::Refused {
+                    url: order_url.clone(),
+                    detail: format!("the CA offers no dns-01 challenge for {identifier}"),
+                }));
+            };
+            let value = challenge.key_authorization().dns_value();
+            records.push(ChallengeRecord { fqdn: names::challenge_fqdn(&identifier), identifier, value });
+        }
+    }
+
+    if !records.is_empty() {
+        challenger.present(&records).await.map_err(OrderError::Challenge)?;
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = authz.map_err(acme(&order_url))?;
+            if authz.status != AuthorizationStatus::Pending {
+                continue;
+            }
+            if let Some(mut challenge) = authz.challenge(ChallengeType::Dns01) {
+                challenge.set_ready().await.map_err(acme(&order_url))?;
+            }
+        }
+        let policy = RetryPolicy::new().initial_delay(FIRST_POLL).backoff(POLL_BACKOFF).timeout(spec.timeout);
+        let status = order.poll_ready(&policy).await;
+        // The CA has decided (or given up): the records are no longer needed.
+        challenger.cleanup().await;
+        match status {
+            Ok(OrderStatus::Ready) => {}
+            Ok(_) => return Err(validation_failure(&mut order).await),
+            Err(instant_acme::Error::Api(problem)) => {
+                return Err(match validation_failure(&mut order).await {
+                    OrderError::ValidationFailed { identifier, detail } if detail != "unknown" => {
+                        OrderError::ValidationFailed { identifier, detail }
+                    }
+                    _ => OrderError::ValidationFailed {
+                        identifier: spec.domains.join(", "),
+                        detail: problem_text(&problem),
+                    },
+                });
+            }
+            Err(e) => return Err(acme(&order_url)(e)),
+        }
+    }
+    tracing::info!("order ready; finalizing");
+
+    let key = key_task.await.map_err(|e| OrderError::Key(e.to_string()))??;
+    let mut params =
+        CertificateParams::new(spec.domains.to_vec()).map_err(|e| OrderError::Key(e.to_string()))?;
+    params.distinguished_name = DistinguishedName::new();
+    let csr = params.serialize_request(&key).map_err(|e| OrderError::Key(e.to_string()))?;
+    order.finalize_csr(csr.der()).await.map_err(acme(&order_url))?;
+    let policy = RetryPolicy::new().initial_delay(FIRST_POLL).backoff(POLL_BACKOFF).timeout(spec.timeout);
+    let chain_pem = order.poll_certificate(&policy).await.map_err(acme(&order_url))?;
+    tracing::info!("certificate downloaded");
+    Ok(Issued { key_pem: key.serialize_pem(), chain_pem, order_url })
+}
+
+/// Finds the authorization the CA rejected and its reason.
+async fn validation_failure(order: &mut instant_acme::Order) -> OrderError {
+    let mut authorizations = order.authorizations();
+    while let Some(Ok(mut authz)) = authorizations.next().await {
+        let Ok(state) = authz.refresh().await else { continue };
+        if state.status == AuthorizationStatus::Invalid {
+            let identifier = state.identifier().to_string();
+            let detail = state
+                .challenges
+                .iter()
+                .find_map(|c| c.error.as_ref().map(problem_text))
+                .unwrap_or_else(|| "the authorization is invalid".into());
+            return OrderError::ValidationFailed { identifier, detail };
+        }
+    }
+    OrderError::ValidationFailed { identifier: "the order".into(), detail: "unknown".into() }
+}

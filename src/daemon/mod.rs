@@ -1,0 +1,251 @@
+//! `wildcert run`: the long-running service. Each round it re-imports changed supplied
+//! certificates, plans every ACME certificate (ARI window or lifetime rule, backoff after
+//! failures), renews the due ones concurrently (bounded per CA and per DNS provider), and
+//! sleeps until the earliest planned time or `check_interval`. SIGHUP reloads the
+//! configuration (a broken one is refused and the old one kept); SIGTERM/SIGINT stop within
+//! seconds, removing any challenge record in flight.
+
+pub mod metrics;
+pub mod notify;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use time::OffsetDateTime;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Semaphore, watch};
+
+use crate::config::{Config, Source};
+use crate::exit::Status;
+use crate::renewal::{Context, Outcome};
+use crate::store::Storage;
+use crate::{challenge, state, supplied};
+use metrics::Metrics;
+use notify::Notifier;
+
+/// Concurrent orders through one `[dns.NAME]` adapter.
+const PER_DNS_CONCURRENCY: usize = 2;
+/// How long SIGTERM waits for in-flight orders to clean up.
+const STOP_GRACE: Duration = Duration::from_secs(8);
+
+pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
+    let mut config = Config::load(&config_path)?;
+    preflight(&config)?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let notifier = Notifier::from_env();
+    let metrics = Metrics::default();
+    let _server = match config.daemon.metrics_listen {
+        Some(addr) => {
+            let stale =
+                time::Duration::try_from(config.daemon.check_interval * 3).unwrap_or(time::Duration::DAY);
+            Some(metrics::serve(addr, metrics.clone(), stale).await.map_err(|e| {
+                anyhow::anyhow!("cannot serve metrics on {addr} ([daemon] metrics_listen): {e}")
+            })?)
+        }
+        None => None,
+    };
+    let removed = challenge::recover_leftovers(&config).await;
+    if removed > 0 {
+        tracing::info!(removed, "cleaned up challenge records left by an earlier run");
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        let _ = stop_tx.send(true);
+    });
+    if let Some(interval) = notify::watchdog_interval() {
+        let watchdog = Notifier::from_env();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tick.tick().await;
+                watchdog.watchdog();
+            }
+        });
+    }
+
+    let acme_count = config.certificates.iter().filter(|c| c.source == Source::Acme).count();
+    notifier.ready(&format!("managing {} certificate(s), {acme_count} from ACME", config.certificates.len()));
+    tracing::info!(config = %config_path.display(), certificates = config.certificates.len(), "wildcert is running");
+
+    let mut account = None;
+    loop {
+        let storage = Storage::new(&config);
+        let mut ctx = Context::new(&config, &storage);
+        if let Some(a) = account.take() {
+            ctx.set_account(a);
+        }
+        let next = round(&ctx, &metrics, &stop_rx).await;
+        account = ctx.into_account();
+        metrics.loop_ran(OffsetDateTime::now_utc());
+        if *stop_rx.borrow() {
+            break;
+        }
+        let now = OffsetDateTime::now_utc();
+        let wake = next
+            .as_ref()
+            .map(|(at, _)| *at)
+            .unwrap_or(now + config.daemon.check_interval)
+            .min(now + config.daemon.check_interval);
+        let status = match &next {
+            Some((at, name)) => format!("next renewal: {name} at {}", crate::plan::stamp(*at)),
+            None => "nothing to renew".into(),
+        };
+        notifier.status(&status);
+        tracing::info!(next_round = %crate::plan::stamp(wake), "{status}");
+        let sleep = (wake - now).try_into().unwrap_or(Duration::ZERO).max(Duration::from_millis(200));
+        let mut stop = stop_rx.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = stop.wait_for(|s| *s) => break,
+            _ = hup.recv() => {
+                notifier.reloading();
+                match Config::load(&config_path).and_then(|c| preflight(&c).map(|_| c).map_err(|e| crate::config::ConfigError::Invalid {
+                    path: config_path.clone(), line: None, key: "storage".into(), message: e.to_string(),
+                })) {
+                    Ok(new) => {
+                        tracing::info!("configuration reloaded");
+                        if new.acme.directory != config.acme.directory {
+                            account = None;
+                        }
+                        config = new;
+                        let names: Vec<&str> = config.certificates.iter().map(|c| c.name.as_str()).collect();
+                        metrics.retain(&names);
+                    }
+                    Err(e) => tracing::error!(error = %e, "the new configuration is broken; still running with the old one"),
+                }
+                notifier.ready("configuration reloaded");
+            }
+        }
+    }
+    notifier.stopping();
+    tracing::info!("stopped");
+    Ok(Status::Ok)
+}
+
+/// Checks that the directories wildcert writes to can be written, before READY.
+fn preflight(config: &Config) -> anyhow::Result<()> {
+    for (what, dir) in
+        [("storage.state_dir", &config.storage.state_dir), ("storage.local_dir", &config.storage.local_dir)]
+    {
+        writable(dir).map_err(|e| anyhow::anyhow!("{what} {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+fn writable(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".wildcert-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}
+
+/// One pass over every certificate; returns the earliest next planned renewal.
+async fn round(
+    ctx: &Context<'_>,
+    metrics: &Metrics,
+    stop: &watch::Receiver<bool>,
+) -> Option<(OffsetDateTime, String)> {
+    let config = ctx.config;
+    for cert in config.certificates.iter().filter(|c| c.source == Source::Files) {
+        supplied::check_and_reimport(config, ctx.storage, cert).await;
+        let st = state::load(&config.storage.state_dir, &cert.name);
+        let not_after = ctx.current_info(&cert.name).await.map(|i| i.not_after);
+        metrics.update(&cert.name, |m| {
+            m.not_after = not_after;
+            m.last_success = st.last_success;
+            m.consecutive_failures = st.failures;
+        });
+    }
+
+    let ca_limit = Arc::new(Semaphore::new(config.daemon.max_concurrent_orders));
+    let mut dns_limits: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    let acme_certs: Vec<_> = config.certificates.iter().filter(|c| c.source == Source::Acme).collect();
+    let tasks = acme_certs.iter().map(|cert| {
+        let ca = ca_limit.clone();
+        let dns_name = config.dns_for(cert).map(|d| d.name.clone()).unwrap_or_default();
+        let dns = dns_limits
+            .entry(dns_name)
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_DNS_CONCURRENCY)))
+            .clone();
+        let mut stop = stop.clone();
+        async move {
+            let _ca = ca.acquire_owned().await.ok();
+            let _dns = dns.acquire_owned().await.ok();
+            if *stop.borrow() {
+                return None;
+            }
+            let started = std::time::Instant::now();
+            let cancel = async move {
+                let _ = stop.wait_for(|s| *s).await;
+                tokio::time::sleep(Duration::ZERO).await;
+            };
+            let outcome = ctx.renew_if_due(cert, false, cancel).await;
+            Some((cert.name.clone(), outcome, started.elapsed()))
+        }
+    });
+    let mut results = futures_util::stream::iter(tasks).buffer_unordered(acme_certs.len().max(1));
+    let mut stopping_since: Option<std::time::Instant> = None;
+    loop {
+        let item = if let Some(since) = stopping_since {
+            match tokio::time::timeout(STOP_GRACE.saturating_sub(since.elapsed()), results.next()).await {
+                Ok(item) => item,
+                Err(_) => {
+                    tracing::warn!("stopping without waiting longer for orders in flight");
+                    break;
+                }
+            }
+        } else {
+            results.next().await
+        };
+        let Some(item) = item else { break };
+        if *stop.borrow() && stopping_since.is_none() {
+            stopping_since = Some(std::time::Instant::now());
+        }
+        let Some((name, outcome, took)) = item else { continue };
+        match outcome {
+            Outcome::NotDue(_) => {}
+            Outcome::Renewed(obtained) => {
+                metrics.observe_order(took.as_secs_f64());
+                metrics.update(&name, |m| {
+                    m.renewals_total += 1;
+                    if let Some(Err(_)) = &obtained.hook {
+                        m.hook_failures_total += 1;
+                    }
+                });
+            }
+            Outcome::Failed { .. } => metrics.update(&name, |m| m.failures_total += 1),
+        }
+    }
+    drop(results);
+
+    // Plans after the renewals, for the next wake-up, the metrics and STATUS.
+    let mut earliest: Option<(OffsetDateTime, String)> = None;
+    let now = OffsetDateTime::now_utc();
+    for cert in acme_certs {
+        let mut st = state::load(&config.storage.state_dir, &cert.name);
+        let (info, plan) = ctx.plan_offline(cert, &mut st, now).await;
+        metrics.update(&cert.name, |m| {
+            m.not_after = info.as_ref().map(|i| i.not_after);
+            m.next_renewal = Some(plan.at);
+            m.last_success = st.last_success;
+            m.consecutive_failures = st.failures;
+        });
+        if earliest.as_ref().is_none_or(|(at, _)| plan.at < *at) {
+            earliest = Some((plan.at, cert.name.clone()));
+        }
+    }
+    earliest
+}

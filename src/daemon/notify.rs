@@ -1,0 +1,87 @@
+//! systemd's notification protocol (`sd_notify`): READY, STATUS, WATCHDOG, STOPPING sent as
+//! datagrams to `$NOTIFY_SOCKET`. Without the variable (not under systemd) nothing is sent.
+
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+/// A connection to the service manager, if there is one.
+pub struct Notifier {
+    socket: Option<(UnixDatagram, std::os::unix::net::SocketAddr)>,
+}
+
+impl Notifier {
+    pub fn from_env() -> Notifier {
+        let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return Notifier { socket: None } };
+        let path = path.to_string_lossy().into_owned();
+        let addr = if let Some(name) = path.strip_prefix('@') {
+            use std::os::linux::net::SocketAddrExt;
+            std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+        } else {
+            std::os::unix::net::SocketAddr::from_pathname(&path)
+        };
+        match (UnixDatagram::unbound(), addr) {
+            (Ok(socket), Ok(addr)) => Notifier { socket: Some((socket, addr)) },
+            _ => {
+                tracing::warn!(socket = %path, "NOTIFY_SOCKET is set but unusable; not notifying systemd");
+                Notifier { socket: None }
+            }
+        }
+    }
+
+    fn send(&self, message: &str) {
+        if let Some((socket, addr)) = &self.socket
+            && let Err(e) = socket.send_to_addr(message.as_bytes(), addr)
+        {
+            tracing::debug!(error = %e, "sd_notify failed");
+        }
+    }
+
+    pub fn ready(&self, status: &str) {
+        self.send(&format!("READY=1\nSTATUS={status}"));
+    }
+
+    pub fn status(&self, status: &str) {
+        self.send(&format!("STATUS={status}"));
+    }
+
+    pub fn reloading(&self) {
+        self.send("RELOADING=1");
+    }
+
+    pub fn stopping(&self) {
+        self.send("STOPPING=1");
+    }
+
+    pub fn watchdog(&self) {
+        self.send("WATCHDOG=1");
+    }
+}
+
+/// The interval to ping the watchdog at: half of `WATCHDOG_USEC`, when it is meant for us.
+pub fn watchdog_interval() -> Option<Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    (usec > 0).then(|| Duration::from_micros(usec / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sends_to_the_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let listener = UnixDatagram::bind(&path).unwrap();
+        let addr = std::os::unix::net::SocketAddr::from_pathname(&path).unwrap();
+        let n = Notifier { socket: Some((UnixDatagram::unbound().unwrap(), addr)) };
+        n.ready("watching 1 certificate");
+        let mut buf = [0u8; 256];
+        let len = listener.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..len], b"READY=1\nSTATUS=watching 1 certificate");
+    }
+}

@@ -1,0 +1,130 @@
+//! What wildcert remembers about each certificate between runs: attempts, failures, the
+//! CA's renewal window (ARI). `<state_dir>/status/<name>.json`, written atomically. Planning
+//! reads it; `status` shows it.
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The CA's suggested renewal window for one certificate (RFC 9773).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AriWindow {
+    /// The certificate it is about (`aki.serial`).
+    pub cert_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub end: OffsetDateTime,
+    /// When to ask again (the CA's Retry-After).
+    #[serde(with = "time::serde::rfc3339")]
+    pub refetch_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertState {
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub last_attempt: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<OffsetDateTime>,
+    /// The last failure's message (no secrets: errors never carry them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Failed attempts in a row; reset by a success.
+    #[serde(default)]
+    pub failures: u32,
+    /// Not before this time, because the CA said so (429/503 Retry-After).
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ari: Option<AriWindow>,
+    /// Deploy hook failures in a row.
+    #[serde(default)]
+    pub hook_failures: u32,
+    /// `source = "files"`: digest of the key and bundle files last looked at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_digest: Option<String>,
+    /// `source = "files"`: the smallest "days left" threshold already warned about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_warned_days: Option<i64>,
+}
+
+impl CertState {
+    pub fn record_success(&mut self, now: OffsetDateTime) {
+        self.last_attempt = Some(now);
+        self.last_success = Some(now);
+        self.last_error = None;
+        self.failures = 0;
+        self.retry_after = None;
+        self.ari = None;
+    }
+
+    pub fn record_failure(
+        &mut self,
+        now: OffsetDateTime,
+        error: String,
+        retry_after: Option<OffsetDateTime>,
+    ) {
+        self.last_attempt = Some(now);
+        self.last_error = Some(error);
+        self.failures = self.failures.saturating_add(1);
+        self.retry_after = retry_after;
+    }
+}
+
+fn path(state_dir: &Path, name: &str) -> PathBuf {
+    state_dir.join("status").join(format!("{name}.json"))
+}
+
+/// The remembered state, or a fresh one (also when the file is unreadable: the state is a
+/// cache of facts that the next attempt re-learns).
+pub fn load(state_dir: &Path, name: &str) -> CertState {
+    let p = path(state_dir, name);
+    match std::fs::read(&p) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            tracing::warn!(path = %p.display(), error = %e, "unreadable certificate state; starting afresh");
+            CertState::default()
+        }),
+        Err(_) => CertState::default(),
+    }
+}
+
+pub fn save(state_dir: &Path, name: &str, state: &CertState) -> std::io::Result<()> {
+    let p = path(state_dir, name);
+    let dir = p.parent().expect("status file has a directory");
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let tmp = p.with_extension("json.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    use std::io::Write;
+    f.write_all(&serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_failure_counting() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let mut s = load(dir.path(), "gradient");
+        assert_eq!(s, CertState::default());
+        s.record_failure(now, "CA down".into(), None);
+        s.record_failure(now, "CA down".into(), None);
+        assert_eq!(s.failures, 2);
+        save(dir.path(), "gradient", &s).unwrap();
+        let back = load(dir.path(), "gradient");
+        assert_eq!(back.failures, 2);
+        assert_eq!(back.last_error.as_deref(), Some("CA down"));
+        let mut ok = back;
+        ok.record_success(now);
+        assert_eq!(ok.failures, 0);
+        assert!(ok.last_error.is_none());
+    }
+}

@@ -1,0 +1,621 @@
+//! The certificate layout every `CertStore` holds, built once on top of the trait:
+//!
+//! ```text
+//! certificates/<name>/<version>/{fullchain,cert,chain,privkey}.pem   immutable
+//! certificates/<name>/<version>/meta.json                            SHA-256 of each file, facts
+//! certificates/<name>/current.json                                   which version is live
+//! ```
+//!
+//! A writer uploads a complete version folder (if-absent, so nothing is ever overwritten),
+//! then switches `current.json` with a conditional write against the ETag it read. A reader
+//! follows `current.json`, checks `meta.json` against its SHA-256 and every file against
+//! `meta.json`, so it sees one complete pair or an error, never a mix.
+//!
+//! Version names start with a sequence number one above the version they replace, and old
+//! versions are pruned only below the current one. A writer whose version is not above the
+//! current one re-uploads under a new name before switching, so pruning can never delete a
+//! version somebody is about to switch to.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::backend::{CertStore, PutCondition};
+use super::live::{CERT, CHAIN, FULLCHAIN, PRIVKEY};
+use super::{Origin, StoreError, sha256_hex};
+use crate::bundle::{CertInfo, CheckedPair};
+
+pub const CURRENT: &str = "current.json";
+pub const META: &str = "meta.json";
+/// The files of a version, in upload order (`meta.json` goes last).
+pub const FILES: [&str; 4] = [FULLCHAIN, CERT, CHAIN, PRIVKEY];
+
+const FORMAT: u32 = 1;
+/// Switch attempts before a writer that keeps losing gives up and reports.
+const MAX_ROUNDS: u32 = 20;
+/// Reads of `current.json` before a reader that keeps racing writers gives up.
+const READ_ATTEMPTS: u32 = 10;
+
+/// The four PEM files of one certificate, as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CertFiles {
+    pub privkey: Vec<u8>,
+    pub fullchain: Vec<u8>,
+    pub cert: Vec<u8>,
+    pub chain: Vec<u8>,
+}
+
+impl CertFiles {
+    pub fn from_pair(pair: &CheckedPair) -> CertFiles {
+        CertFiles {
+            privkey: pair.key_pem().as_bytes().to_vec(),
+            fullchain: pair.fullchain_pem.as_bytes().to_vec(),
+            cert: pair.cert_pem.as_bytes().to_vec(),
+            chain: pair.chain_pem.as_bytes().to_vec(),
+        }
+    }
+
+    pub fn get(&self, file: &str) -> &[u8] {
+        match file {
+            PRIVKEY => &self.privkey,
+            FULLCHAIN => &self.fullchain,
+            CERT => &self.cert,
+            CHAIN => &self.chain,
+            other => panic!("no certificate file named {other}"),
+        }
+    }
+
+    fn set(&mut self, file: &str, bytes: Vec<u8>) {
+        match file {
+            PRIVKEY => self.privkey = bytes,
+            FULLCHAIN => self.fullchain = bytes,
+            CERT => self.cert = bytes,
+            CHAIN => self.chain = bytes,
+            other => panic!("no certificate file named {other}"),
+        }
+    }
+
+    /// SHA-256 (hex) of each file.
+    pub fn sums(&self) -> BTreeMap<String, String> {
+        FILES.iter().map(|f| (f.to_string(), sha256_hex(self.get(f)))).collect()
+    }
+
+    /// `(file name, bytes, mode)` for `LiveDir::write_files`.
+    pub fn for_live_dir(&self) -> Vec<(&'static str, Vec<u8>, u32)> {
+        FILES.iter().map(|f| (*f, self.get(f).to_vec(), if *f == PRIVKEY { 0o600 } else { 0o644 })).collect()
+    }
+}
+
+impl fmt::Debug for CertFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertFiles").field("privkey", &"[redacted]").field("sums", &self.sums()).finish()
+    }
+}
+
+/// `meta.json`: what a version holds. Never contains anything secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub format: u32,
+    pub name: String,
+    pub version: String,
+    /// One above the sequence of the version this one replaced.
+    pub sequence: u64,
+    pub serial: String,
+    pub names: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    pub issuer: String,
+    pub ari_id: Option<String>,
+    pub source: Origin,
+    /// Fencing token of the renewal lock the writer held (0: written without a lock).
+    pub fencing: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub host: String,
+    /// SHA-256 (hex) of each file in the version folder.
+    pub sha256: BTreeMap<String, String>,
+}
+
+/// `current.json`: the pointer readers follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Current {
+    pub format: u32,
+    pub version: String,
+    pub sequence: u64,
+    /// SHA-256 (hex) of the version's `meta.json`.
+    pub meta_sha256: String,
+    pub serial: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub host: String,
+}
+
+/// A complete, verified version.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub current: Current,
+    pub meta: Meta,
+    pub files: CertFiles,
+}
+
+/// What `Layout::save` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// The new version is current now.
+    Stored { version: String, replaced: Option<Current>, pruned: usize },
+    /// The same certificate (serial) was already current.
+    AlreadyCurrent { current: Current },
+    /// The current certificate expires later than this one; it stays (use force to replace).
+    Kept { current: Current },
+}
+
+/// The layout on top of one backend.
+#[derive(Debug, Clone)]
+pub struct Layout<S> {
+    store: S,
+    keep_versions: usize,
+    host: String,
+}
+
+/// Certificate names become key parts: the same rule as `[[certificate]] name`.
+pub fn check_name(name: &str) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Config {
+            key: "certificate name".into(),
+            detail: format!(
+                "`{name}` must be 1-64 characters of a-z, 0-9, '-', '_' or '.', not starting with '.'"
+            ),
+        })
+    }
+}
+
+fn folder(name: &str) -> String {
+    format!("certificates/{name}/")
+}
+
+fn key(name: &str, version: &str, file: &str) -> String {
+    format!("certificates/{name}/{version}/{file}")
+}
+
+fn current_key(name: &str) -> String {
+    format!("certificates/{name}/{CURRENT}")
+}
+
+fn version_name(sequence: u64, serial: &str) -> String {
+    let stamp = OffsetDateTime::now_utc()
+        .format(format_description!("[year][month][day]T[hour][minute][second]Z"))
+        .expect("static format");
+    let serial: String = serial.chars().take(12).collect();
+    format!("{sequence:010}-{stamp}-{serial}-{:04x}", rand::random::<u16>())
+}
+
+/// This machine's name for `meta.json` (who wrote a version).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn corrupt(what: String, detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { what, detail: detail.into() }
+}
+
+/// A version folder uploaded by this writer, not yet (or no longer) current.
+struct Uploaded {
+    version: String,
+    sequence: u64,
+    meta_sha256: String,
+}
+
+impl<S: CertStore> Layout<S> {
+    pub fn new(store: S, keep_versions: usize) -> Layout<S> {
+        Layout { store, keep_versions: keep_versions.max(1), host: host_name() }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn at(&self, key: &str) -> String {
+        format!("{} {key}", self.store.describe())
+    }
+
+    /// `current.json` and its ETag, or `None` when nothing was stored under `name`.
+    pub async fn current(&self, name: &str) -> Result<Option<(Current, String)>, StoreError> {
+        check_name(name)?;
+        let key = current_key(name);
+        let Some(obj) = self.store.get(&key).await? else { return Ok(None) };
+        let current: Current = serde_json::from_slice(&obj.bytes)
+            .map_err(|e| corrupt(self.at(&key), format!("not a valid current.json: {e}")))?;
+        Ok(Some((current, obj.etag)))
+    }
+
+    /// The current version's `meta.json` (checked against `current.json`), for planning.
+    pub async fn current_meta(&self, name: &str) -> Result<Option<Meta>, StoreError> {
+        for attempt in 1..=READ_ATTEMPTS {
+            let Some((current, _)) = self.current(name).await? else { return Ok(None) };
+            match self.read_meta(name, &current).await {
+                Ok(meta) => return Ok(Some(meta)),
+                Err(e) if attempt < READ_ATTEMPTS && self.moved_on(name, &current).await? => {
+                    tracing::debug!("current version of {name} changed while reading it: {e}");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// The current version with every file verified, or `None` when nothing was stored.
+    pub async fn read_current(&self, name: &str) -> Result<Option<Stored>, StoreError> {
+        for attempt in 1..=READ_ATTEMPTS {
+            let Some((current, _)) = self.current(name).await? else { return Ok(None) };
+            match self.read_version(name, &current).await {
+                Ok(stored) => return Ok(Some(stored)),
+                Err(e) if attempt < READ_ATTEMPTS && self.moved_on(name, &current).await? => {
+                    tracing::debug!("current version of {name} changed while reading it: {e}");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Whether `current.json` points somewhere else than `seen` now.
+    async fn moved_on(&self, name: &str, seen: &Current) -> Result<bool, StoreError> {
+        Ok(self.current(name).await?.is_some_and(|(now, _)| now.version != seen.version))
+    }
+
+    async fn read_meta(&self, name: &str, current: &Current) -> Result<Meta, StoreError> {
+        let meta_key = key(name, &current.version, META);
+        let obj =
+            self.store.get(&meta_key).await?.ok_or_else(|| {
+                corrupt(self.at(&meta_key), "missing, but current.json points to its version")
+            })?;
+        let sum = sha256_hex(&obj.bytes);
+        if sum != current.meta_sha256 {
+            return Err(corrupt(
+                self.at(&meta_key),
+                format!("SHA-256 is {sum}, current.json says {}", current.meta_sha256),
+            ));
+        }
+        serde_json::from_slice(&obj.bytes)
+            .map_err(|e| corrupt(self.at(&meta_key), format!("not a valid meta.json: {e}")))
+    }
+
+    async fn read_version(&self, name: &str, current: &Current) -> Result<Stored, StoreError> {
+        let meta = self.read_meta(name, current).await?;
+        let mut files = CertFiles { privkey: vec![], fullchain: vec![], cert: vec![], chain: vec![] };
+        for file in FILES {
+            let k = key(name, &current.version, file);
+            let obj = self.store.get(&k).await?.ok_or_else(|| corrupt(self.at(&k), "missing"))?;
+            let want =
+                meta.sha256.get(file).ok_or_else(|| corrupt(self.at(&k), "not listed in meta.json"))?;
+            let sum = sha256_hex(&obj.bytes);
+            if &sum != want {
+                return Err(corrupt(self.at(&k), format!("SHA-256 is {sum}, meta.json says {want}")));
+            }
+            files.set(file, obj.bytes);
+        }
+        Ok(Stored { current: current.clone(), meta, files })
+    }
+
+    /// Stores a certificate as a new version and makes it current, unless the current one
+    /// is the same or expires strictly later (`force` replaces a later-expiring one that was current
+    /// when the save began). Concurrent writers: one wins each switch; a loser re-reads and
+    /// tries again while its certificate is still the better one.
+    pub async fn save(
+        &self,
+        name: &str,
+        files: &CertFiles,
+        info: &CertInfo,
+        origin: Origin,
+        force: bool,
+    ) -> Result<SaveOutcome, StoreError> {
+        check_name(name)?;
+        let mut uploaded: Option<Uploaded> = None;
+        // `force` overrides only the certificate seen at the start, never one that another
+        // writer stores while this save runs.
+        let mut forced_over: Option<String> = None;
+        for round in 1..=MAX_ROUNDS {
+            let seen = self.current(name).await?;
+            if let Some((current, _)) = &seen {
+                if round == 1 && force {
+                    forced_over = Some(current.version.clone());
+                }
+                // An equal expiry is not worse: a re-issue within the same second replaces.
+                let worse = info.not_after < current.not_after;
+                let forced = forced_over.as_deref() == Some(current.version.as_str());
+                if current.serial == info.serial || (worse && !forced) {
+                    self.discard(name, uploaded.take()).await;
+                    return Ok(if current.serial == info.serial {
+                        SaveOutcome::AlreadyCurrent { current: current.clone() }
+                    } else {
+                        SaveOutcome::Kept { current: current.clone() }
+                    });
+                }
+            }
+            let next_sequence = seen.as_ref().map_or(1, |(c, _)| c.sequence + 1);
+            if uploaded.as_ref().is_none_or(|u| u.sequence < next_sequence) {
+                self.discard(name, uploaded.take()).await;
+                uploaded = Some(self.upload(name, next_sequence, files, info, origin).await?);
+            }
+            let up = uploaded.as_ref().expect("uploaded above");
+            let new = Current {
+                format: FORMAT,
+                version: up.version.clone(),
+                sequence: up.sequence,
+                meta_sha256: up.meta_sha256.clone(),
+                serial: info.serial.clone(),
+                not_after: info.not_after,
+                updated_at: OffsetDateTime::now_utc(),
+                host: self.host.clone(),
+            };
+            let body = serde_json::to_vec_pretty(&new).expect("serializable");
+            let condition = match &seen {
+                Some((_, etag)) => PutCondition::IfMatch(etag.clone()),
+                None => PutCondition::IfAbsent,
+            };
+            match self.store.put(&current_key(name), body, condition).await {
+                Ok(_) => {
+                    let pruned = self.prune(name, &new).await;
+                    tracing::info!(
+                        certificate = name,
+                        version = %new.version,
+                        serial = %new.serial,
+                        "stored in {}",
+                        self.store.describe()
+                    );
+                    return Ok(SaveOutcome::Stored {
+                        version: new.version,
+                        replaced: seen.map(|(c, _)| c),
+                        pruned,
+                    });
+                }
+                Err(StoreError::ConditionFailed { .. }) => {
+                    tracing::debug!(certificate = name, round, "another writer switched current.json first");
+                    let jitter = rand::random::<u64>() % (20 * u64::from(round.min(10)));
+                    tokio::time::sleep(Duration::from_millis(5 + jitter)).await;
+                }
+                // The switch may or may not have happened: leave the version for a retry to find.
+                Err(e) => return Err(e),
+            }
+        }
+        self.discard(name, uploaded.take()).await;
+        Err(StoreError::ConditionFailed { key: self.at(&current_key(name)) })
+    }
+
+    /// Uploads a complete version folder, `meta.json` last; returns its name and the
+    /// SHA-256 of its `meta.json`.
+    async fn upload(
+        &self,
+        name: &str,
+        sequence: u64,
+        files: &CertFiles,
+        info: &CertInfo,
+        origin: Origin,
+    ) -> Result<Uploaded, StoreError> {
+        'fresh_name: loop {
+            let version = version_name(sequence, &info.serial);
+            let meta = Meta {
+                format: FORMAT,
+                name: name.to_string(),
+                version: version.clone(),
+                sequence,
+                serial: info.serial.clone(),
+                names: info.names.clone(),
+                not_before: info.not_before,
+                not_after: info.not_after,
+                issuer: info.issuer.clone(),
+                ari_id: info.ari_id.clone(),
+                source: origin,
+                fencing: 0,
+                created_at: OffsetDateTime::now_utc(),
+                host: self.host.clone(),
+                sha256: files.sums(),
+            };
+            let meta_bytes = serde_json::to_vec_pretty(&meta).expect("serializable");
+            let meta_sha256 = sha256_hex(&meta_bytes);
+            let uploads =
+                FILES.iter().map(|f| (*f, files.get(f).to_vec())).chain(std::iter::once((META, meta_bytes)));
+            for (file, bytes) in uploads {
+                match self.store.put(&key(name, &version, file), bytes, PutCondition::IfAbsent).await {
+                    Ok(_) => {}
+                    // Another writer picked the same name: never mix files, start over.
+                    Err(StoreError::ConditionFailed { .. }) => continue 'fresh_name,
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(Uploaded { version, sequence, meta_sha256 });
+        }
+    }
+
+    /// Deletes a version this writer uploaded but did not make current (best effort).
+    async fn discard(&self, name: &str, uploaded: Option<Uploaded>) {
+        if let Some(up) = uploaded
+            && let Err(e) = self.delete_version(name, &up.version).await
+        {
+            tracing::warn!("could not remove unused version {}: {e}", up.version);
+        }
+    }
+
+    async fn delete_version(&self, name: &str, version: &str) -> Result<(), StoreError> {
+        // meta.json first: a half-deleted folder then reads as incomplete.
+        for file in std::iter::once(META).chain(FILES) {
+            self.store.delete(&key(name, version, file), None).await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps `current` and the newest `keep_versions - 1` complete versions below it;
+    /// deletes the rest below it. Versions above it (a writer mid-switch) are left alone.
+    /// Returns how many versions were deleted; failures are logged, not fatal.
+    async fn prune(&self, name: &str, current: &Current) -> usize {
+        let keys = match self.store.list(&folder(name)).await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!("could not list old versions of {name}: {e}");
+                return 0;
+            }
+        };
+        let mut complete = BTreeSet::new();
+        let mut versions = BTreeSet::new();
+        for k in &keys {
+            let rest = &k[folder(name).len()..];
+            if let Some((version, file)) = rest.split_once('/') {
+                versions.insert(version.to_string());
+                if file == META {
+                    complete.insert(version.to_string());
+                }
+            }
+        }
+        let below: Vec<&String> = versions.iter().filter(|v| v.as_str() < current.version.as_str()).collect();
+        let keep: BTreeSet<&String> = below
+            .iter()
+            .rev()
+            .filter(|v| complete.contains(**v))
+            .take(self.keep_versions - 1)
+            .copied()
+            .collect();
+        let mut deleted = 0;
+        for version in below {
+            if keep.contains(version) {
+                continue;
+            }
+            match self.delete_version(name, version).await {
+                Ok(()) => deleted += 1,
+                Err(e) => tracing::warn!("could not delete old version {version} of {name}: {e}"),
+            }
+        }
+        deleted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::dir::DirStore;
+    use crate::store::testing::pair_expiring_in;
+
+    fn layout(dir: &tempfile::TempDir, keep: usize) -> Layout<DirStore> {
+        Layout::new(DirStore::new(dir.path().join("share")), keep)
+    }
+
+    async fn save(l: &Layout<DirStore>, pair: &CheckedPair, force: bool) -> SaveOutcome {
+        l.save("gradient", &CertFiles::from_pair(pair), &pair.info, Origin::Acme, force).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn stores_reads_back_and_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = layout(&dir, 5);
+        assert!(l.read_current("gradient").await.unwrap().is_none());
+        let pair = pair_expiring_in(90);
+        let SaveOutcome::Stored { version, replaced: None, pruned: 0 } = save(&l, &pair, false).await else {
+            panic!("first save stores")
+        };
+        let stored = l.read_current("gradient").await.unwrap().unwrap();
+        assert_eq!(stored.meta.version, version);
+        assert_eq!(stored.files, CertFiles::from_pair(&pair));
+        assert_eq!(stored.meta.serial, pair.info.serial);
+        assert_eq!(stored.meta.sequence, 1);
+        let meta_text =
+            String::from_utf8(l.store().get(&key("gradient", &version, META)).await.unwrap().unwrap().bytes)
+                .unwrap();
+        assert!(!meta_text.contains("PRIVATE KEY"), "meta.json holds no key");
+        assert!(matches!(save(&l, &pair, false).await, SaveOutcome::AlreadyCurrent { .. }));
+    }
+
+    #[tokio::test]
+    async fn never_replaces_with_a_worse_certificate_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = layout(&dir, 5);
+        let long = pair_expiring_in(90);
+        let short = pair_expiring_in(30);
+        save(&l, &long, false).await;
+        assert!(matches!(save(&l, &short, false).await, SaveOutcome::Kept { .. }));
+        assert_eq!(l.read_current("gradient").await.unwrap().unwrap().meta.serial, long.info.serial);
+        assert!(matches!(save(&l, &short, true).await, SaveOutcome::Stored { .. }));
+        assert_eq!(l.read_current("gradient").await.unwrap().unwrap().meta.serial, short.info.serial);
+        // The same expiry (a re-issue within the same second) is not worse.
+        let twin = pair_expiring_in(30);
+        assert!(matches!(save(&l, &twin, false).await, SaveOutcome::Stored { .. }));
+        // Nothing of the kept attempt is left behind.
+        let versions: BTreeSet<String> = l
+            .store()
+            .list("certificates/gradient/")
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|k| k.split('/').nth(2).map(str::to_string))
+            .filter(|v| v != CURRENT)
+            .collect();
+        assert_eq!(versions.len(), 3, "{versions:?}");
+    }
+
+    #[tokio::test]
+    async fn keeps_only_the_newest_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = layout(&dir, 2);
+        let mut last = None;
+        for days in [30, 40, 50, 60] {
+            let pair = pair_expiring_in(days);
+            let outcome = save(&l, &pair, false).await;
+            last = Some((pair, outcome));
+        }
+        let (pair, outcome) = last.unwrap();
+        assert!(matches!(outcome, SaveOutcome::Stored { pruned: 1, .. }), "{outcome:?}");
+        let keys = l.store().list("certificates/gradient/").await.unwrap();
+        assert_eq!(keys.len(), 1 + 2 * 5, "{keys:?}");
+        let stored = l.read_current("gradient").await.unwrap().unwrap();
+        assert_eq!(stored.meta.serial, pair.info.serial);
+        assert_eq!(stored.meta.sequence, 4);
+    }
+
+    #[tokio::test]
+    async fn a_tampered_file_is_reported_not_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = layout(&dir, 5);
+        let pair = pair_expiring_in(90);
+        let SaveOutcome::Stored { version, .. } = save(&l, &pair, false).await else { panic!() };
+        l.store().put(&key("gradient", &version, CHAIN), b"junk".to_vec(), PutCondition::Any).await.unwrap();
+        let err = l.read_current("gradient").await.unwrap_err().to_string();
+        assert!(err.contains("chain.pem") && err.contains("SHA-256"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_end_with_the_best_complete_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = std::sync::Arc::new(layout(&dir, 2));
+        let pairs: Vec<CheckedPair> = (0..8).map(|i| pair_expiring_in(30 + i)).collect();
+        let best = pairs.last().unwrap().info.serial.clone();
+        let mut tasks = Vec::new();
+        for pair in pairs {
+            let l = l.clone();
+            tasks.push(tokio::spawn(async move {
+                l.save("gradient", &CertFiles::from_pair(&pair), &pair.info, Origin::Acme, false).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let stored = l.read_current("gradient").await.unwrap().unwrap();
+        assert_eq!(stored.meta.serial, best);
+    }
+}

@@ -1,0 +1,542 @@
+//! `wildcert verify` and `wildcert import`, run as the built binary against files in a
+//! temporary directory; certificates are made at test time.
+
+mod bundle_support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use bundle_support::{Alg, LeafSpec, Node, Pki};
+use time::Duration;
+
+struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new() -> Dir {
+        Dir { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).expect("write fixture");
+        path
+    }
+
+    /// `wildcert -c <dir>/wildcert.toml ARGS` run inside the directory (so relative file
+    /// names in messages stay short). The config may not exist: verify then runs without.
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_wildcert"))
+            .current_dir(self.dir.path())
+            .arg("-c")
+            .arg(self.path("wildcert.toml"))
+            .args(args)
+            .env_remove("WILDCERT_CONFIG")
+            .output()
+            .expect("run wildcert")
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited")
+}
+
+fn explain(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        stdout(out),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A healthy two-level PKI written out: key.pem, server.crt (leaf + intermediate), root.pem.
+fn healthy(dir: &Dir) -> Pki {
+    let pki = Pki::new(1, Alg::EcP256);
+    dir.write("key.pem", pki.key_pem());
+    dir.write("server.crt", pki.bundle());
+    dir.write("root.pem", pki.root.pem());
+    pki
+}
+
+#[test]
+fn a_healthy_bundle_is_usable() {
+    let dir = Dir::new();
+    healthy(&dir);
+    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.crt", "--roots", "root.pem"]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("ok: O=Wildcert Test PKI, CN=*.gradient.example.com"), "{text}");
+    assert!(text.contains("trust checked against root.pem"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+}
+
+#[test]
+fn the_wrong_order_is_explained_line_by_line_and_exits_3() {
+    let dir = Dir::new();
+    let pki = healthy(&dir);
+    dir.write("server.crt", format!("{}{}", pki.intermediates[0].pem(), pki.leaf.pem()));
+    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.crt", "--roots", "root.pem"]);
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    let text = stdout(&out);
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with("error: server.crt: certificate 1 (CN=Wildcert Test Intermediate 1, serial "),
+        "{first}"
+    );
+    assert!(first.contains("is not signed by certificate 2 (CN=*.gradient.example.com"), "{first}");
+    assert!(first.contains("'wildcert verify --fix --out fixed.crt'"), "{first}");
+    assert!(text.lines().last().unwrap().starts_with("not usable: 1 error(s)"), "{text}");
+}
+
+#[test]
+fn json_output_has_codes_positions_and_the_leaf() {
+    let dir = Dir::new();
+    let pki = healthy(&dir);
+    let other = bundle_support::key(Alg::EcP256);
+    dir.write("other.key", other.serialize_pem());
+    let out =
+        dir.run(&["verify", "--key", "other.key", "--bundle", "server.crt", "--roots", "root.pem", "--json"]);
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(json["usable"], false);
+    let problem = &json["problems"][0];
+    assert_eq!(problem["severity"], "error");
+    assert_eq!(problem["code"], "key_mismatch");
+    assert_eq!(problem["file"], "other.key");
+    assert_eq!(problem["certificate"]["position"], 1);
+    assert_eq!(problem["certificate"]["file"], "server.crt");
+    let leaf_serial = json["leaf"]["serial"].as_str().unwrap();
+    assert_eq!(problem["certificate"]["serial"], leaf_serial);
+    assert!(problem["message"].as_str().unwrap().contains("does not match the leaf"));
+    assert_eq!(json["leaf"]["names"], serde_json::json!(["*.gradient.example.com", "gradient.example.com"]));
+    assert_eq!(json["certificates"][1]["role"], "intermediate");
+    assert_eq!(json["trust"]["roots"], "root.pem");
+    let _ = pki;
+}
+
+#[test]
+fn fix_assembles_several_files_in_order_and_drops_extras() {
+    let dir = Dir::new();
+    let pki = Pki::new(2, Alg::Rsa2048);
+    let stranger = Pki::new(1, Alg::EcP256);
+    dir.write("key.pem", bundle_support::traditional_key_pem(&pki.leaf.key));
+    dir.write("root.pem", pki.root.pem());
+    // The CA's bundle: root first, then the intermediates top-down; the leaf on its own.
+    let ca_bundle = format!(
+        "{}{}{}{}",
+        pki.root.pem(),
+        pki.intermediates[0].pem(),
+        stranger.intermediates[0].pem(),
+        pki.intermediates[1].pem()
+    );
+    dir.write("ca-bundle.crt", ca_bundle.replace('\n', "\r\n"));
+    dir.write("server.crt", pki.leaf.pem());
+    let out = dir.run(&[
+        "verify",
+        "--key",
+        "key.pem",
+        "--bundle",
+        "ca-bundle.crt",
+        "--bundle",
+        "server.crt",
+        "--roots",
+        "root.pem",
+        "--fix",
+        "--out",
+        "fixed.crt",
+    ]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("error: ca-bundle.crt: certificate 1 (CN=Wildcert Test Root, serial 4a7c"),
+        "{text}"
+    );
+    assert!(text.contains("is not signed by certificate 2 (CN=Wildcert Test Intermediate 1"), "{text}");
+    assert!(text.contains("fixed: wrote fixed.crt with the leaf and 2 intermediate(s) in order"), "{text}");
+    assert!(text.contains("left out: ca-bundle.crt: certificate 1 (CN=Wildcert Test Root"), "{text}");
+    assert!(text.contains("ca-bundle.crt: certificate 3 (CN=Wildcert Test Intermediate 1"), "{text}");
+    let fixed = std::fs::read_to_string(dir.path("fixed.crt")).unwrap();
+    assert_eq!(fixed, pki.bundle());
+    let mode = std::fs::metadata(dir.path("fixed.crt")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+
+    let again = dir.run(&["verify", "--key", "key.pem", "--bundle", "fixed.crt", "--roots", "root.pem"]);
+    assert_eq!(code(&again), 0, "{}", explain(&again));
+}
+
+#[test]
+fn fix_can_rewrite_the_bundle_in_place_but_never_the_key() {
+    let dir = Dir::new();
+    let pki = healthy(&dir);
+    dir.write("server.crt", format!("{}{}", pki.intermediates[0].pem(), pki.leaf.pem()));
+    let key_before = std::fs::read(dir.path("key.pem")).unwrap();
+    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.crt", "--fix", "--out", "key.pem"]);
+    assert_eq!(code(&out), 2, "{}", explain(&out));
+    assert_eq!(std::fs::read(dir.path("key.pem")).unwrap(), key_before);
+
+    let out = dir.run(&[
+        "verify",
+        "--key",
+        "key.pem",
+        "--bundle",
+        "server.crt",
+        "--no-trust",
+        "--fix",
+        "--out",
+        "server.crt",
+    ]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert_eq!(std::fs::read_to_string(dir.path("server.crt")).unwrap(), pki.bundle());
+}
+
+#[test]
+fn fix_reports_what_it_cannot_repair() {
+    let dir = Dir::new();
+    let pki = healthy(&dir);
+    dir.write("server.crt", pki.leaf.pem());
+    let out = dir.run(&[
+        "verify",
+        "--key",
+        "key.pem",
+        "--bundle",
+        "server.crt",
+        "--no-trust",
+        "--fix",
+        "--out",
+        "fixed.crt",
+    ]);
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    let text = stdout(&out);
+    assert!(text.contains("still wrong in fixed.crt"), "{text}");
+    assert!(text.contains("the intermediate certificate is missing"), "{text}");
+}
+
+#[test]
+fn missing_intermediate_and_untrusted_chains() {
+    let dir = Dir::new();
+    let pki = healthy(&dir);
+    dir.write("leaf.crt", pki.leaf.pem());
+    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "leaf.crt", "--no-trust"]);
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    assert!(stdout(&out).contains("error: leaf.crt: certificate 1 (CN=*.gradient.example.com"));
+    assert!(stdout(&out).contains(
+        "was issued by \"O=Wildcert Test PKI, CN=Wildcert Test Intermediate 1\", which is not in the bundle"
+    ));
+
+    // Against the system store (which does not hold the test root), and without the check.
+    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.crt"]);
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    assert!(stdout(&out).contains("which is neither in the bundle nor a trusted root"), "{}", explain(&out));
+    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.crt", "--no-trust"]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert!(stdout(&out).contains("trust not checked"));
+}
+
+#[test]
+fn warnings_do_not_fail_verify() {
+    let dir = Dir::new();
+    let now = bundle_support::now();
+    let spec = LeafSpec {
+        not_before: now - Duration::days(80),
+        not_after: now + Duration::days(5),
+        ..LeafSpec::default()
+    };
+    let pki = Pki::with_leaf(1, Alg::EcP256, &spec);
+    dir.write("key.pem", pki.key_pem());
+    dir.write("server.crt", format!("{}{}", pki.bundle(), pki.root.pem()));
+    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.crt", "--no-trust"]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("warning: server.crt: certificate 1 (CN=*.gradient.example.com"), "{text}");
+    assert!(text.contains("days left"), "{text}");
+    assert!(text.contains("info: server.crt: certificate 3 (CN=Wildcert Test Root"), "{text}");
+}
+
+#[test]
+fn names_come_from_domain_then_config_then_the_leaf() {
+    let dir = Dir::new();
+    healthy(&dir);
+    let base = ["verify", "--key", "key.pem", "--bundle", "server.crt", "--no-trust"];
+    let out = dir.run(&[&base[..], &["--domain", "a.b.gradient.example.com"]].concat());
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    assert!(stdout(&out).contains("does not cover a.b.gradient.example.com"));
+
+    write_config(&dir, &["*.gradient.example.com", "api.example.org"]);
+    let out = dir.run(&base);
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    let text = stdout(&out);
+    assert!(text.contains("does not cover api.example.org"), "{text}");
+    assert!(text.contains("from [[certificate]] \"gradient\""), "{text}");
+
+    // The config names server.crt as the bundle of "gradient": its names are checked even
+    // though the leaf covers none of them.
+    write_config(&dir, &["*.other.example.org"]);
+    let out = dir.run(&base);
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    assert!(stdout(&out).contains("does not cover *.other.example.org"), "{}", explain(&out));
+    // Another file whose leaf no configured certificate is for: the leaf's own names.
+    std::fs::copy(dir.path("server.crt"), dir.path("copy.crt")).unwrap();
+    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "copy.crt", "--no-trust"]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert!(stdout(&out).contains("from the leaf's own names"));
+}
+
+#[test]
+fn a_der_file_gets_the_conversion_command() {
+    let dir = Dir::new();
+    let pki = healthy(&dir);
+    dir.write("server.der", pki.leaf.der());
+    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.der", "--no-trust"]);
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    assert!(stdout(&out).contains("openssl x509 -inform der -in server.der -out server.der.pem"));
+}
+
+#[test]
+fn unreadable_files_are_usage_errors() {
+    let dir = Dir::new();
+    healthy(&dir);
+    let out = dir.run(&["verify", "--key", "missing.pem", "--bundle", "server.crt"]);
+    assert_eq!(code(&out), 2, "{}", explain(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read missing.pem"));
+}
+
+// --- import ----------------------------------------------------------------------------
+
+fn write_config(dir: &Dir, domains: &[&str]) {
+    let domains: Vec<String> = domains.iter().map(|d| format!("\"{d}\"")).collect();
+    let config = format!(
+        r#"
+[storage]
+local_dir = "{live}"
+state_dir = "{state}"
+
+[[certificate]]
+name = "gradient"
+source = "files"
+domains = [{domains}]
+key_file = "{dir}/key.pem"
+bundle_file = "{dir}/server.crt"
+"#,
+        live = dir.path("live").display(),
+        state = dir.path("state").display(),
+        domains = domains.join(", "),
+        dir = dir.dir.path().display(),
+    );
+    dir.write("wildcert.toml", config);
+}
+
+fn stored_fullchain(dir: &Dir) -> String {
+    std::fs::read_to_string(dir.path("live/gradient/fullchain.pem")).expect("stored fullchain")
+}
+
+fn write_pair(dir: &Dir, pki_leaf: &Node, chain: &str, tag: &str) -> (String, String) {
+    let key = format!("{tag}.key");
+    let bundle = format!("{tag}.crt");
+    dir.write(&key, pki_leaf.key_pem());
+    dir.write(&bundle, format!("{}{chain}", pki_leaf.pem()));
+    (key, bundle)
+}
+
+#[test]
+fn import_stores_checks_and_refuses_to_go_backwards() {
+    let dir = Dir::new();
+    let pki = healthy(&dir);
+    write_config(&dir, &["*.gradient.example.com", "gradient.example.com"]);
+    let import = |key: &str, bundle: &str, extra: &[&str]| {
+        dir.run(&[&["import", "--cert", "gradient", "--key", key, "--bundle", bundle, "--roots", "root.pem"][..], extra].concat())
+    };
+
+    let out = import("key.pem", "server.crt", &[]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert!(stdout(&out).contains("stored certificate \"gradient\""), "{}", explain(&out));
+    let live = dir.path("live/gradient");
+    let mode = std::fs::metadata(live.join("privkey.pem")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(stored_fullchain(&dir), pki.bundle());
+    assert_eq!(std::fs::read_to_string(live.join("privkey.pem")).unwrap(), pki.key_pem());
+
+    // The same certificate again: nothing to do.
+    let out = import("key.pem", "server.crt", &[]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert!(stdout(&out).starts_with("unchanged:"), "{}", explain(&out));
+
+    // One that expires sooner is refused, unless forced.
+    let now = bundle_support::now();
+    let sooner = bundle_support::leaf(
+        &LeafSpec { not_after: now + Duration::days(40), ..LeafSpec::default() },
+        &pki.intermediates[0],
+    );
+    let (key, bundle) = write_pair(&dir, &sooner, &pki.chain_pem(), "sooner");
+    let out = import(&key, &bundle, &[]);
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    assert!(stdout(&out).contains("not replacing certificate \"gradient\""), "{}", explain(&out));
+    assert!(stdout(&out).contains("--force"));
+    assert_eq!(stored_fullchain(&dir), pki.bundle());
+    let out = import(&key, &bundle, &["--force"]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert_eq!(stored_fullchain(&dir), format!("{}{}", sooner.pem(), pki.chain_pem()));
+
+    // A pair that fails the checks is never stored, not even with --force.
+    let later = bundle_support::leaf(
+        &LeafSpec { not_after: now + Duration::days(200), ..LeafSpec::default() },
+        &pki.intermediates[0],
+    );
+    dir.write("later.crt", format!("{}{}", pki.chain_pem(), later.pem()));
+    dir.write("later.key", later.key_pem());
+    let out = import("later.key", "later.crt", &["--force"]);
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    assert!(stdout(&out).contains("not stored:"), "{}", explain(&out));
+    assert_eq!(stored_fullchain(&dir), format!("{}{}", sooner.pem(), pki.chain_pem()));
+    let mismatched = import("key.pem", "later.crt", &["--force"]);
+    assert_eq!(code(&mismatched), 3);
+}
+
+#[test]
+fn import_checks_the_configured_names() {
+    let dir = Dir::new();
+    healthy(&dir);
+    write_config(&dir, &["*.gradient.example.com", "api.example.org"]);
+    let out = dir.run(&[
+        "import",
+        "--cert",
+        "gradient",
+        "--key",
+        "key.pem",
+        "--bundle",
+        "server.crt",
+        "--no-trust",
+    ]);
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    assert!(stdout(&out).contains("does not cover api.example.org"));
+    assert!(!Path::new(&dir.path("live/gradient")).exists());
+
+    // Without configured names, the leaf's own are taken.
+    write_config(&dir, &[]);
+    let out = dir.run(&[
+        "import",
+        "--cert",
+        "gradient",
+        "--key",
+        "key.pem",
+        "--bundle",
+        "server.crt",
+        "--no-trust",
+    ]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert!(stdout(&out).contains("names *.gradient.example.com, gradient.example.com"), "{}", explain(&out));
+}
+
+#[test]
+fn import_needs_a_configured_certificate() {
+    let dir = Dir::new();
+    healthy(&dir);
+    write_config(&dir, &["*.gradient.example.com"]);
+    let out =
+        dir.run(&["import", "--cert", "nope", "--key", "key.pem", "--bundle", "server.crt", "--no-trust"]);
+    assert_eq!(code(&out), 2, "{}", explain(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no [[certificate]] named `nope`"),
+        "{}",
+        explain(&out)
+    );
+}
+
+// --- agreement with openssl ------------------------------------------------------------
+
+fn openssl_available() -> bool {
+    Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success())
+}
+
+/// `openssl verify -CAfile root.pem -untrusted chain.pem leaf.pem` and wildcert's trust
+/// verdict agree on every fixture.
+#[test]
+fn trust_verdict_agrees_with_openssl_verify() {
+    if !openssl_available() {
+        eprintln!("note: openssl not found; skipping the agreement test");
+        return;
+    }
+    let trust_codes = ["missing_intermediate", "untrusted", "untrusted_root", "self_signed", "issuer_not_ca"];
+    let root_a = bundle_support::root("Wildcert Test Root", Alg::EcP256);
+    let root_b = bundle_support::root("Wildcert Test Root", Alg::EcP256);
+    let inter_a = bundle_support::intermediate("Wildcert Test Intermediate 1", Alg::EcP256, &root_a);
+    let inter_a2 = bundle_support::intermediate("Wildcert Test Intermediate 2", Alg::Rsa2048, &inter_a);
+    let impostor = bundle_support::intermediate("Wildcert Test Intermediate 1", Alg::EcP256, &root_b);
+    let not_ca =
+        bundle_support::intermediate_with("Not A CA", Alg::EcP256, &root_a, |p| p.is_ca = rcgen::IsCa::NoCa);
+    let spec = LeafSpec::default();
+    let direct = bundle_support::leaf(&spec, &root_a);
+    let under_a = bundle_support::leaf(&spec, &inter_a);
+    let under_a2 = bundle_support::leaf(&LeafSpec { alg: Alg::Rsa2048, ..spec.clone() }, &inter_a2);
+    let under_not_ca = bundle_support::leaf(&spec, &not_ca);
+    let self_signed = bundle_support::self_signed_leaf(&spec);
+
+    let cases: Vec<(&str, &Node, Vec<&Node>, &Node, bool)> = vec![
+        ("one intermediate", &under_a, vec![&inter_a], &root_a, true),
+        ("two intermediates", &under_a2, vec![&inter_a2, &inter_a], &root_a, true),
+        ("leaf from the root", &direct, vec![], &root_a, true),
+        ("intermediate missing", &under_a, vec![], &root_a, false),
+        ("upper intermediate missing", &under_a2, vec![&inter_a2], &root_a, false),
+        ("other root of the same name", &under_a, vec![&inter_a], &root_b, false),
+        ("impostor intermediate", &under_a, vec![&impostor], &root_a, false),
+        ("issuer is no CA", &under_not_ca, vec![&not_ca], &root_a, false),
+        ("self-signed leaf", &self_signed, vec![], &root_a, false),
+    ];
+    for (name, leaf, chain, root, expected) in cases {
+        let dir = Dir::new();
+        dir.write("leaf.pem", leaf.pem());
+        dir.write("key.pem", leaf.key_pem());
+        dir.write("root.pem", root.pem());
+        let chain_pem: String = chain.iter().map(|n| n.pem()).collect();
+        dir.write("chain.pem", &chain_pem);
+        let mut openssl = Command::new("openssl");
+        openssl.current_dir(dir.dir.path()).args(["verify", "-CAfile", "root.pem"]);
+        if !chain.is_empty() {
+            openssl.args(["-untrusted", "chain.pem"]);
+        }
+        let openssl_ok = openssl.arg("leaf.pem").output().expect("run openssl").status.success();
+
+        dir.write("bundle.crt", format!("{}{chain_pem}", leaf.pem()));
+        let out = dir.run(&[
+            "verify",
+            "--key",
+            "key.pem",
+            "--bundle",
+            "bundle.crt",
+            "--roots",
+            "root.pem",
+            "--json",
+        ]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let trust_problems: Vec<&str> = json["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["severity"] == "error")
+            .filter_map(|p| p["code"].as_str())
+            .filter(|c| trust_codes.contains(c))
+            .collect();
+        let wildcert_ok = trust_problems.is_empty();
+        assert_eq!(openssl_ok, expected, "{name}: openssl disagrees with the fixture's intent");
+        assert_eq!(
+            wildcert_ok, openssl_ok,
+            "{name}: wildcert found {trust_problems:?}, openssl ok = {openssl_ok}"
+        );
+    }
+}
