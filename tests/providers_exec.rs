@@ -213,3 +213,42 @@ settings = {{ EXEC_PATH = "{}", EXEC_PROPAGATION_TIMEOUT = "60" }}
     assert!(matches!(err, ProviderError::Rejected { .. }), "{err}");
     assert!(err.to_string().contains("stderr"), "{err}");
 }
+
+/// The stack's configuration with its `[dns.office]` table replaced by `section` (which may
+/// add other tables before it, such as `[propagation]`).
+fn with_dns(text: &str, section: &str) -> String {
+    let start = text.find("[dns.office]").expect("the stack's config has [dns.office]");
+    let end = text.find("[[certificate]]").expect("the stack's config has a certificate");
+    format!("{}{section}\n{}", &text[..start], &text[end..])
+}
+
+/// `wildcert issue` with the exec adapter: the script writes through nsupdate, Pebble
+/// validates by asking the stack's resolver, which asks BIND. wildcert itself finds the
+/// zone by asking BIND directly (the adapter names no DNS server): asking the resolver
+/// before the record exists would leave a negative answer in its cache for the CA to find.
+#[test]
+fn exec_issue_through_pebble_validating_bind() {
+    let stack = Stack::up_with(&[("STACK_S3", "0")]);
+    let dir = tempfile::tempdir().unwrap();
+    let program = nsupdate_script(dir.path(), &stack);
+    let section = format!(
+        r#"[propagation]
+resolvers = ["{0}"]
+nameservers = ["{0}"]
+
+[dns.office]
+provider = "exec"
+program = "{1}"
+timeout = "30s"
+"#,
+        stack.get("DNS_SERVER"),
+        program.display()
+    );
+    let config = stack.write_config("exec.toml", &with_dns(&stack.config_text(), &section));
+    let out = stack.wildcert_with(&config, &["issue"]);
+    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
+    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("gradient: issued"), "{stdout}");
+    assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
+    assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "the script cleaned up");
+}

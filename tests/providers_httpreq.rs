@@ -3,6 +3,8 @@
 //! authentication, status mapping (401 → Auth, 5xx → Temporary), timeouts, and secrets kept
 //! out of every error.
 
+mod support;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -291,4 +293,38 @@ settings = {{ HTTPREQ_ENDPOINT = "{}", HTTPREQ_USERNAME = "acme", HTTPREQ_PASSWO
     provider.present(&record("_acme-challenge.example.com.", "v")).await.unwrap();
     let seen = hook.seen.lock().unwrap().clone();
     assert_eq!(seen[0].header("authorization"), Some("Basic YWNtZTpwYTU1LXcwcmQ="));
+}
+
+/// `wildcert issue` with the httpreq adapter. The receiver only records, it serves no DNS, so
+/// Pebble runs with `PEBBLE_VA_ALWAYS_VALID` (`STACK_ALWAYS_VALID=1`) and the propagation
+/// check is off: this proves what the order flow sends to the endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn httpreq_issue_with_always_valid_pebble() {
+    let hook = receiver(Reply::Status(200, "")).await;
+    let stack = support::Stack::up_with(&[("STACK_S3", "0"), ("STACK_ALWAYS_VALID", "1")]);
+    let text = stack.config_text();
+    let start = text.find("[dns.office]").unwrap();
+    let end = text.find("[[certificate]]").unwrap();
+    let section = format!(
+        "[propagation]\ncheck = false\n\n[dns.office]\nprovider = \"httpreq\"\nendpoint = \"{}/acme\"\n\n",
+        hook.url
+    );
+    let config = stack.write_config("httpreq.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
+    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
+    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
+    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("gradient: issued"), "{stdout}");
+
+    let seen = hook.seen.lock().unwrap().clone();
+    let calls = |path: &str| -> Vec<serde_json::Value> {
+        let mut v: Vec<_> = seen.iter().filter(|s| s.path == path).map(Seen::json).collect();
+        v.sort_by_key(|j| j["value"].as_str().unwrap_or_default().to_string());
+        v
+    };
+    let (present, cleanup) = (calls("/acme/present"), calls("/acme/cleanup"));
+    // The apex and the wildcard: two values at the one shared name, each removed again.
+    assert_eq!(present.len(), 2, "{seen:#?}");
+    assert_eq!(present, cleanup, "cleanup removes exactly what was presented");
+    assert!(present.iter().all(|j| j["fqdn"] == "_acme-challenge.gradient.example.com."), "{present:?}");
+    assert_ne!(present[0]["value"], present[1]["value"]);
 }

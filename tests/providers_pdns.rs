@@ -1,7 +1,9 @@
 //! The PowerDNS adapter against a real PowerDNS Authoritative server (Debian `pdns-server` +
 //! `pdns-backend-sqlite3`, schema loaded with `sqlite3`), started per test on free loopback
 //! ports with its own sqlite database, the HTTP API on and a fresh API key. `dig` proves the
-//! server really serves what the adapter wrote.
+//! server really serves what the adapter wrote, and Pebble validates an order against it.
+
+mod support;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -342,4 +344,50 @@ settings = {{ PDNS_API_URL = "{}", PDNS_API_KEY_FILE = "{}", PDNS_TTL = "120" }}
     assert_eq!(server.txt(&name), ["from-installer-settings"]);
     provider.cleanup(&record(&name, "from-installer-settings")).await.unwrap();
     assert!(server.txt(&name).is_empty());
+}
+
+/// `wildcert issue` with the pdns adapter: Pebble validates by asking the stack's resolver,
+/// which forwards the PowerDNS zone to this test's PowerDNS (`STACK_FORWARD`). wildcert finds
+/// the zone and checks propagation by asking PowerDNS directly.
+#[test]
+fn pdns_issue_through_pebble() {
+    let server = PowerDns::start();
+    let forward = format!("{}=127.0.0.1:{}", ZONE.trim_end_matches('.'), server.dns_port);
+    let stack = support::Stack::up_with(&[("STACK_S3", "0"), ("STACK_FORWARD", &forward)]);
+    let key_file = server.dir().join("api.key");
+    std::fs::write(&key_file, &server.api_key).unwrap();
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let text = stack.config_text();
+    let start = text.find("[dns.office]").unwrap();
+    let end = text.find("[[certificate]]").unwrap();
+    let pdns = format!("127.0.0.1:{}", server.dns_port);
+    let section = format!(
+        r#"[propagation]
+resolvers = ["{pdns}"]
+nameservers = ["{pdns}"]
+
+[dns.office]
+provider = "pdns"
+api_url = "{}"
+api_key_file = "{}"
+
+"#,
+        server.api_url,
+        key_file.display()
+    );
+    let apex = ZONE.trim_end_matches('.');
+    let certificate = text[end..].replace("gradient.example.com", apex);
+    let config = stack.write_config("pdns.toml", &format!("{}{section}{certificate}", &text[..start]));
+    let out = stack.wildcert_with(&config, &["issue"]);
+    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
+    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("gradient: issued"), "{stdout}");
+    let names = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(stack.live_dir().join("gradient/cert.pem"))
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&names.stdout);
+    assert!(names.contains(&format!("DNS:*.{apex}")) && names.contains(&format!("DNS:{apex}")), "{names}");
+    assert!(server.txt(&format!("_acme-challenge.{ZONE}")).is_empty(), "cleaned up");
 }

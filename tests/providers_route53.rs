@@ -314,3 +314,47 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
     }
     String::from_utf8_lossy(&data).into_owned()
 }
+
+/// `wildcert issue` with the Route53 adapter against moto. moto serves no DNS, so Pebble
+/// runs with `PEBBLE_VA_ALWAYS_VALID` (`STACK_ALWAYS_VALID=1`) and the propagation check is
+/// off: this proves the order flow drives the adapter (present, then cleanup leaving nothing),
+/// not that a CA could see the records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route53_issue_with_always_valid_pebble() {
+    let stack = Stack::up_with(&[("STACK_ALWAYS_VALID", "1")]);
+    let endpoint = stack.get("S3_ENDPOINT").to_string();
+    let client = sdk(&endpoint);
+    let zone_id = create_zone(&client, "gradient.example.com.").await;
+    // No bucket in this test: keep the certificates local.
+    let text: String = stack
+        .config_text()
+        .lines()
+        .filter(|l| !l.starts_with("bucket = ") && !l.starts_with("endpoint = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let start = text.find("[dns.office]").unwrap();
+    let end = text.find("[[certificate]]").unwrap();
+    let section = format!(
+        r#"[propagation]
+check = false
+
+[dns.office]
+provider = "route53"
+endpoint = "{endpoint}"
+access_key_id = "AKIDEXAMPLE"
+secret_access_key_file = "{}"
+
+"#,
+        stack.dir().join("s3.secret").display()
+    );
+    let config = stack.write_config("route53.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
+    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
+    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
+    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("gradient: issued"), "{stdout}");
+    assert_eq!(stderr.matches("writing challenge TXT record").count(), 2, "{stderr}");
+    assert!(stderr.contains("route53 ("), "{stderr}");
+    assert!(stderr.contains("challenge TXT records removed"), "{stderr}");
+    assert!(txt_values(&client, &zone_id, "_acme-challenge.gradient.example.com.").await.is_empty());
+    assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
+}

@@ -85,10 +85,7 @@ impl Adapter {
 
     /// Whether this build contains the adapter (Route53 is a cargo feature).
     pub fn compiled_in(self) -> bool {
-        match self {
-            Adapter::Route53 => cfg!(feature = "route53"),
-            _ => true,
-        }
+        self != Adapter::Route53 || cfg!(feature = "route53")
     }
 }
 
