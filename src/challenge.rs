@@ -20,6 +20,7 @@ use crate::dns::propagation::{PropagationReport, wait_until_served};
 use crate::dns::provider::Provider;
 use crate::dns::zone::{self, ChallengeTarget, Resolvers};
 use crate::dns::{DnsError, parse_server};
+use crate::store::Storage;
 
 /// TTL of challenge records: short, so a retried challenge is not answered from a cache.
 const CHALLENGE_TTL: u32 = 60;
@@ -77,6 +78,9 @@ pub struct Challenger {
     timeout: Duration,
     settle: Duration,
     journal_path: PathBuf,
+    /// A copy of the journal in the bucket, so that the host that takes over an expired
+    /// renewal lock can remove records the dead holder left.
+    remote_journal: Option<(Storage, String)>,
     written: Mutex<Vec<JournalEntry>>,
 }
 
@@ -129,8 +133,17 @@ impl Challenger {
             timeout: propagation.timeout,
             settle: propagation.settle,
             journal_path: journal_path(&config.storage.state_dir, cert),
+            remote_journal: None,
             written: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Also journals to the bucket (when `storage` has one).
+    pub fn with_remote_journal(mut self, storage: &Storage, cert: &str) -> Challenger {
+        if storage.has_remote() {
+            self.remote_journal = Some((storage.clone(), remote_journal_key(cert)));
+        }
+        self
     }
 
     pub fn provider(&self) -> &Provider {
@@ -172,7 +185,7 @@ impl Challenger {
                 ttl: CHALLENGE_TTL,
                 raw: None,
             };
-            self.journal_add(&txt)?;
+            self.journal_add(&txt).await?;
             let span = tracing::info_span!("dns", provider = %self.provider.describe(), fqdn = %txt.fqdn);
             let _enter = span.enter();
             tracing::info!(identifier = %record.identifier, "writing challenge TXT record");
@@ -229,13 +242,13 @@ impl Challenger {
             tracing::info!("challenge TXT records removed");
         }
         *self.written.lock().expect("journal lock") = failed;
-        if let Err(e) = self.journal_save() {
+        if let Err(e) = self.journal_save().await {
             tracing::warn!(error = %e, "could not update the challenge journal");
         }
         errors
     }
 
-    fn journal_add(&self, txt: &TxtRecord) -> Result<(), ChallengeError> {
+    async fn journal_add(&self, txt: &TxtRecord) -> Result<(), ChallengeError> {
         let entry = JournalEntry {
             dns: self.dns_name.clone(),
             fqdn: txt.fqdn.clone(),
@@ -248,16 +261,26 @@ impl Challenger {
                 written.push(entry);
             }
         }
-        self.journal_save()
+        self.journal_save().await
     }
 
-    fn journal_save(&self) -> Result<(), ChallengeError> {
+    async fn journal_save(&self) -> Result<(), ChallengeError> {
         let entries = self.written.lock().expect("journal lock").clone();
         let mut all = read_journal(&self.journal_path).unwrap_or_default();
         all.retain(|e| e.dns != self.dns_name);
-        all.extend(entries);
-        write_journal(&self.journal_path, &all)
-            .map_err(|e| ChallengeError::Journal { path: self.journal_path.clone(), detail: e.to_string() })
+        all.extend(entries.iter().cloned());
+        write_journal(&self.journal_path, &all).map_err(|e| ChallengeError::Journal {
+            path: self.journal_path.clone(),
+            detail: e.to_string(),
+        })?;
+        if let Some((storage, key)) = &self.remote_journal {
+            let body =
+                (!entries.is_empty()).then(|| serde_json::to_vec_pretty(&entries).expect("serializable"));
+            if let Err(e) = storage.put_note(key, body).await {
+                tracing::warn!(error = %e, "could not copy the challenge journal to the bucket (the local copy is kept)");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -284,6 +307,73 @@ fn write_journal(path: &Path, entries: &[JournalEntry]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+fn remote_journal_key(cert: &str) -> String {
+    format!("journal/{cert}.json")
+}
+
+/// Removes records listed in the bucket's copy of a certificate's challenge journal: left by
+/// a holder of the renewal lock that died (call with the lock held). Returns how many.
+pub async fn recover_remote(config: &Config, storage: &Storage, cert: &str) -> usize {
+    let key = remote_journal_key(cert);
+    let entries: Vec<JournalEntry> = match storage.get_note(&key).await {
+        Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Ok(None) => return 0,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the challenge journal in the bucket");
+            return 0;
+        }
+    };
+    let (removed, left) = remove_entries(config, entries).await;
+    if removed > 0 {
+        tracing::info!(removed, "removed challenge records a stopped holder of the renewal lock left");
+    }
+    let body = (!left.is_empty()).then(|| serde_json::to_vec_pretty(&left).expect("serializable"));
+    if let Err(e) = storage.put_note(&key, body).await {
+        tracing::warn!(error = %e, "could not update the challenge journal in the bucket");
+    }
+    removed
+}
+
+/// Removes each journaled record through its `[dns]` table's adapter; returns how many were
+/// removed and the ones that are left.
+async fn remove_entries(config: &Config, entries: Vec<JournalEntry>) -> (usize, Vec<JournalEntry>) {
+    let mut removed = 0;
+    let mut left = Vec::new();
+    for entry in entries {
+        let Some(section) = config.dns.get(&entry.dns) else {
+            tracing::warn!(dns = %entry.dns, fqdn = %entry.fqdn, "journaled challenge record refers to a [dns] table that no longer exists; remove it by hand");
+            left.push(entry);
+            continue;
+        };
+        let provider = match Provider::from_section(section, &mut Vec::new()) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot clean up a leftover challenge record");
+                left.push(entry);
+                continue;
+            }
+        };
+        let txt = TxtRecord {
+            fqdn: entry.fqdn.clone(),
+            zone: entry.zone.clone(),
+            value: entry.value.clone(),
+            ttl: CHALLENGE_TTL,
+            raw: None,
+        };
+        match provider.cleanup(&txt).await {
+            Ok(()) => {
+                tracing::info!(fqdn = %entry.fqdn, "removed a challenge TXT record left by an earlier run");
+                removed += 1;
+            }
+            Err(e) => {
+                tracing::warn!(fqdn = %entry.fqdn, error = %e, "could not remove a leftover challenge TXT record");
+                left.push(entry);
+            }
+        }
+    }
+    (removed, left)
+}
+
 /// Removes challenge records left behind by an earlier run that crashed or was killed.
 /// Returns how many were removed; ones that still fail stay journaled.
 pub async fn recover_leftovers(config: &Config) -> usize {
@@ -298,39 +388,8 @@ pub async fn recover_leftovers(config: &Config) -> usize {
             tracing::warn!(path = %file.display(), "unreadable challenge journal; remove it by hand after checking the DNS");
             continue;
         };
-        let mut left = Vec::new();
-        for entry in records {
-            let Some(section) = config.dns.get(&entry.dns) else {
-                tracing::warn!(dns = %entry.dns, fqdn = %entry.fqdn, "journaled challenge record refers to a [dns] table that no longer exists; remove it by hand");
-                left.push(entry);
-                continue;
-            };
-            let provider = match Provider::from_section(section, &mut Vec::new()) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot clean up a leftover challenge record");
-                    left.push(entry);
-                    continue;
-                }
-            };
-            let txt = TxtRecord {
-                fqdn: entry.fqdn.clone(),
-                zone: entry.zone.clone(),
-                value: entry.value.clone(),
-                ttl: CHALLENGE_TTL,
-                raw: None,
-            };
-            match provider.cleanup(&txt).await {
-                Ok(()) => {
-                    tracing::info!(fqdn = %entry.fqdn, "removed a challenge TXT record left by an earlier run");
-                    removed += 1;
-                }
-                Err(e) => {
-                    tracing::warn!(fqdn = %entry.fqdn, error = %e, "could not remove a leftover challenge TXT record");
-                    left.push(entry);
-                }
-            }
-        }
+        let (n, left) = remove_entries(config, records).await;
+        removed += n;
         if let Err(e) = write_journal(&file, &left) {
             tracing::warn!(path = %file.display(), error = %e, "could not update the challenge journal");
         }

@@ -14,6 +14,7 @@ pub mod config;
 pub mod daemon;
 pub mod dns;
 pub mod exit;
+pub mod failpoint;
 pub mod hooks;
 pub mod logging;
 pub mod names;

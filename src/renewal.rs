@@ -7,6 +7,7 @@ use anyhow::{Context as _, bail};
 use instant_acme::{Account, CertificateIdentifier};
 use time::OffsetDateTime;
 
+use crate::acme::journal::OrderJournal;
 use crate::acme::{self, AcmeError, OrderSpec, ari};
 use crate::bundle::{self, CertInfo, CheckOptions, CheckedPair, Input};
 use crate::challenge::Challenger;
@@ -14,7 +15,7 @@ use crate::config::{CertificateConfig, Config};
 use crate::hooks::{self, HookError};
 use crate::plan::{self, Plan, RetryPolicy};
 use crate::state::{self, CertState};
-use crate::store::{Origin, Saved, Storage};
+use crate::store::{LockOutcome, Origin, RenewalLock, Saved, Storage, StoreError};
 
 /// What one successful run produced.
 #[derive(Debug)]
@@ -34,10 +35,13 @@ pub async fn obtain(
     account: &Account,
     cert: &CertificateConfig,
     replaces: Option<CertificateIdentifier<'static>>,
+    fencing: u64,
     cancel: impl Future<Output = ()>,
 ) -> anyhow::Result<Obtained> {
     let section = config.dns_for(cert).expect("validated at load");
-    let challenger = Challenger::new(config, section, &cert.name).await?;
+    let journal = OrderJournal::new(&config.storage.state_dir, &cert.name);
+    let challenger =
+        Challenger::new(config, section, &cert.name).await?.with_remote_journal(storage, &cert.name);
     let spec = OrderSpec {
         name: &cert.name,
         domains: &cert.domains,
@@ -47,7 +51,7 @@ pub async fn obtain(
         timeout: config.acme.order_timeout,
     };
     let result = tokio::select! {
-        result = acme::run_order(account, &spec, &challenger) => result,
+        result = acme::run_order(account, &spec, &challenger, &journal) => result,
         _ = cancel => {
             challenger.cleanup().await;
             bail!("stopped; the challenge records written so far were removed");
@@ -63,7 +67,11 @@ pub async fn obtain(
     )
     .into_result()
     .context("the CA's certificate failed the checks; nothing was stored")?;
-    let saved = storage.save(&cert.name, &pair, Origin::Acme).await.context("storing the new certificate")?;
+    let saved = storage
+        .save_fenced(&cert.name, &pair, Origin::Acme, false, fencing)
+        .await
+        .context("storing the new certificate")?;
+    journal.remove();
     tracing::info!(
         cert = %cert.name,
         serial = %pair.info.serial,
@@ -85,6 +93,37 @@ pub async fn deploy(cert: &CertificateConfig, saved: &Saved) -> Option<Result<()
     Some(result)
 }
 
+/// Before planning: upload certificates queued while the bucket was down, and install
+/// certificates other hosts stored (running the deploy hook when that changed anything).
+pub async fn sync_from_bucket(config: &Config, storage: &Storage) {
+    if !storage.has_remote() {
+        return;
+    }
+    match storage.flush_pending().await {
+        Ok(flushed) => {
+            for f in flushed {
+                match f.result {
+                    Ok(_) => {
+                        tracing::info!(cert = %f.name, serial = %f.serial, "uploaded a certificate queued while the bucket was unavailable")
+                    }
+                    Err(e) => tracing::warn!(cert = %f.name, error = %e, "a queued upload still fails"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot upload queued certificates"),
+    }
+    for cert in &config.certificates {
+        match storage.sync_local(&cert.name).await {
+            Ok(Some(live)) => {
+                let saved = Saved { live, bucket: crate::store::BucketOutcome::NotConfigured };
+                deploy(cert, &saved).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(cert = %cert.name, error = %e, "cannot compare with the bucket"),
+        }
+    }
+}
+
 /// What a renewal pass needs, with the ACME account loaded only when a certificate is due
 /// (or its renewal window must be fetched).
 pub struct Context<'a> {
@@ -99,21 +138,25 @@ pub struct Context<'a> {
 pub enum Outcome {
     NotDue(Plan),
     Renewed(Box<Obtained>),
-    Failed { error: anyhow::Error, next: Plan },
-}
-
-/// This machine's name, for jitter and for lock owners.
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+    Failed {
+        error: anyhow::Error,
+        next: Plan,
+    },
+    /// Another process holds the renewal lock; look again at `retry_at`.
+    Busy {
+        holder: String,
+        retry_at: OffsetDateTime,
+    },
 }
 
 impl<'a> Context<'a> {
     pub fn new(config: &'a Config, storage: &'a Storage) -> Context<'a> {
-        Context { config, storage, account: tokio::sync::OnceCell::new(), host: host_name() }
+        Context {
+            config,
+            storage,
+            account: tokio::sync::OnceCell::new(),
+            host: crate::store::layout::host_name(),
+        }
     }
 
     /// Reuses an account loaded in an earlier pass (the daemon keeps it across rounds).
@@ -133,8 +176,28 @@ impl<'a> Context<'a> {
         RetryPolicy { min: self.config.daemon.retry_min, max: self.config.daemon.retry_max }
     }
 
-    /// The stored certificate's facts (the local copy).
+    /// The stored certificate's facts: the bucket's current version when a bucket is
+    /// configured (so every host plans on the same certificate), else the local copy.
     pub async fn current_info(&self, name: &str) -> Option<CertInfo> {
+        if self.storage.has_remote() {
+            match self.storage.current(name).await {
+                Ok(Some(meta)) => {
+                    return Some(CertInfo {
+                        names: meta.names,
+                        not_before: meta.not_before,
+                        not_after: meta.not_after,
+                        serial: meta.serial,
+                        subject: String::new(),
+                        issuer: meta.issuer,
+                        ari_id: meta.ari_id,
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(cert = name, error = %e, "cannot read the bucket; planning from the local copy")
+                }
+            }
+        }
         let files = self.storage.live().read(name).await.ok()??;
         bundle::leaf_info(&files.fullchain)
     }
@@ -199,20 +262,87 @@ impl<'a> Context<'a> {
             return Outcome::NotDue(planned);
         }
         tracing::info!(reason = planned.reason.describe(), "renewing");
+        self.renew_locked(cert, state, info, !force, cancel).await
+    }
+
+    /// Takes the renewal lock, checks again whether renewal is still needed (`recheck`:
+    /// another host may have just finished), renews while keeping the lease alive, records
+    /// the outcome and releases the lock.
+    pub async fn renew_locked(
+        &self,
+        cert: &CertificateConfig,
+        mut state: CertState,
+        info: Option<CertInfo>,
+        recheck: bool,
+        cancel: impl Future<Output = ()>,
+    ) -> Outcome {
+        let state_dir = &self.config.storage.state_dir;
+        let ttl = self.config.daemon.lock_ttl;
+        let now = OffsetDateTime::now_utc();
+        let mut held = match self.storage.lock(&cert.name, ttl).await {
+            Ok(LockOutcome::Acquired(held)) => held,
+            Ok(LockOutcome::HeldLocally) => {
+                tracing::info!("another wildcert process on this host is renewing it");
+                return Outcome::Busy {
+                    holder: "another wildcert process on this host".into(),
+                    retry_at: now + std::time::Duration::from_secs(5),
+                };
+            }
+            Ok(LockOutcome::HeldBy(record)) => {
+                tracing::info!(holder = %record.describe(), "another process holds the renewal lock; waiting for it");
+                let soon = now + (ttl / 4).max(std::time::Duration::from_secs(1));
+                return Outcome::Busy { holder: record.describe(), retry_at: record.expires_at.min(soon) };
+            }
+            Err(e) => {
+                let error = anyhow::Error::new(e).context("cannot take the renewal lock in the bucket");
+                return self.record_failure(cert, &mut state, info.as_ref(), error);
+            }
+        };
+        crate::challenge::recover_remote(self.config, self.storage, &cert.name).await;
+        if recheck {
+            let now = OffsetDateTime::now_utc();
+            let (fresh, again) = self.plan_offline(cert, &mut state, now).await;
+            if !again.is_due(now) {
+                tracing::info!("renewed by another process meanwhile; installing its certificate");
+                if let Ok(Some(live)) = self.storage.sync_local(&cert.name).await {
+                    deploy(cert, &Saved { live, bucket: crate::store::BucketOutcome::NotConfigured }).await;
+                }
+                self.storage.release_lock(held).await;
+                let _ = state::save(state_dir, &cert.name, &state);
+                let _ = fresh;
+                return Outcome::NotDue(again);
+            }
+        }
         let replaces = match (&state.ari, &info) {
             (Some(w), Some(i)) if i.ari_id.as_deref() == Some(w.cert_id.as_str()) => {
                 ari::identifier(&w.cert_id)
             }
             _ => None,
         };
-        let result = match self.account().await {
-            Ok(account) => obtain(self.config, self.storage, account, cert, replaces, cancel).await,
-            Err(e) => Err(anyhow::Error::new(e)),
+        let fencing = held.fencing();
+        let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = async move {
+            tokio::select! {
+                _ = cancel => {}
+                _ = lost_rx => {}
+            }
         };
-        let now = OffsetDateTime::now_utc();
+        let work = async {
+            match self.account().await {
+                Ok(account) => {
+                    obtain(self.config, self.storage, account, cert, replaces, fencing, stop).await
+                }
+                Err(e) => Err(anyhow::Error::new(e)),
+            }
+        };
+        let result = tokio::select! {
+            result = work => result,
+            _ = keep_alive(self.storage, &mut held, ttl, lost_tx) => unreachable!("keep_alive never returns"),
+        };
+        self.storage.release_lock(held).await;
         match result {
             Ok(obtained) => {
-                state.record_success(now);
+                state.record_success(OffsetDateTime::now_utc());
                 if let Some(Err(_)) = &obtained.hook {
                     state.hook_failures += 1;
                 } else if obtained.hook.is_some() {
@@ -221,19 +351,52 @@ impl<'a> Context<'a> {
                 let _ = state::save(state_dir, &cert.name, &state);
                 Outcome::Renewed(Box::new(obtained))
             }
-            Err(error) => {
-                let retry_after = error
-                    .chain()
-                    .find_map(|c| c.downcast_ref::<AcmeError>().and_then(AcmeError::retry_after))
-                    .map(|d| now + d);
-                state.record_failure(now, crate::cli::chain_message(&error), retry_after);
-                let jitter = plan::jitter_for(&self.host, &cert.name, "");
-                let next =
-                    plan::plan(info.as_ref(), cert.renew_before, &state, self.retry_policy(), jitter, now);
-                tracing::error!(error = %crate::cli::chain_message(&error), failures = state.failures, next_attempt = %plan::stamp(next.at), "renewal failed");
-                let _ = state::save(state_dir, &cert.name, &state);
-                Outcome::Failed { error, next }
+            Err(error) => self.record_failure(cert, &mut state, info.as_ref(), error),
+        }
+    }
+
+    fn record_failure(
+        &self,
+        cert: &CertificateConfig,
+        state: &mut CertState,
+        info: Option<&CertInfo>,
+        error: anyhow::Error,
+    ) -> Outcome {
+        let now = OffsetDateTime::now_utc();
+        let retry_after = error
+            .chain()
+            .find_map(|c| c.downcast_ref::<AcmeError>().and_then(AcmeError::retry_after))
+            .map(|d| now + d);
+        state.record_failure(now, crate::cli::chain_message(&error), retry_after);
+        let jitter = plan::jitter_for(&self.host, &cert.name, "");
+        let next = plan::plan(info, cert.renew_before, state, self.retry_policy(), jitter, now);
+        tracing::error!(error = %crate::cli::chain_message(&error), failures = state.failures, next_attempt = %plan::stamp(next.at), "renewal failed");
+        let _ = state::save(&self.config.storage.state_dir, &cert.name, state);
+        Outcome::Failed { error, next }
+    }
+}
+
+/// Extends the renewal lease every third of its lifetime while an order runs. When it is
+/// lost (taken over after an expiry we could not prevent), tells the order to stop; it never
+/// returns.
+async fn keep_alive(
+    storage: &Storage,
+    held: &mut RenewalLock,
+    ttl: std::time::Duration,
+    lost: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut lost = Some(lost);
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        match storage.extend_lock(held, ttl).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => {
+                tracing::error!("the renewal lock was taken over by another process; stopping this order");
+                if let Some(tx) = lost.take() {
+                    let _ = tx.send(());
+                }
             }
+            Err(e) => tracing::warn!(error = %e, "could not extend the renewal lock; will retry"),
         }
     }
 }

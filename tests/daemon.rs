@@ -18,8 +18,11 @@ fn config_with(stack: &Stack, extra_cert_lines: &str, extra_tables: &str) -> std
 
 #[test]
 fn whole_cycle_issues_renews_and_runs_the_hook() {
-    // 16-second certificates: renewed at half-life, i.e. about 8 s after issuance.
-    let stack = Stack::up_with(&[("STACK_S3", "0"), ("STACK_CERT_VALIDITY", "16")]);
+    // 24-second certificates: renewed at half-life, about 12 s after issuance, leaving 12 s
+    // before the next renewal for the checks below.
+    let stack = Stack::up_with(&[("STACK_CERT_VALIDITY", "24")]);
+    let setup = stack.wildcert(&["bucket", "setup"]);
+    assert!(setup.status.success(), "{}", stderr(&setup));
     let hook_log = stack.dir().join("hook.log");
     let port = free_port();
     let config = config_with(
@@ -50,6 +53,15 @@ fn whole_cycle_issues_renews_and_runs_the_hook() {
         live.join("chain.pem").display()
     );
     assert_eq!(runs[1], expected);
+
+    // The renewed certificate is the bucket's current version: another host pulls the same bytes.
+    let pulled = stack.dir().join("pulled");
+    let pull = stack.wildcert(&["pull", "--cert", "gradient", "--out", pulled.to_str().unwrap()]);
+    assert!(pull.status.success(), "{}", stderr(&pull));
+    assert_eq!(
+        std::fs::read(pulled.join("fullchain.pem")).unwrap(),
+        std::fs::read(live.join("fullchain.pem")).unwrap()
+    );
 
     let notes = daemon.notifications().join("\n");
     assert!(notes.contains("READY=1"), "{notes}");

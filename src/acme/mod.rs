@@ -4,6 +4,7 @@
 pub mod account;
 pub mod ari;
 pub mod http;
+pub mod journal;
 pub mod order;
 
 use std::time::Duration;

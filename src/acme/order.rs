@@ -11,6 +11,7 @@ use instant_acme::{
 };
 use rcgen::{CertificateParams, DistinguishedName, KeyPair};
 
+use super::journal::{JournaledOrder, OrderJournal};
 use super::{AcmeError, problem_text};
 use crate::challenge::{ChallengeError, ChallengeRecord, Challenger};
 use crate::config::KeyType;
@@ -81,14 +82,80 @@ pub fn generate_key(key_type: KeyType) -> Result<KeyPair, OrderError> {
     result.map_err(|e| OrderError::Key(e.to_string()))
 }
 
-/// Runs one order. The caller must call `challenger.cleanup()` afterwards in every case
-/// (this function does it on its normal paths; the caller covers cancellation).
+/// Runs one order, or resumes the one journaled by a process that was stopped mid-order.
+/// The caller must call `challenger.cleanup()` afterwards in every case (this function does
+/// it on its normal paths; the caller covers cancellation), and remove the journal once the
+/// certificate is stored.
 #[tracing::instrument(name = "order", skip_all, fields(cert = spec.name, order_url = tracing::field::Empty))]
 pub async fn run_order(
     account: &Account,
     spec: &OrderSpec<'_>,
     challenger: &Challenger,
+    journal: &OrderJournal,
 ) -> Result<Issued, OrderError> {
+    let (mut order, key) = match resume(account, spec, journal).await {
+        Some(resumed) => resumed,
+        None => new_order(account, spec, journal).await?,
+    };
+    let order_url = order.url().to_string();
+    tracing::Span::current().record("order_url", order_url.as_str());
+
+    if order.state().status == OrderStatus::Pending {
+        answer_challenges(&mut order, spec, challenger).await?;
+    }
+    if order.state().status == OrderStatus::Ready {
+        tracing::info!("order ready; finalizing");
+        let mut params =
+            CertificateParams::new(spec.domains.to_vec()).map_err(|e| OrderError::Key(e.to_string()))?;
+        params.distinguished_name = DistinguishedName::new();
+        let csr = params.serialize_request(&key).map_err(|e| OrderError::Key(e.to_string()))?;
+        order.finalize_csr(csr.der()).await.map_err(acme(&order_url))?;
+        crate::failpoint::hit("finalized").await;
+    }
+    let policy = RetryPolicy::new().initial_delay(FIRST_POLL).backoff(POLL_BACKOFF).timeout(spec.timeout);
+    let chain_pem = order.poll_certificate(&policy).await.map_err(acme(&order_url))?;
+    tracing::info!("certificate downloaded");
+    Ok(Issued { key_pem: key.serialize_pem(), chain_pem, order_url })
+}
+
+/// The journaled order, when it is for the same names and the CA still has it in a usable
+/// state.
+async fn resume(
+    account: &Account,
+    spec: &OrderSpec<'_>,
+    journal: &OrderJournal,
+) -> Option<(instant_acme::Order, KeyPair)> {
+    let saved = journal.load()?;
+    if saved.domains != spec.domains || saved.key_type != spec.key_type.as_str() {
+        tracing::info!("the journaled order is for other names or another key type; starting a new one");
+        journal.remove();
+        return None;
+    }
+    let key = KeyPair::from_pem(&saved.key_pem).ok()?;
+    match account.order(saved.order_url.clone()).await {
+        Ok(mut order) => {
+            let status = order.state().status;
+            if status == OrderStatus::Invalid {
+                tracing::info!(order_url = %saved.order_url, "the journaled order is invalid; starting a new one");
+                journal.remove();
+                return None;
+            }
+            tracing::info!(order_url = %saved.order_url, ?status, "resuming the order a stopped run left");
+            Some((order, key))
+        }
+        Err(e) => {
+            tracing::info!(order_url = %saved.order_url, error = %e, "the journaled order is gone; starting a new one");
+            journal.remove();
+            None
+        }
+    }
+}
+
+async fn new_order(
+    account: &Account,
+    spec: &OrderSpec<'_>,
+    journal: &OrderJournal,
+) -> Result<(instant_acme::Order, KeyPair), OrderError> {
     let identifiers: Vec<Identifier> = spec.domains.iter().map(|d| Identifier::Dns(d.clone())).collect();
     // The key does not depend on the CA: make it while the order is on its way.
     let key_type = spec.key_type;
@@ -98,7 +165,7 @@ pub async fn run_order(
     if let Some(profile) = spec.profile {
         new_order = new_order.profile(profile);
     }
-    let mut order = match &spec.replaces {
+    let order = match &spec.replaces {
         Some(replaces) => match account.new_order(&new_order.replaces(replaces.clone())).await {
             Ok(order) => order,
             Err(e) => {
@@ -113,10 +180,29 @@ pub async fn run_order(
         },
         None => account.new_order(&new_order).await.map_err(acme("newOrder"))?,
     };
-    let order_url = order.url().to_string();
-    tracing::Span::current().record("order_url", order_url.as_str());
-    tracing::info!(names = %spec.domains.join(", "), "order created");
+    tracing::info!(order_url = order.url(), names = %spec.domains.join(", "), "order created");
+    let key = key_task.await.map_err(|e| OrderError::Key(e.to_string()))??;
+    let journaled = JournaledOrder {
+        order_url: order.url().to_string(),
+        domains: spec.domains.to_vec(),
+        key_type: spec.key_type.as_str().to_string(),
+        key_pem: key.serialize_pem(),
+        created_at: time::OffsetDateTime::now_utc(),
+    };
+    if let Err(e) = journal.save(&journaled) {
+        tracing::warn!(error = %e, "could not journal the order; a crash now would start a new one");
+    }
+    Ok((order, key))
+}
 
+/// Publishes a DNS-01 record per pending authorization, tells the CA, waits for its
+/// decision, and removes the records.
+async fn answer_challenges(
+    order: &mut instant_acme::Order,
+    spec: &OrderSpec<'_>,
+    challenger: &Challenger,
+) -> Result<(), OrderError> {
+    let order_url = order.url().to_string();
     let mut records = Vec::new();
     {
         let mut authorizations = order.authorizations();
@@ -146,9 +232,9 @@ pub async fn run_order(
             records.push(ChallengeRecord { fqdn: names::challenge_fqdn(&identifier), identifier, value });
         }
     }
-
     if !records.is_empty() {
         challenger.present(&records).await.map_err(OrderError::Challenge)?;
+        crate::failpoint::hit("txt-written").await;
         let mut authorizations = order.authorizations();
         while let Some(authz) = authorizations.next().await {
             let mut authz = authz.map_err(acme(&order_url))?;
@@ -159,39 +245,26 @@ pub async fn run_order(
                 challenge.set_ready().await.map_err(acme(&order_url))?;
             }
         }
-        let policy = RetryPolicy::new().initial_delay(FIRST_POLL).backoff(POLL_BACKOFF).timeout(spec.timeout);
-        let status = order.poll_ready(&policy).await;
-        // The CA has decided (or given up): the records are no longer needed.
-        challenger.cleanup().await;
-        match status {
-            Ok(OrderStatus::Ready) => {}
-            Ok(_) => return Err(validation_failure(&mut order).await),
-            Err(instant_acme::Error::Api(problem)) => {
-                return Err(match validation_failure(&mut order).await {
-                    OrderError::ValidationFailed { identifier, detail } if detail != "unknown" => {
-                        OrderError::ValidationFailed { identifier, detail }
-                    }
-                    _ => OrderError::ValidationFailed {
-                        identifier: spec.domains.join(", "),
-                        detail: problem_text(&problem),
-                    },
-                });
-            }
-            Err(e) => return Err(acme(&order_url)(e)),
-        }
+        crate::failpoint::hit("challenges-ready").await;
     }
-    tracing::info!("order ready; finalizing");
-
-    let key = key_task.await.map_err(|e| OrderError::Key(e.to_string()))??;
-    let mut params =
-        CertificateParams::new(spec.domains.to_vec()).map_err(|e| OrderError::Key(e.to_string()))?;
-    params.distinguished_name = DistinguishedName::new();
-    let csr = params.serialize_request(&key).map_err(|e| OrderError::Key(e.to_string()))?;
-    order.finalize_csr(csr.der()).await.map_err(acme(&order_url))?;
     let policy = RetryPolicy::new().initial_delay(FIRST_POLL).backoff(POLL_BACKOFF).timeout(spec.timeout);
-    let chain_pem = order.poll_certificate(&policy).await.map_err(acme(&order_url))?;
-    tracing::info!("certificate downloaded");
-    Ok(Issued { key_pem: key.serialize_pem(), chain_pem, order_url })
+    let status = order.poll_ready(&policy).await;
+    // The CA has decided (or given up): the records are no longer needed.
+    challenger.cleanup().await;
+    match status {
+        Ok(OrderStatus::Ready) => Ok(()),
+        Ok(_) => Err(validation_failure(order).await),
+        Err(instant_acme::Error::Api(problem)) => Err(match validation_failure(order).await {
+            OrderError::ValidationFailed { identifier, detail } if detail != "unknown" => {
+                OrderError::ValidationFailed { identifier, detail }
+            }
+            _ => OrderError::ValidationFailed {
+                identifier: spec.domains.join(", "),
+                detail: problem_text(&problem),
+            },
+        }),
+        Err(e) => Err(acme(&order_url)(e)),
+    }
 }
 
 /// Finds the authorization the CA rejected and its reason.

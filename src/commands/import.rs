@@ -66,8 +66,11 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<Status> {
             return Ok(Status::Invalid);
         }
     }
-    let saved = storage.save(&certificate.name, &pair, Origin::Files).await?;
+    let saved = storage.save_with(&certificate.name, &pair, Origin::Files, args.force).await?;
     tracing::info!(cert = %certificate.name, serial = %pair.info.serial, "stored an imported certificate");
+    if let Some(Err(e)) = crate::renewal::deploy(&certificate, &saved).await {
+        println!("warning: {e}");
+    }
     println!(
         "stored certificate \"{}\": {} (serial {}), names {}, valid until {}; files in {}",
         certificate.name,

@@ -3,14 +3,13 @@
 use anyhow::bail;
 use time::OffsetDateTime;
 
-use crate::acme;
-use crate::bundle;
 use crate::challenge;
 use crate::cli::IssueArgs;
 use crate::config::{CertificateConfig, Config, Source};
 use crate::exit::Status;
+use crate::renewal::{Context, Outcome};
 use crate::store::Storage;
-use crate::{plan, renewal, signals, state};
+use crate::{plan, signals, state};
 
 pub async fn run(config: Config, args: IssueArgs) -> anyhow::Result<Status> {
     let selected = config.select(args.cert.as_deref())?;
@@ -32,11 +31,12 @@ pub async fn run(config: Config, args: IssueArgs) -> anyhow::Result<Status> {
     }
     let storage = Storage::new(&config);
 
-    let mut account = None;
+    let ctx = Context::new(&config, &storage);
     let mut first_error: Option<anyhow::Error> = None;
     for cert in certs {
+        let info = ctx.current_info(&cert.name).await;
         if !args.force
-            && let Some(info) = current_info(&storage, &cert.name).await
+            && let Some(info) = &info
         {
             let due_at = plan::renewal_time(info.not_before, info.not_after, cert.renew_before);
             if OffsetDateTime::now_utc() < due_at {
@@ -49,15 +49,34 @@ pub async fn run(config: Config, args: IssueArgs) -> anyhow::Result<Status> {
                 continue;
             }
         }
-        if account.is_none() {
-            account = Some(acme::load_or_create(&config).await?);
-        }
-        let account = account.as_ref().expect("account loaded above");
-        match issue_one(&config, &storage, account, cert).await {
-            Ok(()) => {}
-            Err(e) => {
-                eprintln!("error: {}: {}", cert.name, crate::cli::chain_message(&e));
+        let state = state::load(&config.storage.state_dir, &cert.name);
+        match ctx.renew_locked(cert, state, info, !args.force, signals::shutdown()).await {
+            Outcome::Renewed(obtained) => {
+                let info = &obtained.pair.info;
+                println!(
+                    "{}: issued {} (serial {}), valid until {}; {}",
+                    cert.name,
+                    info.names.join(", "),
+                    info.serial,
+                    plan::show(info.not_after),
+                    obtained.saved.live.fullchain.display()
+                );
+                if let Some(Err(e)) = &obtained.hook {
+                    eprintln!("warning: {e}");
+                }
+            }
+            Outcome::NotDue(_) => {
+                println!("{}: renewed by another process meanwhile; nothing to do", cert.name)
+            }
+            Outcome::Busy { holder, .. } => {
+                let e =
+                    anyhow::Error::new(crate::store::StoreError::Busy { name: cert.name.clone(), holder });
+                eprintln!("error: {}", crate::cli::chain_message(&e));
                 first_error.get_or_insert(e);
+            }
+            Outcome::Failed { error, .. } => {
+                eprintln!("error: {}: {}", cert.name, crate::cli::chain_message(&error));
+                first_error.get_or_insert(error);
             }
         }
     }
@@ -65,41 +84,4 @@ pub async fn run(config: Config, args: IssueArgs) -> anyhow::Result<Status> {
         Some(e) => Err(e.context("not every certificate could be issued")),
         None => Ok(Status::Ok),
     }
-}
-
-/// The validity of the certificate stored locally now, if any.
-async fn current_info(storage: &Storage, name: &str) -> Option<bundle::CertInfo> {
-    let files = storage.live().read(name).await.ok()??;
-    bundle::leaf_info(&files.fullchain)
-}
-
-async fn issue_one(
-    config: &Config,
-    storage: &Storage,
-    account: &instant_acme::Account,
-    cert: &CertificateConfig,
-) -> anyhow::Result<()> {
-    let obtained = renewal::obtain(config, storage, account, cert, None, signals::shutdown()).await?;
-    let now = OffsetDateTime::now_utc();
-    let mut state = state::load(&config.storage.state_dir, &cert.name);
-    state.record_success(now);
-    if let Some(Err(_)) = &obtained.hook {
-        state.hook_failures += 1;
-    }
-    if let Err(e) = state::save(&config.storage.state_dir, &cert.name, &state) {
-        tracing::warn!(error = %e, "could not save the certificate state");
-    }
-    let info = &obtained.pair.info;
-    println!(
-        "{}: issued {} (serial {}), valid until {}; {}",
-        cert.name,
-        info.names.join(", "),
-        info.serial,
-        plan::show(info.not_after),
-        obtained.saved.live.fullchain.display()
-    );
-    if let Some(Err(e)) = &obtained.hook {
-        eprintln!("warning: {e}");
-    }
-    Ok(())
 }

@@ -17,6 +17,7 @@ pub async fn run(config: Config, args: RenewArgs) -> anyhow::Result<Status> {
         tracing::info!(removed, "cleaned up challenge records left by an earlier run");
     }
     let storage = Storage::new(&config);
+    crate::renewal::sync_from_bucket(&config, &storage).await;
     let ctx = Context::new(&config, &storage);
     let mut first_error = None;
     for cert in selected {
@@ -35,6 +36,9 @@ pub async fn run(config: Config, args: RenewArgs) -> anyhow::Result<Status> {
                     obtained.pair.info.serial,
                     show(obtained.pair.info.not_after)
                 );
+            }
+            Outcome::Busy { holder, .. } => {
+                println!("{}: another process is renewing it ({holder})", cert.name);
             }
             Outcome::Failed { error, next } => {
                 eprintln!(

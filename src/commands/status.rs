@@ -27,12 +27,17 @@ struct Row {
     last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     last_success: Option<OffsetDateTime>,
+    /// Who holds the renewal lock in the bucket right now, if anyone.
+    lock: Option<crate::store::lock::LockRecord>,
+    /// A certificate waits in the local queue for the bucket to accept it.
+    pending_upload: bool,
 }
 
 pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
     let storage = Storage::new(&config);
     let ctx = Context::new(&config, &storage);
     let now = OffsetDateTime::now_utc();
+    let pending = storage.pending().unwrap_or_default();
     let mut rows = Vec::new();
     for cert in &config.certificates {
         let mut st = state::load(&config.storage.state_dir, &cert.name);
@@ -61,6 +66,11 @@ pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
             failures: st.failures,
             last_error: st.last_error.clone(),
             last_success: st.last_success,
+            lock: storage.lock_holder(&cert.name).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read the renewal lock");
+                None
+            }),
+            pending_upload: pending.contains(&cert.name),
         });
     }
     if args.json {
@@ -80,6 +90,12 @@ pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
         }
         if let Some(t) = r.last_success {
             println!("  last ok:  {}", show(t));
+        }
+        if let Some(lock) = &r.lock {
+            println!("  locked:   being renewed by {}", lock.describe());
+        }
+        if r.pending_upload {
+            println!("  pending:  a new certificate waits for the bucket (uploaded on the next run)");
         }
         if let Some(e) = &r.last_error {
             println!("  FAILING:  {} attempt(s) in a row; last error: {e}", r.failures);

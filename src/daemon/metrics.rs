@@ -188,14 +188,21 @@ pub async fn serve(
             let Ok((mut stream, _)) = listener.accept().await else { continue };
             let metrics = metrics.clone();
             tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                let n = match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
-                    .await
-                {
-                    Ok(Ok(n)) => n,
-                    _ => return,
+                // Read the request head (up to 8 KiB), then answer.
+                let mut buf = Vec::with_capacity(1024);
+                let head = async {
+                    let mut chunk = [0u8; 1024];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
                 };
-                let request = String::from_utf8_lossy(&buf[..n]);
+                if tokio::time::timeout(std::time::Duration::from_secs(5), head).await.is_err() {
+                    return;
+                }
+                let request = String::from_utf8_lossy(&buf);
                 let path = request.split_whitespace().nth(1).unwrap_or("/");
                 let (status, content_type, body) = match path {
                     "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),

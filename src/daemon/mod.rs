@@ -159,6 +159,7 @@ async fn round(
     stop: &watch::Receiver<bool>,
 ) -> Option<(OffsetDateTime, String)> {
     let config = ctx.config;
+    crate::renewal::sync_from_bucket(config, ctx.storage).await;
     for cert in config.certificates.iter().filter(|c| c.source == Source::Files) {
         supplied::check_and_reimport(config, ctx.storage, cert).await;
         let st = state::load(&config.storage.state_dir, &cert.name);
@@ -198,6 +199,7 @@ async fn round(
     });
     let mut results = futures_util::stream::iter(tasks).buffer_unordered(acme_certs.len().max(1));
     let mut stopping_since: Option<std::time::Instant> = None;
+    let mut busy: Vec<(OffsetDateTime, String)> = Vec::new();
     loop {
         let item = if let Some(since) = stopping_since {
             match tokio::time::timeout(STOP_GRACE.saturating_sub(since.elapsed()), results.next()).await {
@@ -227,6 +229,9 @@ async fn round(
                 });
             }
             Outcome::Failed { .. } => metrics.update(&name, |m| m.failures_total += 1),
+            Outcome::Busy { retry_at, .. } => {
+                busy.push((retry_at, name));
+            }
         }
     }
     drop(results);
@@ -243,8 +248,9 @@ async fn round(
             m.last_success = st.last_success;
             m.consecutive_failures = st.failures;
         });
-        if earliest.as_ref().is_none_or(|(at, _)| plan.at < *at) {
-            earliest = Some((plan.at, cert.name.clone()));
+        let at = busy.iter().find(|(_, n)| *n == cert.name).map_or(plan.at, |(retry_at, _)| *retry_at);
+        if earliest.as_ref().is_none_or(|(e, _)| at < *e) {
+            earliest = Some((at, cert.name.clone()));
         }
     }
     earliest

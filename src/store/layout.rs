@@ -136,6 +136,9 @@ pub struct Current {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     pub host: String,
+    /// The highest renewal-lock fencing counter a switch carried so far (never decreases).
+    #[serde(default)]
+    pub fencing: u64,
 }
 
 /// A complete, verified version.
@@ -203,10 +206,12 @@ fn version_name(sequence: u64, serial: &str) -> String {
     format!("{sequence:010}-{stamp}-{serial}-{:04x}", rand::random::<u16>())
 }
 
-/// This machine's name for `meta.json` (who wrote a version).
+/// This machine's name: who wrote a version, who holds a lock, the seed of its jitter.
+/// `WILDCERT_HOSTNAME` overrides it (containers that share a host name).
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    std::env::var("WILDCERT_HOSTNAME")
         .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
@@ -328,6 +333,21 @@ impl<S: CertStore> Layout<S> {
         origin: Origin,
         force: bool,
     ) -> Result<SaveOutcome, StoreError> {
+        self.save_fenced(name, files, info, origin, force, 0).await
+    }
+
+    /// `save` by the holder of the renewal lock with fencing counter `fencing`: refused when
+    /// a holder of a later lock already switched `current.json` (this writer's lock was
+    /// taken over while it worked). `fencing` 0 is an operator's unlocked write.
+    pub async fn save_fenced(
+        &self,
+        name: &str,
+        files: &CertFiles,
+        info: &CertInfo,
+        origin: Origin,
+        force: bool,
+        fencing: u64,
+    ) -> Result<SaveOutcome, StoreError> {
         check_name(name)?;
         let mut uploaded: Option<Uploaded> = None;
         // `force` overrides only the certificate seen at the start, never one that another
@@ -335,6 +355,17 @@ impl<S: CertStore> Layout<S> {
         let mut forced_over: Option<String> = None;
         for round in 1..=MAX_ROUNDS {
             let seen = self.current(name).await?;
+            if let Some((current, _)) = &seen
+                && fencing > 0
+                && current.fencing > fencing
+            {
+                self.discard(name, uploaded.take()).await;
+                return Err(StoreError::Fenced {
+                    key: self.at(&current_key(name)),
+                    ours: fencing,
+                    current: current.fencing,
+                });
+            }
             if let Some((current, _)) = &seen {
                 if round == 1 && force {
                     forced_over = Some(current.version.clone());
@@ -354,7 +385,8 @@ impl<S: CertStore> Layout<S> {
             let next_sequence = seen.as_ref().map_or(1, |(c, _)| c.sequence + 1);
             if uploaded.as_ref().is_none_or(|u| u.sequence < next_sequence) {
                 self.discard(name, uploaded.take()).await;
-                uploaded = Some(self.upload(name, next_sequence, files, info, origin).await?);
+                uploaded = Some(self.upload(name, next_sequence, files, info, origin, fencing).await?);
+                crate::failpoint::hit("uploading").await;
             }
             let up = uploaded.as_ref().expect("uploaded above");
             let new = Current {
@@ -366,6 +398,7 @@ impl<S: CertStore> Layout<S> {
                 not_after: info.not_after,
                 updated_at: OffsetDateTime::now_utc(),
                 host: self.host.clone(),
+                fencing: fencing.max(seen.as_ref().map_or(0, |(c, _)| c.fencing)),
             };
             let body = serde_json::to_vec_pretty(&new).expect("serializable");
             let condition = match &seen {
@@ -410,6 +443,7 @@ impl<S: CertStore> Layout<S> {
         files: &CertFiles,
         info: &CertInfo,
         origin: Origin,
+        fencing: u64,
     ) -> Result<Uploaded, StoreError> {
         'fresh_name: loop {
             let version = version_name(sequence, &info.serial);
@@ -425,7 +459,7 @@ impl<S: CertStore> Layout<S> {
                 issuer: info.issuer.clone(),
                 ari_id: info.ari_id.clone(),
                 source: origin,
-                fencing: 0,
+                fencing,
                 created_at: OffsetDateTime::now_utc(),
                 host: self.host.clone(),
                 sha256: files.sums(),

@@ -9,6 +9,7 @@ pub mod bucket;
 pub mod dir;
 pub mod layout;
 pub mod live;
+pub mod lock;
 mod pending;
 pub mod s3;
 
@@ -38,6 +39,14 @@ pub enum StoreError {
     Corrupt { what: String, detail: String },
     #[error("{key}: {detail}")]
     Config { key: String, detail: String },
+    /// The renewal lock this writer held was taken over and the new holder already stored.
+    #[error(
+        "{key}: not switched: our renewal lock (fencing {ours}) was taken over by a writer that already stored with fencing {current}"
+    )]
+    Fenced { key: String, ours: u64, current: u64 },
+    /// Another process holds the renewal lock.
+    #[error("{name}: another process is renewing it: {holder}; try again later")]
+    Busy { name: String, holder: String },
     /// The bucket refused a new certificate; it is installed locally and queued for upload.
     #[error("{source}; the new certificate is installed in {live} and queued for upload on the next run")]
     NotUploaded { source: Box<StoreError>, live: PathBuf },
@@ -48,6 +57,7 @@ impl StoreError {
         match self {
             StoreError::Bucket { transient, .. } => *transient,
             StoreError::ConditionFailed { .. } => true,
+            StoreError::Busy { .. } => true,
             StoreError::NotUploaded { source, .. } => source.is_transient(),
             _ => false,
         }
@@ -172,7 +182,33 @@ pub struct Flushed {
 pub struct Storage {
     live: LiveDir,
     pending: pending::PendingDir,
+    state_dir: PathBuf,
     remote: Option<Remote>,
+}
+
+/// The outcome of asking for the renewal lock of one certificate.
+#[derive(Debug)]
+pub enum LockOutcome {
+    Acquired(RenewalLock),
+    /// Another process on this host is renewing it.
+    HeldLocally,
+    /// Another process (maybe on another host) holds the lease in the bucket.
+    HeldBy(lock::LockRecord),
+}
+
+/// The renewal lock of one certificate: this host's file lock, plus the bucket lease when a
+/// bucket is configured.
+#[derive(Debug)]
+pub struct RenewalLock {
+    _local: lock::LocalLock,
+    lease: Option<lock::Lease>,
+}
+
+impl RenewalLock {
+    /// The fencing counter stores carry (0 without a bucket).
+    pub fn fencing(&self) -> u64 {
+        self.lease.as_ref().map_or(0, |l| l.record.fencing)
+    }
 }
 
 /// The configured shared store, connected on first use.
@@ -196,6 +232,7 @@ impl Storage {
         Storage {
             live: LiveDir::new(cfg.local_dir.clone()),
             pending: pending::PendingDir::new(cfg.state_dir.join("pending")),
+            state_dir: cfg.state_dir.clone(),
             remote,
         }
     }
@@ -239,6 +276,19 @@ impl Storage {
         origin: Origin,
         force: bool,
     ) -> Result<Saved, StoreError> {
+        self.save_fenced(name, pair, origin, force, 0).await
+    }
+
+    /// `save_with` by the holder of a renewal lock: the bucket refuses it when the lock was
+    /// taken over by a writer that already stored (`StoreError::Fenced`).
+    pub async fn save_fenced(
+        &self,
+        name: &str,
+        pair: &CheckedPair,
+        origin: Origin,
+        force: bool,
+        fencing: u64,
+    ) -> Result<Saved, StoreError> {
         layout::check_name(name)?;
         let files = CertFiles::from_pair(pair);
         if self.remote.is_none() {
@@ -261,7 +311,7 @@ impl Storage {
         let stored = match self.layout().await {
             Ok(layout) => {
                 let layout = layout.expect("remote is configured");
-                layout.save(name, &files, &pair.info, origin, force).await
+                layout.save_fenced(name, &files, &pair.info, origin, force, fencing).await
             }
             Err(e) => Err(e),
         };
@@ -294,6 +344,7 @@ impl Storage {
                 };
                 Ok(Saved { live, bucket: BucketOutcome::Kept { current } })
             }
+            Err(e @ StoreError::Fenced { .. }) => Err(e),
             Err(e) => {
                 let live = self.live.write(name, pair).await?;
                 self.pending.queue(name, &files, &pair.info, origin, force, &e.to_string())?;
@@ -322,6 +373,87 @@ impl Storage {
             return Ok(paths);
         }
         self.live.write_files(name, serial, files.for_live_dir()).await
+    }
+
+    /// A small object under `key` in the bucket (e.g. the challenge journal), `None` without a
+    /// bucket or when absent.
+    pub async fn get_note(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.layout().await? {
+            Some(layout) => Ok(layout.store().get(key).await?.map(|o| o.bytes)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes (or with `None` deletes) a small object under `key` in the bucket; no-op without one.
+    pub async fn put_note(&self, key: &str, bytes: Option<Vec<u8>>) -> Result<(), StoreError> {
+        let Some(layout) = self.layout().await? else { return Ok(()) };
+        match bytes {
+            Some(b) => layout.store().put(key, b, PutCondition::Any).await.map(|_| ()),
+            None => layout.store().delete(key, None).await,
+        }
+    }
+
+    /// Takes the renewal lock of `name` for `ttl` (see `lock`).
+    pub async fn lock(&self, name: &str, ttl: std::time::Duration) -> Result<LockOutcome, StoreError> {
+        let Some(local) = lock::LocalLock::try_acquire(&self.state_dir, name)? else {
+            return Ok(LockOutcome::HeldLocally);
+        };
+        let Some(layout) = self.layout().await? else {
+            return Ok(LockOutcome::Acquired(RenewalLock { _local: local, lease: None }));
+        };
+        let floor = layout.current(name).await?.map_or(0, |(c, _)| c.fencing);
+        match lock::acquire(layout.store(), name, ttl, floor).await? {
+            lock::Attempt::Acquired(lease) => {
+                Ok(LockOutcome::Acquired(RenewalLock { _local: local, lease: Some(lease) }))
+            }
+            lock::Attempt::Held(record) => Ok(LockOutcome::HeldBy(record)),
+        }
+    }
+
+    /// Extends the bucket lease; an error means it can no longer be relied on.
+    pub async fn extend_lock(
+        &self,
+        held: &mut RenewalLock,
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        match (&mut held.lease, self.layout().await?) {
+            (Some(lease), Some(layout)) => lock::extend(layout.store(), lease, ttl).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Releases the lock (the lease only while it is still ours).
+    pub async fn release_lock(&self, held: RenewalLock) {
+        if let (Some(lease), Ok(Some(layout))) = (held.lease, self.layout().await) {
+            let name = lease.record.name.clone();
+            if let Err(e) = lock::release(layout.store(), lease).await {
+                tracing::warn!(cert = %name, error = %e, "could not release the renewal lock; it expires by itself");
+            }
+        }
+    }
+
+    /// Who holds the bucket lease of `name`, if anyone (for `status`).
+    pub async fn lock_holder(&self, name: &str) -> Result<Option<lock::LockRecord>, StoreError> {
+        match self.layout().await? {
+            Some(layout) => {
+                let record = lock::read(layout.store(), name).await?;
+                Ok(record.filter(|r| r.expires_at > time::OffsetDateTime::now_utc()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Installs the bucket's current version locally when the local directory holds
+    /// something else (another host renewed). Returns the paths when it changed anything.
+    pub async fn sync_local(&self, name: &str) -> Result<Option<live::LivePaths>, StoreError> {
+        let Some(stored) = self.fetch(name).await? else { return Ok(None) };
+        let paths = self.live.paths(name);
+        if local_matches(&paths, &stored.files) {
+            return Ok(None);
+        }
+        let paths = self.live.write_files(name, &stored.meta.serial, stored.files.for_live_dir()).await?;
+        tracing::info!(certificate = name, serial = %stored.meta.serial, host = %stored.meta.host, "installed the certificate stored in the bucket");
+        Ok(Some(paths))
     }
 
     /// Uploads certificates queued while the bucket was unavailable. Records that are done

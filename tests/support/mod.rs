@@ -240,10 +240,23 @@ pub fn free_port() -> u16 {
 /// Fetches `http://127.0.0.1:port/path` with a bare HTTP/1.0 request.
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
+    for attempt in 0..3 {
+        let fetched = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+            write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+            let mut t = String::new();
+            s.read_to_string(&mut t)?;
+            Ok(t)
+        });
+        match fetched {
+            Ok(t) => {
+                text = t;
+                break;
+            }
+            Err(e) if attempt == 2 => panic!("GET 127.0.0.1:{port}{path}: {e}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+        }
+    }
     let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)

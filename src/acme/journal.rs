@@ -1,0 +1,103 @@
+//! The order journal: the URL of the order in flight and the key made for it, so that a
+//! process killed mid-order resumes that order at its next start instead of opening a new
+//! one (an order that is already validated or finalized would otherwise be wasted, and
+//! count against the CA's rate limits). `<state_dir>/orders/<name>.json`, mode 0600: it
+//! holds a private key.
+
+use std::fmt;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct JournaledOrder {
+    pub order_url: String,
+    pub domains: Vec<String>,
+    pub key_type: String,
+    /// The certificate's new private key (PEM).
+    pub key_pem: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl fmt::Debug for JournaledOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JournaledOrder")
+            .field("order_url", &self.order_url)
+            .field("domains", &self.domains)
+            .field("key_pem", &"[redacted]")
+            .finish()
+    }
+}
+
+/// One certificate's order journal file.
+#[derive(Debug, Clone)]
+pub struct OrderJournal {
+    path: PathBuf,
+}
+
+impl OrderJournal {
+    pub fn new(state_dir: &Path, cert: &str) -> OrderJournal {
+        OrderJournal { path: state_dir.join("orders").join(format!("{cert}.json")) }
+    }
+
+    pub fn load(&self) -> Option<JournaledOrder> {
+        let bytes = std::fs::read(&self.path).ok()?;
+        match serde_json::from_slice(&bytes) {
+            Ok(j) => Some(j),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "unreadable order journal; starting a new order");
+                None
+            }
+        }
+    }
+
+    pub fn save(&self, order: &JournaledOrder) -> std::io::Result<()> {
+        let dir = self.path.parent().expect("journal has a directory");
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        let tmp = self.path.with_extension("json.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(order).map_err(std::io::Error::other)?)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &self.path)
+    }
+
+    pub fn remove(&self) {
+        if let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not remove the order journal");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn private_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = OrderJournal::new(dir.path(), "gradient");
+        assert!(j.load().is_none());
+        let order = JournaledOrder {
+            order_url: "https://ca/order/1".into(),
+            domains: vec!["*.example.com".into()],
+            key_type: "ec256".into(),
+            key_pem: "-----BEGIN PRIVATE KEY-----\nsecret\n".into(),
+            created_at: OffsetDateTime::now_utc(),
+        };
+        j.save(&order).unwrap();
+        let mode = std::fs::metadata(dir.path().join("orders/gradient.json")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(j.load().unwrap().order_url, "https://ca/order/1");
+        assert!(!format!("{order:?}").contains("secret"));
+        j.remove();
+        assert!(j.load().is_none());
+    }
+}
