@@ -340,6 +340,7 @@ impl DnsSection {
                 ),
             ));
         }
+        let mut from_settings = Vec::new();
         if let Some(settings) = table.remove("settings") {
             let toml::Value::Table(settings) = settings else {
                 return Err((
@@ -347,10 +348,16 @@ impl DnsSection {
                     "must be a table: settings = { ENV_NAME = \"value\" }".into(),
                 ));
             };
-            translate_settings(&name, entry, settings, &mut table, warnings)?;
+            from_settings = translate_settings(&name, entry, settings, &mut table, warnings)?;
         }
         let inline = |warnings: &mut Vec<String>, key: &str| {
-            warnings.push(format!("dns.{name}.{key} is inline; prefer {key}_file or {key}_env"));
+            let warning = match from_settings.iter().find(|(k, _)| k == key) {
+                Some((_, env)) => format!(
+                    "dns.{name}.settings.{env} holds a secret inline; prefer {env}_FILE = \"/path\" (mode 0600)"
+                ),
+                None => format!("dns.{name}.{key} is inline; prefer {key}_file or {key}_env"),
+            };
+            warnings.push(warning);
         };
         let adapter = match adapter {
             Adapter::Rfc2136 => {
@@ -463,13 +470,15 @@ impl DnsSection {
 }
 
 /// Moves `settings = { ENV_NAME = value }` entries to the adapter's keys in `table`.
+/// Returns which keys came from which environment variable name, for messages.
 fn translate_settings(
     name: &str,
     entry: &ProviderCode,
     settings: toml::Table,
     table: &mut toml::Table,
     warnings: &mut Vec<String>,
-) -> Result<(), (String, String)> {
+) -> Result<Vec<(String, String)>, (String, String)> {
+    let mut translated = Vec::new();
     for (env_name, value) in settings {
         let at = || format!("settings.{env_name}");
         // lego reads `<NAME>_FILE` as "the value is in this file"; for secrets that is our
@@ -502,9 +511,10 @@ fn translate_settings(
         if table.contains_key(&key) {
             return Err((at(), format!("given twice: as settings.{env_name} and as {key}")));
         }
-        table.insert(key, value);
+        table.insert(key.clone(), value);
+        translated.push((key, env_name));
     }
-    Ok(())
+    Ok(translated)
 }
 
 /// An environment variable's value (a string, as lego reads them) in the form the key wants.
@@ -598,7 +608,12 @@ settings = { AWS_ACCESS_KEY_ID = "AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY = "wJalrXU
         assert_eq!(cfg.hosted_zone_id.as_deref(), Some("Z0123456789"));
         assert_eq!(cfg.max_retries, 3);
         assert!(warnings.iter().any(|w| w.contains("AWS_PROPAGATION_TIMEOUT has no effect")), "{warnings:?}");
-        assert!(warnings.iter().any(|w| w.contains("secret_access_key is inline")), "{warnings:?}");
+        assert!(
+            warnings.iter().any(|w| w.contains(
+                "settings.AWS_SECRET_ACCESS_KEY holds a secret inline; prefer AWS_SECRET_ACCESS_KEY_FILE"
+            )),
+            "{warnings:?}"
+        );
         assert!(!warnings.concat().contains("wJalrXUtnFEMI"));
     }
 
