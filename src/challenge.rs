@@ -183,6 +183,7 @@ impl Challenger {
                 zone: target.as_ref().map(|t| t.zone.to_ascii()),
                 value: record.value.clone(),
                 ttl: CHALLENGE_TTL,
+                raw: None,
             };
             self.journal_add(&txt).await?;
             let span = tracing::info_span!("dns", provider = %self.provider.describe(), fqdn = %txt.fqdn);
@@ -226,6 +227,7 @@ impl Challenger {
                 zone: entry.zone.clone(),
                 value: entry.value.clone(),
                 ttl: CHALLENGE_TTL,
+                raw: None,
             };
             match self.provider.cleanup(&txt).await {
                 Ok(()) => tracing::debug!(fqdn = %entry.fqdn, "challenge TXT record removed"),
@@ -356,6 +358,7 @@ async fn remove_entries(config: &Config, entries: Vec<JournalEntry>) -> (usize, 
             zone: entry.zone.clone(),
             value: entry.value.clone(),
             ttl: CHALLENGE_TTL,
+            raw: None,
         };
         match provider.cleanup(&txt).await {
             Ok(()) => {

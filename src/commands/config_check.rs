@@ -1,18 +1,19 @@
 //! `wildcert config check`: parse, validate, read every secret, report warnings.
 
-use crate::config::{Config, DnsAdapterConfig, SecretKeys, read_secret};
+use crate::config::{Config, SecretKeys, read_secret};
+use crate::dns::provider::Provider;
 use crate::exit::Status;
 
 pub async fn run(config: Config) -> anyhow::Result<Status> {
     let mut warnings = config.warnings.clone();
     let mut errors = Vec::new();
     for section in config.dns.values() {
-        match &section.adapter {
-            DnsAdapterConfig::Rfc2136(cfg) => {
-                if let Err(e) = read_secret(&cfg.tsig_secret_keys(), "tsig_secret", &mut warnings) {
-                    errors.push(format!("dns.{}: {e}", section.name));
-                }
-            }
+        // Building the adapter reads its secrets and checks what can be checked offline
+        // (the exec program exists, URLs parse).
+        if let Err(e) = Provider::from_section(section, &mut warnings) {
+            let text = e.to_string();
+            let prefix = format!("dns.{}", section.name);
+            errors.push(if text.starts_with(&prefix) { text } else { format!("{prefix}: {text}") });
         }
     }
     if let Some(eab) = &config.acme.eab {

@@ -7,6 +7,9 @@
 
 pub mod dns;
 pub mod duration;
+#[cfg(test)]
+mod examples;
+pub mod provider_codes;
 mod secret;
 
 use std::collections::BTreeMap;

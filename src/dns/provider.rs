@@ -5,15 +5,26 @@
 use std::net::SocketAddr;
 
 use wildcert_dns_api::{DnsProvider, ProviderError, TxtRecord};
+use wildcert_dns_exec::{Exec, ExecSettings};
+use wildcert_dns_httpreq::{Httpreq, HttpreqSettings};
+use wildcert_dns_pdns::{Pdns, PdnsSettings};
 use wildcert_dns_rfc2136::{Rfc2136, Rfc2136Settings};
+#[cfg(feature = "route53")]
+use wildcert_dns_route53::{Route53, Route53Settings};
 
-use crate::config::{DnsAdapterConfig, DnsSection, read_secret};
+use crate::config::dns::HookMode;
+use crate::config::{DnsAdapterConfig, DnsSection, SecretKeys, read_secret};
 
 /// A ready-to-use adapter.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Provider {
     Rfc2136(Rfc2136),
+    #[cfg(feature = "route53")]
+    Route53(Route53),
+    Pdns(Pdns),
+    Exec(Exec),
+    Httpreq(Httpreq),
 }
 
 impl Provider {
@@ -21,10 +32,17 @@ impl Provider {
     pub fn from_section(section: &DnsSection, warnings: &mut Vec<String>) -> Result<Provider, ProviderError> {
         let config_error =
             |detail: String| ProviderError::Config { provider: format!("dns.{}", section.name), detail };
+        let mut optional_secret = |keys: SecretKeys, key: &str| {
+            if keys.is_set() {
+                read_secret(&keys, key, warnings).map(Some).map_err(config_error)
+            } else {
+                Ok(None)
+            }
+        };
         match &section.adapter {
             DnsAdapterConfig::Rfc2136(cfg) => {
-                let secret =
-                    read_secret(&cfg.tsig_secret_keys(), "tsig_secret", warnings).map_err(config_error)?;
+                let secret = optional_secret(cfg.tsig_secret_keys(), "tsig_secret")?
+                    .ok_or_else(|| config_error("missing tsig_secret_file or tsig_secret_env".into()))?;
                 let server = crate::dns::parse_server(&cfg.nameserver).map_err(config_error)?;
                 Ok(Provider::Rfc2136(Rfc2136::new(Rfc2136Settings {
                     server: server.to_string(),
@@ -35,17 +53,75 @@ impl Provider {
                     timeout: cfg.timeout,
                 })?))
             }
+            #[cfg(feature = "route53")]
+            DnsAdapterConfig::Route53(cfg) => {
+                let secret_access_key = optional_secret(cfg.secret_access_key_keys(), "secret_access_key")?;
+                let session_token = optional_secret(cfg.session_token_keys(), "session_token")?;
+                Ok(Provider::Route53(Route53::new(Route53Settings {
+                    region: cfg.region.clone(),
+                    hosted_zone_id: cfg.hosted_zone_id.clone(),
+                    profile: cfg.profile.clone(),
+                    access_key_id: cfg.access_key_id.clone(),
+                    secret_access_key,
+                    session_token,
+                    endpoint: cfg.endpoint.clone(),
+                    change_timeout: cfg.change_timeout,
+                    request_timeout: cfg.request_timeout,
+                    max_attempts: cfg.max_retries.saturating_add(1),
+                })?))
+            }
+            #[cfg(not(feature = "route53"))]
+            DnsAdapterConfig::Route53(_) => Err(config_error(
+                "this wildcert was built without the `route53` cargo feature; rebuild with `--features route53`"
+                    .into(),
+            )),
+            DnsAdapterConfig::Pdns(cfg) => {
+                let api_key = optional_secret(cfg.api_key_keys(), "api_key")?
+                    .ok_or_else(|| config_error("missing api_key_file or api_key_env".into()))?;
+                Ok(Provider::Pdns(Pdns::new(PdnsSettings {
+                    api_url: cfg.api_url.clone(),
+                    api_key,
+                    server_id: cfg.server_id.clone(),
+                    zone: cfg.zone.clone(),
+                    timeout: cfg.timeout,
+                    ca_certificates: cfg.ca_certificates.clone(),
+                })?))
+            }
+            DnsAdapterConfig::Exec(cfg) => Ok(Provider::Exec(Exec::new(ExecSettings {
+                program: cfg.program.clone(),
+                mode: match cfg.mode {
+                    HookMode::Default => wildcert_dns_exec::Mode::Default,
+                    HookMode::Raw => wildcert_dns_exec::Mode::Raw,
+                },
+                timeout: cfg.timeout,
+            })?)),
+            DnsAdapterConfig::Httpreq(cfg) => {
+                let password = optional_secret(cfg.password_keys(), "password")?;
+                Ok(Provider::Httpreq(Httpreq::new(HttpreqSettings {
+                    endpoint: cfg.endpoint.clone(),
+                    mode: match cfg.mode {
+                        HookMode::Default => wildcert_dns_httpreq::Mode::Default,
+                        HookMode::Raw => wildcert_dns_httpreq::Mode::Raw,
+                    },
+                    username: cfg.username.clone(),
+                    password,
+                    timeout: cfg.timeout,
+                    ca_certificates: cfg.ca_certificates.clone(),
+                })?))
+            }
         }
     }
 
     /// A server known to be authoritative for the zones this adapter updates (the RFC 2136
-    /// primary): used for discovery and always checked for propagation.
+    /// primary): used for discovery and always checked for propagation. API-driven adapters
+    /// know no DNS server; `[propagation]` covers them.
     pub async fn authoritative_server(&self) -> Option<SocketAddr> {
         match self {
             Provider::Rfc2136(p) => {
                 let spec = crate::dns::parse_server(&p.settings().server).ok()?;
                 tokio::net::lookup_host((spec.host.as_str(), spec.port)).await.ok()?.next()
             }
+            _ => None,
         }
     }
 }
@@ -54,18 +130,33 @@ impl DnsProvider for Provider {
     fn describe(&self) -> String {
         match self {
             Provider::Rfc2136(p) => p.describe(),
+            #[cfg(feature = "route53")]
+            Provider::Route53(p) => p.describe(),
+            Provider::Pdns(p) => p.describe(),
+            Provider::Exec(p) => p.describe(),
+            Provider::Httpreq(p) => p.describe(),
         }
     }
 
     async fn present(&self, record: &TxtRecord) -> Result<(), ProviderError> {
         match self {
             Provider::Rfc2136(p) => p.present(record).await,
+            #[cfg(feature = "route53")]
+            Provider::Route53(p) => p.present(record).await,
+            Provider::Pdns(p) => p.present(record).await,
+            Provider::Exec(p) => p.present(record).await,
+            Provider::Httpreq(p) => p.present(record).await,
         }
     }
 
     async fn cleanup(&self, record: &TxtRecord) -> Result<(), ProviderError> {
         match self {
             Provider::Rfc2136(p) => p.cleanup(record).await,
+            #[cfg(feature = "route53")]
+            Provider::Route53(p) => p.cleanup(record).await,
+            Provider::Pdns(p) => p.cleanup(record).await,
+            Provider::Exec(p) => p.cleanup(record).await,
+            Provider::Httpreq(p) => p.cleanup(record).await,
         }
     }
 }

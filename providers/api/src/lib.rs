@@ -25,6 +25,34 @@ pub struct TxtRecord {
     pub value: String,
     /// TTL for the record; short, so that a retried challenge is not served a stale value.
     pub ttl: u32,
+    /// The ACME challenge itself, for adapters that let an external program derive the record
+    /// (lego's `RAW` mode of `exec` and `httpreq`). `None` when there is no ACME challenge
+    /// behind the record, e.g. a probe written by `wildcert dns check`.
+    pub raw: Option<RawChallenge>,
+}
+
+/// The inputs of a DNS-01 challenge before they become a TXT record: what lego hands to
+/// `exec`/`httpreq` programs in `RAW` mode.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawChallenge {
+    /// The identifier being validated, without `*.` and without a trailing dot: the apex and
+    /// the wildcard of `example.com` both give `example.com`.
+    pub domain: String,
+    /// The challenge token from the CA.
+    pub token: String,
+    /// `token.thumbprint`: whoever holds it can answer this challenge, so it is kept out of
+    /// `Debug` and logs.
+    pub key_authorization: Secret,
+}
+
+impl fmt::Debug for RawChallenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawChallenge")
+            .field("domain", &self.domain)
+            .field("token", &self.token)
+            .field("key_authorization", &self.key_authorization)
+            .finish()
+    }
 }
 
 impl fmt::Debug for TxtRecord {
@@ -33,6 +61,7 @@ impl fmt::Debug for TxtRecord {
             .field("fqdn", &self.fqdn)
             .field("zone", &self.zone)
             .field("ttl", &self.ttl)
+            .field("raw", &self.raw)
             .finish_non_exhaustive()
     }
 }
@@ -42,6 +71,46 @@ impl TxtRecord {
     pub fn fqdn_without_dot(&self) -> &str {
         self.fqdn.strip_suffix('.').unwrap_or(&self.fqdn)
     }
+}
+
+/// A TXT value in zone-file presentation form, one quoted character string: what APIs that
+/// replace whole record sets (Route53, PowerDNS) expect as record content.
+pub fn quote_txt(value: &str) -> String {
+    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
+}
+
+/// The text of TXT record content in presentation form: `"ab" "cd"` gives `abcd`, escapes
+/// (`\"`, `\\`, `\065`) are resolved. Used to find our value among others.
+pub fn txt_text(content: &str) -> String {
+    let mut out = String::new();
+    let mut chars = content.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' => {
+                let digits: String =
+                    std::iter::from_fn(|| chars.next_if(char::is_ascii_digit)).take(3).collect();
+                if digits.len() == 3 {
+                    if let Ok(byte) = digits.parse::<u8>() {
+                        out.push(char::from(byte));
+                    }
+                } else {
+                    out.push_str(&digits);
+                    if digits.is_empty()
+                        && let Some(next) = chars.next()
+                    {
+                        out.push(next);
+                    }
+                }
+            }
+            c if quoted => out.push(c),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A DNS adapter: publish and withdraw TXT values.
@@ -153,9 +222,27 @@ mod tests {
             zone: None,
             value: "digest-value".into(),
             ttl: 60,
+            raw: Some(RawChallenge {
+                domain: "example.com".into(),
+                token: "tok".into(),
+                key_authorization: Secret::new("tok.thumbprint"),
+            }),
         };
-        assert!(!format!("{r:?}").contains("digest-value"));
+        let debug = format!("{r:?}");
+        assert!(!debug.contains("digest-value"), "{debug}");
+        assert!(!debug.contains("thumbprint"), "{debug}");
         assert_eq!(r.fqdn_without_dot(), "_acme-challenge.example.com");
+    }
+
+    #[test]
+    fn txt_presentation_form() {
+        assert_eq!(quote_txt("abc-DEF_123"), "\"abc-DEF_123\"");
+        assert_eq!(txt_text("\"abc-DEF_123\""), "abc-DEF_123");
+        assert_eq!(txt_text("\"ab\" \"cd\""), "abcd");
+        assert_eq!(txt_text("\"say \\\"hi\\\"\""), "say \"hi\"");
+        assert_eq!(txt_text("\"\\065\""), "A");
+        assert_eq!(txt_text("unquoted"), "unquoted");
+        assert_eq!(txt_text(&quote_txt("v\"x\\y")), "v\"x\\y");
     }
 
     #[test]

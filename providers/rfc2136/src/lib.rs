@@ -347,8 +347,13 @@ mod tests {
         let mut s = settings();
         s.zone = Some("example.org".into());
         let r = Rfc2136::new(s).unwrap();
-        let record =
-            TxtRecord { fqdn: "_acme-challenge.example.com.".into(), zone: None, value: "v".into(), ttl: 60 };
+        let record = TxtRecord {
+            fqdn: "_acme-challenge.example.com.".into(),
+            zone: None,
+            value: "v".into(),
+            ttl: 60,
+            raw: None,
+        };
         let err = r.present(&record).await.unwrap_err();
         assert!(matches!(err, ProviderError::ZoneNotFound { .. }), "{err}");
     }
