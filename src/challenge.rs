@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use wildcert_dns_api::{DnsProvider, ProviderError, TxtRecord};
+use wildcert_dns_api::{DnsProvider, ProviderError, RawChallenge, Secret, TxtRecord};
 
 use crate::config::{Config, DnsSection};
 use crate::dns::propagation::{PropagationReport, wait_until_served};
@@ -35,6 +35,8 @@ pub struct ChallengeRecord {
     /// `_acme-challenge.<base>.`
     pub fqdn: String,
     pub value: String,
+    /// Domain, token and key authorization, for adapters in lego's RAW mode.
+    pub raw: Option<RawChallenge>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,33 @@ struct JournalEntry {
     fqdn: String,
     zone: Option<String>,
     value: String,
+    /// RAW-mode adapters (exec/httpreq) get the domain and token too. The key authorization
+    /// is kept in memory only: after a crash such an adapter cleans up by domain and token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    raw_domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    raw_token: Option<String>,
+    #[serde(skip)]
+    raw_key_authorization: Option<Secret>,
+}
+
+impl JournalEntry {
+    fn txt(&self) -> TxtRecord {
+        TxtRecord {
+            fqdn: self.fqdn.clone(),
+            zone: self.zone.clone(),
+            value: self.value.clone(),
+            ttl: CHALLENGE_TTL,
+            raw: match (&self.raw_domain, &self.raw_token) {
+                (Some(domain), Some(token)) => Some(RawChallenge {
+                    domain: domain.clone(),
+                    token: token.clone(),
+                    key_authorization: self.raw_key_authorization.clone().unwrap_or_default(),
+                }),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// Writes and removes the challenge records of one certificate.
@@ -183,7 +212,7 @@ impl Challenger {
                 zone: target.as_ref().map(|t| t.zone.to_ascii()),
                 value: record.value.clone(),
                 ttl: CHALLENGE_TTL,
-                raw: None,
+                raw: record.raw.clone(),
             };
             self.journal_add(&txt).await?;
             let span = tracing::info_span!("dns", provider = %self.provider.describe(), fqdn = %txt.fqdn);
@@ -222,13 +251,7 @@ impl Challenger {
         let mut failed = Vec::new();
         let mut errors = Vec::new();
         for entry in entries {
-            let txt = TxtRecord {
-                fqdn: entry.fqdn.clone(),
-                zone: entry.zone.clone(),
-                value: entry.value.clone(),
-                ttl: CHALLENGE_TTL,
-                raw: None,
-            };
+            let txt = entry.txt();
             match self.provider.cleanup(&txt).await {
                 Ok(()) => tracing::debug!(fqdn = %entry.fqdn, "challenge TXT record removed"),
                 Err(e) => {
@@ -254,6 +277,9 @@ impl Challenger {
             fqdn: txt.fqdn.clone(),
             zone: txt.zone.clone(),
             value: txt.value.clone(),
+            raw_domain: txt.raw.as_ref().map(|r| r.domain.clone()),
+            raw_token: txt.raw.as_ref().map(|r| r.token.clone()),
+            raw_key_authorization: txt.raw.as_ref().map(|r| r.key_authorization.clone()),
         };
         {
             let mut written = self.written.lock().expect("journal lock");
@@ -353,13 +379,7 @@ async fn remove_entries(config: &Config, entries: Vec<JournalEntry>) -> (usize, 
                 continue;
             }
         };
-        let txt = TxtRecord {
-            fqdn: entry.fqdn.clone(),
-            zone: entry.zone.clone(),
-            value: entry.value.clone(),
-            ttl: CHALLENGE_TTL,
-            raw: None,
-        };
+        let txt = entry.txt();
         match provider.cleanup(&txt).await {
             Ok(()) => {
                 tracing::info!(fqdn = %entry.fqdn, "removed a challenge TXT record left by an earlier run");

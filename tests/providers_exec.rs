@@ -252,3 +252,40 @@ timeout = "30s"
     assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
     assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "the script cleaned up");
 }
+
+/// lego's RAW mode end to end: the script gets `present -- DOMAIN TOKEN KEY_AUTH` from the
+/// real ACME order and computes the TXT value itself; Pebble validates what it wrote.
+#[test]
+fn exec_raw_mode_issue_through_pebble_validating_bind() {
+    let stack = Stack::up_with(&[("STACK_S3", "0")]);
+    let dir = tempfile::tempdir().unwrap();
+    let program = script(
+        dir.path(),
+        "raw-hook.sh",
+        &format!(
+            r#"set -eu
+action=$1
+[ "$2" = "--" ] || {{ echo "expected RAW arguments" >&2; exit 2; }}
+domain=$3 keyauth=$5
+value=$(printf %s "$keyauth" | openssl dgst -sha256 -binary | openssl base64 -A | tr '+/' '-_' | tr -d '=')
+case "$action" in
+  present) change="update add _acme-challenge.$domain. 60 IN TXT \"$value\"" ;;
+  cleanup) change="update delete _acme-challenge.$domain. IN TXT \"$value\"" ;;
+esac
+printf 'server 127.0.0.1 {port}\n%s\nsend\n' "$change" | nsupdate -y "hmac-sha256:{key}:$(cat {secret})"
+"#,
+            secret = stack.get("TSIG_SECRET_FILE"),
+            port = stack.get("DNS_PORT"),
+            key = stack.get("TSIG_KEY"),
+        ),
+    );
+    let section = format!(
+        "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\nprovider = \"exec\"\nprogram = \"{1}\"\nmode = \"RAW\"\n",
+        stack.get("DNS_SERVER"),
+        program.display()
+    );
+    let config = stack.write_config("exec-raw.toml", &with_dns(&stack.config_text(), &section));
+    let out = stack.wildcert_with(&config, &["issue"]);
+    assert!(out.status.success(), "issue failed:\n{}\n{}", support::stdout(&out), support::stderr(&out));
+    assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "the script cleaned up");
+}

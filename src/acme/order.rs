@@ -10,6 +10,7 @@ use instant_acme::{
     RetryPolicy,
 };
 use rcgen::{CertificateParams, DistinguishedName, KeyPair};
+use wildcert_dns_api::{RawChallenge, Secret};
 
 use super::journal::{JournaledOrder, OrderJournal};
 use super::{AcmeError, problem_text};
@@ -228,8 +229,18 @@ async fn answer_challenges(
                     detail: format!("the CA offers no dns-01 challenge for {identifier}"),
                 }));
             };
-            let value = challenge.key_authorization().dns_value();
-            records.push(ChallengeRecord { fqdn: names::challenge_fqdn(&identifier), identifier, value });
+            let key_authorization = challenge.key_authorization();
+            let raw = RawChallenge {
+                domain: names::challenge_base(&identifier).to_string(),
+                token: challenge.token.clone(),
+                key_authorization: Secret::new(key_authorization.as_str()),
+            };
+            records.push(ChallengeRecord {
+                fqdn: names::challenge_fqdn(&identifier),
+                value: key_authorization.dns_value(),
+                identifier,
+                raw: Some(raw),
+            });
         }
     }
     if !records.is_empty() {

@@ -135,10 +135,23 @@ async fn check_challenge_name(challenger: &Challenger, fqdn: &str, report: &mut 
             )),
         }
     }
+    // A made-up key authorization, so that RAW-mode adapters (which compute the TXT value
+    // themselves) publish exactly the value checked for.
+    let key_authorization = format!("wildcert-dns-check.{:016x}", rand::random::<u64>());
+    let value = {
+        use base64::Engine;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key_authorization.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+    };
     let probe = ChallengeRecord {
         identifier: format!("probe for {fqdn}"),
         fqdn: fqdn.to_string(),
-        value: format!("wildcert-dns-check-{:016x}", rand::random::<u64>()),
+        value,
+        raw: Some(wildcert_dns_api::RawChallenge {
+            domain: fqdn.trim_start_matches("_acme-challenge.").trim_end_matches('.').to_string(),
+            token: "wildcert-dns-check".into(),
+            key_authorization: wildcert_dns_api::Secret::new(key_authorization),
+        }),
     };
     let started = Instant::now();
     let result = challenger.present(std::slice::from_ref(&probe)).await;
