@@ -41,6 +41,21 @@ pub fn validate_requested(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a `[[certificate]] name`: it names a folder locally and a key part in the bucket.
+pub fn validate_certificate_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` must be 1-64 characters of a-z, 0-9, '-', '_' or '.', not starting with '.' (it names a folder)"
+        ))
+    }
+}
+
 /// The name whose `_acme-challenge` label proves control of `name`: the name itself, or for
 /// `*.a.example.com` the base `a.example.com` (RFC 8555 §8.4). The apex and the wildcard of
 /// one domain therefore share a challenge name.

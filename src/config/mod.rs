@@ -402,7 +402,8 @@ impl Config {
             let line = line_col(text, spanned.span().start).0;
             let cert = spanned.into_inner();
             let key = |field: &str| format!("certificate \"{}\".{field}", cert.name);
-            validate_certificate_name(&cert.name).map_err(|m| invalid(Some(line), "certificate.name", m))?;
+            crate::names::validate_certificate_name(&cert.name)
+                .map_err(|m| invalid(Some(line), "certificate.name", m))?;
             if certificates.iter().any(|c| c.name == cert.name) {
                 return Err(invalid(
                     Some(line),
@@ -613,20 +614,6 @@ impl Config {
             }),
             None => Ok(self.certificates.iter().collect()),
         }
-    }
-}
-
-fn validate_certificate_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !name.starts_with('.');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{name}` must be 1-64 characters of a-z, 0-9, '-', '_' or '.', not starting with '.' (it names a folder)"
-        ))
     }
 }
 

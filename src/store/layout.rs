@@ -170,20 +170,8 @@ pub struct Layout<S> {
 
 /// Certificate names become key parts: the same rule as `[[certificate]] name`.
 pub fn check_name(name: &str) -> Result<(), StoreError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !name.starts_with('.');
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Config {
-            key: "certificate name".into(),
-            detail: format!(
-                "`{name}` must be 1-64 characters of a-z, 0-9, '-', '_' or '.', not starting with '.'"
-            ),
-        })
-    }
+    crate::names::validate_certificate_name(name)
+        .map_err(|detail| StoreError::Config { key: "certificate name".into(), detail })
 }
 
 fn folder(name: &str) -> String {

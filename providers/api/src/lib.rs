@@ -5,6 +5,10 @@
 //! of one domain share `_acme-challenge.<domain>`, so an adapter must *add* its value to the
 //! record set (keeping any other values) and remove *only* its own value.
 
+pub mod shared;
+
+pub use shared::{LegoMode, NameLocks, is_within, normalize, same_name};
+
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;

@@ -50,28 +50,8 @@ const TAIL_LINES: usize = 8;
 /// child may hold them open).
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
-/// What the program is given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// `present FQDN VALUE`.
-    #[default]
-    Default,
-    /// `present -- DOMAIN TOKEN KEY_AUTH`.
-    Raw,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-
-    /// `RAW` (any case) or empty/`default`, like lego's `EXEC_MODE`.
-    fn from_str(text: &str) -> Result<Mode, String> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "" | "default" => Ok(Mode::Default),
-            "raw" => Ok(Mode::Raw),
-            other => Err(format!("mode `{other}` is not known; use \"RAW\" or leave it out")),
-        }
-    }
-}
+/// Default or RAW, as in lego.
+pub use wildcert_dns_api::LegoMode as Mode;
 
 /// Settings of the exec adapter, as plain values (the caller owns the config format).
 #[derive(Debug, Clone)]

@@ -35,28 +35,8 @@ use serde::Serialize;
 use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord};
 use wildcert_dns_http::{HttpClient, StatusClass, basic_auth, classify, display_uri, status_error};
 
-/// What the endpoint is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// `{"fqdn", "value"}`.
-    #[default]
-    Default,
-    /// `{"domain", "token", "keyAuth"}`.
-    Raw,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-
-    /// `RAW` (any case) or empty/`default`, like lego's `HTTPREQ_MODE`.
-    fn from_str(text: &str) -> Result<Mode, String> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "" | "default" => Ok(Mode::Default),
-            "raw" => Ok(Mode::Raw),
-            other => Err(format!("mode `{other}` is not known; use \"RAW\" or leave it out")),
-        }
-    }
-}
+/// Default or RAW, as in lego.
+pub use wildcert_dns_api::LegoMode as Mode;
 
 /// Settings of the httpreq adapter, as plain values (the caller owns the config format).
 #[derive(Debug, Clone)]

@@ -12,16 +12,18 @@
 //! The zone is the configured one, else the caller's discovered zone, else the longest
 //! suffix of the name that the server hosts.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request};
 use http_body_util::Full;
 use serde::{Deserialize, Serialize};
-use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord, quote_txt, txt_text};
+use wildcert_dns_api::{
+    DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, is_within, normalize, quote_txt, same_name,
+    txt_text,
+};
 use wildcert_dns_http::{HttpClient, Response, StatusClass, classify, display_uri, excerpt, status_error};
 
 /// Settings of one PowerDNS server, as plain values (the caller owns the config format).
@@ -370,40 +372,6 @@ impl DnsProvider for Pdns {
     async fn cleanup(&self, record: &TxtRecord) -> Result<(), ProviderError> {
         self.remove(record).await
     }
-}
-
-/// Serializes read-modify-write cycles per record name.
-#[derive(Default)]
-struct NameLocks(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-impl NameLocks {
-    async fn lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            // Drop entries nobody holds or waits for.
-            map.retain(|_, lock| Arc::strong_count(lock) > 1);
-            map.entry(name.to_string()).or_default().clone()
-        };
-        lock.lock_owned().await
-    }
-}
-
-/// Lower case with a trailing dot: canonical names as PowerDNS stores them.
-fn normalize(name: &str) -> String {
-    let mut name = name.trim().to_ascii_lowercase();
-    if !name.ends_with('.') {
-        name.push('.');
-    }
-    name
-}
-
-fn same_name(a: &str, b: &str) -> bool {
-    normalize(a) == normalize(b)
-}
-
-fn is_within(name: &str, zone: &str) -> bool {
-    let zone = normalize(zone);
-    name == zone || name.ends_with(&format!(".{zone}"))
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986), for paths and queries.

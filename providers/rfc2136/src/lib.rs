@@ -14,7 +14,7 @@ use hickory_net::client::{Client, ClientHandle};
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::tcp::TcpClientStream;
 use hickory_net::udp::UdpClientStream;
-use hickory_net::xfer::DnsMultiplexer;
+use hickory_net::xfer::{DnsMultiplexer, DnsRequestSender};
 use hickory_net::{DnsError as NetDnsError, NetError};
 use hickory_proto::op::{DnsResponse, ResponseCode};
 use hickory_proto::rr::rdata::TXT;
@@ -171,15 +171,7 @@ impl Rfc2136 {
             .with_timeout(Some(self.settings.timeout))
             .with_signer(Some(self.signer.clone()))
             .build();
-        let (mut client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
-        let task = tokio::spawn(background);
-        let result = if delete {
-            client.delete_by_rdata(rrset.clone(), zone.clone()).await
-        } else {
-            client.append(rrset.clone(), zone.clone(), false).await
-        };
-        task.abort();
-        result
+        exchange(stream, rrset, zone, delete).await
     }
 
     async fn send_tcp(
@@ -196,15 +188,7 @@ impl Rfc2136 {
         let multiplexer = DnsMultiplexer::new(stream, handle)
             .with_timeout(self.settings.timeout)
             .with_signer(self.signer.clone());
-        let (mut client, background) = Client::<TokioRuntimeProvider>::from_sender(multiplexer);
-        let task = tokio::spawn(background);
-        let result = if delete {
-            client.delete_by_rdata(rrset.clone(), zone.clone()).await
-        } else {
-            client.append(rrset.clone(), zone.clone(), false).await
-        };
-        task.abort();
-        result
+        exchange(multiplexer, rrset, zone, delete).await
     }
 
     fn interpret(
@@ -279,6 +263,24 @@ impl Rfc2136 {
             }),
         }
     }
+}
+
+/// Sends one signed update over `sender` (UDP or TCP) and returns the answer.
+async fn exchange<S: DnsRequestSender>(
+    sender: S,
+    rrset: &RecordSet,
+    zone: &Name,
+    delete: bool,
+) -> Result<DnsResponse, NetError> {
+    let (mut client, background) = Client::<TokioRuntimeProvider>::from_sender(sender);
+    let task = tokio::spawn(background);
+    let result = if delete {
+        client.delete_by_rdata(rrset.clone(), zone.clone()).await
+    } else {
+        client.append(rrset.clone(), zone.clone(), false).await
+    };
+    task.abort();
+    result
 }
 
 fn describe(settings: &Rfc2136Settings) -> String {

@@ -27,7 +27,10 @@ use aws_sdk_route53::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
 };
-use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord, quote_txt, txt_text};
+use wildcert_dns_api::{
+    DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, is_within, normalize, quote_txt, same_name,
+    txt_text,
+};
 
 /// The SDK, for callers that need more of the Route53 API than this adapter (tests creating
 /// hosted zones, tools).
@@ -562,41 +565,6 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         next = e.source();
     }
     parts.join(": ")
-}
-
-/// Serializes read-modify-write cycles per record name.
-#[derive(Default)]
-struct NameLocks(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-impl NameLocks {
-    async fn lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            // Drop entries nobody holds or waits for.
-            map.retain(|_, lock| Arc::strong_count(lock) > 1);
-            map.entry(name.to_string()).or_default().clone()
-        };
-        lock.lock_owned().await
-    }
-}
-
-/// Lower case with a trailing dot: how Route53 returns names.
-fn normalize(name: &str) -> String {
-    let mut name = name.trim().to_ascii_lowercase();
-    if !name.ends_with('.') {
-        name.push('.');
-    }
-    name
-}
-
-fn same_name(a: &str, b: &str) -> bool {
-    normalize(a) == normalize(b)
-}
-
-/// Whether `name` equals `zone` or lies below it (both normalized).
-fn is_within(name: &str, zone: &str) -> bool {
-    let zone = normalize(zone);
-    name == zone || name.ends_with(&format!(".{zone}"))
 }
 
 #[cfg(test)]

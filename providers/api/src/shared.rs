@@ -1,0 +1,99 @@
+//! Small pieces several adapters need: DNS name comparison, one read-modify-write at a time
+//! per record name, and lego's argument mode.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError};
+
+/// Lower case with a trailing dot: how DNS APIs (Route53, PowerDNS) spell names.
+pub fn normalize(name: &str) -> String {
+    let mut name = name.trim().to_ascii_lowercase();
+    if !name.ends_with('.') {
+        name.push('.');
+    }
+    name
+}
+
+/// Whether two names are the same DNS name (case and the final dot do not matter).
+pub fn same_name(a: &str, b: &str) -> bool {
+    normalize(a) == normalize(b)
+}
+
+/// Whether `name` (normalized) equals `zone` or lies below it.
+pub fn is_within(name: &str, zone: &str) -> bool {
+    let zone = normalize(zone);
+    name == zone || name.ends_with(&format!(".{zone}"))
+}
+
+/// Serializes read-modify-write cycles per record name, so that the apex's and the
+/// wildcard's values at one name, written concurrently, do not overwrite each other.
+#[derive(Default)]
+pub struct NameLocks(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl NameLocks {
+    pub async fn lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            // Drop entries nobody holds or waits for.
+            map.retain(|_, lock| Arc::strong_count(lock) > 1);
+            map.entry(normalize(name)).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}
+
+/// What a lego-style bridge (exec, httpreq) hands over: the record (`Default`) or the
+/// challenge's domain, token and key authorization (`Raw`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LegoMode {
+    #[default]
+    Default,
+    Raw,
+}
+
+impl std::str::FromStr for LegoMode {
+    type Err = String;
+
+    /// `RAW` (any case) or empty/`default`, like lego's `EXEC_MODE` / `HTTPREQ_MODE`.
+    fn from_str(text: &str) -> Result<LegoMode, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "default" => Ok(LegoMode::Default),
+            "raw" => Ok(LegoMode::Raw),
+            other => Err(format!("mode `{other}` is not known; use \"RAW\" or leave it out")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(same_name("Example.COM", "example.com."));
+        assert!(is_within("_acme-challenge.example.com.", "Example.COM"));
+        assert!(is_within("example.com.", "example.com."));
+        assert!(!is_within("_acme-challenge.notexample.com.", "example.com."));
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!("RAW".parse::<LegoMode>().unwrap(), LegoMode::Raw);
+        assert_eq!("".parse::<LegoMode>().unwrap(), LegoMode::Default);
+        assert!("raw2".parse::<LegoMode>().unwrap_err().contains("RAW"));
+    }
+
+    #[tokio::test]
+    async fn one_holder_per_name() {
+        let locks = NameLocks::default();
+        let held = locks.lock("a.example.com").await;
+        let other =
+            tokio::time::timeout(std::time::Duration::from_millis(20), locks.lock("A.example.com.")).await;
+        assert!(other.is_err(), "the same name (spelled differently) waits");
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(20), locks.lock("b.example.com"))
+                .await
+                .is_ok()
+        );
+        drop(held);
+    }
+}
