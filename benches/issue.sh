@@ -18,7 +18,7 @@ bin="$repo/target/release/wildcert"
 
 dir=$(mktemp -d /tmp/wildcert-bench.XXXXXX)
 trap 'scripts/stack down "$dir/stack" >/dev/null 2>&1; rm -rf "$dir"' EXIT
-STACK_S3=0 scripts/stack up "$dir/stack" >/dev/null
+STACK_S3=0 STACK_DIRECT_DNS=1 scripts/stack up "$dir/stack" >/dev/null
 # shellcheck disable=SC1091
 source "$dir/stack/stack.env"
 sed -i '/^region\|^prefix\|^path_style\|^access_key_id\|^secret_access_key_file/d' "$dir/stack/wildcert.toml"
@@ -36,10 +36,13 @@ measure() {
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 report() { # name, file of "wall rss" lines
-  local wall rss
+  local wall rss fastest slowest
   wall=$(cut -d' ' -f1 "$2" | median)
   rss=$(cut -d' ' -f2 "$2" | median)
-  printf '%-10s median of %d: %6.3f s wall, %6.1f MB peak RSS\n' "$1" "$runs" "$wall" "$(echo "$rss/1024" | bc -l)"
+  fastest=$(cut -d' ' -f1 "$2" | sort -n | head -1)
+  slowest=$(cut -d' ' -f1 "$2" | sort -n | tail -1)
+  printf '%-10s median of %d: %6.3f s wall (%.3f..%.3f), %6.1f MB peak RSS\n' \
+    "$1" "$runs" "$wall" "$fastest" "$slowest" "$(echo "$rss/1024" | bc -l)"
 }
 
 # Warm-up: register the accounts so every measured run is one order.
