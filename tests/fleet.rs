@@ -213,3 +213,19 @@ fn timer_and_service_on_one_host_renew_once() {
     assert_eq!(orders_created(&[daemon.log.as_path(), renew_log.as_path()]), 1);
     assert!(stored(&daemon.log) != stored(&renew_log), "exactly one of them stored a certificate");
 }
+
+#[test]
+fn a_new_host_gets_the_stored_certificate_without_a_new_order() {
+    let stack = with_bucket();
+    let first = host_config(&stack, "host-a", "");
+    let out = stack.wildcert_with(&first, &["issue"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let second = host_config(&stack, "host-b", "");
+    let out = stack.wildcert_with(&second, &["--log-format", "json", "issue"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("nothing to do"), "{}", stdout(&out));
+    assert!(!stderr(&out).contains("\"order created\""), "no second order");
+    assert_eq!(serial(&stack.dir().join("host-b/live")), serial(&stack.dir().join("host-a/live")));
+    let hook = std::fs::read_to_string(stack.dir().join("host-b/hook.log")).unwrap();
+    assert_eq!(hook.lines().count(), 1, "host-b ran its deploy hook for the installed certificate");
+}

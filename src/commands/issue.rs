@@ -30,7 +30,8 @@ pub async fn run(config: Config, args: IssueArgs) -> anyhow::Result<Status> {
         tracing::info!(removed, "cleaned up challenge records left by an earlier run");
     }
     let storage = Storage::new(&config);
-
+    // A new host of a fleet gets the certificate the others already stored.
+    crate::renewal::sync_from_bucket(&config, &storage).await;
     let ctx = Context::new(&config, &storage);
     let mut first_error: Option<anyhow::Error> = None;
     for cert in certs {
