@@ -34,12 +34,24 @@ pub const DEFAULT_CONSOLE_ORIGIN: &str = "https://console.paperspace.com";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {source}{}", read_hint(source))]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}:{column}: {message}")]
     Parse { path: PathBuf, line: usize, column: usize, message: String },
     #[error("{path}{}: {key}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
     Invalid { path: PathBuf, line: Option<usize>, key: String, message: String },
+}
+
+fn read_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "; create it (config/production.toml is a starting point) or name another with --config or WILDCERT_CONFIG"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "; run as a user that may read it (the wildcert user, or root)"
+        }
+        _ => "",
+    }
 }
 
 /// The whole, validated configuration.
