@@ -23,7 +23,7 @@ pub fn init(verbosity: i8, format: LogFormat) {
         "trace".to_string()
     } else {
         format!(
-            "warn,wildcert={level},wildcert_dns_api={level},wildcert_dns_rfc2136={level},wildcert_dns_route53={level},wildcert_dns_exec={level},wildcert_dns_httpreq={level},wildcert_dns_pdns={level}"
+            "warn,wildcert={level},wildcert_dns_api={level},wildcert_dns_rfc2136={level},wildcert_dns_route53={level},wildcert_dns_exec={level},wildcert_dns_httpreq={level},wildcert_dns_pdns={level},wildcert_dns_cloudflare={level}"
         )
     };
     let filter = EnvFilter::try_from_env("WILDCERT_LOG").unwrap_or_else(|_| EnvFilter::new(default));

@@ -115,7 +115,9 @@ mod tests {
         assert!(text.contains("tsig_secret[_file|_env] (RFC2136_TSIG_SECRET[_FILE])"), "{text}");
         assert!(text.contains("program (EXEC_PATH)"), "{text}");
         assert!(text.contains("api_url (PDNS_API_URL)"), "{text}");
-        assert!(text.contains("installer settings: CF_API_EMAIL CF_API_KEY CF_DNS_API_TOKEN"), "{text}");
+        assert!(text.contains("api_token[_file|_env] (CF_DNS_API_TOKEN[_FILE])"), "{text}");
+        assert!(text.contains("email (CF_API_EMAIL)"), "{text}");
+        assert!(text.contains("installer settings: DO_AUTH_TOKEN"), "{text}");
         assert!(text.contains("Akamai FastDNS (now Edge DNS) [edgedns]"), "{text}");
         assert!(text.lines().all(|l| l.len() <= 100), "{text}");
     }

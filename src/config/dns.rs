@@ -33,6 +33,7 @@ pub enum DnsAdapterConfig {
     Rfc2136(Rfc2136Config),
     Route53(Route53Config),
     Pdns(PdnsConfig),
+    Cloudflare(CloudflareConfig),
     Exec(ExecConfig),
     Httpreq(HttpreqConfig),
 }
@@ -166,6 +167,70 @@ impl PdnsConfig {
     }
 }
 
+/// `provider = "cloudflare"`: the Cloudflare API v4. Either an API token (`api_token`, with
+/// an optional `zone_api_token` for the zone lookup) or the legacy global key (`email` and
+/// `api_key`), not both.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudflareConfig {
+    /// An API token with Zone:DNS:Edit on the zone (and Zone:Zone:Read, unless
+    /// `zone_api_token` or `zone_id` is set), inline (discouraged) ...
+    pub api_token: Option<Secret>,
+    /// ... or from a file ...
+    pub api_token_file: Option<PathBuf>,
+    /// ... or from an environment variable of this name.
+    pub api_token_env: Option<String>,
+    /// A second API token with Zone:Zone:Read, used only to find the zone, inline ...
+    pub zone_api_token: Option<Secret>,
+    /// ... or from a file ...
+    pub zone_api_token_file: Option<PathBuf>,
+    /// ... or from an environment variable of this name.
+    pub zone_api_token_env: Option<String>,
+    /// The account's email, for the global API key.
+    pub email: Option<String>,
+    /// The account's Global API Key (it can change everything in the account; prefer a
+    /// token), inline ...
+    pub api_key: Option<Secret>,
+    /// ... or from a file ...
+    pub api_key_file: Option<PathBuf>,
+    /// ... or from an environment variable of this name.
+    pub api_key_env: Option<String>,
+    /// The zone's ID (the zone's Overview page); without it the zone is found by name.
+    pub zone_id: Option<String>,
+    /// Base URL of the API.
+    #[serde(default = "default_cloudflare_api_url")]
+    pub api_url: String,
+    /// Timeout of one API request.
+    #[serde(default = "default_http_timeout", deserialize_with = "duration::deserialize")]
+    pub timeout: Duration,
+}
+
+impl CloudflareConfig {
+    pub fn api_token_keys(&self) -> SecretKeys {
+        SecretKeys {
+            inline: self.api_token.clone(),
+            file: self.api_token_file.clone(),
+            env: self.api_token_env.clone(),
+        }
+    }
+
+    pub fn zone_api_token_keys(&self) -> SecretKeys {
+        SecretKeys {
+            inline: self.zone_api_token.clone(),
+            file: self.zone_api_token_file.clone(),
+            env: self.zone_api_token_env.clone(),
+        }
+    }
+
+    pub fn api_key_keys(&self) -> SecretKeys {
+        SecretKeys {
+            inline: self.api_key.clone(),
+            file: self.api_key_file.clone(),
+            env: self.api_key_env.clone(),
+        }
+    }
+}
+
 /// lego's `EXEC_MODE` / `HTTPREQ_MODE`: what the script or endpoint is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HookMode {
@@ -247,6 +312,7 @@ impl DnsAdapterConfig {
             DnsAdapterConfig::Rfc2136(_) => Adapter::Rfc2136,
             DnsAdapterConfig::Route53(_) => Adapter::Route53,
             DnsAdapterConfig::Pdns(_) => Adapter::Pdns,
+            DnsAdapterConfig::Cloudflare(_) => Adapter::Cloudflare,
             DnsAdapterConfig::Exec(_) => Adapter::Exec,
             DnsAdapterConfig::Httpreq(_) => Adapter::Httpreq,
         }
@@ -264,6 +330,14 @@ impl DnsAdapterConfig {
             .filter(|(_, keys)| keys.is_set())
             .collect(),
             DnsAdapterConfig::Pdns(cfg) => vec![("api_key", cfg.api_key_keys())],
+            DnsAdapterConfig::Cloudflare(cfg) => [
+                ("api_token", cfg.api_token_keys()),
+                ("zone_api_token", cfg.zone_api_token_keys()),
+                ("api_key", cfg.api_key_keys()),
+            ]
+            .into_iter()
+            .filter(|(_, keys)| keys.is_set())
+            .collect(),
             DnsAdapterConfig::Exec(_) => Vec::new(),
             DnsAdapterConfig::Httpreq(cfg) => Some(("password", cfg.password_keys()))
                 .into_iter()
@@ -299,6 +373,10 @@ fn default_max_retries() -> u32 {
 
 fn default_pdns_server_id() -> String {
     "localhost".into()
+}
+
+fn default_cloudflare_api_url() -> String {
+    wildcert_dns_cloudflare::DEFAULT_API_URL.into()
 }
 
 impl DnsSection {
@@ -427,6 +505,90 @@ impl DnsSection {
                     inline(warnings, "api_key");
                 }
                 DnsAdapterConfig::Pdns(cfg)
+            }
+            Adapter::Cloudflare => {
+                let cfg: CloudflareConfig = deserialize(table)?;
+                let (token, zone_token, key) =
+                    (cfg.api_token_keys(), cfg.zone_api_token_keys(), cfg.api_key_keys());
+                match (token.is_set(), key.is_set()) {
+                    (true, true) => {
+                        return Err((
+                            "api_key".into(),
+                            "set either api_token (an API token) or email and api_key (the global API key), not both".into(),
+                        ));
+                    }
+                    (false, false) if zone_token.is_set() => {
+                        return Err((
+                            "api_token".into(),
+                            "zone_api_token only finds the zone; set api_token_file (a token with Zone:DNS:Edit) as well".into(),
+                        ));
+                    }
+                    (false, false) => {
+                        return Err((
+                            "api_token".into(),
+                            "missing credentials: set api_token_file (an API token with Zone:DNS:Edit; lego: CF_DNS_API_TOKEN), or email and api_key_file (the global API key; lego: CF_API_EMAIL, CF_API_KEY)".into(),
+                        ));
+                    }
+                    (true, false) => {
+                        token.check_present("api_token").map_err(|m| ("api_token".to_string(), m))?;
+                        if zone_token.is_set() {
+                            zone_token
+                                .check_present("zone_api_token")
+                                .map_err(|m| ("zone_api_token".to_string(), m))?;
+                        }
+                        // lego ignores the email when it falls back to tokens; so do we.
+                        if cfg.email.is_some() {
+                            warnings.push(format!(
+                                "dns.{name}.email has no effect with an API token; it only goes with the global api_key"
+                            ));
+                        }
+                    }
+                    (false, true) => {
+                        key.check_present("api_key").map_err(|m| ("api_key".to_string(), m))?;
+                        if cfg.email.as_deref().is_none_or(|e| e.trim().is_empty()) {
+                            return Err((
+                                "email".into(),
+                                "the global api_key needs the email of its account (lego: CF_API_EMAIL)"
+                                    .into(),
+                            ));
+                        }
+                        if zone_token.is_set() {
+                            return Err((
+                                "zone_api_token".into(),
+                                "belongs to API tokens; with the global api_key leave it out".into(),
+                            ));
+                        }
+                    }
+                }
+                if let Some(id) = &cfg.zone_id
+                    && (id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()))
+                {
+                    return Err((
+                        "zone_id".into(),
+                        format!(
+                            "`{id}` is not a Cloudflare zone ID (32 hexadecimal characters on the zone's Overview page); leave zone_id out to find the zone by name"
+                        ),
+                    ));
+                }
+                check_url(&cfg.api_url).map_err(|m| ("api_url".to_string(), m))?;
+                if cfg.timeout.is_zero() {
+                    return Err(("timeout".into(), "must be longer than zero".into()));
+                }
+                for (key, inline_value) in [
+                    ("api_token", cfg.api_token.is_some()),
+                    ("zone_api_token", cfg.zone_api_token.is_some()),
+                    ("api_key", cfg.api_key.is_some()),
+                ] {
+                    if inline_value {
+                        inline(warnings, key);
+                    }
+                }
+                if cfg.api_url.trim().starts_with("http://") {
+                    warnings.push(format!(
+                        "dns.{name}.api_url is plain http://: the credentials travel unencrypted; use https://"
+                    ));
+                }
+                DnsAdapterConfig::Cloudflare(cfg)
             }
             Adapter::Exec => {
                 let cfg: ExecConfig = deserialize(table)?;
@@ -628,6 +790,28 @@ settings = { PDNS_API_URL = "http://10.0.0.53:8081", PDNS_API_KEY = "k", PDNS_HT
         assert_eq!((cfg.api_url.as_str(), cfg.server_id.as_str()), ("http://10.0.0.53:8081", "localhost"));
         assert_eq!(cfg.timeout, Duration::from_secs(15));
 
+        let (cloudflare, warnings) = section_warnings(
+            r#"provider = "cloudflare"
+settings = { CF_DNS_API_TOKEN = "dns-token", CF_ZONE_API_TOKEN_FILE = "/etc/wildcert/cf-zone.token", CLOUDFLARE_HTTP_TIMEOUT = "20", CLOUDFLARE_TTL = "120" }"#,
+        )
+        .unwrap();
+        let DnsAdapterConfig::Cloudflare(cfg) = cloudflare.adapter else { panic!() };
+        assert_eq!(cfg.api_token.as_ref().unwrap().expose(), "dns-token");
+        assert_eq!(cfg.zone_api_token_file, Some(PathBuf::from("/etc/wildcert/cf-zone.token")));
+        assert_eq!(cfg.api_url, wildcert_dns_cloudflare::DEFAULT_API_URL);
+        assert_eq!(cfg.timeout, Duration::from_secs(20));
+        assert!(warnings.iter().any(|w| w.contains("CLOUDFLARE_TTL has no effect")), "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.contains("prefer CF_DNS_API_TOKEN_FILE")), "{warnings:?}");
+        assert!(!warnings.concat().contains("dns-token"), "{warnings:?}");
+        let global = section(
+            r#"provider = "cloudflare"
+settings = { CF_API_EMAIL = "ops@example.com", CF_API_KEY_FILE = "/etc/wildcert/cf-global.key" }"#,
+        )
+        .unwrap();
+        let DnsAdapterConfig::Cloudflare(cfg) = global.adapter else { panic!() };
+        assert_eq!(cfg.email.as_deref(), Some("ops@example.com"));
+        assert_eq!(cfg.api_key_file, Some(PathBuf::from("/etc/wildcert/cf-global.key")));
+
         let exec = section(
             r#"provider = "exec"
 settings = { EXEC_PATH = "/usr/local/bin/dns-hook", EXEC_MODE = "RAW" }"#,
@@ -685,6 +869,40 @@ settings = { HTTPREQ_ENDPOINT = "https://hook.example/acme", HTTPREQ_USERNAME = 
         assert!(section("provider = \"route53\"").is_ok());
     }
 
+    /// Exactly one way to authenticate, each complete; the messages name the keys to set.
+    #[test]
+    fn cloudflare_credentials_are_one_complete_method() {
+        let refused = |text: &str| section(&format!("provider = \"cloudflare\"\n{text}")).unwrap_err();
+        let (key, msg) = refused("");
+        assert_eq!(key, "api_token");
+        assert!(msg.contains("api_token_file") && msg.contains("email and api_key_file"), "{msg}");
+        let (key, msg) = refused("api_token_env = \"T\"\nemail = \"ops@example.com\"\napi_key_env = \"K\"");
+        assert_eq!(key, "api_key");
+        assert!(msg.contains("not both"), "{msg}");
+        let (key, _) = refused("api_key_env = \"K\"");
+        assert_eq!(key, "email");
+        let (key, _) =
+            refused("email = \"ops@example.com\"\napi_key_env = \"K\"\nzone_api_token_env = \"Z\"");
+        assert_eq!(key, "zone_api_token");
+        let (key, msg) = refused("zone_api_token_env = \"Z\"");
+        assert_eq!(key, "api_token");
+        assert!(msg.contains("only finds the zone"), "{msg}");
+        let (key, msg) = refused("api_token_env = \"T\"\napi_token_file = \"/t\"");
+        assert_eq!(key, "api_token");
+        assert!(msg.contains("only one"), "{msg}");
+        let (key, _) = refused("api_token_env = \"T\"\nzone_id = \"example.com\"");
+        assert_eq!(key, "zone_id");
+
+        let (_, warnings) = section_warnings(
+            "provider = \"cloudflare\"\napi_token_env = \"T\"\nemail = \"ops@example.com\"\nzone_id = \"023e105f4ecef8ad9ca31a8372d0c353\"",
+        )
+        .unwrap();
+        assert!(warnings.iter().any(|w| w.contains("email has no effect")), "{warnings:?}");
+        assert!(
+            section("provider = \"cloudflare\"\nemail = \"ops@example.com\"\napi_key_file = \"/k\"").is_ok()
+        );
+    }
+
     #[test]
     fn httpreq_password_over_http_warns() {
         let (_, warnings) = section_warnings(
@@ -721,6 +939,7 @@ settings = { HTTPREQ_ENDPOINT = "https://hook.example/acme", HTTPREQ_USERNAME = 
             "rfc2136" => "nameserver = \"127.0.0.1:53\"\ntsig_key = \"k.\"\ntsig_secret_env = \"S\"",
             "route53" => "",
             "pdns" => "api_url = \"http://127.0.0.1:8081\"\napi_key_env = \"K\"",
+            "cloudflare" => "api_token_env = \"T\"",
             "exec" => "program = \"/usr/local/bin/dns-hook\"",
             "httpreq" => "endpoint = \"https://hook.example\"",
             _ => "",
@@ -758,6 +977,7 @@ settings = { HTTPREQ_ENDPOINT = "https://hook.example/acme", HTTPREQ_USERNAME = 
                 Adapter::Rfc2136 => deserialize::<Rfc2136Config>(probe()).map(|_| ()),
                 Adapter::Route53 => deserialize::<Route53Config>(probe()).map(|_| ()),
                 Adapter::Pdns => deserialize::<PdnsConfig>(probe()).map(|_| ()),
+                Adapter::Cloudflare => deserialize::<CloudflareConfig>(probe()).map(|_| ()),
                 Adapter::Exec => deserialize::<ExecConfig>(probe()).map(|_| ()),
                 Adapter::Httpreq => deserialize::<HttpreqConfig>(probe()).map(|_| ()),
             }

@@ -14,6 +14,7 @@ pub enum Adapter {
     Rfc2136,
     Route53,
     Pdns,
+    Cloudflare,
     Exec,
     Httpreq,
 }
@@ -25,6 +26,7 @@ impl Adapter {
             Adapter::Rfc2136 => "rfc2136",
             Adapter::Route53 => "route53",
             Adapter::Pdns => "pdns",
+            Adapter::Cloudflare => "cloudflare",
             Adapter::Exec => "exec",
             Adapter::Httpreq => "httpreq",
         }
@@ -68,6 +70,21 @@ impl Adapter {
                 "zone",
                 "timeout",
                 "ca_certificates",
+            ],
+            Adapter::Cloudflare => &[
+                "api_token",
+                "api_token_file",
+                "api_token_env",
+                "zone_api_token",
+                "zone_api_token_file",
+                "zone_api_token_env",
+                "email",
+                "api_key",
+                "api_key_file",
+                "api_key_env",
+                "zone_id",
+                "api_url",
+                "timeout",
             ],
             Adapter::Exec => &["program", "mode", "timeout"],
             Adapter::Httpreq => &[
@@ -176,7 +193,17 @@ pub const PROVIDER_CODES: &[ProviderCode] = &[
     code("bluecat", "Bluecat Address Manager"),
     code("cloudns", "ClouDNS"),
     ProviderCode {
-        settings: &[known("CF_API_EMAIL"), known("CF_API_KEY"), known("CF_DNS_API_TOKEN")],
+        adapter: Some(Adapter::Cloudflare),
+        settings: &[
+            key("CF_API_EMAIL", "email", Kind::Text),
+            key("CF_API_KEY", "api_key", Kind::Secret),
+            key("CF_DNS_API_TOKEN", "api_token", Kind::Secret),
+            key("CF_ZONE_API_TOKEN", "zone_api_token", Kind::Secret),
+            key("CLOUDFLARE_HTTP_TIMEOUT", "timeout", Kind::Seconds),
+            ignored("CLOUDFLARE_TTL", TTL),
+            ignored("CLOUDFLARE_PROPAGATION_TIMEOUT", PROPAGATION),
+            ignored("CLOUDFLARE_POLLING_INTERVAL", POLLING),
+        ],
         ..code("cloudflare", "Cloudflare")
     },
     code("cloudxns", "CloudXNS"),
@@ -378,7 +405,7 @@ mod tests {
 
     #[test]
     fn built_in_adapters_and_unique_names() {
-        assert_eq!(built_in_codes(), ["exec", "httpreq", "pdns", "rfc2136", "route53"]);
+        assert_eq!(built_in_codes(), ["cloudflare", "exec", "httpreq", "pdns", "rfc2136", "route53"]);
         let mut names: Vec<&str> = PROVIDER_CODES
             .iter()
             .flat_map(|p| std::iter::once(p.code).chain(p.aliases.iter().copied()))
@@ -394,20 +421,39 @@ mod tests {
         }
     }
 
+    /// lego's Cloudflare names, the installer's and the later token ones, reach the adapter's
+    /// keys; secrets take lego's `_FILE` form through `Kind::Secret`.
+    #[test]
+    fn cloudflare_settings_reach_the_adapter() {
+        let entry = lookup("cloudflare").unwrap();
+        for (env, expected) in [
+            ("CF_API_EMAIL", Target::Key("email", Kind::Text)),
+            ("CF_API_KEY", Target::Key("api_key", Kind::Secret)),
+            ("CF_DNS_API_TOKEN", Target::Key("api_token", Kind::Secret)),
+            ("CF_ZONE_API_TOKEN", Target::Key("zone_api_token", Kind::Secret)),
+            ("CLOUDFLARE_HTTP_TIMEOUT", Target::Key("timeout", Kind::Seconds)),
+        ] {
+            assert_eq!(entry.setting(env).map(|s| s.target), Some(expected), "{env}");
+        }
+        assert!(matches!(entry.setting("CLOUDFLARE_TTL").unwrap().target, Target::Ignored(_)));
+    }
+
     #[test]
     fn later_names_are_accepted() {
         assert_eq!(lookup("edgedns").unwrap().code, "fastdns");
         assert_eq!(lookup("AzureDNS").unwrap().code, "azure");
         assert_eq!(lookup("Route53").unwrap().adapter, Some(Adapter::Route53));
+        assert_eq!(lookup("cloudflare").unwrap().adapter, Some(Adapter::Cloudflare));
         assert!(lookup("nosuchdns").is_none());
     }
 
     #[test]
     fn refusal_names_provider_and_bridges() {
-        let text = refusal(lookup("cloudflare").unwrap(), "cloudflare");
-        assert!(text.starts_with("cloudflare (Cloudflare) has no built-in adapter yet"), "{text}");
+        let text = refusal(lookup("digitalocean").unwrap(), "digitalocean");
+        assert!(text.starts_with("digitalocean (DigitalOcean) has no built-in adapter yet"), "{text}");
         assert!(text.contains("provider = \"exec\"") && text.contains("provider = \"httpreq\""), "{text}");
-        assert!(text.contains("CF_API_KEY"), "{text}");
+        assert!(text.contains("DO_AUTH_TOKEN"), "{text}");
+        assert!(text.contains("Built in: cloudflare, exec"), "{text}");
         let text = refusal(lookup("edgedns").unwrap(), "edgedns");
         assert!(
             text.starts_with("edgedns (Akamai FastDNS (now Edge DNS), installer code fastdns)"),

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use wildcert_dns_api::{DnsProvider, ProviderError, TxtRecord};
+use wildcert_dns_cloudflare::{Cloudflare, CloudflareAuth, CloudflareSettings};
 use wildcert_dns_exec::{Exec, ExecSettings};
 use wildcert_dns_httpreq::{Httpreq, HttpreqSettings};
 use wildcert_dns_pdns::{Pdns, PdnsSettings};
@@ -23,6 +24,7 @@ pub enum Provider {
     #[cfg(feature = "route53")]
     Route53(Route53),
     Pdns(Pdns),
+    Cloudflare(Cloudflare),
     Exec(Exec),
     Httpreq(Httpreq),
 }
@@ -87,6 +89,26 @@ impl Provider {
                     ca_certificates: cfg.ca_certificates.clone(),
                 })?))
             }
+            DnsAdapterConfig::Cloudflare(cfg) => {
+                let api_token = optional_secret(cfg.api_token_keys(), "api_token")?;
+                let zone_api_token = optional_secret(cfg.zone_api_token_keys(), "zone_api_token")?;
+                let api_key = optional_secret(cfg.api_key_keys(), "api_key")?;
+                let auth = match (api_token, api_key, &cfg.email) {
+                    (Some(dns), None, _) => CloudflareAuth::Token { dns, zone: zone_api_token },
+                    (None, Some(key), Some(email)) => CloudflareAuth::GlobalKey { email: email.clone(), key },
+                    _ => {
+                        return Err(config_error(
+                            "set api_token_file, or email and api_key_file (not both)".into(),
+                        ));
+                    }
+                };
+                Ok(Provider::Cloudflare(Cloudflare::new(CloudflareSettings {
+                    api_url: cfg.api_url.clone(),
+                    auth,
+                    zone_id: cfg.zone_id.clone(),
+                    timeout: cfg.timeout,
+                })?))
+            }
             DnsAdapterConfig::Exec(cfg) => Ok(Provider::Exec(Exec::new(ExecSettings {
                 program: cfg.program.clone(),
                 mode: match cfg.mode {
@@ -133,6 +155,7 @@ impl DnsProvider for Provider {
             #[cfg(feature = "route53")]
             Provider::Route53(p) => p.describe(),
             Provider::Pdns(p) => p.describe(),
+            Provider::Cloudflare(p) => p.describe(),
             Provider::Exec(p) => p.describe(),
             Provider::Httpreq(p) => p.describe(),
         }
@@ -144,6 +167,7 @@ impl DnsProvider for Provider {
             #[cfg(feature = "route53")]
             Provider::Route53(p) => p.present(record).await,
             Provider::Pdns(p) => p.present(record).await,
+            Provider::Cloudflare(p) => p.present(record).await,
             Provider::Exec(p) => p.present(record).await,
             Provider::Httpreq(p) => p.present(record).await,
         }
@@ -155,6 +179,7 @@ impl DnsProvider for Provider {
             #[cfg(feature = "route53")]
             Provider::Route53(p) => p.cleanup(record).await,
             Provider::Pdns(p) => p.cleanup(record).await,
+            Provider::Cloudflare(p) => p.cleanup(record).await,
             Provider::Exec(p) => p.cleanup(record).await,
             Provider::Httpreq(p) => p.cleanup(record).await,
         }
