@@ -378,9 +378,17 @@ impl<'a> Context<'a> {
         error: anyhow::Error,
     ) -> Outcome {
         let now = OffsetDateTime::now_utc();
+        // The CA's or the DNS provider's "come back later", whichever is in the chain.
         let retry_after = error
             .chain()
-            .find_map(|c| c.downcast_ref::<AcmeError>().and_then(AcmeError::retry_after))
+            .find_map(|c| {
+                c.downcast_ref::<AcmeError>().and_then(AcmeError::retry_after).or_else(|| {
+                    match c.downcast_ref::<wildcert_dns_api::ProviderError>() {
+                        Some(wildcert_dns_api::ProviderError::Temporary { retry_after, .. }) => *retry_after,
+                        _ => None,
+                    }
+                })
+            })
             .map(|d| now + d);
         state.record_failure(now, crate::cli::chain_message(&error), retry_after);
         let jitter = plan::jitter_for(&self.host, &cert.name, "");
