@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use wildcert::config::Config;
 use wildcert::dns::provider::Provider;
@@ -367,39 +367,8 @@ fn decode(text: &str) -> String {
 }
 
 async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Seen> {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    let (head_end, length) = loop {
-        let n = socket.read(&mut buf).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        data.extend_from_slice(&buf[..n]);
-        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&data[..end]).to_string();
-            let length = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
-                })
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(0);
-            break (end, length);
-        }
-    };
-    while data.len() < head_end + 4 + length {
-        let n = socket.read(&mut buf).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        data.extend_from_slice(&buf[..n]);
-    }
-    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
-    let mut lines = head.lines();
-    let mut first = lines.next()?.split_whitespace();
-    let method = first.next()?.to_string();
-    let target = first.next()?;
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let request = support::read_http_request(socket).await?;
+    let (path, query) = request.target.split_once('?').unwrap_or((&request.target, ""));
     let path = path.strip_prefix("/client/v4").unwrap_or(path).to_string();
     let query = query
         .split('&')
@@ -409,12 +378,7 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Seen> {
             (decode(k), decode(v))
         })
         .collect();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let body = String::from_utf8_lossy(&data[head_end + 4..]).to_string();
-    Some(Seen { method, path, query, headers, body })
+    Some(Seen { method: request.method, path, query, headers: request.headers, body: request.body })
 }
 
 fn settings(api_url: &str, auth: CloudflareAuth) -> CloudflareSettings {

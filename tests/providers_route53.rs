@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use support::Stack;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use wildcert::config::Config;
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, ProviderError, TxtRecord};
@@ -292,27 +292,7 @@ fn fake_route53(n: usize, first_line: &str) -> (&'static str, String) {
 
 /// Reads one HTTP/1.1 request (head and a Content-Length body) as text.
 async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = socket.read(&mut buf).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        data.extend_from_slice(&buf[..n]);
-        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if data.len() >= end + 4 + length {
-                break;
-            }
-        }
-    }
-    String::from_utf8_lossy(&data).into_owned()
+    support::read_http_request(socket).await.map(|r| r.raw).unwrap_or_default()
 }
 
 /// `wildcert issue` with the Route53 adapter against moto. moto serves no DNS, so Pebble

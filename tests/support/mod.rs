@@ -261,3 +261,62 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
 }
+
+/// One HTTP/1.1 request as a test server received it.
+pub struct HttpRequest {
+    pub method: String,
+    /// Path and query, as sent.
+    pub target: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// The whole request as text.
+    pub raw: String,
+}
+
+/// Reads one request (head and a Content-Length body) from a test server's socket; `None`
+/// when the client closed the connection first.
+pub async fn read_http_request(socket: &mut tokio::net::TcpStream) -> Option<HttpRequest> {
+    use tokio::io::AsyncReadExt;
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    let (head_end, length) = loop {
+        let n = socket.read(&mut buf).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        data.extend_from_slice(&buf[..n]);
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            break (end, length);
+        }
+    };
+    while data.len() < head_end + 4 + length {
+        let n = socket.read(&mut buf).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
+    let mut lines = head.lines();
+    let mut first = lines.next()?.split_whitespace();
+    let method = first.next()?.to_string();
+    let target = first.next()?.to_string();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Some(HttpRequest {
+        method,
+        target,
+        headers,
+        body: String::from_utf8_lossy(&data[head_end + 4..]).to_string(),
+        raw: String::from_utf8_lossy(&data).into_owned(),
+    })
+}

@@ -37,7 +37,8 @@ use wildcert_dns_api::{
     txt_text,
 };
 use wildcert_dns_http::{
-    HttpClient, Response, StatusClass, classify, display_uri, excerpt, redact, retry_after, status_error,
+    HttpClient, Response, StatusClass, classify, display_uri, encode, excerpt, redact, retry_after,
+    status_error,
 };
 
 /// Where the API lives.
@@ -541,19 +542,6 @@ fn describe(settings: &CloudflareSettings) -> String {
         Some(id) => format!("cloudflare ({shown}, zone_id {id})"),
         None => format!("cloudflare ({shown})"),
     }
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986), for paths and queries.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 impl DnsProvider for Cloudflare {

@@ -122,6 +122,20 @@ impl HttpClient {
     }
 }
 
+/// Percent-encodes everything but unreserved characters (RFC 3986), for path segments and
+/// query values.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// `scheme://host:port/path` of a URI, without user info or query: safe for messages.
 pub fn display_uri(uri: &Uri) -> String {
     let scheme = uri.scheme_str().unwrap_or("http");

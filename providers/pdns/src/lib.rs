@@ -24,7 +24,9 @@ use wildcert_dns_api::{
     DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, is_within, normalize, quote_txt, same_name,
     txt_text,
 };
-use wildcert_dns_http::{HttpClient, Response, StatusClass, classify, display_uri, excerpt, status_error};
+use wildcert_dns_http::{
+    HttpClient, Response, StatusClass, classify, display_uri, encode, excerpt, status_error,
+};
 
 /// Settings of one PowerDNS server, as plain values (the caller owns the config format).
 #[derive(Debug, Clone)]
@@ -372,19 +374,6 @@ impl DnsProvider for Pdns {
     async fn cleanup(&self, record: &TxtRecord) -> Result<(), ProviderError> {
         self.remove(record).await
     }
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986), for paths and queries.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
