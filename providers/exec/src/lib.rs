@@ -139,7 +139,7 @@ impl Exec {
             .process_group(0)
             .kill_on_drop(true);
 
-        let mut child = command.spawn().map_err(|e| ProviderError::Config {
+        let mut child = spawn(&mut command).await.map_err(|e| ProviderError::Config {
             provider: provider.clone(),
             detail: format!("cannot start `{shown}`: {e}"),
         })?;
@@ -191,6 +191,23 @@ impl Exec {
             Err(ProviderError::Rejected { provider, detail })
         }
     }
+}
+
+/// Starts the program, retrying briefly while the kernel reports it busy (ETXTBSY): that
+/// happens when the script was just written and another process, such as a configuration
+/// manager or a concurrent fork in this one, still holds a write descriptor to it for a moment.
+async fn spawn(command: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+    let mut delay = Duration::from_millis(10);
+    for _ in 0..6 {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    command.spawn()
 }
 
 fn describe(settings: &ExecSettings) -> String {
