@@ -41,7 +41,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Get certificates now (skips ones with more than 1/3 of their lifetime left).
+    /// Get certificates now (skips ones not due yet: the schedule `status` shows).
     Issue(IssueArgs),
     /// Renew what is due now and exit (for a systemd timer or cron).
     Renew(RenewArgs),

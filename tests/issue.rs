@@ -75,6 +75,16 @@ fn issues_wildcard_and_apex_that_chain_to_pebbles_root() {
     assert!(again.status.success());
     assert!(stdout(&again).contains("nothing to do"), "{}", stdout(&again));
     assert_eq!(std::fs::read(live.join("cert.pem")).unwrap(), serial_before);
+    // It names the same renewal time `status` shows (one schedule for every command).
+    let status = stdout(&stack.wildcert(&["status"]));
+    let next =
+        status.lines().find_map(|l| l.trim().strip_prefix("next:")).expect("status shows the next action");
+    let next_time = next.trim().split(": ").next().unwrap();
+    assert!(
+        stdout(&again).contains(&format!("renewal due {next_time}")),
+        "issue: {}\nstatus: {status}",
+        stdout(&again)
+    );
 
     // --force does, and keeps the same paths (the symlink switches atomically).
     let forced = stack.wildcert(&["issue", "--force"]);

@@ -8,6 +8,7 @@ use crate::cli::IssueArgs;
 use crate::config::{CertificateConfig, Config, Source};
 use crate::exit::Status;
 use crate::renewal::{Context, Outcome};
+use crate::state::CertState;
 use crate::store::Storage;
 use crate::{plan, signals, state};
 
@@ -35,22 +36,25 @@ pub async fn run(config: Config, args: IssueArgs) -> anyhow::Result<Status> {
     let ctx = Context::new(&config, &storage);
     let mut first_error: Option<anyhow::Error> = None;
     for cert in certs {
-        let info = ctx.current_info(&cert.name).await;
+        let state = state::load(&config.storage.state_dir, &cert.name);
+        // The schedule `status` and `renew` follow, without the failure backoff: asking for a
+        // certificate by hand is an attempt of its own.
+        let mut schedule = CertState { failures: 0, retry_after: None, ..state.clone() };
+        let now = OffsetDateTime::now_utc();
+        let (info, planned) = ctx.plan_offline(cert, &mut schedule, now).await;
         if !args.force
             && let Some(info) = &info
+            && !planned.is_due(now)
         {
-            let due_at = plan::renewal_time(info.not_before, info.not_after, cert.renew_before);
-            if OffsetDateTime::now_utc() < due_at {
-                println!(
-                    "{}: valid until {}, renewal due {}; nothing to do (--force issues anyway)",
-                    cert.name,
-                    plan::show(info.not_after),
-                    plan::show(due_at)
-                );
-                continue;
-            }
+            println!(
+                "{}: valid until {}, renewal due {} ({}); nothing to do (--force issues anyway)",
+                cert.name,
+                plan::show(info.not_after),
+                plan::show(planned.at),
+                planned.reason.describe()
+            );
+            continue;
         }
-        let state = state::load(&config.storage.state_dir, &cert.name);
         match ctx.renew_locked(cert, state, info, !args.force, signals::shutdown()).await {
             Outcome::Renewed(obtained) => {
                 let info = &obtained.pair.info;
