@@ -63,7 +63,7 @@ pub async fn obtain(
     let pair = bundle::check(
         Input { label: "the new private key", bytes: issued.key_pem.as_bytes() },
         &[Input { label: "the chain from the CA", bytes: issued.chain_pem.as_bytes() }],
-        &CheckOptions::new(cert.domains.clone()),
+        &issued_chain_options(config, cert),
     )
     .into_result()
     .context("the CA's certificate failed the checks; nothing was stored")?;
@@ -81,6 +81,21 @@ pub async fn obtain(
     );
     let hook = deploy(cert, &saved).await;
     Ok(Obtained { pair, saved, order_url: issued.order_url, hook })
+}
+
+/// How an issued chain is checked: no trust check (the CA chose its roots), and path
+/// validation anchored at the CA's own chain or, when they issued it, the configured
+/// `[acme] ca_certificates` (a private CA's root often serves both).
+fn issued_chain_options(config: &Config, cert: &CertificateConfig) -> CheckOptions {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut opts = CheckOptions::new(cert.domains.clone());
+    if let Some(path) = &config.acme.ca_certificates
+        && let Ok(certs) = CertificateDer::pem_file_iter(path)
+    {
+        opts.known_cas = certs.filter_map(Result::ok).collect();
+    }
+    opts
 }
 
 /// Runs the certificate's deploy hook, if any, logging a failure (the certificate stays).

@@ -259,7 +259,7 @@ pub(crate) fn analyse(
 }
 
 /// Dotted OID of a certificate's signature algorithm, with a name for the common ones.
-fn signature_algorithm(x: &X509Certificate<'_>) -> String {
+pub(crate) fn signature_algorithm(x: &X509Certificate<'_>) -> String {
     let oid = &x.signature_algorithm.algorithm;
     match x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry()) {
         Ok(name) => format!("{name} ({})", oid.to_id_string()),

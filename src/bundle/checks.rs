@@ -98,26 +98,34 @@ pub(crate) fn leaf(cert: &Cert<'_>, wanted: &[String], problems: &mut Vec<Proble
         problems.push(error(BundleError::LeafIsCa { leaf: at() }));
     }
 
-    if let Ok(Some(eku)) = cert.x.extended_key_usage()
-        && !eku.value.server_auth
-    {
-        let e = eku.value;
-        let mut have: Vec<String> = [
-            (e.any, "anyExtendedKeyUsage"),
-            (e.client_auth, "clientAuth"),
-            (e.code_signing, "codeSigning"),
-            (e.email_protection, "emailProtection"),
-            (e.time_stamping, "timeStamping"),
-            (e.ocsp_signing, "OCSPSigning"),
-        ]
-        .into_iter()
-        .filter(|(set, _)| *set)
-        .map(|(_, name)| name.to_string())
-        .collect();
-        have.extend(e.other.iter().map(|oid| oid.to_id_string()));
-        let have = if have.is_empty() { "nothing".into() } else { have.join(", ") };
+    if let Some(have) = eku_without_server_auth(&cert.x) {
         problems.push(error(BundleError::MissingServerAuth { leaf: at(), have }));
     }
+}
+
+/// The purposes an extended key usage extension lists when it lacks serverAuth (`None`: no
+/// extension, or serverAuth is there). anyExtendedKeyUsage does not stand in for serverAuth:
+/// rustls and browsers look for serverAuth itself.
+pub(crate) fn eku_without_server_auth(x: &X509Certificate<'_>) -> Option<String> {
+    let eku = x.extended_key_usage().ok().flatten()?;
+    if eku.value.server_auth {
+        return None;
+    }
+    let e = eku.value;
+    let mut have: Vec<String> = [
+        (e.any, "anyExtendedKeyUsage"),
+        (e.client_auth, "clientAuth"),
+        (e.code_signing, "codeSigning"),
+        (e.email_protection, "emailProtection"),
+        (e.time_stamping, "timeStamping"),
+        (e.ocsp_signing, "OCSPSigning"),
+    ]
+    .into_iter()
+    .filter(|(set, _)| *set)
+    .map(|(_, name)| name.to_string())
+    .collect();
+    have.extend(e.other.iter().map(|oid| oid.to_id_string()));
+    Some(if have.is_empty() { "nothing".into() } else { have.join(", ") })
 }
 
 /// Why a name is not covered, for the two wildcard mistakes everybody makes once.
@@ -142,7 +150,7 @@ fn coverage_hint(have: &[String], name: &str) -> String {
 
 /// How far a certificate's start may lie ahead of this machine's clock: a CA's clock and
 /// ours are never exactly the same, and a certificate issued a moment ago must pass.
-const CLOCK_SKEW: ::time::Duration = ::time::Duration::minutes(5);
+pub(crate) const CLOCK_SKEW: ::time::Duration = ::time::Duration::minutes(5);
 
 /// Validity periods of the leaf and intermediates (a root's own dates are the trust
 /// store's business). Short-lived certificates are warned about once a third of their
@@ -200,6 +208,45 @@ pub(crate) fn issuers_are_cas(certs: &[Cert<'_>], analysis: &Analysis, problems:
             problems.push(error(BundleError::IssuerNotCa {
                 cert: certs[issuer].at.clone(),
                 signed: certs[child].at.clone(),
+            }));
+        }
+    }
+}
+
+/// What an issuer's extensions allow below it, as RFC 5280 and TLS clients read them: key
+/// usage must include keyCertSign (rustls-webpki ignores key usage, but browsers, OpenSSL
+/// and Go refuse the chain), an extended key usage must include serverAuth, and the number
+/// of intermediates below a CA must not exceed its pathLenConstraint.
+///
+/// Path validation (`path`) finds the last two as well whenever the issuer lies below the
+/// trust anchor; checked here too so that a chain checked without trust anchors, whose top
+/// certificate then serves as the anchor, is judged the same.
+pub(crate) fn issuer_constraints(certs: &[Cert<'_>], analysis: &Analysis, problems: &mut Vec<Problem>) {
+    for (k, pair) in analysis.chain.windows(2).enumerate() {
+        let (child, issuer) = (pair[0], pair[1]);
+        let x = &certs[issuer].x;
+        if let Ok(Some(ku)) = x.key_usage()
+            && !ku.value.key_cert_sign()
+        {
+            problems.push(error(BundleError::IssuerNotCertSigner {
+                cert: certs[issuer].at.clone(),
+                signed: certs[child].at.clone(),
+            }));
+        }
+        if let Some(have) = eku_without_server_auth(x) {
+            problems
+                .push(error(BundleError::IssuerWithoutServerAuth { cert: certs[issuer].at.clone(), have }));
+        }
+        // Intermediates between this issuer and the leaf.
+        let below = k;
+        if let Ok(Some(bc)) = x.basic_constraints()
+            && let Some(path_len) = bc.value.path_len_constraint
+            && (path_len as usize) < below
+        {
+            problems.push(error(BundleError::PathLenExceeded {
+                ca: certs[issuer].at.clone(),
+                path_len: path_len as usize,
+                below,
             }));
         }
     }

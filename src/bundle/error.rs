@@ -199,6 +199,38 @@ pub enum BundleError {
     )]
     IssuerNotCa { cert: CertRef, signed: CertRef },
     #[error(
+        "{cert} signed {}, but its key usage lacks keyCertSign, so it may not sign certificates and TLS clients (browsers, OpenSSL, Go) reject the chain; use the real intermediate from your CA",
+        signed.short()
+    )]
+    IssuerNotCertSigner { cert: CertRef, signed: CertRef },
+    #[error(
+        "{cert} limits its extended key usage to {have}, without serverAuth, and that limit binds every certificate below it: TLS clients refuse the leaf as a server certificate; ask the CA for the intermediate that issues TLS server certificates"
+    )]
+    IssuerWithoutServerAuth { cert: CertRef, have: String },
+    #[error(
+        "{ca} allows at most {path_len} intermediate(s) below it (basicConstraints pathLenConstraint), but the chain has {below}, so TLS clients refuse it; ask the CA for a chain that respects it (a leaf issued by an intermediate closer to the root)"
+    )]
+    PathLenExceeded { ca: CertRef, path_len: usize, below: usize },
+    #[error(
+        "{ca} carries name constraints that {constraint}, and the leaf names {name}: this CA may not issue for that name, so TLS clients refuse the chain; get the certificate from a CA allowed to issue for {name}"
+    )]
+    NameConstraintViolation { ca: CertRef, name: String, constraint: String },
+    #[error(
+        "{cert} is signed with {algorithm}, which TLS clients no longer accept; have it reissued with SHA-256 or better (RSA PKCS#1/PSS or ECDSA P-256/P-384)"
+    )]
+    RefusedSignatureAlgorithm { cert: CertRef, algorithm: String },
+    /// A refusal by path validation that no more precise variant describes; `reason` says
+    /// what is wrong with `cert` and what to do.
+    #[error("{cert}: {reason}")]
+    ClientsRefuse { cert: CertRef, reason: String },
+    /// What RFC 5280 path validation refused, as a client would, where wildcert's own checks
+    /// had passed the chain: the clients' verdict wins. `detail` names the path validator's
+    /// own error.
+    #[error(
+        "{finding} — TLS clients refuse this chain (RFC 5280 path validation: {detail}) although wildcert's own checks passed it; the clients' verdict wins"
+    )]
+    RefusedByClients { finding: Box<BundleError>, detail: String },
+    #[error(
         "{root} is a self-signed root; clients already have their roots, so sending it only costs bytes — you may remove it ('wildcert verify --fix --out fixed.crt' drops it)"
     )]
     RootInBundle { root: CertRef },
@@ -276,6 +308,13 @@ impl BundleError {
             BundleError::MissingIntermediate { .. } => "missing_intermediate",
             BundleError::UnverifiableSignature { .. } => "unverifiable_signature",
             BundleError::IssuerNotCa { .. } => "issuer_not_ca",
+            BundleError::IssuerNotCertSigner { .. } => "issuer_not_cert_signer",
+            BundleError::IssuerWithoutServerAuth { .. } => "issuer_without_server_auth",
+            BundleError::PathLenExceeded { .. } => "path_len_exceeded",
+            BundleError::NameConstraintViolation { .. } => "name_constraint_violation",
+            BundleError::RefusedSignatureAlgorithm { .. } => "refused_signature_algorithm",
+            BundleError::ClientsRefuse { .. } => "clients_refuse",
+            BundleError::RefusedByClients { finding, .. } => finding.code(),
             BundleError::RootInBundle { .. } => "root_in_bundle",
             BundleError::Unrelated { .. } => "unrelated",
             BundleError::Duplicate { .. } => "duplicate",
@@ -304,6 +343,10 @@ impl BundleError {
             | BundleError::MissingIntermediate { cert, .. }
             | BundleError::UnverifiableSignature { cert, .. }
             | BundleError::IssuerNotCa { cert, .. }
+            | BundleError::IssuerNotCertSigner { cert, .. }
+            | BundleError::IssuerWithoutServerAuth { cert, .. }
+            | BundleError::RefusedSignatureAlgorithm { cert, .. }
+            | BundleError::ClientsRefuse { cert, .. }
             | BundleError::Unrelated { cert, .. }
             | BundleError::Duplicate { cert, .. }
             | BundleError::NotYetValid { cert, .. }
@@ -311,6 +354,10 @@ impl BundleError {
             | BundleError::ExpiresSoon { cert, .. } => Some(cert),
             BundleError::RootInBundle { root } | BundleError::UntrustedRoot { root } => Some(root),
             BundleError::Untrusted { top, .. } => Some(top),
+            BundleError::PathLenExceeded { ca, .. } | BundleError::NameConstraintViolation { ca, .. } => {
+                Some(ca)
+            }
+            BundleError::RefusedByClients { finding, .. } => finding.certificate(),
             _ => None,
         }
     }
@@ -337,6 +384,7 @@ impl BundleError {
             | BundleError::KeyMismatch { file, .. }
             | BundleError::ChainOutOfOrder { file, .. }
             | BundleError::LeafNotFirst { file, .. } => Some(file),
+            BundleError::RefusedByClients { finding, .. } => finding.file(),
             other => other.certificate().map(|c| c.file.as_str()),
         }
     }

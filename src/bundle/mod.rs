@@ -14,6 +14,7 @@ mod der;
 mod error;
 mod key;
 mod parse;
+mod path;
 mod pem;
 
 #[cfg(test)]
@@ -45,13 +46,24 @@ pub struct CheckOptions {
     pub now: OffsetDateTime,
     /// Warn when fewer than this many days are left.
     pub expiry_warning_days: i64,
-    /// Trust anchors the chain must reach; `None` skips the trust check.
+    /// Trust anchors the chain must reach; `None` skips the trust check. Path validation
+    /// (what TLS clients do) always runs, anchored here when given.
     pub roots: Option<Vec<CertificateDer<'static>>>,
+    /// CA certificates the caller knows, such as the ACME CA's configured `ca_certificates`:
+    /// with `roots: None`, path validation tries them as anchors before it falls back to the
+    /// top of the bundle's own chain. They never make the trust check stricter.
+    pub known_cas: Vec<CertificateDer<'static>>,
 }
 
 impl CheckOptions {
     pub fn new(names: Vec<String>) -> CheckOptions {
-        CheckOptions { names, now: OffsetDateTime::now_utc(), expiry_warning_days: 30, roots: None }
+        CheckOptions {
+            names,
+            now: OffsetDateTime::now_utc(),
+            expiry_warning_days: 30,
+            roots: None,
+            known_cas: Vec::new(),
+        }
     }
 }
 
@@ -313,12 +325,14 @@ pub fn check(key: Input<'_>, bundles: &[Input<'_>], opts: &CheckOptions) -> Repo
     });
     chain::check_completeness_and_trust(&certs, &analysis, roots.as_deref(), &mut problems);
     checks::issuers_are_cas(&certs, &analysis, &mut problems);
+    checks::issuer_constraints(&certs, &analysis, &mut problems);
     let leaf = &certs[analysis.leaf()];
     if let Some(k) = &private_key {
         checks::key_matches(key.label, k, &certs, analysis.leaf(), &mut problems);
     }
     checks::leaf(leaf, &opts.names, &mut problems);
     checks::validity(&certs, &analysis, opts.now, opts.expiry_warning_days, &mut problems);
+    path::validate(&certs, &analysis, opts, &mut problems);
 
     let info = cert_info(&leaf.x, leaf.der);
     let served: Vec<String> =
