@@ -540,3 +540,290 @@ fn trust_verdict_agrees_with_openssl_verify() {
         );
     }
 }
+
+// --- path validation as TLS clients do it ----------------------------------------------
+
+/// What `verify --roots root.pem` said about a bundle: exit status, first line, error codes.
+struct Verdict {
+    code: i32,
+    first: String,
+    errors: Vec<String>,
+    text: String,
+}
+
+/// Writes `leaf`'s key, `bundle` and `root`, then runs `verify` (text and JSON).
+fn judge(leaf: &Node, bundle: &str, root: &Node) -> Verdict {
+    let dir = Dir::new();
+    dir.write("key.pem", leaf.key_pem());
+    dir.write("server.crt", bundle);
+    dir.write("root.pem", root.pem());
+    let args = ["verify", "--key", "key.pem", "--bundle", "server.crt", "--roots", "root.pem"];
+    let out = dir.run(&args);
+    let json = dir.run(&[&args[..], &["--json"]].concat());
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let errors = json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["severity"] == "error")
+        .map(|p| p["code"].as_str().unwrap().to_string())
+        .collect();
+    let text = stdout(&out);
+    Verdict { code: code(&out), first: text.lines().next().unwrap_or_default().to_string(), errors, text }
+}
+
+/// A bundle refused for `cause`, named in the first line as `expected`.
+fn assert_refused(v: &Verdict, cause: &str, expected: &[&str]) {
+    assert_eq!(v.code, 3, "exit status; output:\n{}", v.text);
+    assert_eq!(v.errors.first().map(String::as_str), Some(cause), "{:?}\n{}", v.errors, v.text);
+    for part in expected {
+        assert!(v.first.contains(part), "{part:?} not in the first line:\n{}", v.first);
+    }
+    assert!(v.text.lines().last().unwrap().starts_with("not usable:"), "{}", v.text);
+}
+
+/// root → one intermediate edited by `edit` → healthy leaf (`spec`): (root, intermediate, leaf).
+fn under(edit: impl FnOnce(&mut rcgen::CertificateParams), spec: &LeafSpec) -> (Node, Node, Node) {
+    let root = bundle_support::root("Wildcert Test Root", Alg::EcP256);
+    let mid = bundle_support::intermediate_with("Wildcert Test Intermediate 1", Alg::EcP256, &root, edit);
+    let leaf = bundle_support::leaf(spec, &mid);
+    (root, mid, leaf)
+}
+
+fn pair(leaf: &Node, chain: &[&Node]) -> String {
+    std::iter::once(leaf).chain(chain.iter().copied()).map(Node::pem).collect()
+}
+
+#[test]
+fn name_constraints_of_an_intermediate_are_enforced() {
+    use rcgen::{GeneralSubtree, NameConstraints};
+    let permitted = NameConstraints {
+        permitted_subtrees: vec![GeneralSubtree::DnsName("example.org".into())],
+        excluded_subtrees: vec![],
+    };
+    let (root, mid, leaf) = under(|p| p.name_constraints = Some(permitted), &LeafSpec::default());
+    let v = judge(&leaf, &pair(&leaf, &[&mid]), &root);
+    assert_refused(
+        &v,
+        "name_constraint_violation",
+        &[
+            "error: server.crt: certificate 2 (CN=Wildcert Test Intermediate 1",
+            "name constraints that permit only names under example.org",
+            "the leaf names *.gradient.example.com",
+            "TLS clients refuse this chain (RFC 5280 path validation",
+            "the clients' verdict wins",
+        ],
+    );
+
+    let excluded = NameConstraints {
+        permitted_subtrees: vec![GeneralSubtree::DnsName("example.com".into())],
+        excluded_subtrees: vec![GeneralSubtree::DnsName("gradient.example.com".into())],
+    };
+    let (root, mid, leaf) = under(|p| p.name_constraints = Some(excluded), &LeafSpec::default());
+    let v = judge(&leaf, &pair(&leaf, &[&mid]), &root);
+    assert_refused(
+        &v,
+        "name_constraint_violation",
+        &["certificate 2 (CN=Wildcert Test Intermediate 1", "exclude names under gradient.example.com"],
+    );
+
+    // Constraints the leaf lies within are fine.
+    let fitting = NameConstraints {
+        permitted_subtrees: vec![GeneralSubtree::DnsName("example.com".into())],
+        excluded_subtrees: vec![GeneralSubtree::DnsName("other.example.com".into())],
+    };
+    let (root, mid, leaf) = under(|p| p.name_constraints = Some(fitting), &LeafSpec::default());
+    let v = judge(&leaf, &pair(&leaf, &[&mid]), &root);
+    assert_eq!(v.code, 0, "{}", v.text);
+}
+
+#[test]
+fn an_issuer_without_ca_true_is_refused() {
+    let (root, mid, leaf) = under(|p| p.is_ca = rcgen::IsCa::ExplicitNoCa, &LeafSpec::default());
+    let v = judge(&leaf, &pair(&leaf, &[&mid]), &root);
+    assert_refused(
+        &v,
+        "issuer_not_ca",
+        &[
+            "certificate 2 (CN=Wildcert Test Intermediate 1",
+            "signed certificate 1",
+            "is not a CA certificate",
+        ],
+    );
+}
+
+#[test]
+fn a_path_length_constraint_is_enforced() {
+    let root = bundle_support::root("Wildcert Test Root", Alg::EcP256);
+    let upper = bundle_support::intermediate_with("Wildcert Test Intermediate 1", Alg::EcP256, &root, |p| {
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0))
+    });
+    let lower = bundle_support::intermediate("Wildcert Test Intermediate 2", Alg::EcP256, &upper);
+    let leaf = bundle_support::leaf(&LeafSpec::default(), &lower);
+    let v = judge(&leaf, &pair(&leaf, &[&lower, &upper]), &root);
+    assert_refused(
+        &v,
+        "path_len_exceeded",
+        &[
+            "certificate 3 (CN=Wildcert Test Intermediate 1",
+            "allows at most 0 intermediate(s) below it",
+            "has 1",
+        ],
+    );
+    // The same constraint with the leaf issued directly below it is fine.
+    let direct = bundle_support::leaf(&LeafSpec::default(), &upper);
+    assert_eq!(judge(&direct, &pair(&direct, &[&upper]), &root).code, 0);
+}
+
+#[test]
+fn an_intermediate_outside_its_validity_is_refused() {
+    let now = bundle_support::now();
+    let (root, mid, leaf) = under(
+        |p| {
+            p.not_before = now - Duration::days(400);
+            p.not_after = now - Duration::days(2);
+        },
+        &LeafSpec::default(),
+    );
+    let v = judge(&leaf, &pair(&leaf, &[&mid]), &root);
+    assert_refused(&v, "expired", &["certificate 2 (CN=Wildcert Test Intermediate 1", "expired on"]);
+
+    let (root, mid, leaf) = under(
+        |p| {
+            p.not_before = now + Duration::days(2);
+            p.not_after = now + Duration::days(400);
+        },
+        &LeafSpec::default(),
+    );
+    let v = judge(&leaf, &pair(&leaf, &[&mid]), &root);
+    assert_refused(
+        &v,
+        "not_yet_valid",
+        &["certificate 2 (CN=Wildcert Test Intermediate 1", "is not valid before"],
+    );
+}
+
+#[test]
+fn an_issuer_whose_key_usage_lacks_key_cert_sign_is_refused() {
+    use rcgen::KeyUsagePurpose;
+    let (root, mid, leaf) = under(
+        |p| p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::CrlSign],
+        &LeafSpec::default(),
+    );
+    let v = judge(&leaf, &pair(&leaf, &[&mid]), &root);
+    assert_refused(
+        &v,
+        "issuer_not_cert_signer",
+        &["certificate 2 (CN=Wildcert Test Intermediate 1", "its key usage lacks keyCertSign"],
+    );
+}
+
+#[test]
+fn extended_key_usage_must_allow_tls_servers_all_the_way_up() {
+    use rcgen::ExtendedKeyUsagePurpose;
+    let spec = LeafSpec { eku: vec![ExtendedKeyUsagePurpose::ClientAuth], ..LeafSpec::default() };
+    let (root, mid, leaf) = under(|_| {}, &spec);
+    let v = judge(&leaf, &pair(&leaf, &[&mid]), &root);
+    assert_refused(
+        &v,
+        "missing_server_auth",
+        &["certificate 1 (CN=*.gradient.example.com", "lists clientAuth but not serverAuth"],
+    );
+
+    // The same limit on the intermediate binds the leaf below it.
+    let (root, mid, leaf) =
+        under(|p| p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth], &LeafSpec::default());
+    let v = judge(&leaf, &pair(&leaf, &[&mid]), &root);
+    assert_refused(
+        &v,
+        "issuer_without_server_auth",
+        &["certificate 2 (CN=Wildcert Test Intermediate 1", "limits its extended key usage to clientAuth"],
+    );
+}
+
+/// A CA certificate for `cert`'s subject and key, signed by `parent` with SHA-1 (rcgen
+/// cannot sign with SHA-1; openssl still can).
+fn resigned_with_sha1(cert: &Node, parent: &Node) -> String {
+    let dir = Dir::new();
+    let mut request = rcgen::CertificateParams::default();
+    request.distinguished_name = cert.params.distinguished_name.clone();
+    dir.write("cert.csr", request.serialize_request(&cert.key).expect("CSR").pem().expect("PEM"));
+    dir.write("ca.pem", parent.pem());
+    dir.write("ca.key", parent.key_pem());
+    dir.write("ext.cnf", "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n");
+    let out = Command::new("openssl")
+        .current_dir(dir.dir.path())
+        .args(["x509", "-req", "-in", "cert.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-sha1"])
+        .args(["-days", "30", "-set_serial", "0x4a7c5a1", "-extfile", "ext.cnf", "-out", "sha1.pem"])
+        .output()
+        .expect("openssl is needed (scripts/stack installs it)");
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(dir.path("sha1.pem")).unwrap()
+}
+
+#[test]
+fn a_sha1_signature_is_refused() {
+    let root = bundle_support::root("Wildcert Test Root", Alg::Rsa2048);
+    let mid = bundle_support::intermediate("Wildcert Test Intermediate 1", Alg::EcP256, &root);
+    let leaf = bundle_support::leaf(&LeafSpec::default(), &mid);
+    let sha1_mid = resigned_with_sha1(&mid, &root);
+    let v = judge(&leaf, &format!("{}{sha1_mid}", leaf.pem()), &root);
+    assert_refused(
+        &v,
+        "refused_signature_algorithm",
+        &[
+            "certificate 2 (CN=Wildcert Test Intermediate 1",
+            "sha1WithRSAEncryption",
+            "which TLS clients no longer accept",
+        ],
+    );
+    // The same intermediate signed with SHA-256 passes.
+    assert_eq!(judge(&leaf, &pair(&leaf, &[&mid]), &root).code, 0);
+}
+
+#[test]
+fn a_three_tier_chain_in_order_passes_and_swapped_is_an_order_error() {
+    let pki = Pki::new(2, Alg::EcP256);
+    let v = judge(&pki.leaf, &pki.bundle(), &pki.root);
+    assert_eq!(v.code, 0, "{}", v.text);
+    assert!(v.first.starts_with("ok: O=Wildcert Test PKI, CN=*.gradient.example.com"), "{}", v.first);
+
+    let swapped = pair(&pki.leaf, &[&pki.intermediates[0], &pki.intermediates[1]]);
+    let v = judge(&pki.leaf, &swapped, &pki.root);
+    assert_refused(
+        &v,
+        "chain_out_of_order",
+        &[
+            "certificate 1 (CN=*.gradient.example.com",
+            "is not signed by certificate 2 (CN=Wildcert Test Intermediate 1",
+            "--fix",
+        ],
+    );
+    // Path validation does not mind the order (clients sort it out): nothing but the order.
+    assert_eq!(v.errors, ["chain_out_of_order"], "{}", v.text);
+}
+
+#[test]
+fn a_bundle_that_reaches_the_trusted_root_only_through_a_cross_signed_intermediate() {
+    // The old root is the one clients trust; the new root is not in their store yet, and
+    // the CA bridges the two with the new root cross-signed by the old one.
+    let old_root = bundle_support::root("Wildcert Old Root", Alg::EcP256);
+    let new_root = bundle_support::root("Wildcert New Root", Alg::EcP256);
+    let cross = new_root.resigned_by(&old_root);
+    let mid = bundle_support::intermediate("Wildcert Test Intermediate 1", Alg::EcP256, &new_root);
+    let leaf = bundle_support::leaf(&LeafSpec::default(), &mid);
+
+    let v = judge(&leaf, &pair(&leaf, &[&mid, &cross]), &old_root);
+    assert_eq!(v.code, 0, "{}", v.text);
+    assert!(v.first.starts_with("ok: "), "{}", v.first);
+
+    let v = judge(&leaf, &pair(&leaf, &[&mid]), &old_root);
+    assert_refused(
+        &v,
+        "untrusted",
+        &[
+            "the chain ends at server.crt: certificate 2 (CN=Wildcert Test Intermediate 1",
+            "Wildcert New Root",
+        ],
+    );
+}
