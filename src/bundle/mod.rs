@@ -50,8 +50,9 @@ pub struct CheckOptions {
     /// (what TLS clients do) always runs, anchored here when given.
     pub roots: Option<Vec<CertificateDer<'static>>>,
     /// CA certificates the caller knows, such as the ACME CA's configured `ca_certificates`:
-    /// with `roots: None`, path validation tries them as anchors before it falls back to the
-    /// top of the bundle's own chain. They never make the trust check stricter.
+    /// with `roots: None`, one that signed the top of the bundle's chain anchors path
+    /// validation (else that top does, so the top is validated too). They never make the
+    /// trust check stricter.
     pub known_cas: Vec<CertificateDer<'static>>,
 }
 

@@ -9,9 +9,8 @@
 //!
 //! The anchors are the trust check's: the roots given (`--roots`, else the system's). Where
 //! the trust check is skipped (`roots: None`: issued chains, `--no-trust`, re-imported
-//! files, pairs from the bucket), the path ends at a CA the caller knows
-//! ([`CheckOptions::known_cas`]) or a root sent in the bundle, else at the top of the
-//! bundle's own chain: everything below it is validated, and whether that top is trusted
+//! files, pairs from the bucket), the path ends at a root sent in the bundle or a CA the
+//! caller knows ([`CheckOptions::known_cas`]) that signed the chain's top, else at that top: everything below it is validated, and whether that top is trusted
 //! stays a question the trust check alone answers, as before.
 
 use ::time::OffsetDateTime;
@@ -19,7 +18,7 @@ use rustls_pki_types::{CertificateDer, ServerName, SignatureVerificationAlgorith
 use webpki::{EndEntityCert, Error as WebPkiError, KeyUsage};
 use x509_parser::prelude::*;
 
-use super::chain::{Analysis, Cert, End, signature_algorithm};
+use super::chain::{Analysis, Cert, End, Sig, signature_algorithm, verify};
 use super::checks::{CLOCK_SKEW, dns_names, eku_without_server_auth, when};
 use super::error::{BundleError, CertRef};
 use super::{CheckOptions, Problem, Severity};
@@ -61,7 +60,7 @@ pub(crate) fn validate(
 }
 
 /// Path validation's error, if it refuses; `None` when it accepts or has nothing to anchor.
-fn refusal(certs: &[Cert<'_>], analysis: &Analysis, opts: &CheckOptions) -> Option<WebPkiError> {
+pub(super) fn refusal(certs: &[Cert<'_>], analysis: &Analysis, opts: &CheckOptions) -> Option<WebPkiError> {
     let leaf = CertificateDer::from(certs[analysis.leaf()].der);
     let served: Vec<CertificateDer<'_>> =
         analysis.served()[1..].iter().map(|&i| CertificateDer::from(certs[i].der)).collect();
@@ -69,23 +68,32 @@ fn refusal(certs: &[Cert<'_>], analysis: &Analysis, opts: &CheckOptions) -> Opti
     let anchors = |ders: &[CertificateDer<'_>]| -> Vec<TrustAnchor<'static>> {
         ders.iter().filter_map(|d| webpki::anchor_from_trusted_cert(d).ok().map(|a| a.to_owned())).collect()
     };
+    let top_der = CertificateDer::from(certs[top].der);
     let result = match &opts.roots {
         Some(roots) => run(&leaf, &served, &anchors(roots), opts.now),
+        // A root sent along anchors its own chain.
+        None if analysis.end == End::Root => run(&leaf, &served, &anchors(&[top_der]), opts.now),
         None => {
-            let mut known = anchors(&opts.known_cas);
-            if analysis.end == End::Root {
-                known.extend(anchors(&[CertificateDer::from(certs[top].der)]));
-            }
-            let first = (!known.is_empty()).then(|| run(&leaf, &served, &known, opts.now));
-            match first {
-                Some(Err(WebPkiError::UnknownIssuer)) | None if top != analysis.leaf() => {
-                    let below: Vec<CertificateDer<'_>> =
-                        served.iter().filter(|d| d.as_ref() != certs[top].der).cloned().collect();
-                    run(&leaf, &below, &anchors(&[CertificateDer::from(certs[top].der)]), opts.now)
-                }
-                Some(result) => result,
+            // A known CA anchors the path only if it signed the top: one that merely shares
+            // the issuer's name would turn an acceptable private chain into a refusal.
+            let issuers: Vec<CertificateDer<'static>> = opts
+                .known_cas
+                .iter()
+                .filter(|ca| {
+                    X509Certificate::from_der(ca)
+                        .is_ok_and(|(_, x)| verify(&certs[top].x, x.public_key()) == Sig::Valid)
+                })
+                .cloned()
+                .collect();
+            if !issuers.is_empty() {
+                run(&leaf, &served, &anchors(&issuers), opts.now)
+            } else if top != analysis.leaf() {
+                let below: Vec<CertificateDer<'_>> =
+                    served.iter().filter(|d| d.as_ref() != certs[top].der).cloned().collect();
+                run(&leaf, &below, &anchors(&[top_der]), opts.now)
+            } else {
                 // A leaf nobody in the bundle signed: the chain check already says so.
-                None => Ok(()),
+                Ok(())
             }
         }
     };

@@ -819,3 +819,132 @@ pub(crate) fn split_fuzz_input(bytes: &[u8]) -> (&[u8], &[u8]) {
         None => (bytes, bytes),
     }
 }
+
+// --- path validation (what TLS clients do) -----------------------------------------------
+
+/// Path validation alone, without the own checks: what rustls-webpki says of a bundle.
+fn path_refusal(bundle: &str, opts: &CheckOptions) -> Option<webpki::Error> {
+    let mut problems = Vec::new();
+    let raw = parse::read_bundles(&[Input { label: "server.crt", bytes: bundle.as_bytes() }], &mut problems);
+    let certs: Vec<chain::Cert<'_>> = raw
+        .certs
+        .iter()
+        .map(|r| {
+            let (_, x) = X509Certificate::from_der(&r.der).expect("fixture");
+            let at = CertRef {
+                file: "server.crt".into(),
+                position: r.position,
+                subject: String::new(),
+                serial: String::new(),
+            };
+            chain::Cert::new(at, r.file, &r.der, x)
+        })
+        .collect();
+    let sigs = chain::Signatures::new(&certs);
+    let analysis = chain::analyse(&certs, &sigs, None, &["server.crt"], &mut problems).expect("a leaf");
+    path::refusal(&certs, &analysis, opts)
+}
+
+fn root_opts(root: &support::Node) -> CheckOptions {
+    let mut o = opts();
+    o.roots = Some(vec![CertificateDer::from(root.der())]);
+    o
+}
+
+/// root → one intermediate edited by `edit` → healthy leaf; the bundle is leaf + intermediate.
+fn one_below(edit: impl FnOnce(&mut rcgen::CertificateParams)) -> (support::Node, String, String) {
+    let root = support::root("Wildcert Test Root", Alg::EcP256);
+    let mid = support::intermediate_with("Wildcert Test Intermediate 1", Alg::EcP256, &root, edit);
+    let leaf = support::leaf(&LeafSpec::default(), &mid);
+    (root, format!("{}{}", leaf.pem(), mid.pem()), leaf.key_pem())
+}
+
+#[test]
+fn path_validation_is_the_judge_and_says_so_when_own_checks_passed() {
+    use rcgen::{GeneralSubtree, NameConstraints};
+    let (root, bundle, key) = one_below(|p| {
+        p.name_constraints = Some(NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::DnsName("example.org".into())],
+            excluded_subtrees: vec![],
+        })
+    });
+    assert_eq!(path_refusal(&bundle, &root_opts(&root)), Some(webpki::Error::NameConstraintViolation));
+    // Without trust anchors (issued chains, re-imported files, pairs from the bucket) the
+    // path ends at the bundle's top certificate, whose constraints still bind the leaf.
+    for o in [root_opts(&root), opts()] {
+        let report = run_with(key.as_bytes(), &[("server.crt", bundle.as_bytes())], &o);
+        let p = only(&report, "name_constraint_violation");
+        assert!(matches!(&p.error, BundleError::RefusedByClients { finding, .. }
+            if matches!(**finding, BundleError::NameConstraintViolation { .. })));
+        assert_eq!(p.error.certificate().unwrap().position, 2);
+        assert!(p.error.to_string().contains("the clients' verdict wins"), "{}", p.error);
+        assert!(!report.is_usable());
+    }
+}
+
+#[test]
+fn path_validation_alone_finds_path_length_and_issuer_eku_but_not_key_usage() {
+    use rcgen::{BasicConstraints, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
+    let root = support::root("Wildcert Test Root", Alg::EcP256);
+    let upper = support::intermediate_with("Wildcert Test Intermediate 1", Alg::EcP256, &root, |p| {
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0))
+    });
+    let lower = support::intermediate("Wildcert Test Intermediate 2", Alg::EcP256, &upper);
+    let leaf = support::leaf(&LeafSpec::default(), &lower);
+    let bundle = format!("{}{}{}", leaf.pem(), lower.pem(), upper.pem());
+    assert_eq!(path_refusal(&bundle, &root_opts(&root)), Some(webpki::Error::PathLenConstraintViolated));
+
+    let (root, bundle, _) = one_below(|p| p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth]);
+    assert!(matches!(
+        path_refusal(&bundle, &root_opts(&root)),
+        Some(webpki::Error::RequiredEkuNotFoundContext(_))
+    ));
+
+    // rustls-webpki ignores key usage; the own check is what refuses this one.
+    let (root, bundle, key) = one_below(|p| p.key_usages = vec![KeyUsagePurpose::DigitalSignature]);
+    assert_eq!(path_refusal(&bundle, &root_opts(&root)), None);
+    let report = run_with(key.as_bytes(), &[("server.crt", bundle.as_bytes())], &root_opts(&root));
+    assert_eq!(codes(&report), ["issuer_not_cert_signer"]);
+}
+
+#[test]
+fn without_trust_anchors_known_cas_anchor_the_path_and_a_private_top_stays_acceptable() {
+    let pki = Pki::new(1, Alg::EcP256);
+    let other = Pki::new(1, Alg::EcP256);
+    for known in
+        [vec![], vec![CertificateDer::from(pki.root.der())], vec![CertificateDer::from(other.root.der())]]
+    {
+        let mut o = opts();
+        o.known_cas = known;
+        assert_eq!(path_refusal(&pki.bundle(), &o), None);
+        assert_clean(&run_with(pki.key_pem().as_bytes(), &[("server.crt", pki.bundle().as_bytes())], &o));
+    }
+    // Anchored at the configured CA, the intermediate itself is validated too.
+    let now = support::now();
+    let root = support::root("Wildcert Test Root", Alg::EcP256);
+    let mid = support::intermediate_with("Wildcert Test Intermediate 1", Alg::EcP256, &root, |p| {
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+        p.not_before = now - Duration::days(400);
+        p.not_after = now - Duration::days(1);
+    });
+    let leaf = support::leaf(&LeafSpec::default(), &mid);
+    let mut o = opts();
+    o.known_cas = vec![CertificateDer::from(root.der())];
+    assert!(matches!(
+        path_refusal(&format!("{}{}", leaf.pem(), mid.pem()), &o),
+        Some(webpki::Error::CertExpired { .. })
+    ));
+}
+
+#[test]
+fn a_name_clients_would_not_accept_is_refused_even_when_covered_by_own_rules() {
+    let pki = Pki::new(1, Alg::EcP256);
+    let mut o = roots(&[&pki]);
+    o.names = vec!["gradient.example.com".into()];
+    assert_eq!(path_refusal(&pki.bundle(), &o), None);
+    o.names = vec!["other.example.com".into()];
+    assert!(matches!(path_refusal(&pki.bundle(), &o), Some(webpki::Error::CertNotValidForName(_))));
+    // The own coverage check already names it: reported once.
+    let report = run_with(pki.key_pem().as_bytes(), &[("server.crt", pki.bundle().as_bytes())], &o);
+    assert_eq!(codes(&report), ["name_not_covered"]);
+}
