@@ -827,3 +827,58 @@ fn a_bundle_that_reaches_the_trusted_root_only_through_a_cross_signed_intermedia
         ],
     );
 }
+
+/// A bundle whose intermediate may only issue for example.org: refused wherever a pair is
+/// installed without a trust check (`import --no-trust`, a `source = "files"` re-import).
+fn name_constrained(dir: &Dir) -> Node {
+    use rcgen::{GeneralSubtree, NameConstraints};
+    let constraint = NameConstraints {
+        permitted_subtrees: vec![GeneralSubtree::DnsName("example.org".into())],
+        excluded_subtrees: vec![],
+    };
+    let (root, mid, leaf) = under(|p| p.name_constraints = Some(constraint), &LeafSpec::default());
+    dir.write("key.pem", leaf.key_pem());
+    dir.write("server.crt", pair(&leaf, &[&mid]));
+    root
+}
+
+#[test]
+fn import_without_a_trust_check_still_validates_the_path() {
+    let dir = Dir::new();
+    name_constrained(&dir);
+    write_config(&dir, &["*.gradient.example.com", "gradient.example.com"]);
+    let out = dir.run(&[
+        "import",
+        "--cert",
+        "gradient",
+        "--key",
+        "key.pem",
+        "--bundle",
+        "server.crt",
+        "--no-trust",
+    ]);
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    assert!(
+        stdout(&out).contains("name constraints that permit only names under example.org"),
+        "{}",
+        explain(&out)
+    );
+    assert!(stdout(&out).contains("not stored"), "{}", explain(&out));
+    assert!(!dir.path("live/gradient/fullchain.pem").exists());
+}
+
+#[test]
+fn a_supplied_files_reimport_is_validated_like_an_import() {
+    let dir = Dir::new();
+    name_constrained(&dir);
+    write_config(&dir, &["*.gradient.example.com", "gradient.example.com"]);
+    let out = dir.run(&["renew"]);
+    let log = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(log.contains("name constraints that permit only names under example.org"), "{}", explain(&out));
+    assert!(!dir.path("live/gradient/fullchain.pem").exists(), "{}", explain(&out));
+
+    // The same files from an unconstrained CA are re-imported.
+    let pki = healthy(&dir);
+    let out = dir.run(&["renew"]);
+    assert_eq!(stored_fullchain(&dir), pki.bundle(), "{}", explain(&out));
+}

@@ -277,8 +277,8 @@ fn print_text(report: &Report, names: &Names, trust: &Trust, fix: Option<&Fixed>
     }
     let count = |s: Severity| report.problems.iter().filter(|p| p.severity == s).count();
     let trust = match trust {
-        Trust::Skipped => "trust not checked".to_string(),
-        Trust::From(from) => format!("trust checked against {from}"),
+        Trust::Skipped => "trust not checked (the path below the chain's top is still validated)".to_string(),
+        Trust::From(from) => format!("trust checked against {from}, the path as TLS clients validate it"),
     };
     let checked = format!("names checked: {} (from {}); {trust}", list(&names.names), names.from);
     match (&report.leaf, usable) {
