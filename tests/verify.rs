@@ -826,6 +826,19 @@ fn a_bundle_that_reaches_the_trusted_root_only_through_a_cross_signed_intermedia
             "Wildcert New Root",
         ],
     );
+
+    // The intermediate twice: as issued by the new root, then cross-signed by the old one.
+    // Clients take the path through the cross-signed copy; so does wildcert, and the copy
+    // they do not need is only an extra.
+    let cross_mid = mid.resigned_by(&old_root);
+    let v = judge(&leaf, &pair(&leaf, &[&mid, &cross_mid]), &old_root);
+    assert_eq!(v.code, 0, "{}", v.text);
+    assert!(
+        v.first.starts_with("warning: server.crt: certificate 2 (CN=Wildcert Test Intermediate 1")
+            && v.first.contains("is not used in the chain of the leaf"),
+        "{}",
+        v.text
+    );
 }
 
 /// A bundle whose intermediate may only issue for example.org: refused wherever a pair is

@@ -147,11 +147,16 @@ fn warn(error: BundleError) -> Problem {
 
 /// Finds the leaf and builds its chain. Reports duplicates, certificates the chain does not
 /// need, a root sent along, and a bundle with no server certificate.
+///
+/// `prefer`: certificates tried first as issuers, the path a TLS client builds to a trusted
+/// root when the one found by file order does not reach it (an older and a cross-signed
+/// copy of an intermediate in one bundle).
 pub(crate) fn analyse(
     certs: &[Cert<'_>],
     sigs: &Signatures<'_, '_>,
     key: Option<&PublicKeyId>,
     files: &[&str],
+    prefer: &[usize],
     problems: &mut Vec<Problem>,
 ) -> Option<Analysis> {
     let n = certs.len();
@@ -192,7 +197,8 @@ pub(crate) fn analyse(
         });
         let by_name = live.iter().copied().filter(|&j| certs[j].names_issuer_of(&certs[current]));
         let others = live.iter().copied();
-        let candidates = next_in_file.into_iter().chain(by_name).chain(others);
+        let preferred = prefer.iter().copied().filter(|j| live.contains(j));
+        let candidates = preferred.chain(next_in_file).chain(by_name).chain(others);
         let mut tried = vec![false; n];
         for &c in &chain {
             tried[c] = true;

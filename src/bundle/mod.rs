@@ -300,8 +300,18 @@ pub fn check(key: Input<'_>, bundles: &[Input<'_>], opts: &CheckOptions) -> Repo
         })
         .collect();
     let sigs = Signatures::new(&certs);
-    let analysis =
-        chain::analyse(&certs, &sigs, private_key.as_ref().map(|k| &k.public), &files, &mut problems);
+    let public = private_key.as_ref().map(|k| &k.public);
+    let before = problems.clone();
+    let mut analysis = chain::analyse(&certs, &sigs, public, &files, &[], &mut problems);
+    // Clients build their own path from what they are sent: when the chain found by file
+    // order does not reach the trusted roots but another path through the bundle does, that
+    // path is the chain (the other certificates become extras).
+    if let (Some(found), Some(roots)) = (&analysis, &opts.roots)
+        && let Some(prefer) = path::client_path(&certs, found, roots, opts.now)
+    {
+        problems = before;
+        analysis = chain::analyse(&certs, &sigs, public, &files, &prefer, &mut problems);
+    }
     let summary = |roles: &dyn Fn(usize) -> Role| -> Vec<CertSummary> {
         certs
             .iter()

@@ -93,25 +93,25 @@ pub(super) fn refusal(certs: &[Cert<'_>], analysis: &Analysis, opts: &CheckOptio
                 run(&leaf, &below, &anchors(&[top_der]), opts.now)
             } else {
                 // A leaf nobody in the bundle signed: the chain check already says so.
-                Ok(())
+                Ok(Vec::new())
             }
         }
     };
     match result {
         Err(e) => Some(e),
-        Ok(()) => names_refused(&leaf, &opts.names),
+        Ok(_) => names_refused(&leaf, &opts.names),
     }
 }
 
 /// One path validation at `now`. A certificate that starts less than [`CLOCK_SKEW`] ahead is
 /// accepted, as the own validity check does: a chain issued a moment ago by a CA whose clock
-/// runs ahead must pass.
+/// runs ahead must pass. Returns the intermediates of the path found.
 fn run(
     leaf: &CertificateDer<'_>,
     intermediates: &[CertificateDer<'_>],
     anchors: &[TrustAnchor<'_>],
     now: OffsetDateTime,
-) -> Result<(), WebPkiError> {
+) -> Result<Vec<Vec<u8>>, WebPkiError> {
     let ee = EndEntityCert::try_from(leaf)?;
     let mut at = now;
     // Each retry moves to a later notBefore; a path has at most a handful of certificates.
@@ -125,7 +125,7 @@ fn run(
             None,
             None,
         ) {
-            Ok(_) => return Ok(()),
+            Ok(path) => return Ok(path.intermediate_certificates().map(|c| c.der().to_vec()).collect()),
             Err(WebPkiError::CertNotValidYet { not_before, .. })
                 if seconds(not_before) <= (now + CLOCK_SKEW).unix_timestamp()
                     && seconds(not_before) > at.unix_timestamp() =>
@@ -136,6 +136,32 @@ fn run(
         }
     }
     Err(WebPkiError::MaximumPathBuildCallsExceeded)
+}
+
+/// With trust anchors, when the chain found by file order is refused for want of a path to
+/// them but the bundle holds another one: that path's certificates (indices), leaf first.
+pub(super) fn client_path(
+    certs: &[Cert<'_>],
+    analysis: &Analysis,
+    roots: &[CertificateDer<'static>],
+    now: OffsetDateTime,
+) -> Option<Vec<usize>> {
+    let leaf = CertificateDer::from(certs[analysis.leaf()].der);
+    let anchors: Vec<TrustAnchor<'_>> =
+        roots.iter().filter_map(|d| webpki::anchor_from_trusted_cert(d).ok()).collect();
+    let served: Vec<CertificateDer<'_>> =
+        analysis.served()[1..].iter().map(|&i| CertificateDer::from(certs[i].der)).collect();
+    if !matches!(run(&leaf, &served, &anchors, now), Err(WebPkiError::UnknownIssuer)) {
+        return None;
+    }
+    let others: Vec<CertificateDer<'_>> = (0..certs.len())
+        .filter(|&i| i != analysis.leaf())
+        .map(|i| CertificateDer::from(certs[i].der))
+        .collect();
+    let path = run(&leaf, &others, &anchors, now).ok()?;
+    let mut indices = vec![analysis.leaf()];
+    indices.extend(path.iter().filter_map(|der| certs.iter().position(|c| c.der == der.as_slice())));
+    Some(indices)
 }
 
 /// Whether a client connecting to one of the (non-wildcard) names refuses the leaf. A

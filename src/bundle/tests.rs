@@ -841,7 +841,7 @@ fn path_refusal(bundle: &str, opts: &CheckOptions) -> Option<webpki::Error> {
         })
         .collect();
     let sigs = chain::Signatures::new(&certs);
-    let analysis = chain::analyse(&certs, &sigs, None, &["server.crt"], &mut problems).expect("a leaf");
+    let analysis = chain::analyse(&certs, &sigs, None, &["server.crt"], &[], &mut problems).expect("a leaf");
     path::refusal(&certs, &analysis, opts)
 }
 
