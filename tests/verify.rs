@@ -895,3 +895,102 @@ fn a_supplied_files_reimport_is_validated_like_an_import() {
     let out = dir.run(&["renew"]);
     assert_eq!(stored_fullchain(&dir), pki.bundle(), "{}", explain(&out));
 }
+
+/// `openssl verify -purpose sslserver` and wildcert agree on every path-validation fixture:
+/// wildcert never says ok where OpenSSL refuses, nor the other way round.
+#[test]
+fn path_verdicts_agree_with_openssl_verify() {
+    use rcgen::{ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, KeyUsagePurpose, NameConstraints};
+    let now = bundle_support::now();
+    let constrained = |permitted: &str, excluded: &str| {
+        let list = |d: &str| if d.is_empty() { vec![] } else { vec![GeneralSubtree::DnsName(d.into())] };
+        let constraint =
+            NameConstraints { permitted_subtrees: list(permitted), excluded_subtrees: list(excluded) };
+        move |p: &mut rcgen::CertificateParams| p.name_constraints = Some(constraint)
+    };
+    let healthy = LeafSpec::default();
+    let client_only = LeafSpec { eku: vec![ExtendedKeyUsagePurpose::ClientAuth], ..LeafSpec::default() };
+    // (name, leaf, chain, root, key, whether clients accept it)
+    let mut cases: Vec<(&str, String, String, String, String, bool)> = Vec::new();
+    let mut add = |name, (root, mid, leaf): (Node, Node, Node), ok| {
+        cases.push((name, leaf.pem(), mid.pem(), root.pem(), leaf.key_pem(), ok));
+    };
+    add("healthy", under(|_| {}, &healthy), true);
+    add("permitted subtree excludes the name", under(constrained("example.org", ""), &healthy), false);
+    add("excluded subtree holds the name", under(constrained("", "gradient.example.com"), &healthy), false);
+    add("fitting name constraints", under(constrained("example.com", "other.example.com"), &healthy), true);
+    add("issuer without CA:TRUE", under(|p| p.is_ca = IsCa::ExplicitNoCa, &healthy), false);
+    add(
+        "expired intermediate",
+        under(
+            |p| {
+                p.not_before = now - Duration::days(400);
+                p.not_after = now - Duration::days(2);
+            },
+            &healthy,
+        ),
+        false,
+    );
+    add(
+        "not yet valid intermediate",
+        under(
+            |p| {
+                p.not_before = now + Duration::days(2);
+                p.not_after = now + Duration::days(400);
+            },
+            &healthy,
+        ),
+        false,
+    );
+    add(
+        "issuer key usage without keyCertSign",
+        under(|p| p.key_usages = vec![KeyUsagePurpose::DigitalSignature], &healthy),
+        false,
+    );
+    add("leaf for clientAuth only", under(|_| {}, &client_only), false);
+    add(
+        "intermediate for clientAuth only",
+        under(|p| p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth], &healthy),
+        false,
+    );
+    let root = bundle_support::root("Wildcert Test Root", Alg::Rsa2048);
+    let mid = bundle_support::intermediate("Wildcert Test Intermediate 1", Alg::EcP256, &root);
+    let leaf = bundle_support::leaf(&healthy, &mid);
+    let sha1 = resigned_with_sha1(&mid, &root);
+    cases.push(("SHA-1 signature", leaf.pem(), sha1, root.pem(), leaf.key_pem(), false));
+    let pki = Pki::new(2, Alg::EcP256);
+    let upper =
+        bundle_support::intermediate_with("Wildcert Test Intermediate 1", Alg::EcP256, &pki.root, |p| {
+            p.is_ca = IsCa::Ca(rcgen::BasicConstraints::Constrained(0))
+        });
+    let lower = bundle_support::intermediate("Wildcert Test Intermediate 2", Alg::EcP256, &upper);
+    let leaf = bundle_support::leaf(&healthy, &lower);
+    let chain = format!("{}{}", lower.pem(), upper.pem());
+    cases.push(("path length exceeded", leaf.pem(), chain, pki.root.pem(), leaf.key_pem(), false));
+
+    for (name, leaf, chain, root, key, expected) in cases {
+        let dir = Dir::new();
+        dir.write("root.pem", root);
+        dir.write("key.pem", key);
+        dir.write("leaf.pem", &leaf);
+        dir.write("chain.pem", &chain);
+        let openssl = Command::new("openssl")
+            .current_dir(dir.dir.path())
+            .args([
+                "verify",
+                "-purpose",
+                "sslserver",
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "chain.pem",
+                "leaf.pem",
+            ])
+            .output()
+            .expect("openssl is needed (scripts/stack installs it)");
+        dir.write("server.crt", format!("{leaf}{chain}"));
+        let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.crt", "--roots", "root.pem"]);
+        assert_eq!(openssl.status.success(), expected, "{name}: openssl disagrees with the fixture's intent");
+        assert_eq!(code(&out) == 0, expected, "{name}: wildcert disagrees with openssl:\n{}", explain(&out));
+    }
+}

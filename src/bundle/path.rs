@@ -47,8 +47,8 @@ pub(crate) fn validate(
         // Already an error naming the algorithm; the validator would only repeat it.
         return;
     }
-    let roots = opts.roots.as_ref().map(|r| Roots::new(r));
     let Some(refusal) = refusal(certs, analysis, opts) else { return };
+    let roots = opts.roots.as_ref().map(|r| Roots::new(r));
     let ctx = Context { certs, analysis, roots: roots.as_ref(), now: opts.now };
     let finding = ctx.explain(&refusal);
     if !already_reported(problems, &finding) {
