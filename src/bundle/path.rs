@@ -9,9 +9,13 @@
 //!
 //! The anchors are the trust check's: the roots given (`--roots`, else the system's). Where
 //! the trust check is skipped (`roots: None`: issued chains, `--no-trust`, re-imported
-//! files, pairs from the bucket), the path ends at a root sent in the bundle or a CA the
-//! caller knows ([`CheckOptions::known_cas`]) that signed the chain's top, else at that top: everything below it is validated, and whether that top is trusted
-//! stays a question the trust check alone answers, as before.
+//! files, pairs from the bucket), the path ends at a root sent in the bundle, or at a CA the
+//! caller knows ([`CheckOptions::known_cas`]) that signed the chain's top, else at that top
+//! itself: everything below it is validated, and whether the top is trusted stays a
+//! question the trust check alone answers, as before.
+//!
+//! rustls-webpki ignores key usage (see its `verify_cert.rs`); browsers, OpenSSL and Go do
+//! not, so `checks::issuer_constraints` refuses an issuer without keyCertSign itself.
 
 use ::time::OffsetDateTime;
 use rustls_pki_types::{CertificateDer, ServerName, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
