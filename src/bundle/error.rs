@@ -212,7 +212,7 @@ pub enum BundleError {
     )]
     PathLenExceeded { ca: CertRef, path_len: usize, below: usize },
     #[error(
-        "{ca} carries name constraints that {constraint}, and the leaf names {name}: this CA may not issue for that name, so TLS clients refuse the chain; get the certificate from a CA allowed to issue for {name}"
+        "{ca} carries name constraints that {constraint}, and the leaf names {name}: this CA may not issue for that name; get the certificate from a CA allowed to issue for {name}"
     )]
     NameConstraintViolation { ca: CertRef, name: String, constraint: String },
     #[error(
