@@ -356,6 +356,7 @@ impl Context<'_, '_, '_> {
                     hint: format!(" — get a certificate that includes {name}"),
                 }
             }
+            WebPkiError::UnknownIssuer if self.name_mismatch().is_some() => self.name_mismatch()?,
             WebPkiError::UnknownIssuer => {
                 let top = &self.certs[*self.analysis.chain.last().expect("non-empty")];
                 if self.analysis.chain.len() == 1 && self.analysis.end == End::Root {
@@ -394,6 +395,32 @@ impl Context<'_, '_, '_> {
                 }
             }
             _ => return None,
+        })
+    }
+
+    /// A certificate signed by the next one up (in the bundle, or a trusted root) whose
+    /// issuer name differs from that signer's subject in its bytes: the own chain check links
+    /// by signature, clients by name, byte for byte.
+    fn name_mismatch(&self) -> Option<BundleError> {
+        let chain = &self.analysis.chain;
+        let mismatch = |child: &Cert<'_>, signer: &CertRef, subject: &[u8]| {
+            (child.x.issuer().as_raw() != subject).then(|| BundleError::ClientsRefuse {
+                cert: child.at.clone(),
+                reason: format!(
+                    "is signed by {signer}, but names its issuer \"{}\" in another encoding than that certificate's subject; TLS clients match issuer and subject byte for byte, so they find no issuer — ask the CA for a chain whose names match",
+                    child.x.issuer()
+                ),
+            })
+        };
+        for pair in chain.windows(2) {
+            let (child, signer) = (&self.certs[pair[0]], &self.certs[pair[1]]);
+            if let Some(found) = mismatch(child, &signer.at, signer.x.subject().as_raw()) {
+                return Some(found);
+            }
+        }
+        let top = &self.certs[*chain.last().expect("non-empty")];
+        self.roots?.parsed.iter().find_map(|(at, r)| {
+            (verify(&top.x, r.public_key()) == Sig::Valid).then(|| mismatch(top, at, r.subject().as_raw()))?
         })
     }
 

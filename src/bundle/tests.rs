@@ -948,3 +948,38 @@ fn a_name_clients_would_not_accept_is_refused_even_when_covered_by_own_rules() {
     let report = run_with(pki.key_pem().as_bytes(), &[("server.crt", pki.bundle().as_bytes())], &o);
     assert_eq!(codes(&report), ["name_not_covered"]);
 }
+
+#[test]
+fn a_root_the_own_check_links_by_signature_but_clients_cannot_find_is_overruled() {
+    use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, IsCa, Issuer};
+    let ca = |value: DnValue| {
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, value);
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p
+    };
+    // One key, one name, two encodings: the root says PrintableString, the leaf's issuer
+    // field UTF8String.
+    let key = support::key(Alg::EcP256);
+    let printable = rcgen::string::PrintableString::try_from("Wildcert Test Root").unwrap();
+    let root = ca(DnValue::PrintableString(printable)).self_signed(&key).unwrap();
+    let utf8 = ca(DnValue::Utf8String("Wildcert Test Root".into()));
+    let leaf_key = support::key(Alg::EcP256);
+    let leaf = CertificateParams::new(vec!["gradient.example.com".into()])
+        .unwrap()
+        .signed_by(&leaf_key, &Issuer::from_params(&utf8, &key))
+        .unwrap();
+    let mut o = opts();
+    o.roots = Some(vec![root.der().clone()]);
+    let report = run_with(leaf_key.serialize_pem().as_bytes(), &[("server.crt", leaf.pem().as_bytes())], &o);
+    let p = only(&report, "clients_refuse");
+    assert!(matches!(p.error, BundleError::RefusedByClients { .. }), "{:#?}", report.problems);
+    let text = p.error.to_string();
+    assert!(text.starts_with("server.crt: certificate 1 ("), "{text}");
+    assert!(text.contains("is signed by the trusted roots: certificate 1 (CN=Wildcert Test Root"), "{text}");
+    assert!(text.contains("byte for byte"), "{text}");
+    assert!(text.contains("although wildcert's own checks passed it; the clients' verdict wins"), "{text}");
+    assert!(!report.is_usable());
+}
