@@ -983,3 +983,22 @@ fn a_root_the_own_check_links_by_signature_but_clients_cannot_find_is_overruled(
     assert!(text.contains("although wildcert's own checks passed it; the clients' verdict wins"), "{text}");
     assert!(!report.is_usable());
 }
+
+#[test]
+fn an_unknown_critical_extension_on_an_intermediate_is_named() {
+    let (root, bundle, key) = one_below(|p| {
+        let mut ext =
+            rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 55555, 1], vec![0x05, 0x00]);
+        ext.set_criticality(true);
+        p.custom_extensions.push(ext);
+    });
+    assert_eq!(path_refusal(&bundle, &root_opts(&root)), Some(webpki::Error::UnsupportedCriticalExtension));
+    let report = run_with(key.as_bytes(), &[("server.crt", bundle.as_bytes())], &root_opts(&root));
+    let p = only(&report, "clients_refuse");
+    assert_eq!(p.error.certificate().unwrap().position, 2);
+    assert!(
+        p.error.to_string().contains("carries the critical extension 1.3.6.1.4.1.55555.1"),
+        "{}",
+        p.error
+    );
+}
