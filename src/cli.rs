@@ -109,7 +109,8 @@ pub struct VerifyArgs {
     /// Trust anchors (PEM) the chain must reach; default: the system store.
     #[arg(long, conflicts_with = "no_trust")]
     pub roots: Option<PathBuf>,
-    /// Do not check that the chain reaches a trusted root.
+    /// Do not check that the chain reaches a trusted root (the path below the chain's top is
+    /// still validated as TLS clients validate it).
     #[arg(long)]
     pub no_trust: bool,
     /// Machine-readable output.
@@ -137,7 +138,8 @@ pub struct ImportArgs {
     /// Trust anchors (PEM) the chain must reach; default: the system store.
     #[arg(long, conflicts_with = "no_trust")]
     pub roots: Option<PathBuf>,
-    /// Do not check that the chain reaches a trusted root.
+    /// Do not check that the chain reaches a trusted root (the path below the chain's top is
+    /// still validated as TLS clients validate it).
     #[arg(long)]
     pub no_trust: bool,
     /// Store even if it expires sooner than the stored certificate (or is the same one).
