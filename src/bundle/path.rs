@@ -286,9 +286,7 @@ impl Context<'_, '_, '_> {
     fn explain(&self, e: &WebPkiError) -> BundleError {
         self.precise(e).unwrap_or_else(|| BundleError::ClientsRefuse {
             cert: self.leaf().at.clone(),
-            reason: format!(
-                "TLS clients refuse its chain (rustls-webpki: {e:?}); have the CA check the chain it issued"
-            ),
+            reason: format!("its chain fails path validation ({e:?}); have the CA check the chain it issued"),
         })
     }
 
