@@ -438,3 +438,48 @@ async fn keep_alive(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An issued chain is path-validated against the configured private CA when it issued
+    /// the chain (see `bundle::path`), so the CA certificates must reach the check.
+    #[test]
+    fn issued_chains_are_checked_with_the_configured_ca_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap();
+        let ca_path = dir.path().join("ca.pem");
+        std::fs::write(&ca_path, ca.pem()).unwrap();
+        let text = format!(
+            r#"
+[acme]
+directory = "https://127.0.0.1:14000/dir"
+ca_certificates = "{ca}"
+
+[storage]
+local_dir = "{live}"
+state_dir = "{state}"
+
+[[certificate]]
+name = "gradient"
+source = "files"
+domains = ["*.gradient.example.com"]
+key_file = "{dir}/key.pem"
+bundle_file = "{dir}/server.crt"
+"#,
+            ca = ca_path.display(),
+            live = dir.path().join("live").display(),
+            state = dir.path().join("state").display(),
+            dir = dir.path().display(),
+        );
+        let config = Config::parse(&dir.path().join("wildcert.toml"), &text).unwrap();
+        let opts = issued_chain_options(&config, &config.certificates[0]);
+        assert_eq!(opts.known_cas, vec![ca.der().clone()]);
+        assert!(opts.roots.is_none(), "an issued chain gets no trust check, as before");
+        assert_eq!(opts.names, ["*.gradient.example.com"]);
+    }
+}
