@@ -7,6 +7,7 @@
 
 pub mod acme;
 pub mod bundle;
+pub mod ceiling;
 pub mod challenge;
 pub mod cli;
 pub mod commands;

@@ -1,6 +1,11 @@
 //! The HTTPS client for the CA: the system's roots, or only `[acme] ca_certificates`, and a
 //! timeout on every request (instant-acme's default client has none, so a CA that accepts
 //! the connection and never answers would hang an order forever).
+//!
+//! It also reads every response's `Retry-After` (instant-acme's errors do not carry the
+//! headers): the value of the last response is kept for the task that made the request
+//! (`capture_retry_after`), and the header instant-acme sees is bounded, since it adds the
+//! value to the clock without checking (a huge value would panic).
 
 use std::future::Future;
 use std::path::Path;
@@ -18,6 +23,63 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// The largest Retry-After handed on to instant-acme; the scheduler caps its own copy at
+/// `[daemon] retry_max` anyway.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30 * 86_400);
+
+tokio::task_local! {
+    /// The Retry-After of the last response the current task received, if it had one.
+    static LAST_RETRY_AFTER: std::cell::Cell<Option<Duration>>;
+}
+
+/// Runs `fut` remembering the Retry-After of each CA response it receives, so that an
+/// error built right after a response can say how long the CA asked to wait.
+pub async fn capture_retry_after<F: Future>(fut: F) -> F::Output {
+    LAST_RETRY_AFTER.scope(std::cell::Cell::new(None), fut).await
+}
+
+/// The Retry-After of the last response within `capture_retry_after`; `None` outside it or
+/// when that response had none.
+pub fn last_retry_after() -> Option<Duration> {
+    LAST_RETRY_AFTER.try_with(|c| c.get()).ok().flatten()
+}
+
+/// Parses a Retry-After value (RFC 9110: delay-seconds or an HTTP-date) as a delay from
+/// `now`; a date in the past is zero, a number too large for `u64` is `Duration::MAX`.
+pub fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(value.parse::<u64>().map(Duration::from_secs).unwrap_or(Duration::MAX));
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = time::PrimitiveDateTime::parse(value, &format).ok()?.assume_utc();
+    Some((at - now).try_into().unwrap_or(Duration::ZERO))
+}
+
+/// Records the response's Retry-After for the task and bounds the header instant-acme reads.
+fn note_retry_after(parts: &mut http::response::Parts) {
+    let parsed = parts
+        .headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, time::OffsetDateTime::now_utc()));
+    let _ = LAST_RETRY_AFTER.try_with(|c| c.set(parsed));
+    match parsed {
+        Some(delay) => {
+            let bounded = delay.min(MAX_RETRY_AFTER).as_secs().to_string();
+            parts.headers.insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_str(&bounded).expect("digits are a valid header value"),
+            );
+        }
+        None => {
+            parts.headers.remove(http::header::RETRY_AFTER);
+        }
+    }
+}
 
 /// An instant-acme HTTP client with bounded requests.
 pub struct AcmeHttp {
@@ -89,11 +151,79 @@ impl HttpClient for AcmeHttp {
         let fut = HttpClient::request(&self.client, req);
         Box::pin(async move {
             match tokio::time::timeout(timeout, fut).await {
-                Ok(result) => result,
+                Ok(Ok(mut response)) => {
+                    note_retry_after(&mut response.parts);
+                    Ok(response)
+                }
+                Ok(Err(e)) => {
+                    let _ = LAST_RETRY_AFTER.try_with(|c| c.set(None));
+                    Err(e)
+                }
                 Err(_) => Err(instant_acme::Error::Other(
                     format!("no response from {uri} within {}s", timeout.as_secs()).into(),
                 )),
             }
         })
+    }
+}
+
+/// `note_retry_after` for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn tests_note(parts: &mut http::response::Parts) {
+    note_retry_after(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn retry_after_as_seconds_or_date_without_overflow() {
+        let now = datetime!(2026-05-01 12:00 UTC);
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("99999999999999999999999", now), Some(Duration::MAX));
+        assert_eq!(parse_retry_after("Fri, 01 May 2026 13:00:00 GMT", now), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_retry_after("Thu, 01 Jan 2026 00:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[test]
+    fn the_header_instant_acme_reads_is_bounded() {
+        let (mut parts, ()) = http::Response::builder()
+            .header(http::header::RETRY_AFTER, "18446744073709551615")
+            .body(())
+            .unwrap()
+            .into_parts();
+        note_retry_after(&mut parts);
+        assert_eq!(parts.headers[http::header::RETRY_AFTER], MAX_RETRY_AFTER.as_secs().to_string().as_str());
+        let (mut parts, ()) = http::Response::builder()
+            .header(http::header::RETRY_AFTER, "junk")
+            .body(())
+            .unwrap()
+            .into_parts();
+        note_retry_after(&mut parts);
+        assert!(parts.headers.get(http::header::RETRY_AFTER).is_none());
+    }
+
+    #[tokio::test]
+    async fn the_last_retry_after_is_kept_per_task() {
+        assert_eq!(last_retry_after(), None);
+        let seen = capture_retry_after(async {
+            let (mut parts, ()) = http::Response::builder()
+                .header(http::header::RETRY_AFTER, "7")
+                .body(())
+                .unwrap()
+                .into_parts();
+            note_retry_after(&mut parts);
+            let first = last_retry_after();
+            let (mut parts, ()) = http::Response::builder().body(()).unwrap().into_parts();
+            note_retry_after(&mut parts);
+            (first, last_retry_after())
+        })
+        .await;
+        assert_eq!(seen, (Some(Duration::from_secs(7)), None));
     }
 }

@@ -31,6 +31,13 @@ struct Row {
     lock: Option<crate::store::lock::LockRecord>,
     /// A certificate waits in the local queue for the bucket to accept it.
     pending_upload: bool,
+    /// New orders within the order ceiling's window, and the ceiling.
+    orders_recent: usize,
+    max_orders: u32,
+    orders_window: String,
+    /// While the ceiling holds orders back: when it allows the next one.
+    #[serde(with = "time::serde::rfc3339::option")]
+    orders_blocked_until: Option<OffsetDateTime>,
 }
 
 pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
@@ -52,7 +59,12 @@ pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
                 "replace the supplied files (no automatic renewal)".into(),
             ),
         };
+        let ceiling = ctx.retry_policy().ceiling;
         rows.push(Row {
+            orders_recent: ceiling.recent(&st.orders, now),
+            max_orders: ceiling.max_orders,
+            orders_window: crate::ceiling::show_duration(ceiling.window),
+            orders_blocked_until: ceiling.next_allowed(&st.orders, now),
             name: cert.name.clone(),
             source: match cert.source {
                 Source::Acme => "acme",
@@ -93,6 +105,16 @@ pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
         }
         if let Some(lock) = &r.lock {
             println!("  locked:   being renewed by {}", lock.describe());
+        }
+        if r.orders_recent > 0 {
+            let blocked = match r.orders_blocked_until {
+                Some(t) => format!("; CEILING REACHED, no new order until {}", show(t)),
+                None => String::new(),
+            };
+            println!(
+                "  orders:   {} in the last {} (ceiling {}){blocked}",
+                r.orders_recent, r.orders_window, r.max_orders
+            );
         }
         if r.pending_upload {
             println!("  pending:  a new certificate waits for the bucket (uploaded on the next run)");

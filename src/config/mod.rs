@@ -291,8 +291,21 @@ pub struct DaemonConfig {
     /// First wait after a failed renewal; doubles per failure up to `retry_max`.
     #[serde(default = "defaults::retry_min", deserialize_with = "duration::deserialize")]
     pub retry_min: Duration,
+    /// The longest wait after failures, and the cap on any Retry-After from the CA or a
+    /// DNS API (a Retry-After never postpones renewal past expiry either).
     #[serde(default = "defaults::retry_max", deserialize_with = "duration::deserialize")]
     pub retry_max: Duration,
+    /// First wait after the CA could not validate a challenge (a DNS or CAA mistake rarely
+    /// fixes itself within minutes, and CAs limit failed validations); doubles per failure.
+    #[serde(default = "defaults::validation_retry_min", deserialize_with = "duration::deserialize")]
+    pub validation_retry_min: Duration,
+    /// The order ceiling: at most this many new orders per certificate within
+    /// `orders_window`, whatever the plan says (`issue --force` excepted).
+    #[serde(default = "defaults::max_orders")]
+    pub max_orders: u32,
+    /// The sliding window of the order ceiling.
+    #[serde(default = "defaults::orders_window", deserialize_with = "duration::deserialize")]
+    pub orders_window: Duration,
     /// How long a renewal lock in the bucket is valid before it must be extended.
     #[serde(default = "defaults::lock_ttl", deserialize_with = "duration::deserialize")]
     pub lock_ttl: Duration,
@@ -306,6 +319,9 @@ impl Default for DaemonConfig {
             max_concurrent_orders: defaults::max_concurrent_orders(),
             retry_min: defaults::retry_min(),
             retry_max: defaults::retry_max(),
+            validation_retry_min: defaults::validation_retry_min(),
+            max_orders: defaults::max_orders(),
+            orders_window: defaults::orders_window(),
             lock_ttl: defaults::lock_ttl(),
         }
     }
@@ -338,6 +354,15 @@ mod defaults {
     }
     pub fn retry_max() -> Duration {
         Duration::from_secs(12 * 3600)
+    }
+    pub fn validation_retry_min() -> Duration {
+        Duration::from_secs(3600)
+    }
+    pub fn max_orders() -> u32 {
+        3
+    }
+    pub fn orders_window() -> Duration {
+        Duration::from_secs(24 * 3600)
     }
     pub fn lock_ttl() -> Duration {
         Duration::from_secs(600)
@@ -586,6 +611,13 @@ impl Config {
         }
         if raw.daemon.max_concurrent_orders == 0 {
             return Err(invalid(None, "daemon.max_concurrent_orders", "must be at least 1".into()));
+        }
+        if raw.daemon.max_orders == 0 {
+            return Err(invalid(
+                None,
+                "daemon.max_orders",
+                "must be at least 1 (the order ceiling; `issue --force` is the way past it)".into(),
+            ));
         }
 
         Ok(Config {

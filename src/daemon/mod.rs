@@ -228,7 +228,13 @@ async fn round(
                     }
                 });
             }
-            Outcome::Failed { .. } => metrics.update(&name, |m| m.failures_total += 1),
+            Outcome::Failed { .. } => {
+                let tripped = outcome.ceiling_tripped().is_some();
+                metrics.update(&name, |m| {
+                    m.failures_total += 1;
+                    m.ceiling_trips_total += u64::from(tripped);
+                })
+            }
             Outcome::Busy { retry_at, .. } => {
                 busy.push((retry_at, name));
             }
@@ -247,6 +253,9 @@ async fn round(
             m.next_renewal = Some(plan.at);
             m.last_success = st.last_success;
             m.consecutive_failures = st.failures;
+            let ceiling = ctx.retry_policy().ceiling;
+            m.orders_blocked_until = ceiling.next_allowed(&st.orders, now);
+            m.recent_orders = ceiling.recent(&st.orders, now) as u32;
         });
         let at = busy.iter().find(|(_, n)| *n == cert.name).map_or(plan.at, |(retry_at, _)| *retry_at);
         if earliest.as_ref().is_none_or(|(e, _)| at < *e) {
