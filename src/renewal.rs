@@ -302,6 +302,21 @@ impl<'a> Context<'a> {
         (info, p)
     }
 
+    /// The plan as if there were no order ceiling: when a certificate held back by the
+    /// ceiling would have been due (the daemon wakes then, to report the trip).
+    pub fn plan_without_ceiling(
+        &self,
+        cert: &CertificateConfig,
+        info: Option<&CertInfo>,
+        state: &CertState,
+        now: OffsetDateTime,
+    ) -> Plan {
+        let policy = self.retry_policy();
+        let unlimited = RetryPolicy { ceiling: Ceiling { max_orders: u32::MAX, ..policy.ceiling }, ..policy };
+        let jitter = plan::jitter_for(&self.host, &cert.name, info.map(|i| i.serial.as_str()).unwrap_or(""));
+        plan::plan(info, cert.renew_before, state, unlimited, jitter, now)
+    }
+
     /// Renews `cert` if its plan says so (or `force`), recording the outcome in its state.
     #[tracing::instrument(name = "cert", skip_all, fields(cert = %cert.name))]
     pub async fn renew_if_due(
@@ -317,17 +332,8 @@ impl<'a> Context<'a> {
         if !force && !planned.is_due(now) {
             if planned.reason == plan::Reason::Ceiling {
                 // Due but for the ceiling: that is an alert, not a quiet "not due".
-                let policy = self.retry_policy();
-                let unlimited =
-                    RetryPolicy { ceiling: Ceiling { max_orders: u32::MAX, ..policy.ceiling }, ..policy };
-                let jitter = plan::jitter_for(
-                    &self.host,
-                    &cert.name,
-                    info.as_ref().map(|i| i.serial.as_str()).unwrap_or(""),
-                );
-                let uncapped = plan::plan(info.as_ref(), cert.renew_before, &state, unlimited, jitter, now);
-                if uncapped.is_due(now)
-                    && let Err(tripped) = policy.ceiling.check(&state.orders, now)
+                if self.plan_without_ceiling(cert, info.as_ref(), &state, now).is_due(now)
+                    && let Err(tripped) = self.retry_policy().ceiling.check(&state.orders, now)
                 {
                     return self.record_failure(cert, &mut state, info.as_ref(), anyhow::Error::new(tripped));
                 }

@@ -87,8 +87,13 @@ impl OrderError {
 /// Whether the CA refused an order because of its `replaces` field itself (RFC 9773 §5):
 /// `alreadyReplaced`, or a malformed/unauthorized problem whose detail names `replaces`
 /// (an unknown or foreign certificate). Only then is the order worth repeating without it;
-/// a rate limit or an outage would refuse the plain order just the same.
+/// a rate limit or an outage would refuse the plain order just the same. A CA that
+/// advertises ARI but ignores the field (its order comes back without it, which instant-acme
+/// reports as a mismatch) counts too: it did not take `replaces`.
 pub fn refuses_replaces(err: &instant_acme::Error) -> bool {
+    if let instant_acme::Error::Other(e) = err {
+        return e.to_string().starts_with("replaces field mismatch");
+    }
     let instant_acme::Error::Api(problem) = err else { return false };
     let kind = problem.r#type.as_deref().unwrap_or_default();
     let kind = kind.strip_prefix(super::PROBLEM_PREFIX).unwrap_or(kind);
@@ -378,5 +383,8 @@ mod tests {
         assert!(!refuses_replaces(&problem("malformed", "bad CSR")));
         assert!(!refuses_replaces(&problem("serverInternal", "replaces")));
         assert!(!refuses_replaces(&instant_acme::Error::Other("connection reset".into())));
+        assert!(refuses_replaces(&instant_acme::Error::Other(
+            "replaces field mismatch: expected Some(..), found None".into()
+        )));
     }
 }

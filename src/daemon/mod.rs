@@ -257,7 +257,13 @@ async fn round(
             m.orders_blocked_until = ceiling.next_allowed(&st.orders, now);
             m.recent_orders = ceiling.recent(&st.orders, now) as u32;
         });
-        let at = busy.iter().find(|(_, n)| *n == cert.name).map_or(plan.at, |(retry_at, _)| *retry_at);
+        let mut at = busy.iter().find(|(_, n)| *n == cert.name).map_or(plan.at, |(retry_at, _)| *retry_at);
+        // Held back by the order ceiling and not reported yet: wake when it would have been
+        // due, so the trip is logged and counted then rather than when the window ends.
+        if plan.reason == crate::plan::Reason::Ceiling && st.failure_kind != Some(state::FailureKind::Ceiling)
+        {
+            at = at.min(ctx.plan_without_ceiling(cert, info.as_ref(), &st, now).at);
+        }
         if earliest.as_ref().is_none_or(|(e, _)| at < *e) {
             earliest = Some((at, cert.name.clone()));
         }
