@@ -331,3 +331,49 @@ fn the_ceiling_stops_a_certificate_that_keeps_coming_due() {
     let state: serde_json::Value = serde_json::from_str(&state).unwrap();
     assert_eq!(state["orders"].as_array().unwrap().len(), 2, "{state}");
 }
+
+/// An HTTP endpoint that answers every request with 503 and the largest Retry-After there is.
+fn overloaded_endpoint() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 503 Busy\r\nRetry-After: 18446744073709551615\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy",
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn a_huge_retry_after_from_a_dns_api_is_capped_instead_of_crashing() {
+    let stack = Stack::up_with(&[("STACK_S3", "0")]);
+    let port = overloaded_endpoint();
+    let text = stack.config_text().replace("dns = \"office\"", "dns = \"hook\"");
+    let config = stack.write_config(
+        "hook.toml",
+        &format!(
+            "{text}\n[dns.hook]\nprovider = \"httpreq\"\nendpoint = \"http://127.0.0.1:{port}\"\n\n[propagation]\nresolvers = [\"{}\"]\n\n[daemon]\nretry_max = \"10m\"\n",
+            stack.get("DNS_SERVER")
+        ),
+    );
+    let out = stack.wildcert_with(&config, &["renew"]);
+    assert_eq!(out.status.code(), Some(4), "a temporary failure, not a panic:\n{}", stderr(&out));
+    let status = status_json(&stack, &config);
+    let next = time::OffsetDateTime::parse(
+        status["certificates"][0]["next_action_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let ahead = next - time::OffsetDateTime::now_utc();
+    assert!(
+        ahead > time::Duration::minutes(9) && ahead <= time::Duration::minutes(10),
+        "capped at retry_max: {status}"
+    );
+}
