@@ -45,6 +45,10 @@ pub fn classify(err: &anyhow::Error) -> Status {
             let _ = e;
             return Status::Invalid;
         }
+        // The order ceiling lifts by itself once its window allows: retry later.
+        if cause.downcast_ref::<crate::ceiling::CeilingTripped>().is_some() {
+            return Status::Temporary;
+        }
         if let Some(e) = cause.downcast_ref::<crate::acme::OrderError>() {
             return if e.is_transient() { Status::Temporary } else { Status::Failed };
         }

@@ -377,3 +377,29 @@ fn a_huge_retry_after_from_a_dns_api_is_capped_instead_of_crashing() {
         "capped at retry_max: {status}"
     );
 }
+
+#[test]
+fn a_failed_validation_says_what_the_ca_saw_and_waits_an_hour() {
+    let stack = Stack::up_with(&[("STACK_S3", "0")]);
+    // A DNS "provider" that writes nothing, and no propagation check: the CA finds no TXT record.
+    let text = stack.config_text().replace("dns = \"office\"", "dns = \"nothing\"");
+    let config = stack.write_config(
+        "nothing.toml",
+        &format!("{text}\n[dns.nothing]\nprovider = \"exec\"\nprogram = \"/bin/true\"\n\n[propagation]\ncheck = false\n"),
+    );
+    let out = stack.wildcert_with(&config, &["renew"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let status = status_json(&stack, &config);
+    let cert = &status["certificates"][0];
+    assert_eq!(cert["failure_kind"], "validation", "{status}");
+    let error = cert["last_error"].as_str().unwrap();
+    assert!(error.contains("could not validate") && error.contains("TXT"), "what the CA saw: {error}");
+    let next = time::OffsetDateTime::parse(
+        cert["next_action_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let ahead = next - time::OffsetDateTime::now_utc();
+    // 1 h, spread by ±20%; the ordinary schedule would retry after a minute.
+    assert!(ahead > time::Duration::minutes(47) && ahead < time::Duration::minutes(73), "{status}");
+}

@@ -24,6 +24,9 @@ struct Row {
     next_action_at: Option<OffsetDateTime>,
     next_action: String,
     failures: u32,
+    /// What kind of failure the last one was (`validation`: what the CA saw is in
+    /// `last_error`; retried on the slower schedule).
+    failure_kind: Option<state::FailureKind>,
     last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     last_success: Option<OffsetDateTime>,
@@ -76,6 +79,7 @@ pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
             next_action_at: next_at,
             next_action,
             failures: st.failures,
+            failure_kind: st.failure_kind.filter(|_| st.last_error.is_some()),
             last_error: st.last_error.clone(),
             last_success: st.last_success,
             lock: storage.lock_holder(&cert.name).await.unwrap_or_else(|e| {
@@ -120,7 +124,14 @@ pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
             println!("  pending:  a new certificate waits for the bucket (uploaded on the next run)");
         }
         if let Some(e) = &r.last_error {
-            println!("  FAILING:  {} attempt(s) in a row; last error: {e}", r.failures);
+            let kind = match r.failure_kind {
+                Some(state::FailureKind::Validation) => {
+                    " (the CA could not validate; retried hourly, doubling)"
+                }
+                Some(state::FailureKind::Ceiling) => " (order ceiling)",
+                _ => "",
+            };
+            println!("  FAILING:  {} attempt(s) in a row{kind}; last error: {e}", r.failures);
         }
     }
     if rows.is_empty() {
