@@ -403,3 +403,36 @@ fn a_failed_validation_says_what_the_ca_saw_and_waits_an_hour() {
     // 1 h, spread by ±20%; the ordinary schedule would retry after a minute.
     assert!(ahead > time::Duration::minutes(47) && ahead < time::Duration::minutes(73), "{status}");
 }
+
+#[test]
+fn the_ceiling_is_shared_by_the_hosts_of_a_bucket() {
+    // 6-second certificates, one order per minute for the whole fleet.
+    let stack = Stack::up_with(&[("STACK_CERT_VALIDITY", "6")]);
+    setup_bucket(&stack);
+    let limit = "\n[daemon]\nmax_orders = 1\norders_window = \"1m\"\n";
+    let a = config_with(&stack, "a.toml", "", limit);
+    let out = stack.wildcert_with(&a, &["issue"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Another host: its own state and live directories, the same bucket.
+    let text = std::fs::read_to_string(&a)
+        .unwrap()
+        .replace(
+            &format!("{}/state\"", stack.dir().display()),
+            &format!("{}/state-b\"", stack.dir().display()),
+        )
+        .replace(
+            &format!("{}/live\"", stack.dir().display()),
+            &format!("{}/live-b\"", stack.dir().display()),
+        );
+    assert!(text.contains("state-b") && text.contains("live-b"), "{text}");
+    let b = stack.write_config("b.toml", &text);
+    std::thread::sleep(Duration::from_secs(4)); // past half of the 6-second lifetime: due
+    let out = stack.wildcert_with(&b, &["renew"]);
+    assert_eq!(out.status.code(), Some(4), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("order ceiling reached: 1 new orders within the last 1m"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("order created"), "{}", stderr(&out));
+}
