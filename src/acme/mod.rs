@@ -89,7 +89,13 @@ impl AcmeError {
                     AcmeError::Refused { url, detail }
                 }
             }
-            instant_acme::Error::Timeout(_) => AcmeError::Order {
+            // The CA's Retry-After while polling points past the order timeout.
+            instant_acme::Error::Timeout(Some(next)) => AcmeError::Unavailable {
+                detail: "asked to poll again later than [acme] order_timeout allows".into(),
+                url,
+                retry_after: Some(next.saturating_duration_since(std::time::Instant::now())),
+            },
+            instant_acme::Error::Timeout(None) => AcmeError::Order {
                 context: format!("the CA at {url}"),
                 detail: "did not finish processing in time".into(),
                 transient: true,
@@ -192,6 +198,9 @@ mod tests {
         for kind in ["unauthorized", "caa", "dns", "incorrectResponse"] {
             assert!(AcmeError::from_client(problem(kind, 403), "newOrder").is_validation(), "{kind}");
         }
+        let later = std::time::Instant::now() + Duration::from_secs(600);
+        let e = AcmeError::from_client(instant_acme::Error::Timeout(Some(later)), "order");
+        assert!(e.retry_after().is_some_and(|d| d > Duration::from_secs(590)), "{e:?}");
         let e = AcmeError::from_client(problem("malformed", 400), "newOrder");
         assert!(matches!(e, AcmeError::Refused { .. }) && !e.is_validation(), "{e:?}");
     }
