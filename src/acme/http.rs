@@ -190,6 +190,24 @@ mod tests {
         assert_eq!(parse_retry_after("-5", now), None);
     }
 
+    proptest::proptest! {
+        /// Whatever a CA sends, parsing and bounding it neither panics nor hands instant-acme
+        /// more than `MAX_RETRY_AFTER`.
+        #[test]
+        fn any_retry_after_is_parsed_without_panic_and_bounded(value in "[0-9]{0,40}|[ -~]{0,40}") {
+            let _ = parse_retry_after(&value, time::OffsetDateTime::now_utc());
+            if let Ok(header) = http::HeaderValue::from_str(&value) {
+                let (mut parts, ()) = http::Response::builder().body(()).unwrap().into_parts();
+                parts.headers.insert(http::header::RETRY_AFTER, header);
+                note_retry_after(&mut parts);
+                if let Some(v) = parts.headers.get(http::header::RETRY_AFTER) {
+                    let secs: u64 = v.to_str().unwrap().parse().unwrap();
+                    proptest::prop_assert!(secs <= MAX_RETRY_AFTER.as_secs());
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_header_instant_acme_reads_is_bounded() {
         let (mut parts, ()) = http::Response::builder()
