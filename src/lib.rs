@@ -6,6 +6,7 @@
 //! → deploy hook. The binary (`main.rs`, `cli.rs`) only wires these together.
 
 pub mod acme;
+pub mod alerts;
 pub mod bundle;
 pub mod challenge;
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod hooks;
 pub mod logging;
 pub mod names;
 pub mod plan;
+pub mod progress;
 pub mod renewal;
 pub mod signals;
 pub mod state;

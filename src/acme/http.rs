@@ -1,6 +1,8 @@
 //! The HTTPS client for the CA: the system's roots, or only `[acme] ca_certificates`, and a
 //! timeout on every request (instant-acme's default client has none, so a CA that accepts
-//! the connection and never answers would hang an order forever).
+//! the connection and never answers would hang an order forever). The deadline covers the
+//! whole answer, body included, and the body is size-limited: a CA that sends headers and
+//! then stalls, or streams without end, fails the request instead of hanging the order.
 
 use std::future::Future;
 use std::path::Path;
@@ -10,6 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
+use http_body_util::{BodyExt, Limited};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -18,6 +21,9 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// The largest answer read from the CA: a certificate chain or a directory is a few KiB.
+const MAX_BODY: usize = 1024 * 1024;
 
 /// An instant-acme HTTP client with bounded requests.
 pub struct AcmeHttp {
@@ -86,12 +92,21 @@ impl HttpClient for AcmeHttp {
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
         let timeout = self.timeout;
         let uri = req.uri().to_string();
-        let fut = HttpClient::request(&self.client, req);
+        let fut = self.client.request(req);
         Box::pin(async move {
-            match tokio::time::timeout(timeout, fut).await {
+            let whole = async {
+                let response = fut.await.map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
+                let (parts, body) = response.into_parts();
+                let body = Limited::new(body, MAX_BODY).collect().await.map_err(|e| {
+                    instant_acme::Error::Other(format!("reading the answer from {uri}: {e}").into())
+                })?;
+                crate::progress::tick();
+                Ok(BytesResponse { parts, body: Box::new(body.to_bytes()) })
+            };
+            match tokio::time::timeout(timeout, whole).await {
                 Ok(result) => result,
                 Err(_) => Err(instant_acme::Error::Other(
-                    format!("no response from {uri} within {}s", timeout.as_secs()).into(),
+                    format!("no complete answer from {uri} within {}s", timeout.as_secs()).into(),
                 )),
             }
         })

@@ -4,6 +4,10 @@
 //! sleeps until the earliest planned time or `check_interval`. SIGHUP reloads the
 //! configuration (a broken one is refused and the old one kept); SIGTERM/SIGINT stop within
 //! seconds, removing any challenge record in flight.
+//!
+//! The systemd watchdog is pinged while the loop waits between rounds, when a round ends,
+//! and during a round only while it makes progress (`crate::progress`): a round stuck on
+//! something without a deadline stops the pings, and systemd restarts the service.
 
 pub mod metrics;
 pub mod notify;
@@ -18,6 +22,7 @@ use time::OffsetDateTime;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
 
+use crate::alerts::{Alerts, Event};
 use crate::config::{Config, Source};
 use crate::exit::Status;
 use crate::renewal::{Context, Outcome};
@@ -38,6 +43,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         tracing::warn!("{w}");
     }
     let notifier = Notifier::from_env();
+    let mut alerts = Alerts::start(&config)?;
     let metrics = Metrics::default();
     let _server = match config.daemon.metrics_listen {
         Some(addr) => {
@@ -65,16 +71,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         }
         let _ = stop_tx.send(true);
     });
-    if let Some(interval) = notify::watchdog_interval() {
-        let watchdog = Notifier::from_env();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            loop {
-                tick.tick().await;
-                watchdog.watchdog();
-            }
-        });
-    }
+    let watchdog = notify::watchdog_interval();
 
     let acme_count = config.certificates.iter().filter(|c| c.source == Source::Acme).count();
     notifier.ready(&format!("managing {} certificate(s), {acme_count} from ACME", config.certificates.len()));
@@ -87,8 +84,9 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         if let Some(a) = account.take() {
             ctx.set_account(a);
         }
-        let next = round(&ctx, &metrics, &stop_rx).await;
+        let next = watched(round(&ctx, &metrics, &stop_rx, &alerts), watchdog, &notifier).await;
         account = ctx.into_account();
+        notifier.watchdog();
         metrics.loop_ran(OffsetDateTime::now_utc());
         if *stop_rx.borrow() {
             break;
@@ -106,9 +104,22 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         notifier.status(&status);
         tracing::info!(next_round = %crate::plan::stamp(wake), "{status}");
         let sleep = (wake - now).try_into().unwrap_or(Duration::ZERO).max(Duration::from_millis(200));
+        let wake_at = tokio::time::Instant::now() + sleep;
         let mut stop = stop_rx.clone();
+        // Waiting is being alive: ping the watchdog on its schedule until the next round.
+        let wait = async {
+            loop {
+                let now = tokio::time::Instant::now();
+                let until = watchdog.map_or(wake_at, |every| (now + every).min(wake_at));
+                tokio::time::sleep_until(until).await;
+                if until >= wake_at {
+                    break;
+                }
+                notifier.watchdog();
+            }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
+            _ = wait => {}
             _ = stop.wait_for(|s| *s) => break,
             _ = hup.recv() => {
                 notifier.reloading();
@@ -119,6 +130,10 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
                         tracing::info!("configuration reloaded");
                         if new.acme.directory != config.acme.directory {
                             account = None;
+                        }
+                        match Alerts::start(&new) {
+                            Ok(a) => alerts = a,
+                            Err(e) => tracing::error!(error = %e, "[notify] of the new configuration is unusable; notifying as before"),
                         }
                         config = new;
                         let names: Vec<&str> = config.certificates.iter().map(|c| c.name.as_str()).collect();
@@ -131,8 +146,36 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         }
     }
     notifier.stopping();
+    alerts.finish(Duration::from_secs(2)).await;
     tracing::info!("stopped");
     Ok(Status::Ok)
+}
+
+/// Runs one round, pinging the watchdog every `every` only if some work completed since
+/// the last look: a stalled round stops the pings and systemd restarts the service.
+async fn watched<T>(
+    round: impl std::future::Future<Output = T>,
+    every: Option<Duration>,
+    notifier: &Notifier,
+) -> T {
+    let Some(every) = every else { return round.await };
+    tokio::pin!(round);
+    let mut seen = crate::progress::steps();
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            out = &mut round => return out,
+            _ = tick.tick() => {
+                let now = crate::progress::steps();
+                if now != seen {
+                    seen = now;
+                    notifier.watchdog();
+                } else {
+                    tracing::warn!(quiet_for = ?every, "the renewal round made no progress; not pinging the watchdog");
+                }
+            }
+        }
+    }
 }
 
 /// Checks that the directories wildcert writes to can be written, before READY.
@@ -157,6 +200,7 @@ async fn round(
     ctx: &Context<'_>,
     metrics: &Metrics,
     stop: &watch::Receiver<bool>,
+    alerts: &Alerts,
 ) -> Option<(OffsetDateTime, String)> {
     let config = ctx.config;
     crate::renewal::sync_from_bucket(config, ctx.storage).await;
@@ -164,6 +208,7 @@ async fn round(
         supplied::check_and_reimport(config, ctx.storage, cert).await;
         let st = state::load(&config.storage.state_dir, &cert.name);
         let not_after = ctx.current_info(&cert.name).await.map(|i| i.not_after);
+        alerts.check_expiry(&cert.name, not_after, true, OffsetDateTime::now_utc());
         metrics.update(&cert.name, |m| {
             m.not_after = not_after;
             m.last_success = st.last_success;
@@ -217,9 +262,15 @@ async fn round(
             stopping_since = Some(std::time::Instant::now());
         }
         let Some((name, outcome, took)) = item else { continue };
+        crate::progress::tick();
         match outcome {
             Outcome::NotDue(_) => {}
             Outcome::Renewed(obtained) => {
+                alerts.send(Event::Renewed {
+                    certificate: name.clone(),
+                    not_after: obtained.pair.info.not_after,
+                    serial: obtained.pair.info.serial.clone(),
+                });
                 metrics.observe_order(took.as_secs_f64());
                 metrics.update(&name, |m| {
                     m.renewals_total += 1;
@@ -228,7 +279,14 @@ async fn round(
                     }
                 });
             }
-            Outcome::Failed { .. } => metrics.update(&name, |m| m.failures_total += 1),
+            Outcome::Failed { error, next } => {
+                metrics.update(&name, |m| m.failures_total += 1);
+                if !*stop.borrow()
+                    && let Some(cert) = config.certificate(&name)
+                {
+                    alerts.renewal_failed(ctx, cert, &error, next.at).await;
+                }
+            }
             Outcome::Busy { retry_at, .. } => {
                 busy.push((retry_at, name));
             }
@@ -242,6 +300,7 @@ async fn round(
     for cert in acme_certs {
         let mut st = state::load(&config.storage.state_dir, &cert.name);
         let (info, plan) = ctx.plan_offline(cert, &mut st, now).await;
+        alerts.check_expiry(&cert.name, info.as_ref().map(|i| i.not_after), false, now);
         metrics.update(&cert.name, |m| {
             m.not_after = info.as_ref().map(|i| i.not_after);
             m.next_renewal = Some(plan.at);
