@@ -128,6 +128,8 @@ pub fn init(verbosity: i8, format: LogFormat) {
     let builder =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     let text = tracing_subscriber::fmt::format().with_target(false).with_ansi(colour);
+    // journald stamps every entry itself.
+    let journal_text = tracing_subscriber::fmt::format().with_target(false).with_ansi(false).without_time();
     let json = tracing_subscriber::fmt::format()
         .json()
         .flatten_event(true)
@@ -135,7 +137,7 @@ pub fn init(verbosity: i8, format: LogFormat) {
         .with_span_list(false);
     let _ = match (format, journal) {
         (LogFormat::Text, false) => builder.event_format(text).try_init(),
-        (LogFormat::Text, true) => builder.event_format(SyslogPrefix { inner: text }).try_init(),
+        (LogFormat::Text, true) => builder.event_format(SyslogPrefix { inner: journal_text }).try_init(),
         (LogFormat::Json, false) => builder.json().event_format(json).try_init(),
         (LogFormat::Json, true) => builder.json().event_format(SyslogPrefix { inner: json }).try_init(),
     };
