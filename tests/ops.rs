@@ -413,3 +413,38 @@ fn live_group_makes_files_group_readable_under_umask_0077() {
         stderr(&out)
     );
 }
+
+#[test]
+fn watchdog_is_pinged_while_waiting_and_not_by_a_stuck_round() {
+    let stack = Stack::up_with(&[("STACK_S3", "0")]);
+    let config = stack.config_path();
+    // WATCHDOG_USEC of 1 s: a ping every 500 ms while alive.
+    let watchdog = [("WATCHDOG_USEC", "1000000")];
+    let pings =
+        |daemon: &support::Daemon| daemon.notifications().iter().filter(|m| m.contains("WATCHDOG=1")).count();
+
+    // A round held at a failpoint (an order that makes no progress) stops the pings.
+    let stuck_env = [watchdog[0], ("WILDCERT_FAILPOINT", "txt-written")];
+    let mut stuck = support::Daemon::start_with_env(&config, stack.dir().join("stuck.log"), &stuck_env);
+    stuck.wait_for("failpoint reached; pausing until killed", 1, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(1200));
+    let _ = pings(&stuck);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(pings(&stuck), 0, "no watchdog ping while the round is stuck");
+    assert!(stuck.is_running());
+    let (status, _) = stuck.stop();
+    assert!(status.success());
+
+    // A round that finishes, then the wait until the next one: pinged on schedule.
+    let daemon = support::Daemon::start_with_env(&config, stack.dir().join("daemon.log"), &watchdog);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|m: &String| m.contains("STATUS=next renewal")) {
+        assert!(Instant::now() < deadline, "the first round never finished: {seen:?}");
+        seen.extend(daemon.notifications());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let during_wait = pings(&daemon);
+    assert!(during_wait >= 3, "{during_wait} pings in 2 s of waiting");
+}
