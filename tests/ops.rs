@@ -123,8 +123,7 @@ impl Receiver {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
                 let mut data = Vec::new();
                 let mut buf = [0u8; 4096];
-                loop {
-                    let Ok(n) = stream.read(&mut buf) else { break };
+                while let Ok(n) = stream.read(&mut buf) {
                     if n == 0 {
                         break;
                     }

@@ -93,22 +93,91 @@ impl HttpClient for AcmeHttp {
         let timeout = self.timeout;
         let uri = req.uri().to_string();
         let fut = self.client.request(req);
-        Box::pin(async move {
-            let whole = async {
-                let response = fut.await.map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
-                let (parts, body) = response.into_parts();
-                let body = Limited::new(body, MAX_BODY).collect().await.map_err(|e| {
-                    instant_acme::Error::Other(format!("reading the answer from {uri}: {e}").into())
-                })?;
-                crate::progress::tick();
-                Ok(BytesResponse { parts, body: Box::new(body.to_bytes()) })
-            };
-            match tokio::time::timeout(timeout, whole).await {
-                Ok(result) => result,
-                Err(_) => Err(instant_acme::Error::Other(
-                    format!("no complete answer from {uri} within {}s", timeout.as_secs()).into(),
-                )),
-            }
-        })
+        Box::pin(bounded(fut, uri, timeout, MAX_BODY))
+    }
+}
+
+/// The whole answer (head and body) within `timeout`, with at most `limit` body bytes.
+async fn bounded<B, E>(
+    response: impl Future<Output = Result<http::Response<B>, E>>,
+    uri: String,
+    timeout: Duration,
+    limit: usize,
+) -> Result<BytesResponse, instant_acme::Error>
+where
+    B: hyper::body::Body,
+    B::Error: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let whole = async {
+        let response = response.await.map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, limit)
+            .collect()
+            .await
+            .map_err(|e| instant_acme::Error::Other(format!("reading the answer from {uri}: {e}").into()))?;
+        crate::progress::tick();
+        Ok(BytesResponse { parts, body: Box::new(body.to_bytes()) })
+    };
+    match tokio::time::timeout(timeout, whole).await {
+        Ok(result) => result,
+        Err(_) => Err(instant_acme::Error::Other(
+            format!("no complete answer from {uri} within {}s", timeout.as_secs()).into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+
+    type Chunk = Result<Frame<Bytes>, std::io::Error>;
+
+    fn answer(
+        body: StreamBody<futures_util::stream::BoxStream<'static, Chunk>>,
+    ) -> impl Future<
+        Output = Result<
+            http::Response<StreamBody<futures_util::stream::BoxStream<'static, Chunk>>>,
+            std::io::Error,
+        >,
+    > {
+        std::future::ready(Ok(http::Response::new(body)))
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stalls_after_the_headers_fails_within_the_deadline() {
+        use futures_util::StreamExt;
+        let first: Chunk = Ok(Frame::data(Bytes::from_static(b"{\"status\":")));
+        let stalls = futures_util::stream::iter([first]).chain(futures_util::stream::pending()).boxed();
+        let started = std::time::Instant::now();
+        let result =
+            bounded(answer(StreamBody::new(stalls)), "https://ca/x".into(), Duration::from_millis(200), 1024)
+                .await;
+        let err = result.err().expect("a stalled body fails").to_string();
+        assert!(err.contains("no complete answer from https://ca/x"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_body_beyond_the_limit_is_refused() {
+        use futures_util::StreamExt;
+        let chunks: Vec<Chunk> = (0..10).map(|_| Ok(Frame::data(Bytes::from(vec![b'x'; 512])))).collect();
+        let big = futures_util::stream::iter(chunks).boxed();
+        let result =
+            bounded(answer(StreamBody::new(big)), "https://ca/x".into(), Duration::from_secs(5), 1024).await;
+        let err = result.err().expect("too large").to_string();
+        assert!(err.contains("reading the answer from https://ca/x"), "{err}");
+
+        let chunks: Vec<Chunk> = vec![Ok(Frame::data(Bytes::from_static(b"ok")))];
+        let small = futures_util::stream::iter(chunks).boxed();
+        let Ok(mut ok) =
+            bounded(answer(StreamBody::new(small)), "https://ca/x".into(), Duration::from_secs(5), 1024)
+                .await
+        else {
+            panic!("a small answer passes");
+        };
+        assert_eq!(ok.body.into_bytes().await.unwrap(), Bytes::from_static(b"ok"));
     }
 }
