@@ -29,6 +29,8 @@ const MAX_BODY: usize = 1024 * 1024;
 pub struct AcmeHttp {
     client: HyperClient<Https, BodyWrapper<Bytes>>,
     timeout: Duration,
+    /// `[acme] allow_http`: plain `http://` to another host (loopback is always allowed).
+    allow_http: bool,
 }
 
 /// Builds the rustls configuration: the PEM file's certificates when given (a private or
@@ -76,12 +78,29 @@ impl AcmeHttp {
         http.set_nodelay(true);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config(extra_roots)?)
-            .https_only()
+            .https_or_http()
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
         let client = HyperClient::builder(TokioExecutor::new()).build(https);
-        Ok(AcmeHttp { client, timeout })
+        Ok(AcmeHttp { client, timeout, allow_http: false })
+    }
+
+    /// Also talks plain `http://` to other hosts (`[acme] allow_http = true`).
+    pub fn allowing_http(mut self, allow: bool) -> AcmeHttp {
+        self.allow_http = allow;
+        self
+    }
+}
+
+/// Whether a request may go to `uri`: `https://`, or `http://` on loopback or when allowed.
+/// Applies to every URL the CA hands out (order, authorization, certificate), not only the
+/// directory the configuration names.
+fn permitted(uri: &http::Uri, allow_http: bool) -> bool {
+    match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => allow_http || uri.host().is_some_and(crate::config::transport::is_loopback_host),
+        _ => false,
     }
 }
 
@@ -92,6 +111,12 @@ impl HttpClient for AcmeHttp {
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
         let timeout = self.timeout;
         let uri = req.uri().to_string();
+        if !permitted(req.uri(), self.allow_http) {
+            let refused = instant_acme::Error::Other(
+                format!("refusing plain-HTTP URL {uri}: only https:// (or http:// on this host; [acme] allow_http = true for others)").into(),
+            );
+            return Box::pin(std::future::ready(Err(refused)));
+        }
         let fut = self.client.request(req);
         Box::pin(bounded(fut, uri, timeout, MAX_BODY))
     }
@@ -144,6 +169,16 @@ mod tests {
         >,
     > {
         std::future::ready(Ok(http::Response::new(body)))
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_allowed() {
+        let uri = |u: &str| u.parse::<http::Uri>().unwrap();
+        assert!(permitted(&uri("https://acme.example/dir"), false));
+        assert!(permitted(&uri("http://127.0.0.1:14000/dir"), false));
+        assert!(permitted(&uri("http://[::1]:14000/dir"), false));
+        assert!(!permitted(&uri("http://acme.example/dir"), false));
+        assert!(permitted(&uri("http://acme.example/dir"), true));
     }
 
     #[tokio::test]

@@ -92,8 +92,12 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct AcmeConfig {
     /// Directory URL, or one of the names `letsencrypt`, `letsencrypt-staging`, `zerossl`,
-    /// `google`, `google-staging`.
+    /// `google`, `google-staging`. `https://`, or `http://` on a loopback address (a CA on
+    /// this host), or any `http://` with `allow_http = true`.
     pub directory: String,
+    /// Accept a plain `http://` directory on another host.
+    #[serde(default)]
+    pub allow_http: bool,
     /// Contact URIs for the account, e.g. `mailto:admin@example.com`.
     #[serde(default)]
     pub contact: Vec<String>,
@@ -624,6 +628,7 @@ impl Config {
             Some(acme) => acme,
             None if certificates.iter().all(|c| c.source == Source::Files) => AcmeConfig {
                 directory: "letsencrypt".into(),
+                allow_http: false,
                 contact: Vec::new(),
                 ca_certificates: None,
                 eab: None,
@@ -640,7 +645,10 @@ impl Config {
             }
         };
         let url = directory_url(&acme.directory);
-        if !url.starts_with("https://") {
+        if url.starts_with("http://") {
+            transport::check(url, acme.allow_http, "acme.directory")
+                .map_err(|m| invalid(None, "acme.directory", m))?;
+        } else if !url.starts_with("https://") {
             return Err(invalid(
                 None,
                 "acme.directory",
@@ -956,5 +964,10 @@ dns = "office"
         assert_eq!(directory_url("https://x/dir"), "https://x/dir");
         let text = MINIMAL.replace("https://127.0.0.1:14000/dir", "letsencrpyt");
         assert!(parse(&text).unwrap_err().to_string().contains("acme.directory"));
+        assert!(parse(&MINIMAL.replace("https://127.0.0.1:14000/dir", "http://127.0.0.1:14000/dir")).is_ok());
+        let text = MINIMAL.replace("https://127.0.0.1:14000/dir", "http://ca.internal/dir");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("acme.directory") && err.contains("allow_http"), "{err}");
+        assert!(parse(&text.replace("[acme]\n", "[acme]\nallow_http = true\n")).is_ok());
     }
 }
