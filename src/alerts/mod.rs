@@ -535,4 +535,51 @@ mod tests {
         }
         assert_eq!(kinds, ["expires_soon", "expires_soon"]);
     }
+
+    /// A receiver that answers each connection with the next status of `statuses`, counting
+    /// the requests it read.
+    async fn receiver(statuses: Vec<u16>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook/SECRET", listener.local_addr().unwrap());
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            for status in statuses {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 16 * 1024];
+                let _ = socket.read(&mut buf).await;
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, count)
+    }
+
+    fn hook(url: &str) -> Destination {
+        let w = webhook::Webhook::new(&Secret::new(url), WebhookFormat::Json, None, Duration::from_secs(5))
+            .unwrap();
+        Destination::Webhook(Box::new(w))
+    }
+
+    use crate::config::Secret;
+
+    #[tokio::test]
+    async fn a_failed_delivery_is_retried_after_a_backoff() {
+        let (url, count) = receiver(vec![503, 200]).await;
+        let payload = failed().payload("h", OffsetDateTime::now_utc());
+        let started = std::time::Instant::now();
+        deliver(&hook(&url), &payload).await;
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(started.elapsed() >= BACKOFF[0], "waited {:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_refused_delivery_is_not_retried() {
+        let (url, count) = receiver(vec![400, 200]).await;
+        let payload = failed().payload("h", OffsetDateTime::now_utc());
+        deliver(&hook(&url), &payload).await;
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 }
