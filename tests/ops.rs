@@ -447,3 +447,38 @@ fn watchdog_is_pinged_while_waiting_and_not_by_a_stuck_round() {
     let during_wait = pings(&daemon);
     assert!(during_wait >= 3, "{during_wait} pings in 2 s of waiting");
 }
+
+#[test]
+fn the_service_notifies_a_renewal_only_when_asked() {
+    let stack = Stack::up_with(&[("STACK_S3", "0")]);
+    let receiver = Receiver::start();
+    let text = format!(
+        "{}\n[notify]\non_renewed = true\n\n[[notify.webhook]]\nurl = \"{}\"\n",
+        stack.config_text(),
+        receiver.url("/renewed")
+    );
+    let config = stack.write_config("renewed.toml", &text);
+    let mut daemon = support::Daemon::start(&config, stack.dir().join("daemon.log"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while receiver.bodies().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no notification; log:\n{}",
+            std::fs::read_to_string(&daemon.log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _) = daemon.stop();
+    assert!(status.success());
+    let bodies = receiver.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert_eq!(bodies[0].1["event"], "renewed");
+    assert_eq!(bodies[0].1["certificate"], "gradient");
+    assert!(bodies[0].1["message"].as_str().unwrap().contains("valid until"), "{bodies:?}");
+
+    // Without on_renewed, a renewal is the normal case and stays quiet.
+    let quiet = stack.write_config("quiet.toml", &text.replace("on_renewed = true", "on_renewed = false"));
+    let out = stack.wildcert_with(&quiet, &["issue", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(receiver.bodies().len(), 1, "no notification for a renewal by default");
+}
