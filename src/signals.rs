@@ -64,13 +64,6 @@ impl Shutdown {
         Shutdown { rx }
     }
 
-    /// A shutdown that never comes (for callers without signal handling, and tests).
-    pub fn never() -> Shutdown {
-        let (tx, rx) = watch::channel(None);
-        std::mem::forget(tx);
-        Shutdown { rx }
-    }
-
     /// The signal received so far, if any.
     pub fn requested(&self) -> Option<Stop> {
         *self.rx.borrow()
@@ -81,9 +74,4 @@ impl Shutdown {
         let mut rx = self.rx.clone();
         let _ = rx.wait_for(|s| s.is_some()).await;
     }
-}
-
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown() {
-    Shutdown::listen().wait().await
 }

@@ -20,12 +20,13 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use time::OffsetDateTime;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 
 use crate::alerts::{Alerts, Event};
 use crate::config::{Config, Source};
 use crate::exit::Status;
 use crate::renewal::{Context, Outcome};
+use crate::signals::Shutdown;
 use crate::store::Storage;
 use crate::{challenge, state, supplied};
 use metrics::Metrics;
@@ -60,17 +61,8 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         tracing::info!(removed, "cleaned up challenge records left by an earlier run");
     }
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    let shutdown = Shutdown::listen();
     let mut hup = signal(SignalKind::hangup())?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        let _ = stop_tx.send(true);
-    });
     let watchdog = notify::watchdog_interval();
 
     let acme_count = config.certificates.iter().filter(|c| c.source == Source::Acme).count();
@@ -84,11 +76,11 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         if let Some(a) = account.take() {
             ctx.set_account(a);
         }
-        let next = watched(round(&ctx, &metrics, &stop_rx, &alerts), watchdog, &notifier).await;
+        let next = watched(round(&ctx, &metrics, &shutdown, &alerts), watchdog, &notifier).await;
         account = ctx.into_account();
         notifier.watchdog();
         metrics.loop_ran(OffsetDateTime::now_utc());
-        if *stop_rx.borrow() {
+        if shutdown.requested().is_some() {
             break;
         }
         let now = OffsetDateTime::now_utc();
@@ -105,7 +97,6 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         tracing::info!(next_round = %crate::plan::stamp(wake), "{status}");
         let sleep = (wake - now).try_into().unwrap_or(Duration::ZERO).max(Duration::from_millis(200));
         let wake_at = tokio::time::Instant::now() + sleep;
-        let mut stop = stop_rx.clone();
         // Waiting is being alive: ping the watchdog on its schedule until the next round.
         let wait = async {
             loop {
@@ -120,7 +111,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         };
         tokio::select! {
             _ = wait => {}
-            _ = stop.wait_for(|s| *s) => break,
+            _ = shutdown.wait() => break,
             _ = hup.recv() => {
                 notifier.reloading();
                 match Config::load(&config_path).and_then(|c| preflight(&c).map(|_| c).map_err(|e| crate::config::ConfigError::Invalid {
@@ -199,7 +190,7 @@ fn writable(dir: &Path) -> std::io::Result<()> {
 async fn round(
     ctx: &Context<'_>,
     metrics: &Metrics,
-    stop: &watch::Receiver<bool>,
+    stop: &Shutdown,
     alerts: &Alerts,
 ) -> Option<(OffsetDateTime, String)> {
     let config = ctx.config;
@@ -226,16 +217,16 @@ async fn round(
             .entry(dns_name)
             .or_insert_with(|| Arc::new(Semaphore::new(PER_DNS_CONCURRENCY)))
             .clone();
-        let mut stop = stop.clone();
+        let stop = stop.clone();
         async move {
             let _ca = ca.acquire_owned().await.ok();
             let _dns = dns.acquire_owned().await.ok();
-            if *stop.borrow() {
+            if stop.requested().is_some() {
                 return None;
             }
             let started = std::time::Instant::now();
             let cancel = async move {
-                let _ = stop.wait_for(|s| *s).await;
+                stop.wait().await;
                 tokio::time::sleep(Duration::ZERO).await;
             };
             let outcome = ctx.renew_if_due(cert, false, cancel).await;
@@ -258,7 +249,7 @@ async fn round(
             results.next().await
         };
         let Some(item) = item else { break };
-        if *stop.borrow() && stopping_since.is_none() {
+        if stop.requested().is_some() && stopping_since.is_none() {
             stopping_since = Some(std::time::Instant::now());
         }
         let Some((name, outcome, took)) = item else { continue };
@@ -281,7 +272,7 @@ async fn round(
             }
             Outcome::Failed { error, next } => {
                 metrics.update(&name, |m| m.failures_total += 1);
-                if !*stop.borrow()
+                if stop.requested().is_none()
                     && let Some(cert) = config.certificate(&name)
                 {
                     alerts.renewal_failed(ctx, cert, &error, next.at).await;
