@@ -262,6 +262,17 @@ fn webhook_gets_a_renewal_failure_with_its_cause() {
 
 #[test]
 fn sigterm_during_issue_of_three_certificates_stops_cleanly() {
+    stop_during("issue");
+}
+
+#[test]
+fn sigterm_during_renew_of_three_certificates_stops_cleanly() {
+    stop_during("renew");
+}
+
+/// Runs `command` over three due certificates, holds the first order with its TXT records
+/// written, sends SIGTERM and checks what is left.
+fn stop_during(command: &str) {
     let stack = Stack::up_with(&[("STACK_S3", "0")]);
     let text = format!(
         "{}\n[[certificate]]\nname = \"second\"\ndomains = [\"a.gradient.example.com\"]\ndns = \"office\"\n\n[[certificate]]\nname = \"third\"\ndomains = [\"b.gradient.example.com\"]\ndns = \"office\"\n",
@@ -269,7 +280,7 @@ fn sigterm_during_issue_of_three_certificates_stops_cleanly() {
     );
     let config = stack.write_config("three.toml", &text);
     let log_path = stack.dir().join("issue.log");
-    let mut child = wildcert(&config, &["issue"])
+    let mut child = wildcert(&config, &[command])
         .env("WILDCERT_FAILPOINT", "txt-written")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log_path).unwrap())
@@ -321,7 +332,7 @@ fn sigterm_during_issue_of_three_certificates_stops_cleanly() {
     );
     assert!(!out.contains("second") && !out.contains("third"), "{out}");
     assert!(!stack.live_dir().join("second").exists() && !stack.live_dir().join("third").exists());
-    eprintln!("stopped {took:?} after SIGTERM");
+    eprintln!("{command}: stopped {took:?} after SIGTERM");
 }
 
 #[test]
