@@ -55,7 +55,7 @@ impl Shutdown {
             };
             tracing::warn!(
                 signal = stop.name(),
-                "stopping: the order in flight is cancelled and its challenge records removed"
+                "stopping: an order in flight is cancelled and its challenge records removed; no further certificate is started"
             );
             let _ = tx.send(Some(stop));
             // Keep the handlers installed: a second signal must not kill us mid-cleanup.
