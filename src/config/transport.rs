@@ -8,7 +8,8 @@ use std::net::IpAddr;
 /// names this host.
 pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost") {
+    // Only the exact name: `*.localhost` may be sent to a DNS server by some resolvers.
+    if host.eq_ignore_ascii_case("localhost") {
         return true;
     }
     host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
@@ -58,10 +59,12 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for host in ["127.0.0.1", "127.9.9.9", "[::1]", "::1", "localhost", "LOCALHOST", "a.localhost"] {
+        for host in ["127.0.0.1", "127.9.9.9", "[::1]", "::1", "localhost", "LOCALHOST"] {
             assert!(is_loopback_host(host), "{host}");
         }
-        for host in ["10.0.0.1", "example.com", "localhost.example.com", "[::2]"] {
+        for host in
+            ["10.0.0.1", "example.com", "localhost.example.com", "a.localhost", "127.0.0.1.nip.io", "[::2]"]
+        {
             assert!(!is_loopback_host(host), "{host}");
         }
     }
@@ -80,5 +83,18 @@ mod tests {
         assert!(check("http://127.0.0.1@evil.example/", false, "url").is_err());
         assert!(check("ftp://x", true, "url").is_err());
         assert!(check("https://", false, "url").is_err());
+    }
+
+    proptest::proptest! {
+        /// Whatever the URL, the message never repeats its path or query (where webhook
+        /// tokens live), and only loopback hosts pass without allow_http.
+        #[test]
+        fn never_echoes_the_path(host in "[a-z0-9.-]{1,20}", path in "[A-Za-z0-9]{8,20}") {
+            let url = format!("http://{host}/{path}?t={path}");
+            match check(&url, false, "url") {
+                Ok(()) => proptest::prop_assert!(is_loopback_host(&host)),
+                Err(m) => proptest::prop_assert!(!m.contains(&path) || host.contains(&path)),
+            }
+        }
     }
 }
