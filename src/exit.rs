@@ -18,6 +18,11 @@ pub enum Status {
     Temporary = 4,
     /// `pull`: the local copy was already current, nothing changed.
     Unchanged = 10,
+    /// Stopped by SIGINT before finishing (128 + 2): the order in flight was cancelled and
+    /// its challenge records removed; nothing half-done is left. Run it again.
+    Interrupted = 130,
+    /// Stopped by SIGTERM before finishing (128 + 15), as `Interrupted`.
+    Terminated = 143,
 }
 
 impl From<Status> for ExitCode {
@@ -33,7 +38,9 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   2   bad command line or configuration
   3   certificate or key unusable (verify, import)
   4   temporary failure (CA, DNS or bucket unreachable, rate limited): retry later
-  10  pull: already current, nothing changed";
+  10  pull: already current, nothing changed
+  130 stopped by SIGINT, 143 stopped by SIGTERM (the order in flight was cancelled and
+      its challenge records removed; no further certificate was started)";
 
 /// Maps an error to its exit status by the first classified error in its chain.
 pub fn classify(err: &anyhow::Error) -> Status {

@@ -6,6 +6,7 @@
 //! → deploy hook. The binary (`main.rs`, `cli.rs`) only wires these together.
 
 pub mod acme;
+pub mod alerts;
 pub mod bundle;
 pub mod ceiling;
 pub mod challenge;
@@ -20,6 +21,7 @@ pub mod hooks;
 pub mod logging;
 pub mod names;
 pub mod plan;
+pub mod progress;
 pub mod renewal;
 pub mod signals;
 pub mod state;

@@ -1,6 +1,8 @@
 //! The HTTPS client for the CA: the system's roots, or only `[acme] ca_certificates`, and a
 //! timeout on every request (instant-acme's default client has none, so a CA that accepts
-//! the connection and never answers would hang an order forever).
+//! the connection and never answers would hang an order forever). The deadline covers the
+//! whole answer, body included, and the body is size-limited: a CA that sends headers and
+//! then stalls, or streams without end, fails the request instead of hanging the order.
 //!
 //! It also reads every response's `Retry-After` (instant-acme's errors do not carry the
 //! headers): the value of the last response is kept for the task that made the request
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
+use http_body_util::{BodyExt, Limited};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -81,10 +84,15 @@ fn note_retry_after(parts: &mut http::response::Parts) {
     }
 }
 
+/// The largest answer read from the CA: a certificate chain or a directory is a few KiB.
+const MAX_BODY: usize = 1024 * 1024;
+
 /// An instant-acme HTTP client with bounded requests.
 pub struct AcmeHttp {
     client: HyperClient<Https, BodyWrapper<Bytes>>,
     timeout: Duration,
+    /// `[acme] allow_http`: plain `http://` to another host (loopback is always allowed).
+    allow_http: bool,
 }
 
 /// Builds the rustls configuration: the PEM file's certificates when given (a private or
@@ -132,12 +140,29 @@ impl AcmeHttp {
         http.set_nodelay(true);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config(extra_roots)?)
-            .https_only()
+            .https_or_http()
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
         let client = HyperClient::builder(TokioExecutor::new()).build(https);
-        Ok(AcmeHttp { client, timeout })
+        Ok(AcmeHttp { client, timeout, allow_http: false })
+    }
+
+    /// Also talks plain `http://` to other hosts (`[acme] allow_http = true`).
+    pub fn allowing_http(mut self, allow: bool) -> AcmeHttp {
+        self.allow_http = allow;
+        self
+    }
+}
+
+/// Whether a request may go to `uri`: `https://`, or `http://` on loopback or when allowed.
+/// Applies to every URL the CA hands out (order, authorization, certificate), not only the
+/// directory the configuration names.
+fn permitted(uri: &http::Uri, allow_http: bool) -> bool {
+    match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => allow_http || uri.host().is_some_and(crate::config::transport::is_loopback_host),
+        _ => false,
     }
 }
 
@@ -148,22 +173,113 @@ impl HttpClient for AcmeHttp {
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
         let timeout = self.timeout;
         let uri = req.uri().to_string();
-        let fut = HttpClient::request(&self.client, req);
-        Box::pin(async move {
-            match tokio::time::timeout(timeout, fut).await {
-                Ok(Ok(mut response)) => {
-                    note_retry_after(&mut response.parts);
-                    Ok(response)
-                }
-                Ok(Err(e)) => {
-                    let _ = LAST_RETRY_AFTER.try_with(|c| c.set(None));
-                    Err(e)
-                }
-                Err(_) => Err(instant_acme::Error::Other(
-                    format!("no response from {uri} within {}s", timeout.as_secs()).into(),
-                )),
-            }
-        })
+        if !permitted(req.uri(), self.allow_http) {
+            let refused = instant_acme::Error::Other(
+                format!("refusing plain-HTTP URL {uri}: only https:// (or http:// on this host; [acme] allow_http = true for others)").into(),
+            );
+            return Box::pin(std::future::ready(Err(refused)));
+        }
+        let fut = self.client.request(req);
+        Box::pin(bounded(fut, uri, timeout, MAX_BODY))
+    }
+}
+
+/// The whole answer (head and body) within `timeout`, with at most `limit` body bytes.
+async fn bounded<B, E>(
+    response: impl Future<Output = Result<http::Response<B>, E>>,
+    uri: String,
+    timeout: Duration,
+    limit: usize,
+) -> Result<BytesResponse, instant_acme::Error>
+where
+    B: hyper::body::Body,
+    B::Error: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let whole = async {
+        let response = response.await.map_err(|e| {
+            let _ = LAST_RETRY_AFTER.try_with(|c| c.set(None));
+            instant_acme::Error::Other(Box::new(e))
+        })?;
+        let (mut parts, body) = response.into_parts();
+        note_retry_after(&mut parts);
+        let body = Limited::new(body, limit)
+            .collect()
+            .await
+            .map_err(|e| instant_acme::Error::Other(format!("reading the answer from {uri}: {e}").into()))?;
+        crate::progress::tick();
+        Ok(BytesResponse { parts, body: Box::new(body.to_bytes()) })
+    };
+    match tokio::time::timeout(timeout, whole).await {
+        Ok(result) => result,
+        Err(_) => Err(instant_acme::Error::Other(
+            format!("no complete answer from {uri} within {}s", timeout.as_secs()).into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+
+    type Chunk = Result<Frame<Bytes>, std::io::Error>;
+
+    fn answer(
+        body: StreamBody<futures_util::stream::BoxStream<'static, Chunk>>,
+    ) -> impl Future<
+        Output = Result<
+            http::Response<StreamBody<futures_util::stream::BoxStream<'static, Chunk>>>,
+            std::io::Error,
+        >,
+    > {
+        std::future::ready(Ok(http::Response::new(body)))
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_allowed() {
+        let uri = |u: &str| u.parse::<http::Uri>().unwrap();
+        assert!(permitted(&uri("https://acme.example/dir"), false));
+        assert!(permitted(&uri("http://127.0.0.1:14000/dir"), false));
+        assert!(permitted(&uri("http://[::1]:14000/dir"), false));
+        assert!(!permitted(&uri("http://acme.example/dir"), false));
+        assert!(permitted(&uri("http://acme.example/dir"), true));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stalls_after_the_headers_fails_within_the_deadline() {
+        use futures_util::StreamExt;
+        let first: Chunk = Ok(Frame::data(Bytes::from_static(b"{\"status\":")));
+        let stalls = futures_util::stream::iter([first]).chain(futures_util::stream::pending()).boxed();
+        let started = std::time::Instant::now();
+        let result =
+            bounded(answer(StreamBody::new(stalls)), "https://ca/x".into(), Duration::from_millis(200), 1024)
+                .await;
+        let err = result.err().expect("a stalled body fails").to_string();
+        assert!(err.contains("no complete answer from https://ca/x"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_body_beyond_the_limit_is_refused() {
+        use futures_util::StreamExt;
+        let chunks: Vec<Chunk> = (0..10).map(|_| Ok(Frame::data(Bytes::from(vec![b'x'; 512])))).collect();
+        let big = futures_util::stream::iter(chunks).boxed();
+        let result =
+            bounded(answer(StreamBody::new(big)), "https://ca/x".into(), Duration::from_secs(5), 1024).await;
+        let err = result.err().expect("too large").to_string();
+        assert!(err.contains("reading the answer from https://ca/x"), "{err}");
+
+        let chunks: Vec<Chunk> = vec![Ok(Frame::data(Bytes::from_static(b"ok")))];
+        let small = futures_util::stream::iter(chunks).boxed();
+        let Ok(mut ok) =
+            bounded(answer(StreamBody::new(small)), "https://ca/x".into(), Duration::from_secs(5), 1024)
+                .await
+        else {
+            panic!("a small answer passes");
+        };
+        assert_eq!(ok.body.into_bytes().await.unwrap(), Bytes::from_static(b"ok"));
     }
 }
 
@@ -174,7 +290,7 @@ pub(crate) fn tests_note(parts: &mut http::response::Parts) {
 }
 
 #[cfg(test)]
-mod tests {
+mod retry_after_tests {
     use super::*;
     use time::macros::datetime;
 

@@ -243,7 +243,7 @@ impl Storage {
             layout: Arc::new(tokio::sync::OnceCell::new()),
         });
         Storage {
-            live: LiveDir::new(cfg.local_dir.clone()),
+            live: LiveDir::new(cfg.local_dir.clone()).with_group(cfg.live_gid),
             pending: pending::PendingDir::new(cfg.state_dir.join("pending")),
             state_dir: cfg.state_dir.clone(),
             remote,
