@@ -418,6 +418,17 @@ impl DnsSection {
                 ),
             ));
         }
+        // Belongs to the section, whatever the adapter: accept plain http:// to another host.
+        let allow_http = match table.remove("allow_http") {
+            None => false,
+            Some(toml::Value::Boolean(b)) => b,
+            Some(_) => return Err(("allow_http".into(), "must be true or false".into())),
+        };
+        let check_endpoint = |url: &str, key: &str| -> Result<(), (String, String)> {
+            check_url(url).map_err(|m| (key.to_string(), m))?;
+            crate::config::transport::check(url, allow_http, &format!("dns.{name}.{key}"))
+                .map_err(|m| (key.to_string(), m))
+        };
         let mut from_settings = Vec::new();
         if let Some(settings) = table.remove("settings") {
             let toml::Value::Table(settings) = settings else {
@@ -478,7 +489,7 @@ impl DnsSection {
                     return Err(("profile".into(), "set either static keys or profile, not both".into()));
                 }
                 if let Some(endpoint) = &cfg.endpoint {
-                    check_url(endpoint).map_err(|m| ("endpoint".to_string(), m))?;
+                    check_endpoint(endpoint, "endpoint")?;
                 }
                 if cfg.max_retries > 20 {
                     return Err(("max_retries".into(), "at most 20 retries".into()));
@@ -493,7 +504,7 @@ impl DnsSection {
             }
             Adapter::Pdns => {
                 let cfg: PdnsConfig = deserialize(table)?;
-                check_url(&cfg.api_url).map_err(|m| ("api_url".to_string(), m))?;
+                check_endpoint(&cfg.api_url, "api_url")?;
                 cfg.api_key_keys().check_present("api_key").map_err(|m| ("api_key".to_string(), m))?;
                 if cfg.server_id.is_empty() {
                     return Err((
@@ -570,7 +581,7 @@ impl DnsSection {
                         ),
                     ));
                 }
-                check_url(&cfg.api_url).map_err(|m| ("api_url".to_string(), m))?;
+                check_endpoint(&cfg.api_url, "api_url")?;
                 if cfg.timeout.is_zero() {
                     return Err(("timeout".into(), "must be longer than zero".into()));
                 }
@@ -602,7 +613,7 @@ impl DnsSection {
             }
             Adapter::Httpreq => {
                 let cfg: HttpreqConfig = deserialize(table)?;
-                check_url(&cfg.endpoint).map_err(|m| ("endpoint".to_string(), m))?;
+                check_endpoint(&cfg.endpoint, "endpoint")?;
                 let password = cfg.password_keys();
                 match (&cfg.username, password.is_set()) {
                     (Some(_), _) => {
@@ -783,7 +794,8 @@ settings = { AWS_ACCESS_KEY_ID = "AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY = "wJalrXU
     fn installer_settings_of_every_built_in_adapter() {
         let pdns = section(
             r#"provider = "pdns"
-settings = { PDNS_API_URL = "http://10.0.0.53:8081", PDNS_API_KEY = "k", PDNS_HTTP_TIMEOUT = "15" }"#,
+settings = { PDNS_API_URL = "http://10.0.0.53:8081", PDNS_API_KEY = "k", PDNS_HTTP_TIMEOUT = "15" }
+allow_http = true"#,
         )
         .unwrap();
         let DnsAdapterConfig::Pdns(cfg) = pdns.adapter else { panic!() };
@@ -906,10 +918,30 @@ settings = { HTTPREQ_ENDPOINT = "https://hook.example/acme", HTTPREQ_USERNAME = 
     #[test]
     fn httpreq_password_over_http_warns() {
         let (_, warnings) = section_warnings(
-            "provider = \"httpreq\"\nendpoint = \"http://hook.example\"\nusername = \"u\"\npassword_env = \"P\"",
+            "provider = \"httpreq\"\nendpoint = \"http://hook.example\"\nusername = \"u\"\npassword_env = \"P\"\nallow_http = true",
         )
         .unwrap();
         assert!(warnings.iter().any(|w| w.contains("unencrypted")), "{warnings:?}");
+    }
+
+    #[test]
+    fn plain_http_refused_unless_loopback_or_allowed() {
+        let (key, msg) =
+            section("provider = \"httpreq\"\nendpoint = \"http://hook.example/present-token\"").unwrap_err();
+        assert_eq!(key, "endpoint");
+        assert!(msg.contains("allow_http = true") && msg.contains("dns.office.endpoint"), "{msg}");
+        assert!(!msg.contains("present-token"), "{msg}");
+        assert!(section("provider = \"httpreq\"\nendpoint = \"http://127.0.0.1:8080\"").is_ok());
+        assert!(
+            section("provider = \"httpreq\"\nendpoint = \"http://hook.example\"\nallow_http = true").is_ok()
+        );
+        let (key, _) =
+            section("provider = \"pdns\"\napi_url = \"http://10.0.0.53:8081\"\napi_key_env = \"K\"")
+                .unwrap_err();
+        assert_eq!(key, "api_url");
+        let (key, _) =
+            section("provider = \"exec\"\nprogram = \"/bin/true\"\nallow_http = \"yes\"").unwrap_err();
+        assert_eq!(key, "allow_http");
     }
 
     #[test]

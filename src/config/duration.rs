@@ -40,8 +40,15 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         };
         total = total.saturating_add(part);
     }
+    if total > MAX {
+        return Err(format!("`{text}` is longer than the 100 years wildcert can schedule"));
+    }
     Ok(total)
 }
+
+/// The longest duration the configuration accepts: anything added to "now" stays far inside
+/// the calendar, so no scheduling arithmetic can overflow on a typo like `99999999999d`.
+pub const MAX: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 /// Formats a duration the way `parse` reads it, largest units first (`1h30m`, `250ms`).
 pub fn format(d: Duration) -> String {
@@ -97,6 +104,13 @@ mod tests {
         assert!(parse("3w").unwrap_err().contains("unknown unit"));
         assert!(parse("").is_err());
         assert!(parse("m5").is_err());
+    }
+
+    #[test]
+    fn refuses_durations_no_calendar_can_hold() {
+        assert!(parse("36500d").is_ok());
+        assert!(parse("99999999999d").unwrap_err().contains("100 years"));
+        assert!(parse("18446744073709551615s").unwrap_err().contains("100 years"));
     }
 
     #[test]
