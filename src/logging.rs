@@ -22,9 +22,11 @@ pub fn init(verbosity: i8, format: LogFormat) {
     let default = if verbosity >= 2 {
         "trace".to_string()
     } else {
-        format!(
-            "warn,wildcert={level},wildcert_dns_api={level},wildcert_dns_rfc2136={level},wildcert_dns_route53={level},wildcert_dns_exec={level},wildcert_dns_httpreq={level},wildcert_dns_pdns={level},wildcert_dns_cloudflare={level}"
-        )
+        let mut filter = String::from("warn");
+        for target in crate::dns::provider::log_targets() {
+            filter.push_str(&format!(",{target}={level}"));
+        }
+        filter
     };
     let filter = EnvFilter::try_from_env("WILDCERT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder =

@@ -1,7 +1,10 @@
 //! `wildcert providers`: the DNS provider codes wildcert knows, which are built in, and the
 //! keys (with the installer's environment variable names) each built-in adapter reads.
 
-use crate::config::provider_codes::{Kind, PROVIDER_CODES, ProviderCode, Target};
+use wildcert_dns_api::spec::{Kind, Target};
+
+use crate::config::provider_codes::PROVIDER_CODES;
+use crate::dns::provider::{Builtin, builtins, left_out};
 use crate::exit::Status;
 
 pub async fn run() -> anyhow::Result<Status> {
@@ -9,11 +12,31 @@ pub async fn run() -> anyhow::Result<Status> {
     Ok(Status::Ok)
 }
 
-/// The whole listing.
+/// The whole listing: every installer code, and any built-in adapter beyond them.
 pub fn render() -> String {
-    let mut codes: Vec<&ProviderCode> = PROVIDER_CODES.iter().collect();
-    codes.sort_by_key(|p| p.code);
-    let width = codes.iter().map(|p| p.code.len()).max().unwrap_or(4).max(4) + 2;
+    let mut rows: Vec<Row> = PROVIDER_CODES
+        .iter()
+        .map(|p| Row { code: p.code, name: p.name, aliases: p.aliases.to_vec(), settings: p.settings })
+        .collect();
+    for builtin in builtins() {
+        if let Some(row) = rows.iter_mut().find(|r| r.code == builtin.code) {
+            row.name = builtin.name;
+            for alias in builtin.aliases {
+                if !row.aliases.contains(alias) {
+                    row.aliases.push(alias);
+                }
+            }
+        } else {
+            rows.push(Row {
+                code: builtin.code,
+                name: builtin.name,
+                aliases: builtin.aliases.to_vec(),
+                settings: &[],
+            });
+        }
+    }
+    rows.sort_by_key(|r| r.code);
+    let width = rows.iter().map(|r| r.code.len()).max().unwrap_or(4).max(4) + 2;
     let mut out = format!(
         "DNS provider codes of the Gradient installer (lego's codes; later lego names in brackets).\n\
          Built-in adapters read the keys listed below them in [dns.NAME]; inside settings = {{ ... }}\n\
@@ -22,29 +45,27 @@ pub fn render() -> String {
          (an HTTP endpoint).\n\n{:<width$}{:<10}PROVIDER\n",
         "CODE", "BUILT IN"
     );
-    for entry in codes {
-        let built_in = match entry.adapter {
-            Some(adapter) if adapter.compiled_in() => "yes",
-            Some(_) => "no*",
-            None => "no",
+    let left_out = left_out();
+    for row in rows {
+        let builtin = builtins().iter().find(|b| b.code == row.code);
+        let feature = left_out.iter().find(|(code, _)| *code == row.code).map(|(_, f)| *f);
+        let built_in = match (builtin, feature) {
+            (Some(_), _) => "yes",
+            (None, Some(_)) => "no*",
+            (None, None) => "no",
         };
-        let mut name = entry.name.to_string();
-        if !entry.aliases.is_empty() {
-            name.push_str(&format!(" [{}]", entry.aliases.join(", ")));
+        let mut name = row.name.to_string();
+        if !row.aliases.is_empty() {
+            name.push_str(&format!(" [{}]", row.aliases.join(", ")));
         }
-        match entry.adapter {
-            None if !entry.settings.is_empty() => {
-                let env: Vec<&str> = entry.settings.iter().map(|s| s.env).collect();
-                name.push_str(&format!("; installer settings: {}", env.join(" ")));
-            }
-            Some(adapter) if !adapter.compiled_in() => {
-                name.push_str(&format!(" (not in this build: cargo feature `{}`)", adapter.code()));
-            }
-            _ => {}
+        if let Some(feature) = feature {
+            name.push_str(&format!(" (not in this build: cargo feature `{feature}`)"));
+        } else if builtin.is_none() && !row.settings.is_empty() {
+            name.push_str(&format!("; installer settings: {}", row.settings.join(" ")));
         }
-        out.push_str(&format!("{:<width$}{built_in:<10}{name}\n", entry.code));
-        if entry.adapter.is_some() {
-            for line in wrap(&keys(entry), 100 - width - 10) {
+        out.push_str(&format!("{:<width$}{built_in:<10}{name}\n", row.code));
+        if let Some(builtin) = builtin {
+            for line in wrap(&keys(builtin), 100 - width - 10) {
                 out.push_str(&format!("{:<pad$}{line}\n", "", pad = width + 10));
             }
         }
@@ -52,19 +73,20 @@ pub fn render() -> String {
     out
 }
 
+struct Row {
+    code: &'static str,
+    name: &'static str,
+    aliases: Vec<&'static str>,
+    settings: &'static [&'static str],
+}
+
 /// `key (ENV)` for every key of a built-in adapter; a secret's three forms as one entry.
-fn keys(entry: &ProviderCode) -> Vec<String> {
-    let Some(adapter) = entry.adapter else {
-        return Vec::new();
-    };
+fn keys(builtin: &Builtin) -> Vec<String> {
     let mut shown = Vec::new();
-    for key in adapter.keys() {
-        if key.ends_with("_file") || key.ends_with("_env") {
-            continue;
-        }
-        let secret = adapter.keys().contains(&format!("{key}_file").as_str());
-        let env: Vec<String> = entry
-            .settings
+    for key in builtin.fields {
+        let secret = builtin.secrets.contains(key);
+        let env: Vec<String> = builtin
+            .env
             .iter()
             .filter_map(|s| match s.target {
                 Target::Key(k, Kind::Secret) if k == *key => Some(format!("{}[_FILE]", s.env)),

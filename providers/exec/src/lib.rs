@@ -31,6 +31,9 @@
 //! retrying; anything else is an error that quotes the last lines of stderr. A program that
 //! runs longer than the timeout is killed together with everything it started.
 
+mod spec;
+pub use spec::ExecConfig;
+
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};

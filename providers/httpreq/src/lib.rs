@@ -24,6 +24,9 @@
 //! With `username` and `password` the request carries HTTP basic authentication. Any 2xx
 //! answer is success; 401/403 is an authentication error, 408/429/5xx a temporary one.
 
+mod spec;
+pub use spec::HttpreqConfig;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

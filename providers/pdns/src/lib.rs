@@ -12,6 +12,9 @@
 //! The zone is the configured one, else the caller's discovered zone, else the longest
 //! suffix of the name that the server hosts.
 
+mod spec;
+pub use spec::PdnsConfig;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

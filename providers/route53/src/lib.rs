@@ -15,6 +15,9 @@
 //! profile, web identity, ECS task role, EC2 instance profile). AWS SSO profiles and
 //! `credential_process` are not compiled in.
 
+mod spec;
+pub use spec::Route53Config;
+
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
