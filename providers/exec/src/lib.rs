@@ -185,6 +185,7 @@ impl Exec {
             for line in String::from_utf8_lossy(&err).lines().filter(|l| !l.trim().is_empty()) {
                 tracing::debug!(program = %program.display(), action, "stderr: {}", redact(line, &secrets));
             }
+            tracing::debug!(program = %program.display(), action, fqdn = %record.fqdn, "exec succeeded");
             return Ok(());
         }
         let detail = format!("`{shown}` {}{}", describe_status(status), stderr_suffix(&err, &secrets));

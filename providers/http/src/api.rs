@@ -12,12 +12,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderName};
 use http::{HeaderValue, Method, Request, Uri};
-use http_body_util::Full;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wildcert_dns_api::{ProviderError, Secret};
 
-use crate::{HttpClient, Response, StatusClass, classify, display_uri, excerpt, retry_after, status_error};
+use crate::{HttpClient, Response, StatusClass, classify, display_uri, excerpt, status_error};
 
 /// How often and how long one call is retried.
 #[derive(Debug, Clone, Copy)]
@@ -178,37 +177,22 @@ impl Api {
         extra: &[(HeaderName, HeaderValue)],
     ) -> Result<Response, ProviderError> {
         let url = format!("{}{path_and_query}", self.base);
-        let mut attempt = 1;
-        loop {
-            let result = self.send_once(&method, &url, body, extra).await;
-            let wait = match &result {
-                Ok(response) if classify(response.status) == StatusClass::Temporary => {
-                    retry_after(&response.headers)
-                }
-                Err(ProviderError::Unreachable { .. }) => None,
-                _ => return result,
-            };
-            if attempt >= self.retry.attempts {
-                return result;
+        let request = self.request(&method, &url, body, extra)?;
+        self.client.send_retrying(&self.provider, request, self.retry).await.map_err(|e| match e {
+            ProviderError::Unreachable { provider, detail } => {
+                ProviderError::Unreachable { provider, detail: crate::redact(&detail, &self.secrets()) }
             }
-            let wait = wait.unwrap_or(self.retry.first_pause.saturating_mul(1 << (attempt - 1).min(8)));
-            if wait > self.retry.max_wait {
-                return result;
-            }
-            let status = result.as_ref().map(|r| r.status.as_u16()).unwrap_or(0);
-            tracing::debug!(provider = %self.provider, status, ?wait, attempt, "retrying API call");
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-        }
+            other => other,
+        })
     }
 
-    async fn send_once(
+    fn request(
         &self,
         method: &Method,
         url: &str,
         body: &Body,
         extra: &[(HeaderName, HeaderValue)],
-    ) -> Result<Response, ProviderError> {
+    ) -> Result<Request<Bytes>, ProviderError> {
         let mut request =
             Request::builder().method(method.clone()).uri(url).header(ACCEPT, "application/json");
         for (name, value) in self.headers.iter().chain(extra) {
@@ -225,15 +209,9 @@ impl Api {
                 Bytes::from(text.clone())
             }
         };
-        let request = request.body(Full::new(bytes)).map_err(|e| ProviderError::Config {
+        request.body(bytes).map_err(|e| ProviderError::Config {
             provider: self.provider.clone(),
             detail: format!("cannot build a request for {}: {e}", self.base),
-        })?;
-        self.client.send(&self.provider, request).await.map_err(|e| match e {
-            ProviderError::Unreachable { provider, detail } => {
-                ProviderError::Unreachable { provider, detail: crate::redact(&detail, &self.secrets()) }
-            }
-            other => other,
         })
     }
 

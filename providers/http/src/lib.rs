@@ -143,6 +143,50 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    /// Sends `request`, retrying answers that say "later" (408, 429, 5xx) as `retry` allows,
+    /// waiting for `Retry-After` (capped at `retry.max_wait`) or a growing pause. Returns the
+    /// last complete answer for the caller to judge. An unreachable server is not retried
+    /// here (each attempt could cost a whole timeout): it is a transient error for the
+    /// scheduler.
+    pub async fn send_retrying(
+        &self,
+        provider: &str,
+        request: Request<Bytes>,
+        retry: Retry,
+    ) -> Result<Response, ProviderError> {
+        let mut attempt = 1;
+        loop {
+            let mut copy = Request::builder().method(request.method().clone()).uri(request.uri().clone());
+            if let Some(headers) = copy.headers_mut() {
+                *headers = request.headers().clone();
+            }
+            let copy = copy.body(Full::new(request.body().clone())).map_err(|e| ProviderError::Config {
+                provider: provider.to_string(),
+                detail: format!("cannot build a request for {}: {e}", display_uri(request.uri())),
+            })?;
+            let result = self.send(provider, copy).await;
+            let wait = match &result {
+                Ok(response) if classify(response.status) == StatusClass::Temporary => {
+                    retry_after(&response.headers)
+                }
+                _ => return result,
+            };
+            if attempt >= retry.attempts {
+                return result;
+            }
+            let wait = wait.unwrap_or(retry.first_pause.saturating_mul(1 << (attempt - 1).min(8)));
+            if wait > retry.max_wait {
+                return result;
+            }
+            let status = result.as_ref().map(|r| r.status.as_u16()).unwrap_or(0);
+            tracing::debug!(provider, status, ?wait, attempt, "retrying API call");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
 /// Percent-encodes everything but unreserved characters (RFC 3986), for path segments and
 /// query values.
 pub fn encode(text: &str) -> String {
