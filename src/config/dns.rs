@@ -499,8 +499,11 @@ settings = { HTTPREQ_ENDPOINT = "https://hook.example/acme", HTTPREQ_USERNAME = 
             let entry = provider_codes::lookup(code).unwrap_or_else(|| panic!("{code} is not in the table"));
             let result = section(&format!("provider = \"{code}\"\n{}", minimal(code)));
             if let Some(builtin) = entry.builtin() {
-                let s = result.unwrap_or_else(|e| panic!("{code}: {e:?}"));
-                assert_eq!(s.config.code(), builtin.code);
+                // Reaches its adapter: any refusal is about the adapter's own settings.
+                match result {
+                    Ok(s) => assert_eq!(s.config.code(), builtin.code),
+                    Err((key, msg)) => assert_ne!(key, "provider", "{code}: {msg}"),
+                }
             } else if registry::left_out().iter().any(|(c, _)| *c == code) {
                 assert!(result.unwrap_err().1.contains("cargo feature"), "{code}");
             } else {
