@@ -139,7 +139,14 @@ mod tests {
         assert!(text.contains("api_url (PDNS_API_URL)"), "{text}");
         assert!(text.contains("api_token[_file|_env] (CF_DNS_API_TOKEN[_FILE])"), "{text}");
         assert!(text.contains("email (CF_API_EMAIL)"), "{text}");
-        assert!(text.contains("installer settings: DO_AUTH_TOKEN"), "{text}");
+        for entry in PROVIDER_CODES.iter().filter(|p| p.builtin().is_none() && !p.settings.is_empty()) {
+            let line = text.lines().find(|l| l.starts_with(&format!("{} ", entry.code))).unwrap();
+            assert!(line.contains(&format!("installer settings: {}", entry.settings.join(" "))), "{line}");
+        }
+        for builtin in builtins() {
+            let line = text.lines().find(|l| l.starts_with(&format!("{} ", builtin.code))).unwrap();
+            assert!(line.contains(" yes "), "{line}");
+        }
         assert!(text.contains("Akamai FastDNS (now Edge DNS) [edgedns]"), "{text}");
         assert!(text.lines().all(|l| l.len() <= 100), "{text}");
     }
