@@ -11,4 +11,5 @@ crate::dns::provider::registry! {
     Cloudflare("cloudflare") => wildcert_dns_cloudflare::Cloudflare,
     Exec("exec") => wildcert_dns_exec::Exec,
     Httpreq("httpreq") => wildcert_dns_httpreq::Httpreq,
+    DigitalOcean("digitalocean") => wildcert_dns_digitalocean::DigitalOcean,
 }
