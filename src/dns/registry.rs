@@ -12,4 +12,5 @@ crate::dns::provider::registry! {
     Exec("exec") => wildcert_dns_exec::Exec,
     Httpreq("httpreq") => wildcert_dns_httpreq::Httpreq,
     DigitalOcean("digitalocean") => wildcert_dns_digitalocean::DigitalOcean,
+    GoDaddy("godaddy") => wildcert_dns_godaddy::GoDaddy,
 }
