@@ -13,4 +13,5 @@ crate::dns::provider::registry! {
     Httpreq("httpreq") => wildcert_dns_httpreq::Httpreq,
     DigitalOcean("digitalocean") => wildcert_dns_digitalocean::DigitalOcean,
     GoDaddy("godaddy") => wildcert_dns_godaddy::GoDaddy,
+    Vultr("vultr") => wildcert_dns_vultr::Vultr,
 }
