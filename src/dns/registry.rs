@@ -14,4 +14,5 @@ crate::dns::provider::registry! {
     DigitalOcean("digitalocean") => wildcert_dns_digitalocean::DigitalOcean,
     GoDaddy("godaddy") => wildcert_dns_godaddy::GoDaddy,
     Vultr("vultr") => wildcert_dns_vultr::Vultr,
+    Dnsimple("dnsimple") => wildcert_dns_dnsimple::Dnsimple,
 }
