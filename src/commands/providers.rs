@@ -47,7 +47,7 @@ pub fn render() -> String {
     );
     let left_out = left_out();
     for row in rows {
-        let builtin = builtins().iter().find(|b| b.code == row.code);
+        let builtin = builtins().iter().find(|b| b.code == row.code || b.aliases.contains(&row.code));
         let feature = left_out.iter().find(|(code, _)| *code == row.code).map(|(_, f)| *f);
         let built_in = match (builtin, feature) {
             (Some(_), _) => "yes",
@@ -55,6 +55,9 @@ pub fn render() -> String {
             (None, None) => "no",
         };
         let mut name = row.name.to_string();
+        if let Some(b) = builtin.filter(|b| b.code != row.code) {
+            name.push_str(&format!(" (served by {})", b.code));
+        }
         if !row.aliases.is_empty() {
             name.push_str(&format!(" [{}]", row.aliases.join(", ")));
         }
@@ -64,7 +67,7 @@ pub fn render() -> String {
             name.push_str(&format!("; installer settings: {}", row.settings.join(" ")));
         }
         out.push_str(&format!("{:<width$}{built_in:<10}{name}\n", row.code));
-        if let Some(builtin) = builtin {
+        if let Some(builtin) = builtin.filter(|b| b.code == row.code) {
             for line in wrap(&keys(builtin), 100 - width - 10) {
                 out.push_str(&format!("{:<pad$}{line}\n", "", pad = width + 10));
             }
@@ -144,8 +147,10 @@ mod tests {
             assert!(line.contains(&format!("installer settings: {}", entry.settings.join(" "))), "{line}");
         }
         for builtin in builtins() {
-            let line = text.lines().find(|l| l.starts_with(&format!("{} ", builtin.code))).unwrap();
-            assert!(line.contains(" yes "), "{line}");
+            for code in std::iter::once(&builtin.code).chain(builtin.aliases) {
+                let line = text.lines().find(|l| l.starts_with(&format!("{code} "))).unwrap();
+                assert!(line.contains(" yes "), "{line}");
+            }
         }
         assert!(text.contains("Akamai FastDNS (now Edge DNS) [edgedns]"), "{text}");
         assert!(text.lines().all(|l| l.len() <= 100), "{text}");

@@ -51,6 +51,15 @@ impl DnsSection {
         let Some(builtin) = registry::find(&code) else {
             return Err(("provider".into(), not_built_in(&code)));
         };
+        let written = code.trim().to_ascii_lowercase();
+        if written != builtin.code && provider_codes::lookup(&written).is_none_or(|p| p.code != builtin.code)
+        {
+            // Another provider's code that this adapter serves (a retired API's code).
+            warnings.push(format!(
+                "dns.{name}.provider \"{written}\" is served by the {} adapter (provider = \"{}\")",
+                builtin.name, builtin.code
+            ));
+        }
         let mut from_settings = Vec::new();
         if let Some(settings) = table.remove("settings") {
             let toml::Value::Table(settings) = settings else {
