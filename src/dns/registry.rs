@@ -15,4 +15,5 @@ crate::dns::provider::registry! {
     GoDaddy("godaddy") => wildcert_dns_godaddy::GoDaddy,
     Vultr("vultr") => wildcert_dns_vultr::Vultr,
     Dnsimple("dnsimple") => wildcert_dns_dnsimple::Dnsimple,
+    Linode("linodev4") => wildcert_dns_linode::Linode,
 }
