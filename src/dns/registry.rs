@@ -16,4 +16,5 @@ crate::dns::provider::registry! {
     Vultr("vultr") => wildcert_dns_vultr::Vultr,
     Dnsimple("dnsimple") => wildcert_dns_dnsimple::Dnsimple,
     Linode("linodev4") => wildcert_dns_linode::Linode,
+    Gandi("gandiv5") => wildcert_dns_gandiv5::Gandi,
 }
