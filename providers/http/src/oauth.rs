@@ -11,6 +11,7 @@ use tokio::sync::Mutex;
 use wildcert_dns_api::{ProviderError, Secret};
 
 use crate::api::{Api, Body};
+use crate::{StatusClass, classify};
 
 /// Renew a token this long before it expires.
 const MARGIN: Duration = Duration::from_secs(60);
@@ -68,10 +69,30 @@ impl TokenSource {
         for (k, v) in &self.credentials.extra {
             fields.push((k, v));
         }
-        let answer: TokenAnswer = self
-            .endpoint
-            .json(Method::POST, "", &Body::form(&fields), "check client_id and client_secret")
-            .await?;
+        let hint = "check client_id and client_secret";
+        let action = format!("POST {}", self.endpoint.base());
+        let response = self.endpoint.call(Method::POST, "", &Body::form(&fields), &[]).await?;
+        if classify(response.status) != StatusClass::Success {
+            // RFC 6749 5.2: refused client credentials are a 400 or 401 with these codes.
+            #[derive(Deserialize)]
+            struct OAuthError {
+                #[serde(default)]
+                error: String,
+            }
+            let code =
+                serde_json::from_slice::<OAuthError>(&response.body).map(|e| e.error).unwrap_or_default();
+            if matches!(
+                code.as_str(),
+                "invalid_client" | "unauthorized_client" | "invalid_grant" | "invalid_scope"
+            ) {
+                return Err(ProviderError::Auth {
+                    provider: self.endpoint.provider().to_string(),
+                    detail: format!("{action}: HTTP {}: {code}; {hint}", response.status),
+                });
+            }
+            return Err(self.endpoint.error(&action, &response, hint));
+        }
+        let answer: TokenAnswer = self.endpoint.parse(&action, &response, hint)?;
         let token = Secret::new(answer.access_token);
         let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(3600));
         *cached = Some((token.clone(), Instant::now() + lifetime));
