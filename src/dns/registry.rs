@@ -17,4 +17,5 @@ crate::dns::provider::registry! {
     Dnsimple("dnsimple") => wildcert_dns_dnsimple::Dnsimple,
     Linode("linodev4") => wildcert_dns_linode::Linode,
     Gandi("gandiv5") => wildcert_dns_gandiv5::Gandi,
+    Ovh("ovh") => wildcert_dns_ovh::Ovh,
 }
