@@ -130,6 +130,25 @@ fn wrap(items: &[String], width: usize) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// `docs/providers.md` shows the current listing.
+    #[test]
+    fn providers_md_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/providers.md");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (begin, end) =
+            ("<!-- wildcert providers: begin -->\n```text\n", "```\n<!-- wildcert providers: end -->");
+        let start = text.find(begin).expect("begin marker") + begin.len();
+        let stop = text.find(end).expect("end marker");
+        let listing = render();
+        if text[start..stop] != listing {
+            if std::env::var_os("WILDCERT_BLESS").is_some() {
+                std::fs::write(&path, format!("{}{listing}{}", &text[..start], &text[stop..])).unwrap();
+            } else {
+                panic!("docs/providers.md is out of date: WILDCERT_BLESS=1 cargo test --lib providers_md");
+            }
+        }
+    }
+
     #[test]
     fn lists_every_code_with_its_keys() {
         let text = render();
