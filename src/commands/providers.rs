@@ -130,9 +130,12 @@ fn wrap(items: &[String], width: usize) -> Vec<String> {
 mod tests {
     use super::*;
 
-    /// `docs/providers.md` shows the current listing.
+    /// `docs/providers.md` shows the current listing (of a build with every adapter).
     #[test]
     fn providers_md_is_current() {
+        if !left_out().is_empty() {
+            return;
+        }
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/providers.md");
         let text = std::fs::read_to_string(&path).unwrap();
         let (begin, end) =
