@@ -18,4 +18,5 @@ crate::dns::provider::registry! {
     Linode("linodev4") => wildcert_dns_linode::Linode,
     Gandi("gandiv5") => wildcert_dns_gandiv5::Gandi,
     Ovh("ovh") => wildcert_dns_ovh::Ovh,
+    Ns1("ns1") => wildcert_dns_ns1::Ns1,
 }
