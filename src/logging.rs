@@ -27,19 +27,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// wildcert's own crates: these follow `-v`/`-q`; everything else stays quieter.
-pub const OWN_CRATES: &[&str] = &[
-    "wildcert",
-    "wildcert_dns_api",
-    "wildcert_dns_http",
-    "wildcert_dns_rfc2136",
-    "wildcert_dns_route53",
-    "wildcert_dns_exec",
-    "wildcert_dns_httpreq",
-    "wildcert_dns_pdns",
-    "wildcert_dns_cloudflare",
-];
-
 /// The filter for a verbosity (-1 quiet, 0 info, 1 debug, 2+ trace): our crates at that
 /// level, dependencies at `warn`, and at most `debug` even with `-vv`.
 pub fn default_filter(verbosity: i8) -> String {
@@ -50,7 +37,7 @@ pub fn default_filter(verbosity: i8) -> String {
         _ => ("trace", "debug"),
     };
     let mut filter = deps.to_string();
-    for krate in OWN_CRATES {
+    for krate in crate::dns::provider::log_targets() {
         filter.push_str(&format!(",{krate}={own}"));
     }
     filter

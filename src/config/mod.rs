@@ -10,7 +10,7 @@ pub mod duration;
 #[cfg(test)]
 mod examples;
 pub mod provider_codes;
-mod secret;
+pub mod secret;
 pub mod transport;
 
 use std::collections::BTreeMap;
@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use dns::{DnsAdapterConfig, DnsSection};
+pub use dns::DnsSection;
 pub use secret::{SecretKeys, read_secret};
 pub use wildcert_dns_api::Secret;
 
