@@ -2,6 +2,8 @@
 //! `issue`, `renew` and the daemon.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use instant_acme::{Account, CertificateIdentifier};
@@ -15,7 +17,12 @@ use crate::config::{CertificateConfig, Config};
 use crate::hooks::{self, HookError};
 use crate::plan::{self, Plan, RetryPolicy};
 use crate::state::{self, CertState};
+use crate::store::lock::Fence;
 use crate::store::{LockOutcome, Origin, RenewalLock, Saved, Storage, StoreError};
+
+/// First pause while watching another host's lease; doubles up to `WATCH_MAX`.
+const WATCH_FIRST: Duration = Duration::from_millis(250);
+const WATCH_MAX: Duration = Duration::from_secs(2);
 
 /// What one successful run produced.
 #[derive(Debug)]
@@ -27,15 +34,16 @@ pub struct Obtained {
     pub hook: Option<Result<(), HookError>>,
 }
 
-/// Orders, checks, stores and deploys one certificate. `cancel` completing stops the order;
-/// the challenge records written so far are removed either way.
+/// Orders, checks, stores and deploys one certificate under the renewal lock `fence`.
+/// `cancel` completing stops the order; the challenge records written so far are removed
+/// either way.
 pub async fn obtain(
     config: &Config,
     storage: &Storage,
     account: &Account,
     cert: &CertificateConfig,
     replaces: Option<CertificateIdentifier<'static>>,
-    fencing: u64,
+    fence: Fence,
     cancel: impl Future<Output = ()>,
 ) -> anyhow::Result<Obtained> {
     let section = config.dns_for(cert).expect("validated at load");
@@ -68,7 +76,7 @@ pub async fn obtain(
     .into_result()
     .context("the CA's certificate failed the checks; nothing was stored")?;
     let saved = storage
-        .save_fenced(&cert.name, &pair, Origin::Acme, false, fencing)
+        .save_fenced(&cert.name, &pair, Origin::Acme, false, &fence)
         .await
         .context("storing the new certificate")?;
     journal.remove();
@@ -130,7 +138,8 @@ pub struct Context<'a> {
     pub config: &'a Config,
     pub storage: &'a Storage,
     account: tokio::sync::OnceCell<Account>,
-    host: String,
+    /// What makes this host's jitter differ from every other host's.
+    jitter_seed: String,
 }
 
 /// The outcome of looking at one certificate.
@@ -155,7 +164,7 @@ impl<'a> Context<'a> {
             config,
             storage,
             account: tokio::sync::OnceCell::new(),
-            host: crate::store::layout::host_name(),
+            jitter_seed: crate::host::identity().jitter_seed(),
         }
     }
 
@@ -239,8 +248,11 @@ impl<'a> Context<'a> {
                 state.ari = ari::fetch(account, ari_id, now).await;
             }
         }
-        let jitter =
-            plan::jitter_for(&self.host, &cert.name, info.as_ref().map(|i| i.serial.as_str()).unwrap_or(""));
+        let jitter = plan::jitter_for(
+            &self.jitter_seed,
+            &cert.name,
+            info.as_ref().map(|i| i.serial.as_str()).unwrap_or(""),
+        );
         let p = plan::plan(info.as_ref(), cert.renew_before, state, self.retry_policy(), jitter, now);
         (info, p)
     }
@@ -267,7 +279,8 @@ impl<'a> Context<'a> {
 
     /// Takes the renewal lock, checks again whether renewal is still needed (`recheck`:
     /// another host may have just finished), renews while keeping the lease alive, records
-    /// the outcome and releases the lock.
+    /// the outcome and releases the lock. While another host holds the lease it is watched
+    /// (see `wait_for_lock`), and its certificate installed as soon as it is stored.
     pub async fn renew_locked(
         &self,
         cert: &CertificateConfig,
@@ -278,55 +291,28 @@ impl<'a> Context<'a> {
     ) -> Outcome {
         let state_dir = &self.config.storage.state_dir;
         let ttl = self.config.daemon.lock_ttl;
-        let now = OffsetDateTime::now_utc();
-        let mut held = match self.storage.lock(&cert.name, ttl).await {
-            Ok(LockOutcome::Acquired(held)) => held,
-            Ok(LockOutcome::HeldLocally) => {
-                tracing::info!("another wildcert process on this host is renewing it");
-                return Outcome::Busy {
-                    holder: "another wildcert process on this host".into(),
-                    retry_at: now + std::time::Duration::from_secs(5),
-                };
+        let mut cancel = std::pin::pin!(cancel);
+        let held = match self.wait_for_lock(cert, info.as_ref(), recheck, cancel.as_mut()).await {
+            Waited::Locked(held) => held,
+            Waited::Converged(plan) => {
+                state.record_success(OffsetDateTime::now_utc());
+                let _ = state::save(state_dir, &cert.name, &state);
+                return Outcome::NotDue(plan);
             }
-            Ok(LockOutcome::HeldBy(record)) => {
-                tracing::info!(holder = %record.describe(), "another process holds the renewal lock; waiting for it");
-                let soon = now + (ttl / 4).max(std::time::Duration::from_secs(1));
-                return Outcome::Busy { holder: record.describe(), retry_at: record.expires_at.min(soon) };
-            }
-            Err(e) => {
+            Waited::Busy { holder, retry_at } => return Outcome::Busy { holder, retry_at },
+            Waited::Failed(e) => {
                 let error = anyhow::Error::new(e).context("cannot take the renewal lock in the bucket");
                 return self.record_failure(cert, &mut state, info.as_ref(), error);
             }
         };
         crate::challenge::recover_remote(self.config, self.storage, &cert.name).await;
-        if recheck {
-            // Another process may have stored a new certificate while we waited for the lock:
-            // renew only if the certificate stored now still needs it.
-            let now = OffsetDateTime::now_utc();
-            let fresh = self.current_info(&cert.name).await;
-            let changed = fresh.as_ref().map(|f| &f.serial) != info.as_ref().map(|i| &i.serial);
-            if changed && let Some(fresh) = &fresh {
-                let jitter = plan::jitter_for(&self.host, &cert.name, &fresh.serial);
-                let again = plan::plan(
-                    Some(fresh),
-                    cert.renew_before,
-                    &CertState::default(),
-                    self.retry_policy(),
-                    jitter,
-                    now,
-                );
-                if !again.is_due(now) {
-                    tracing::info!(serial = %fresh.serial, "renewed by another process meanwhile; installing its certificate");
-                    if let Ok(Some(live)) = self.storage.sync_local(&cert.name).await {
-                        deploy(cert, &Saved { live, bucket: crate::store::BucketOutcome::NotConfigured })
-                            .await;
-                    }
-                    self.storage.release_lock(held).await;
-                    state.record_success(now);
-                    let _ = state::save(state_dir, &cert.name, &state);
-                    return Outcome::NotDue(again);
-                }
-            }
+        // Another process may have stored a new certificate while we waited for the lock:
+        // renew only if the certificate stored now still needs it.
+        if recheck && let Some(again) = self.install_if_renewed_elsewhere(cert, info.as_ref()).await {
+            self.storage.release_lock(held).await;
+            state.record_success(OffsetDateTime::now_utc());
+            let _ = state::save(state_dir, &cert.name, &state);
+            return Outcome::NotDue(again);
         }
         let replaces = match (&state.ari, &info) {
             (Some(w), Some(i)) if i.ari_id.as_deref() == Some(w.cert_id.as_str()) => {
@@ -334,7 +320,7 @@ impl<'a> Context<'a> {
             }
             _ => None,
         };
-        let fencing = held.fencing();
+        let fence = held.fence();
         let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
         let stop = async move {
             tokio::select! {
@@ -344,15 +330,13 @@ impl<'a> Context<'a> {
         };
         let work = async {
             match self.account().await {
-                Ok(account) => {
-                    obtain(self.config, self.storage, account, cert, replaces, fencing, stop).await
-                }
+                Ok(account) => obtain(self.config, self.storage, account, cert, replaces, fence, stop).await,
                 Err(e) => Err(anyhow::Error::new(e)),
             }
         };
         let result = tokio::select! {
             result = work => result,
-            _ = keep_alive(self.storage, &mut held, ttl, lost_tx) => unreachable!("keep_alive never returns"),
+            _ = keep_alive(self.storage, &held, ttl, lost_tx) => unreachable!("keep_alive never returns"),
         };
         self.storage.release_lock(held).await;
         match result {
@@ -368,6 +352,96 @@ impl<'a> Context<'a> {
             }
             Err(error) => self.record_failure(cert, &mut state, info.as_ref(), error),
         }
+    }
+
+    /// Takes the renewal lock. While another host holds the lease, polls (250 ms, doubling
+    /// up to 2 s) for as long as the lease's TTL: the holder's certificate is installed (and
+    /// the deploy hook run) as soon as it is stored (`recheck` only), a released lease is
+    /// taken, and a lease seen unchanged for its whole TTL is taken over. A lease still alive
+    /// after that is reported busy, to be looked at again at once.
+    async fn wait_for_lock(
+        &self,
+        cert: &CertificateConfig,
+        info: Option<&CertInfo>,
+        recheck: bool,
+        mut cancel: Pin<&mut impl Future<Output = ()>>,
+    ) -> Waited {
+        let ttl = self.config.daemon.lock_ttl;
+        let started = Instant::now();
+        let mut pause = WATCH_FIRST;
+        let mut watching = false;
+        loop {
+            let record = match self.storage.lock(&cert.name, ttl).await {
+                Ok(LockOutcome::Acquired(held)) => return Waited::Locked(held),
+                Ok(LockOutcome::HeldLocally) => {
+                    // It installs and deploys for this host too: nothing to wait for here.
+                    tracing::info!("another wildcert process on this host is renewing it");
+                    return Waited::Busy {
+                        holder: "another wildcert process on this host".into(),
+                        retry_at: OffsetDateTime::now_utc() + Duration::from_secs(5),
+                    };
+                }
+                Ok(LockOutcome::HeldBy(record)) => record,
+                Err(e) => return Waited::Failed(e),
+            };
+            if !watching {
+                tracing::info!(holder = %record.describe(), "another process holds the renewal lock; watching for its certificate");
+                watching = true;
+            }
+            if recheck && let Some(plan) = self.install_if_renewed_elsewhere(cert, info).await {
+                return Waited::Converged(plan);
+            }
+            // The lease is taken over once seen unchanged for its TTL: watch a little longer.
+            if started.elapsed() > record.ttl(ttl) + 2 * WATCH_MAX {
+                tracing::info!(holder = %record.describe(), "the renewal lock is still held; looking again");
+                return Waited::Busy {
+                    holder: record.describe(),
+                    retry_at: OffsetDateTime::now_utc() + Duration::from_secs(1),
+                };
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = cancel.as_mut() => {
+                    return Waited::Busy { holder: record.describe(), retry_at: OffsetDateTime::now_utc() };
+                }
+            }
+            pause = (pause * 2).min(WATCH_MAX);
+        }
+    }
+
+    /// When the bucket holds another certificate than `planned_from` and that one is not due,
+    /// installs it locally (deploy hook included) and returns its plan.
+    async fn install_if_renewed_elsewhere(
+        &self,
+        cert: &CertificateConfig,
+        planned_from: Option<&CertInfo>,
+    ) -> Option<Plan> {
+        let now = OffsetDateTime::now_utc();
+        let fresh = self.current_info(&cert.name).await?;
+        if Some(&fresh.serial) == planned_from.map(|i| &i.serial) {
+            return None;
+        }
+        let jitter = plan::jitter_for(&self.jitter_seed, &cert.name, &fresh.serial);
+        let again = plan::plan(
+            Some(&fresh),
+            cert.renew_before,
+            &CertState::default(),
+            self.retry_policy(),
+            jitter,
+            now,
+        );
+        if again.is_due(now) {
+            return None;
+        }
+        tracing::info!(serial = %fresh.serial, "renewed by another process meanwhile; installing its certificate");
+        match self.storage.sync_local(&cert.name).await {
+            Ok(Some(live)) => {
+                deploy(cert, &Saved { live, bucket: crate::store::BucketOutcome::NotConfigured }).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot install the certificate stored in the bucket"),
+        }
+        Some(again)
     }
 
     fn record_failure(
@@ -391,7 +465,7 @@ impl<'a> Context<'a> {
             })
             .map(|d| now + d);
         state.record_failure(now, crate::cli::chain_message(&error), retry_after);
-        let jitter = plan::jitter_for(&self.host, &cert.name, "");
+        let jitter = plan::jitter_for(&self.jitter_seed, &cert.name, "");
         let next = plan::plan(info, cert.renew_before, state, self.retry_policy(), jitter, now);
         tracing::error!(error = %crate::cli::chain_message(&error), failures = state.failures, next_attempt = %plan::stamp(next.at), "renewal failed");
         let _ = state::save(&self.config.storage.state_dir, &cert.name, state);
@@ -399,27 +473,49 @@ impl<'a> Context<'a> {
     }
 }
 
-/// Extends the renewal lease every third of its lifetime while an order runs. When it is
-/// lost (taken over after an expiry we could not prevent), tells the order to stop; it never
+/// What `wait_for_lock` found.
+enum Waited {
+    Locked(RenewalLock),
+    /// Another host stored a certificate that is not due; it is installed here now.
+    Converged(Plan),
+    Busy {
+        holder: String,
+        retry_at: OffsetDateTime,
+    },
+    Failed(StoreError),
+}
+
+/// Extends the renewal lease every third of its TTL while an order runs (sooner after a
+/// failed attempt). Tells the order to stop when the lease was taken over, or when it could
+/// not be extended for a whole TTL (another host may take it over from then on). Never
 /// returns.
 async fn keep_alive(
     storage: &Storage,
-    held: &mut RenewalLock,
-    ttl: std::time::Duration,
+    held: &RenewalLock,
+    ttl: Duration,
     lost: tokio::sync::oneshot::Sender<()>,
 ) {
-    let mut lost = Some(lost);
+    let mut pause = ttl / 3;
     loop {
-        tokio::time::sleep(ttl / 3).await;
-        match storage.extend_lock(held, ttl).await {
-            Ok(()) => {}
+        tokio::time::sleep(pause).await;
+        match storage.extend_lock(held).await {
+            Ok(()) => pause = ttl / 3,
             Err(StoreError::ConditionFailed { .. }) => {
                 tracing::error!("the renewal lock was taken over by another process; stopping this order");
-                if let Some(tx) = lost.take() {
-                    let _ = tx.send(());
-                }
+                break;
             }
-            Err(e) => tracing::warn!(error = %e, "could not extend the renewal lock; will retry"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not extend the renewal lock; will retry");
+                pause = (ttl / 10).max(Duration::from_millis(200));
+            }
+        }
+        if held.lapsed().await {
+            tracing::error!(
+                "the renewal lock could not be extended for its whole TTL and may be taken over; stopping this order"
+            );
+            break;
         }
     }
+    let _ = lost.send(());
+    std::future::pending::<()>().await;
 }
