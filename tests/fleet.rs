@@ -419,6 +419,40 @@ fn a_host_whose_clock_runs_ten_minutes_ahead_does_not_take_over_a_live_lease() {
     assert!(serial(&stack.dir().join("fleet-b/live")).is_none());
 }
 
+#[test]
+fn an_order_whose_lease_cannot_be_extended_for_its_ttl_stops_and_removes_its_records() {
+    let stack = with_bucket();
+    let hosts = fleet(&stack, &["fleet-a"]);
+    let tables = "\n[daemon]\ncheck_interval = \"1m\"\nlock_ttl = \"3s\"\n";
+    let a = host_config(&stack, "fleet-a", tables);
+    let holder = Daemon::start_on_host(
+        &hosts[0],
+        &a,
+        stack.dir().join("fleet-a/daemon.log"),
+        &[("WILDCERT_FAILPOINT", "txt-written")],
+    );
+    holder.wait_for("failpoint reached; pausing until killed", 1, Duration::from_secs(30));
+    assert!(!stack.dig_txt("_acme-challenge.gradient.example.com").is_empty());
+    // The bucket goes away: the lease can no longer be extended, and after one TTL another
+    // host may take it over, so the order must stop.
+    let s3 = std::fs::read_to_string(stack.dir().join("moto.pid.stack")).expect("the stack's S3 server");
+    let killed = Command::new("kill").args(["-KILL", "--", &format!("-{}", s3.trim())]).status().unwrap();
+    assert!(killed.success());
+    let lost = Instant::now();
+    holder.wait_for(
+        "the renewal lock could not be extended for its whole TTL and may be taken over; stopping this order",
+        1,
+        Duration::from_secs(20),
+    );
+    assert!(lost.elapsed() <= Duration::from_secs(8), "stopped {:?} after the bucket went", lost.elapsed());
+    holder.wait_for("renewal failed", 1, Duration::from_secs(20));
+    assert!(
+        stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(),
+        "the stopped order removed its records"
+    );
+    assert_eq!(holder.count("new certificate stored"), 0);
+}
+
 /// Measurement for the notes: three namespaced hosts started at once on an empty team folder,
 /// five rounds; prints the median time from the first host's certificate to the third's and
 /// the order count. `cargo test --test fleet -- --ignored --nocapture measure_convergence`
