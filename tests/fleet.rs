@@ -453,6 +453,61 @@ fn an_order_whose_lease_cannot_be_extended_for_its_ttl_stops_and_removes_its_rec
     assert_eq!(holder.count("new certificate stored"), 0);
 }
 
+#[test]
+fn renew_and_issue_wait_for_another_hosts_order_a_bounded_time() {
+    let stack = with_bucket();
+    let hosts = fleet(&stack, &["fleet-a", "fleet-b", "fleet-c"]);
+    let tables = "\n[daemon]\ncheck_interval = \"1m\"\nlock_ttl = \"3s\"\n";
+    let a = host_config(&stack, "fleet-a", tables);
+    let b = host_config(&stack, "fleet-b", tables);
+    let c = host_config(&stack, "fleet-c", tables);
+    // A holder that stays alive and never finishes: `renew` watches one TTL (plus a little),
+    // then says the certificate is being renewed elsewhere.
+    let mut holder = Daemon::start_on_host(
+        &hosts[0],
+        &a,
+        stack.dir().join("fleet-a/daemon.log"),
+        &[("WILDCERT_FAILPOINT", "txt-written")],
+    );
+    holder.wait_for("failpoint reached; pausing until killed", 1, Duration::from_secs(30));
+    let run = |host: &Host, config: &Path, args: &[&str]| {
+        let started = Instant::now();
+        let out = host
+            .command(Path::new(env!("CARGO_BIN_EXE_wildcert")))
+            .arg("--config")
+            .arg(config)
+            .args(["--log-format", "json"])
+            .args(args)
+            .output()
+            .unwrap();
+        (out, started.elapsed())
+    };
+    let (out, took) = run(&hosts[1], &b, &["renew"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("another process is renewing it (fleet-a (pid 1)"), "{}", stdout(&out));
+    assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(20), "waited {took:?}");
+    assert!(!stderr(&out).contains("\"order created\""));
+    holder.child.kill().unwrap();
+    holder.child.wait().unwrap();
+
+    // `issue` on fleet-b and a daemon on fleet-c at once (both first wait out fleet-a's dead
+    // lease): one orders, the other installs that certificate and runs its own hook.
+    let daemon = Daemon::start_on_host(&hosts[2], &c, stack.dir().join("fleet-c/daemon.log"), &[]);
+    let (out, took) = run(&hosts[1], &b, &["issue"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    // Whichever of them won the lease ordered; the other installed its certificate.
+    for h in ["fleet-b", "fleet-c"] {
+        let dir = stack.dir().join(h);
+        wait_until(&format!("{h}'s certificate and hook"), Duration::from_secs(30), || {
+            serial(&dir.join("live")).is_some()
+                && std::fs::read_to_string(dir.join("hook.log")).is_ok_and(|t| t.lines().count() == 1)
+        });
+    }
+    let issued_here = stderr(&out).matches("\"order created\"").count();
+    assert_eq!(orders_created(&[daemon.log.as_path()]) + issued_here, 1, "one order; issue took {took:?}");
+    assert_eq!(serial(&stack.dir().join("fleet-b/live")), serial(&stack.dir().join("fleet-c/live")));
+}
+
 /// Measurement for the notes: three namespaced hosts started at once on an empty team folder,
 /// five rounds; prints the median time from the first host's certificate to the third's and
 /// the order count. `cargo test --test fleet -- --ignored --nocapture measure_convergence`
