@@ -6,7 +6,9 @@
 //! → deploy hook. The binary (`main.rs`, `cli.rs`) only wires these together.
 
 pub mod acme;
+pub mod alerts;
 pub mod bundle;
+pub mod ceiling;
 pub mod challenge;
 pub mod cli;
 pub mod commands;
@@ -20,6 +22,7 @@ pub mod host;
 pub mod logging;
 pub mod names;
 pub mod plan;
+pub mod progress;
 pub mod renewal;
 pub mod signals;
 pub mod state;

@@ -15,6 +15,11 @@
 //!
 //! Each lease carries a fencing counter that only grows; stored versions record it, and a
 //! writer whose counter is older than the current version's is refused.
+//!
+//! The lease also carries the certificate's recent order times (the order ceiling's shared
+//! history): a release that has some to keep leaves a released record holding them
+//! (`expires_at == acquired_at`, free to take at once) instead of deleting the object, and
+//! the next holder carries them on.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -58,6 +63,15 @@ pub struct LockRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_secs: Option<u64>,
     pub fencing: u64,
+    /// Recent new-order times for this certificate, from every host (see `ceiling`).
+    /// Untrusted like all the bucket holds: readers merge it through `ceiling::merge`.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "crate::state::serialize_stamps",
+        deserialize_with = "crate::state::deserialize_stamps"
+    )]
+    pub orders: Vec<OffsetDateTime>,
 }
 
 impl LockRecord {
@@ -69,6 +83,12 @@ impl LockRecord {
             crate::plan::stamp(self.acquired_at),
             crate::plan::stamp(self.expires_at)
         )
+    }
+
+    /// A record its holder released but kept for its order times: nobody holds it. (Both
+    /// times come from the one host that wrote it; no clocks of two hosts are compared.)
+    pub fn released(&self) -> bool {
+        self.expires_at <= self.acquired_at
     }
 
     /// The TTL to wait out before taking this lease over: its own, bounded (it is read from
@@ -185,15 +205,17 @@ pub async fn acquire<S: CertStore>(
     for _ in 0..5 {
         let sent = Instant::now();
         let existing = store.get(&key(name)).await?;
-        let (condition, previous) = match &existing {
-            None => (PutCondition::IfAbsent, 0),
+        let (condition, record) = match &existing {
+            None => (PutCondition::IfAbsent, None),
             Some(obj) => {
                 let record: Option<LockRecord> = serde_json::from_slice(&obj.bytes).ok();
                 match record {
-                    Some(r) if r.owner == *me => (PutCondition::IfMatch(obj.etag.clone()), r.fencing),
+                    Some(r) if r.owner == *me || r.released() => {
+                        (PutCondition::IfMatch(obj.etag.clone()), Some(r))
+                    }
                     Some(r) if dead_on_this_host(&r) => {
                         tracing::warn!(cert = name, holder = %r.describe(), "taking over the renewal lock of a stopped process of this host");
-                        (PutCondition::IfMatch(obj.etag.clone()), r.fencing)
+                        (PutCondition::IfMatch(obj.etag.clone()), Some(r))
                     }
                     Some(r) => {
                         let wait = r.ttl(ttl);
@@ -201,12 +223,16 @@ pub async fn acquire<S: CertStore>(
                             return Ok(Attempt::Held(r));
                         }
                         tracing::warn!(cert = name, holder = %r.describe(), unchanged_for_secs = wait.as_secs(), "taking over an expired renewal lock");
-                        (PutCondition::IfMatch(obj.etag.clone()), r.fencing)
+                        (PutCondition::IfMatch(obj.etag.clone()), Some(r))
                     }
                     // Unreadable: nobody can extend it; replace exactly what we read.
-                    None => (PutCondition::IfMatch(obj.etag.clone()), 0),
+                    None => (PutCondition::IfMatch(obj.etag.clone()), None),
                 }
             }
+        };
+        let (previous, orders) = match record {
+            Some(r) => (r.fencing, r.orders.into_iter().take(crate::ceiling::MAX_HISTORY).collect()),
+            None => (0, Vec::new()),
         };
         let now = host::wall_clock();
         let record = LockRecord {
@@ -220,6 +246,7 @@ pub async fn acquire<S: CertStore>(
             expires_at: now + ttl,
             ttl_secs: Some(ttl.as_secs().max(1)),
             fencing: previous.max(floor) + 1,
+            orders,
         };
         let body = serde_json::to_vec_pretty(&record).expect("serializable");
         match store.put(&key(name), body, condition).await {
@@ -255,9 +282,16 @@ pub async fn extend<S: CertStore>(store: &S, lease: &mut Lease, ttl: Duration) -
     Ok(())
 }
 
-/// Releases the lease (only if it is still ours).
+/// Releases the lease (only if it is still ours). With order times to keep, the object
+/// stays as a released record (`expires_at == acquired_at`) holding them.
 pub async fn release<S: CertStore>(store: &S, lease: Lease) -> Result<(), StoreError> {
-    store.delete(&key(&lease.record.name), Some(&lease.etag)).await
+    if lease.record.orders.is_empty() {
+        return store.delete(&key(&lease.record.name), Some(&lease.etag)).await;
+    }
+    let now = host::wall_clock();
+    let record = LockRecord { acquired_at: now, expires_at: now, ..lease.record };
+    let body = serde_json::to_vec_pretty(&record).expect("serializable");
+    store.put(&key(&record.name), body, PutCondition::IfMatch(lease.etag)).await.map(|_| ())
 }
 
 /// A lease shared between the task that keeps it alive and the writer that switches
@@ -371,6 +405,7 @@ mod tests {
             expires_at: now + Duration::from_secs(ttl_secs),
             ttl_secs: Some(ttl_secs),
             fencing: 4,
+            orders: vec![],
         }
     }
 
@@ -392,6 +427,7 @@ mod tests {
         let store = DirStore::new(dir.path());
         // Its expiry by its clock is long past: that alone never lets us take it.
         let stale_clock = LockRecord {
+            acquired_at: OffsetDateTime::now_utc() - Duration::from_secs(601),
             expires_at: OffsetDateTime::now_utc() - Duration::from_secs(600),
             ..other_holder(1)
         };
@@ -419,6 +455,7 @@ mod tests {
         let store = DirStore::new(dir.path());
         // Its expiry by its clock is 10 minutes ago (its clock runs late, or ours early).
         let mut record = LockRecord {
+            acquired_at: OffsetDateTime::now_utc() - Duration::from_secs(601),
             expires_at: OffsetDateTime::now_utc() - Duration::from_secs(600),
             ..other_holder(1)
         };
@@ -486,6 +523,43 @@ mod tests {
             "acquired_at":"2026-01-01T00:00:00Z","expires_at":"2026-01-01T00:10:00Z","fencing":3}"#;
         let r: LockRecord = serde_json::from_str(old).unwrap();
         assert_eq!((r.machine_id, r.ttl_secs, r.fencing), (None, None, 3));
+    }
+
+    #[tokio::test]
+    async fn order_times_survive_a_release_and_pass_to_the_next_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::new(dir.path());
+        let Attempt::Acquired(mut lease) =
+            acquire(&store, "gradient", Duration::from_secs(60), 0).await.unwrap()
+        else {
+            panic!()
+        };
+        let ordered = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        lease.record.orders = vec![ordered];
+        release(&store, lease).await.unwrap();
+        let kept = read(&store, "gradient").await.unwrap().expect("the record stays with its order times");
+        assert_eq!(kept.orders, vec![ordered]);
+        assert!(kept.released(), "released: not held by anyone");
+        let Attempt::Acquired(next) = acquire(&store, "gradient", Duration::from_secs(60), 0).await.unwrap()
+        else {
+            panic!("a released record is free to take")
+        };
+        assert_eq!(next.record.orders, vec![ordered]);
+        assert_eq!(next.record.fencing, kept.fencing + 1);
+    }
+
+    #[tokio::test]
+    async fn a_record_another_host_released_is_taken_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::new(dir.path());
+        let now = OffsetDateTime::now_utc();
+        let released =
+            LockRecord { acquired_at: now, expires_at: now, orders: vec![now], ..other_holder(600) };
+        put_record(&store, &released).await;
+        let Attempt::Acquired(lease) = try_take(&store).await else {
+            panic!("a released record waited for like a live lease")
+        };
+        assert_eq!(lease.record.orders.len(), 1, "its order times are carried on");
     }
 
     #[tokio::test]

@@ -208,13 +208,16 @@ pub struct RenewalLock {
     lease: Option<lock::SharedLease>,
     fencing: u64,
     ttl: std::time::Duration,
+    /// The order times the lease carried when it was taken.
+    taken_orders: Vec<time::OffsetDateTime>,
 }
 
 impl RenewalLock {
     fn new(local: lock::LocalLock, lease: Option<lock::Lease>, ttl: std::time::Duration) -> RenewalLock {
         let fencing = lease.as_ref().map_or(0, |l| l.record.fencing);
+        let taken_orders = lease.as_ref().map_or_else(Vec::new, |l| l.record.orders.clone());
         let lease = lease.map(|l| Arc::new(tokio::sync::Mutex::new(l)));
-        RenewalLock { _local: local, lease, fencing, ttl }
+        RenewalLock { _local: local, lease, fencing, ttl, taken_orders }
     }
 
     /// The fencing counter stores carry (0 without a bucket).
@@ -233,6 +236,19 @@ impl RenewalLock {
         match &self.lease {
             Some(lease) => lease.lock().await.lapsed(self.ttl),
             None => false,
+        }
+    }
+
+    /// The order times the bucket lease carried when it was taken (untrusted: merge them
+    /// through `ceiling::merge`); empty without a bucket.
+    pub fn shared_orders(&self) -> &[time::OffsetDateTime] {
+        &self.taken_orders
+    }
+
+    /// Sets the order times the lease carries from its next write on (extension, release).
+    pub async fn share_orders(&self, orders: &[time::OffsetDateTime]) {
+        if let Some(lease) = &self.lease {
+            lease.lock().await.record.orders = orders.to_vec();
         }
     }
 }
@@ -256,7 +272,7 @@ impl Storage {
             layout: Arc::new(tokio::sync::OnceCell::new()),
         });
         Storage {
-            live: LiveDir::new(cfg.local_dir.clone()),
+            live: LiveDir::new(cfg.local_dir.clone()).with_group(cfg.live_gid),
             pending: pending::PendingDir::new(cfg.state_dir.join("pending")),
             state_dir: cfg.state_dir.clone(),
             remote,
@@ -472,10 +488,21 @@ impl Storage {
 
     /// Installs the bucket's current version locally when the local directory holds
     /// something else (another host renewed). Returns the paths when it changed anything.
+    ///
+    /// Only a certificate that expires strictly later than the local one is installed: a
+    /// bucket that refuses writes keeps serving the older version, and installing that over
+    /// the newer local (queued) one would revert it, run the hook and make it due again.
     pub async fn sync_local(&self, name: &str) -> Result<Option<live::LivePaths>, StoreError> {
         let Some(stored) = self.fetch(name).await? else { return Ok(None) };
         let paths = self.live.paths(name);
         if local_matches(&paths, &stored.files) {
+            return Ok(None);
+        }
+        if let Ok(local) = std::fs::read(&paths.fullchain)
+            && let Some(local) = crate::bundle::leaf_info(&local)
+            && local.not_after >= stored.meta.not_after
+        {
+            tracing::debug!(certificate = name, local = %local.serial, bucket = %stored.meta.serial, "the local certificate expires no earlier than the bucket's; keeping it");
             return Ok(None);
         }
         let paths = self.live.write_files(name, &stored.meta.serial, stored.files.for_live_dir()).await?;
@@ -505,6 +532,12 @@ impl Storage {
             done.push(Flushed { name: record.name, serial: record.info.serial, result });
         }
         Ok(done)
+    }
+
+    /// The certificate queued for upload under `name`, if any (planning counts it: it is
+    /// the newest this host has when the bucket refuses it).
+    pub fn queued_info(&self, name: &str) -> Option<crate::bundle::CertInfo> {
+        self.pending.list().ok()?.into_iter().find(|r| r.name == name).map(|r| r.info)
     }
 
     /// Names with a certificate waiting for upload.
