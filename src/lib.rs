@@ -18,6 +18,7 @@ pub mod dns;
 pub mod exit;
 pub mod failpoint;
 pub mod hooks;
+pub mod host;
 pub mod logging;
 pub mod names;
 pub mod plan;

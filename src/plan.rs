@@ -235,11 +235,12 @@ pub fn stamp(t: OffsetDateTime) -> String {
 }
 
 /// A stable number in 0..1 for this host and certificate, so a restart does not move the
-/// planned time and different hosts spread out.
-pub fn jitter_for(host: &str, name: &str, serial: &str) -> f64 {
+/// planned time and different hosts spread out. `seed` must differ between hosts even where
+/// their names do not (`host::Identity::jitter_seed`: the machine id).
+pub fn jitter_for(seed: &str, name: &str, serial: &str) -> f64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (host, name, serial).hash(&mut h);
+    (seed, name, serial).hash(&mut h);
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 

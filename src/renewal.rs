@@ -2,6 +2,8 @@
 //! `issue`, `renew` and the daemon.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use instant_acme::{Account, CertificateIdentifier};
@@ -16,7 +18,12 @@ use crate::config::{CertificateConfig, Config};
 use crate::hooks::{self, HookError};
 use crate::plan::{self, Plan, RetryPolicy};
 use crate::state::{self, CertState, FailureKind};
+use crate::store::lock::Fence;
 use crate::store::{LockOutcome, Origin, RenewalLock, Saved, Storage, StoreError};
+
+/// First pause while watching another host's lease; doubles up to `WATCH_MAX`.
+const WATCH_FIRST: Duration = Duration::from_millis(250);
+const WATCH_MAX: Duration = Duration::from_secs(2);
 
 /// What one successful run produced.
 #[derive(Debug)]
@@ -28,9 +35,10 @@ pub struct Obtained {
     pub hook: Option<Result<(), HookError>>,
 }
 
-/// Orders, checks, stores and deploys one certificate. `cancel` completing stops the order;
-/// the challenge records written so far are removed either way. `on_created` is called when
-/// the CA created a new order (see `acme::run_order`).
+/// Orders, checks, stores and deploys one certificate under the renewal lock `fence`.
+/// `cancel` completing stops the order; the challenge records written so far are removed
+/// either way. `on_created` is called when the CA created a new order (see
+/// `acme::run_order`).
 #[allow(clippy::too_many_arguments)]
 pub async fn obtain(
     config: &Config,
@@ -38,7 +46,7 @@ pub async fn obtain(
     account: &Account,
     cert: &CertificateConfig,
     replaces: Option<CertificateIdentifier<'static>>,
-    fencing: u64,
+    fence: Fence,
     on_created: &(dyn Fn() + Sync),
     cancel: impl Future<Output = ()>,
 ) -> anyhow::Result<Obtained> {
@@ -72,7 +80,7 @@ pub async fn obtain(
     .into_result()
     .context("the CA's certificate failed the checks; nothing was stored")?;
     let saved = storage
-        .save_fenced(&cert.name, &pair, Origin::Acme, false, fencing)
+        .save_fenced(&cert.name, &pair, Origin::Acme, false, &fence)
         .await
         .context("storing the new certificate")?;
     journal.remove();
@@ -149,7 +157,8 @@ pub struct Context<'a> {
     pub config: &'a Config,
     pub storage: &'a Storage,
     account: tokio::sync::OnceCell<Account>,
-    host: String,
+    /// What makes this host's jitter differ from every other host's.
+    jitter_seed: String,
 }
 
 /// The outcome of looking at one certificate.
@@ -192,7 +201,7 @@ impl<'a> Context<'a> {
             config,
             storage,
             account: tokio::sync::OnceCell::new(),
-            host: crate::store::layout::host_name(),
+            jitter_seed: crate::host::identity().jitter_seed(),
         }
     }
 
@@ -311,8 +320,11 @@ impl<'a> Context<'a> {
                 }
             }
         }
-        let jitter =
-            plan::jitter_for(&self.host, &cert.name, info.as_ref().map(|i| i.serial.as_str()).unwrap_or(""));
+        let jitter = plan::jitter_for(
+            &self.jitter_seed,
+            &cert.name,
+            info.as_ref().map(|i| i.serial.as_str()).unwrap_or(""),
+        );
         let p = plan::plan(info.as_ref(), cert.renew_before, state, self.retry_policy(), jitter, now);
         (info, p)
     }
@@ -328,7 +340,8 @@ impl<'a> Context<'a> {
     ) -> Plan {
         let policy = self.retry_policy();
         let unlimited = RetryPolicy { ceiling: Ceiling { max_orders: u32::MAX, ..policy.ceiling }, ..policy };
-        let jitter = plan::jitter_for(&self.host, &cert.name, info.map(|i| i.serial.as_str()).unwrap_or(""));
+        let jitter =
+            plan::jitter_for(&self.jitter_seed, &cert.name, info.map(|i| i.serial.as_str()).unwrap_or(""));
         plan::plan(info, cert.renew_before, state, unlimited, jitter, now)
     }
 
@@ -362,7 +375,8 @@ impl<'a> Context<'a> {
 
     /// Takes the renewal lock, checks again whether renewal is still needed (`recheck`:
     /// another host may have just finished), renews while keeping the lease alive, records
-    /// the outcome and releases the lock.
+    /// the outcome and releases the lock. While another host holds the lease it is watched
+    /// (see `wait_for_lock`), and its certificate installed as soon as it is stored.
     pub async fn renew_locked(
         &self,
         cert: &CertificateConfig,
@@ -373,61 +387,36 @@ impl<'a> Context<'a> {
     ) -> Outcome {
         let state_dir = &self.config.storage.state_dir;
         let ttl = self.config.daemon.lock_ttl;
-        let now = OffsetDateTime::now_utc();
-        let mut held = match self.storage.lock(&cert.name, ttl).await {
-            Ok(LockOutcome::Acquired(held)) => held,
-            Ok(LockOutcome::HeldLocally) => {
-                tracing::info!("another wildcert process on this host is renewing it");
-                return Outcome::Busy {
-                    holder: "another wildcert process on this host".into(),
-                    retry_at: now + std::time::Duration::from_secs(5),
-                };
+        let mut cancel = std::pin::pin!(cancel);
+        let held = match self.wait_for_lock(cert, info.as_ref(), recheck, cancel.as_mut()).await {
+            Waited::Locked(held) => held,
+            Waited::Converged(plan) => {
+                state.record_success(OffsetDateTime::now_utc());
+                let _ = state::save(state_dir, &cert.name, &state);
+                return Outcome::NotDue(plan);
             }
-            Ok(LockOutcome::HeldBy(record)) => {
-                tracing::info!(holder = %record.describe(), "another process holds the renewal lock; waiting for it");
-                let soon = now + (ttl / 4).max(std::time::Duration::from_secs(1));
-                return Outcome::Busy { holder: record.describe(), retry_at: record.expires_at.min(soon) };
-            }
-            Err(e) => {
+            Waited::Busy { holder, retry_at } => return Outcome::Busy { holder, retry_at },
+            Waited::Failed(e) => {
                 let error = anyhow::Error::new(e).context("cannot take the renewal lock in the bucket");
                 return self.record_failure(cert, &mut state, info.as_ref(), error);
             }
         };
         crate::challenge::recover_remote(self.config, self.storage, &cert.name).await;
         // Orders other hosts (or an earlier run) made count against the ceiling too.
+        let now = OffsetDateTime::now_utc();
         state.orders =
             ceiling::merge(&state.orders, held.shared_orders(), self.config.daemon.orders_window, now);
-        if recheck {
-            // Another process may have stored a new certificate while we waited for the lock:
-            // renew only if the certificate stored now still needs it.
-            let now = OffsetDateTime::now_utc();
-            let fresh = self.current_info(&cert.name).await;
-            let changed = fresh.as_ref().map(|f| &f.serial) != info.as_ref().map(|i| &i.serial);
-            if changed && let Some(fresh) = &fresh {
-                let jitter = plan::jitter_for(&self.host, &cert.name, &fresh.serial);
-                let again = plan::plan(
-                    Some(fresh),
-                    cert.renew_before,
-                    &CertState::default(),
-                    self.retry_policy(),
-                    jitter,
-                    now,
-                );
-                if !again.is_due(now) {
-                    tracing::info!(serial = %fresh.serial, "renewed by another process meanwhile; installing its certificate");
-                    if let Ok(Some(live)) = self.storage.sync_local(&cert.name).await {
-                        deploy(cert, &Saved { live, bucket: crate::store::BucketOutcome::NotConfigured })
-                            .await;
-                    }
-                    self.storage.release_lock(held).await;
-                    state.record_success(now);
-                    let _ = state::save(state_dir, &cert.name, &state);
-                    return Outcome::NotDue(again);
-                }
-            }
+        // Another process may have stored a new certificate while we waited for the lock:
+        // renew only if the certificate stored now still needs it.
+        if recheck && let Some(again) = self.install_if_renewed_elsewhere(cert, info.as_ref()).await {
+            held.share_orders(&state.orders).await;
+            self.storage.release_lock(held).await;
+            state.record_success(OffsetDateTime::now_utc());
+            let _ = state::save(state_dir, &cert.name, &state);
+            return Outcome::NotDue(again);
         }
         if recheck && let Err(tripped) = self.retry_policy().ceiling.check(&state.orders, now) {
-            held.share_orders(&state.orders);
+            held.share_orders(&state.orders).await;
             self.storage.release_lock(held).await;
             return self.record_failure(cert, &mut state, info.as_ref(), anyhow::Error::new(tripped));
         }
@@ -437,7 +426,7 @@ impl<'a> Context<'a> {
             }
             _ => None,
         };
-        let fencing = held.fencing();
+        let fence = held.fence();
         let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
         let stop = async move {
             tokio::select! {
@@ -461,20 +450,19 @@ impl<'a> Context<'a> {
         let work = async {
             match self.account().await {
                 Ok(account) => {
-                    obtain(self.config, self.storage, account, cert, replaces, fencing, &on_created, stop)
-                        .await
+                    obtain(self.config, self.storage, account, cert, replaces, fence, &on_created, stop).await
                 }
                 Err(e) => Err(anyhow::Error::new(e)),
             }
         };
         let result = tokio::select! {
             result = work => result,
-            _ = keep_alive(self.storage, &mut held, ttl, lost_tx) => unreachable!("keep_alive never returns"),
+            _ = keep_alive(self.storage, &held, ttl, lost_tx) => unreachable!("keep_alive never returns"),
         };
         let now = OffsetDateTime::now_utc();
         let created = created.into_inner().unwrap_or_default();
         state.orders = ceiling::merge(&state.orders, &created, window, now);
-        held.share_orders(&state.orders);
+        held.share_orders(&state.orders).await;
         self.storage.release_lock(held).await;
         match result {
             Ok(obtained) => {
@@ -489,8 +477,11 @@ impl<'a> Context<'a> {
                 // by any certificate this CA issues. Ordering again at once would loop: it is
                 // a failure, retried after the backoff.
                 let in_use = self.current_info(&cert.name).await;
-                let jitter =
-                    plan::jitter_for(&self.host, &cert.name, in_use.as_ref().map_or("", |i| &i.serial));
+                let jitter = plan::jitter_for(
+                    &self.jitter_seed,
+                    &cert.name,
+                    in_use.as_ref().map_or("", |i| &i.serial),
+                );
                 let after = CertState { orders: state.orders.clone(), ..CertState::default() };
                 let again =
                     plan::plan(in_use.as_ref(), cert.renew_before, &after, self.retry_policy(), jitter, now);
@@ -516,6 +507,96 @@ impl<'a> Context<'a> {
             }
             Err(error) => self.record_failure(cert, &mut state, info.as_ref(), error),
         }
+    }
+
+    /// Takes the renewal lock. While another host holds the lease, polls (250 ms, doubling
+    /// up to 2 s) for as long as the lease's TTL: the holder's certificate is installed (and
+    /// the deploy hook run) as soon as it is stored (`recheck` only), a released lease is
+    /// taken, and a lease seen unchanged for its whole TTL is taken over. A lease still alive
+    /// after that is reported busy, to be looked at again at once.
+    async fn wait_for_lock(
+        &self,
+        cert: &CertificateConfig,
+        info: Option<&CertInfo>,
+        recheck: bool,
+        mut cancel: Pin<&mut impl Future<Output = ()>>,
+    ) -> Waited {
+        let ttl = self.config.daemon.lock_ttl;
+        let started = Instant::now();
+        let mut pause = WATCH_FIRST;
+        let mut watching = false;
+        loop {
+            let record = match self.storage.lock(&cert.name, ttl).await {
+                Ok(LockOutcome::Acquired(held)) => return Waited::Locked(held),
+                Ok(LockOutcome::HeldLocally) => {
+                    // It installs and deploys for this host too: nothing to wait for here.
+                    tracing::info!("another wildcert process on this host is renewing it");
+                    return Waited::Busy {
+                        holder: "another wildcert process on this host".into(),
+                        retry_at: OffsetDateTime::now_utc() + Duration::from_secs(5),
+                    };
+                }
+                Ok(LockOutcome::HeldBy(record)) => record,
+                Err(e) => return Waited::Failed(e),
+            };
+            if !watching {
+                tracing::info!(holder = %record.describe(), "another process holds the renewal lock; watching for its certificate");
+                watching = true;
+            }
+            if recheck && let Some(plan) = self.install_if_renewed_elsewhere(cert, info).await {
+                return Waited::Converged(plan);
+            }
+            // The lease is taken over once seen unchanged for its TTL: watch a little longer.
+            if started.elapsed() > record.ttl(ttl) + 2 * WATCH_MAX {
+                tracing::info!(holder = %record.describe(), "the renewal lock is still held; looking again");
+                return Waited::Busy {
+                    holder: record.describe(),
+                    retry_at: OffsetDateTime::now_utc() + Duration::from_secs(1),
+                };
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = cancel.as_mut() => {
+                    return Waited::Busy { holder: record.describe(), retry_at: OffsetDateTime::now_utc() };
+                }
+            }
+            pause = (pause * 2).min(WATCH_MAX);
+        }
+    }
+
+    /// When the bucket holds another certificate than `planned_from` and that one is not due,
+    /// installs it locally (deploy hook included) and returns its plan.
+    async fn install_if_renewed_elsewhere(
+        &self,
+        cert: &CertificateConfig,
+        planned_from: Option<&CertInfo>,
+    ) -> Option<Plan> {
+        let now = OffsetDateTime::now_utc();
+        let fresh = self.current_info(&cert.name).await?;
+        if Some(&fresh.serial) == planned_from.map(|i| &i.serial) {
+            return None;
+        }
+        let jitter = plan::jitter_for(&self.jitter_seed, &cert.name, &fresh.serial);
+        let again = plan::plan(
+            Some(&fresh),
+            cert.renew_before,
+            &CertState::default(),
+            self.retry_policy(),
+            jitter,
+            now,
+        );
+        if again.is_due(now) {
+            return None;
+        }
+        tracing::info!(serial = %fresh.serial, "renewed by another process meanwhile; installing its certificate");
+        match self.storage.sync_local(&cert.name).await {
+            Ok(Some(live)) => {
+                deploy(cert, &Saved { live, bucket: crate::store::BucketOutcome::NotConfigured }).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot install the certificate stored in the bucket"),
+        }
+        Some(again)
     }
 
     fn record_failure(
@@ -552,7 +633,7 @@ impl<'a> Context<'a> {
         };
         state.record_failure(now, crate::cli::chain_message(&error), retry_after);
         state.failure_kind = Some(kind);
-        let jitter = plan::jitter_for(&self.host, &cert.name, "");
+        let jitter = plan::jitter_for(&self.jitter_seed, &cert.name, "");
         let next = plan::plan(info, cert.renew_before, state, self.retry_policy(), jitter, now);
         match &tripped {
             Some(t) => tracing::error!(
@@ -578,29 +659,51 @@ impl<'a> Context<'a> {
     }
 }
 
-/// Extends the renewal lease every third of its lifetime while an order runs. When it is
-/// lost (taken over after an expiry we could not prevent), tells the order to stop; it never
+/// What `wait_for_lock` found.
+enum Waited {
+    Locked(RenewalLock),
+    /// Another host stored a certificate that is not due; it is installed here now.
+    Converged(Plan),
+    Busy {
+        holder: String,
+        retry_at: OffsetDateTime,
+    },
+    Failed(StoreError),
+}
+
+/// Extends the renewal lease every third of its TTL while an order runs (sooner after a
+/// failed attempt). Tells the order to stop when the lease was taken over, or when it could
+/// not be extended for a whole TTL (another host may take it over from then on). Never
 /// returns.
 async fn keep_alive(
     storage: &Storage,
-    held: &mut RenewalLock,
-    ttl: std::time::Duration,
+    held: &RenewalLock,
+    ttl: Duration,
     lost: tokio::sync::oneshot::Sender<()>,
 ) {
-    let mut lost = Some(lost);
+    let mut pause = ttl / 3;
     loop {
-        tokio::time::sleep(ttl / 3).await;
-        match storage.extend_lock(held, ttl).await {
-            Ok(()) => {}
+        tokio::time::sleep(pause).await;
+        match storage.extend_lock(held).await {
+            Ok(()) => pause = ttl / 3,
             Err(StoreError::ConditionFailed { .. }) => {
                 tracing::error!("the renewal lock was taken over by another process; stopping this order");
-                if let Some(tx) = lost.take() {
-                    let _ = tx.send(());
-                }
+                break;
             }
-            Err(e) => tracing::warn!(error = %e, "could not extend the renewal lock; will retry"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not extend the renewal lock; will retry");
+                pause = (ttl / 10).max(Duration::from_millis(200));
+            }
+        }
+        if held.lapsed().await {
+            tracing::error!(
+                "the renewal lock could not be extended for its whole TTL and may be taken over; stopping this order"
+            );
+            break;
         }
     }
+    let _ = lost.send(());
+    std::future::pending::<()>().await;
 }
 
 #[cfg(test)]

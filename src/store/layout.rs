@@ -26,6 +26,7 @@ use time::macros::format_description;
 
 use super::backend::{CertStore, PutCondition};
 use super::live::{CERT, CHAIN, FULLCHAIN, PRIVKEY};
+use super::lock::Fence;
 use super::{Origin, StoreError, sha256_hex};
 use crate::bundle::{CertInfo, CheckedPair};
 
@@ -194,17 +195,8 @@ fn version_name(sequence: u64, serial: &str) -> String {
     format!("{sequence:010}-{stamp}-{serial}-{:04x}", rand::random::<u16>())
 }
 
-/// This machine's name: who wrote a version, who holds a lock, the seed of its jitter.
-/// `WILDCERT_HOSTNAME` overrides it (containers that share a host name).
-pub fn host_name() -> String {
-    std::env::var("WILDCERT_HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".into())
-}
+/// This machine's name (see `crate::host`): who wrote a version.
+pub use crate::host::host_name;
 
 fn corrupt(what: String, detail: impl Into<String>) -> StoreError {
     StoreError::Corrupt { what, detail: detail.into() }
@@ -321,12 +313,14 @@ impl<S: CertStore> Layout<S> {
         origin: Origin,
         force: bool,
     ) -> Result<SaveOutcome, StoreError> {
-        self.save_fenced(name, files, info, origin, force, 0).await
+        self.save_fenced(name, files, info, origin, force, &Fence::none()).await
     }
 
-    /// `save` by the holder of the renewal lock with fencing counter `fencing`: refused when
-    /// a holder of a later lock already switched `current.json` (this writer's lock was
-    /// taken over while it worked). `fencing` 0 is an operator's unlocked write.
+    /// `save` by the holder of the renewal lock `fence`: refused when a holder of a later
+    /// lock already switched `current.json`, or when the lease cannot be extended right
+    /// before the switch (it was taken over while this writer worked), so a stale writer is
+    /// stopped before the new holder can have switched. `Fence::none()` is an operator's
+    /// unlocked write.
     pub async fn save_fenced(
         &self,
         name: &str,
@@ -334,9 +328,10 @@ impl<S: CertStore> Layout<S> {
         info: &CertInfo,
         origin: Origin,
         force: bool,
-        fencing: u64,
+        fence: &Fence,
     ) -> Result<SaveOutcome, StoreError> {
         check_name(name)?;
+        let fencing = fence.counter();
         let mut uploaded: Option<Uploaded> = None;
         // `force` overrides only the certificate seen at the start, never one that another
         // writer stores while this save runs.
@@ -393,6 +388,10 @@ impl<S: CertStore> Layout<S> {
                 Some((_, etag)) => PutCondition::IfMatch(etag.clone()),
                 None => PutCondition::IfAbsent,
             };
+            if let Err(e) = fence.confirm(&self.store).await {
+                self.discard(name, uploaded.take()).await;
+                return Err(e);
+            }
             match self.store.put(&current_key(name), body, condition).await {
                 Ok(_) => {
                     let pruned = self.prune(name, &new).await;

@@ -44,6 +44,10 @@ pub enum StoreError {
         "{key}: not switched: our renewal lock (fencing {ours}) was taken over by a writer that already stored with fencing {current}"
     )]
     Fenced { key: String, ours: u64, current: u64 },
+    /// The renewal lease could not be extended right before the switch: another process
+    /// took it over, so this writer must not switch.
+    #[error("{key}: not switched: our renewal lock was taken over by another process")]
+    LeaseLost { key: String },
     /// Another process holds the renewal lock.
     #[error("{name}: another process is renewing it: {holder}; try again later")]
     Busy { name: String, holder: String },
@@ -197,29 +201,54 @@ pub enum LockOutcome {
 }
 
 /// The renewal lock of one certificate: this host's file lock, plus the bucket lease when a
-/// bucket is configured.
+/// bucket is configured (shared with the writer, which confirms it before switching).
 #[derive(Debug)]
 pub struct RenewalLock {
     _local: lock::LocalLock,
-    lease: Option<lock::Lease>,
+    lease: Option<lock::SharedLease>,
+    fencing: u64,
+    ttl: std::time::Duration,
+    /// The order times the lease carried when it was taken.
+    taken_orders: Vec<time::OffsetDateTime>,
 }
 
 impl RenewalLock {
+    fn new(local: lock::LocalLock, lease: Option<lock::Lease>, ttl: std::time::Duration) -> RenewalLock {
+        let fencing = lease.as_ref().map_or(0, |l| l.record.fencing);
+        let taken_orders = lease.as_ref().map_or_else(Vec::new, |l| l.record.orders.clone());
+        let lease = lease.map(|l| Arc::new(tokio::sync::Mutex::new(l)));
+        RenewalLock { _local: local, lease, fencing, ttl, taken_orders }
+    }
+
     /// The fencing counter stores carry (0 without a bucket).
     pub fn fencing(&self) -> u64 {
-        self.lease.as_ref().map_or(0, |l| l.record.fencing)
+        self.fencing
+    }
+
+    /// What a save under this lock shows the bucket before switching `current.json`.
+    pub fn fence(&self) -> lock::Fence {
+        lock::Fence::new(self.fencing, self.lease.clone().map(|l| (l, self.ttl)))
+    }
+
+    /// Whether a whole TTL passed since the lease was last confirmed: another process may
+    /// have taken it over, so the order it guards must stop.
+    pub async fn lapsed(&self) -> bool {
+        match &self.lease {
+            Some(lease) => lease.lock().await.lapsed(self.ttl),
+            None => false,
+        }
     }
 
     /// The order times the bucket lease carried when it was taken (untrusted: merge them
     /// through `ceiling::merge`); empty without a bucket.
     pub fn shared_orders(&self) -> &[time::OffsetDateTime] {
-        self.lease.as_ref().map_or(&[], |l| &l.record.orders)
+        &self.taken_orders
     }
 
     /// Sets the order times the lease carries from its next write on (extension, release).
-    pub fn share_orders(&mut self, orders: &[time::OffsetDateTime]) {
-        if let Some(lease) = &mut self.lease {
-            lease.record.orders = orders.to_vec();
+    pub async fn share_orders(&self, orders: &[time::OffsetDateTime]) {
+        if let Some(lease) = &self.lease {
+            lease.lock().await.record.orders = orders.to_vec();
         }
     }
 }
@@ -289,18 +318,19 @@ impl Storage {
         origin: Origin,
         force: bool,
     ) -> Result<Saved, StoreError> {
-        self.save_fenced(name, pair, origin, force, 0).await
+        self.save_fenced(name, pair, origin, force, &lock::Fence::none()).await
     }
 
     /// `save_with` by the holder of a renewal lock: the bucket refuses it when the lock was
-    /// taken over by a writer that already stored (`StoreError::Fenced`).
+    /// taken over (`StoreError::LeaseLost`, checked right before the switch) or a later
+    /// holder already stored (`StoreError::Fenced`).
     pub async fn save_fenced(
         &self,
         name: &str,
         pair: &CheckedPair,
         origin: Origin,
         force: bool,
-        fencing: u64,
+        fence: &lock::Fence,
     ) -> Result<Saved, StoreError> {
         layout::check_name(name)?;
         let files = CertFiles::from_pair(pair);
@@ -324,7 +354,7 @@ impl Storage {
         let stored = match self.layout().await {
             Ok(layout) => {
                 let layout = layout.expect("remote is configured");
-                layout.save_fenced(name, &files, &pair.info, origin, force, fencing).await
+                layout.save_fenced(name, &files, &pair.info, origin, force, fence).await
             }
             Err(e) => Err(e),
         };
@@ -357,7 +387,7 @@ impl Storage {
                 };
                 Ok(Saved { live, bucket: BucketOutcome::Kept { current } })
             }
-            Err(e @ StoreError::Fenced { .. }) => Err(e),
+            Err(e @ (StoreError::Fenced { .. } | StoreError::LeaseLost { .. })) => Err(e),
             Err(e) => {
                 let live = self.live.write(name, pair).await?;
                 self.pending.queue(name, &files, &pair.info, origin, force, &e.to_string())?;
@@ -412,25 +442,23 @@ impl Storage {
             return Ok(LockOutcome::HeldLocally);
         };
         let Some(layout) = self.layout().await? else {
-            return Ok(LockOutcome::Acquired(RenewalLock { _local: local, lease: None }));
+            return Ok(LockOutcome::Acquired(RenewalLock::new(local, None, ttl)));
         };
         let floor = layout.current(name).await?.map_or(0, |(c, _)| c.fencing);
         match lock::acquire(layout.store(), name, ttl, floor).await? {
             lock::Attempt::Acquired(lease) => {
-                Ok(LockOutcome::Acquired(RenewalLock { _local: local, lease: Some(lease) }))
+                Ok(LockOutcome::Acquired(RenewalLock::new(local, Some(lease), ttl)))
             }
             lock::Attempt::Held(record) => Ok(LockOutcome::HeldBy(record)),
         }
     }
 
     /// Extends the bucket lease; an error means it can no longer be relied on.
-    pub async fn extend_lock(
-        &self,
-        held: &mut RenewalLock,
-        ttl: std::time::Duration,
-    ) -> Result<(), StoreError> {
-        match (&mut held.lease, self.layout().await?) {
-            (Some(lease), Some(layout)) => lock::extend(layout.store(), lease, ttl).await,
+    pub async fn extend_lock(&self, held: &RenewalLock) -> Result<(), StoreError> {
+        match (&held.lease, self.layout().await?) {
+            (Some(lease), Some(layout)) => {
+                lock::extend(layout.store(), &mut *lease.lock().await, held.ttl).await
+            }
             _ => Ok(()),
         }
     }
@@ -438,6 +466,7 @@ impl Storage {
     /// Releases the lock (the lease only while it is still ours).
     pub async fn release_lock(&self, held: RenewalLock) {
         if let (Some(lease), Ok(Some(layout))) = (held.lease, self.layout().await) {
+            let lease = lease.lock().await.clone();
             let name = lease.record.name.clone();
             if let Err(e) = lock::release(layout.store(), lease).await {
                 tracing::warn!(cert = %name, error = %e, "could not release the renewal lock; it expires by itself");
@@ -450,7 +479,8 @@ impl Storage {
         match self.layout().await? {
             Some(layout) => {
                 let record = lock::read(layout.store(), name).await?;
-                Ok(record.filter(|r| r.expires_at > time::OffsetDateTime::now_utc()))
+                // For people: the holder's own stated expiry against our clock.
+                Ok(record.filter(|r| r.expires_at > crate::host::wall_clock()))
             }
             None => Ok(None),
         }

@@ -165,6 +165,29 @@ impl Daemon {
         Daemon { child, log, notify, _notify_dir: notify_dir }
     }
 
+    /// `wildcert run` as the only program of a namespaced "host" (see `Host`), without
+    /// `WILDCERT_HOSTNAME` or `HOSTNAME`: it must find out who it is by itself.
+    pub fn start_on_host(host: &Host, config: &Path, log: PathBuf, env: &[(&str, &str)]) -> Daemon {
+        let notify_dir = tempfile::tempdir().unwrap();
+        let socket_path = notify_dir.path().join("notify.sock");
+        let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+        notify.set_nonblocking(true).unwrap();
+        let file = std::fs::File::create(&log).unwrap();
+        let mut command = host.command(std::path::Path::new(env!("CARGO_BIN_EXE_wildcert")));
+        let child = command
+            .arg("--config")
+            .arg(config)
+            .args(["--log-format", "json", "run"])
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env_remove("WILDCERT_LOG")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start wildcert run in its own namespaces (needs root and util-linux unshare)");
+        Daemon { child, log, notify, _notify_dir: notify_dir }
+    }
+
     /// Log lines parsed as JSON.
     pub fn events(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)
@@ -319,6 +342,47 @@ pub async fn read_http_request(socket: &mut tokio::net::TcpStream) -> Option<Htt
         body: String::from_utf8_lossy(&data[head_end + 4..]).to_string(),
         raw: String::from_utf8_lossy(&data).into_owned(),
     })
+}
+
+/// A "host" of a fleet on this one machine: its own mount, PID and UTS namespaces
+/// (`unshare`, as root), `/proc` mounted `subset=pid,hidepid=invisible` (what the shipped
+/// unit's `ProcSubset=pid` and `ProtectProc=invisible` give: no `/proc/sys`, other users'
+/// processes invisible), its own `/etc/machine-id` (a generated file bind-mounted over it)
+/// and its own host name. Loopback networking stays shared, so the stack's servers answer.
+/// The same `Host` started twice is a restart of the same machine.
+pub struct Host {
+    pub name: String,
+    pub machine_id: String,
+    machine_id_file: PathBuf,
+}
+
+impl Host {
+    /// A host named `name` with a fresh machine id; its files live under `dir`.
+    pub fn new(dir: &Path, name: &str) -> Host {
+        let machine_id = format!("{:032x}", rand::random::<u128>() | 1);
+        std::fs::create_dir_all(dir).unwrap();
+        let machine_id_file = dir.join(format!("{name}.machine-id"));
+        std::fs::write(&machine_id_file, format!("{machine_id}\n")).unwrap();
+        Host { name: name.to_string(), machine_id, machine_id_file }
+    }
+
+    /// A command that runs `program` as PID 1 of this host's namespaces; killing the
+    /// returned child (SIGKILL) kills everything in them (`--kill-child`).
+    pub fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new("unshare");
+        c.args(["--mount", "--pid", "--uts", "--fork", "--kill-child", "--mount-proc", "sh", "-c"])
+            .arg(
+                "set -e; mount -t proc -o subset=pid,hidepid=invisible proc /proc; \
+                 mount --bind \"$1\" /etc/machine-id; hostname \"$2\"; shift 2; exec \"$@\"",
+            )
+            .arg("sh")
+            .arg(&self.machine_id_file)
+            .arg(&self.name)
+            .arg(program)
+            .env_remove("WILDCERT_HOSTNAME")
+            .env_remove("HOSTNAME");
+        c
+    }
 }
 
 /// A test server script from `tests/support` (Python), started with `args` after its
