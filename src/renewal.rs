@@ -15,7 +15,7 @@ use crate::config::{CertificateConfig, Config};
 use crate::hooks::{self, HookError};
 use crate::plan::{self, Plan, RetryPolicy};
 use crate::state::{self, CertState};
-use crate::store::{LockOutcome, Origin, RenewalLock, Saved, Storage, StoreError};
+use crate::store::{Expected, LockOutcome, Origin, RenewalLock, Saved, Storage, StoreError};
 
 /// What one successful run produced.
 #[derive(Debug)]
@@ -113,12 +113,15 @@ pub async fn sync_from_bucket(config: &Config, storage: &Storage) {
         Err(e) => tracing::warn!(error = %e, "cannot upload queued certificates"),
     }
     for cert in &config.certificates {
-        match storage.sync_local(&cert.name).await {
+        match storage.sync_local(&cert.name, &Expected::for_certificate(cert)).await {
             Ok(Some(live)) => {
                 let saved = Saved { live, bucket: crate::store::BucketOutcome::NotConfigured };
                 deploy(cert, &saved).await;
             }
             Ok(None) => {}
+            Err(e @ StoreError::Untrusted(_)) => {
+                tracing::warn!(cert = %cert.name, error = %e, "not installing the certificate stored in the bucket; the local one stays")
+            }
             Err(e) => tracing::warn!(cert = %cert.name, error = %e, "cannot compare with the bucket"),
         }
     }
@@ -178,21 +181,24 @@ impl<'a> Context<'a> {
 
     /// The stored certificate's facts: the bucket's current version when a bucket is
     /// configured (so every host plans on the same certificate), else the local copy.
+    ///
+    /// The facts come from the stored pair's own leaf, after the bundle checks against the
+    /// configuration, never from the metadata next to it: a bucket writer cannot postpone
+    /// renewals by writing a later `not_after`. A refused or unreadable pair is logged and
+    /// planning falls back to the local copy.
     pub async fn current_info(&self, name: &str) -> Option<CertInfo> {
         if self.storage.has_remote() {
-            match self.storage.current(name).await {
-                Ok(Some(meta)) => {
-                    return Some(CertInfo {
-                        names: meta.names,
-                        not_before: meta.not_before,
-                        not_after: meta.not_after,
-                        serial: meta.serial,
-                        subject: String::new(),
-                        issuer: meta.issuer,
-                        ari_id: meta.ari_id,
-                    });
-                }
+            let expected = self
+                .config
+                .certificate(name)
+                .map(Expected::for_certificate)
+                .unwrap_or(Expected { names: Vec::new(), key: None });
+            match self.storage.fetch_checked(name, &expected).await {
+                Ok(Some(pair)) => return Some(pair.info),
                 Ok(None) => {}
+                Err(e @ StoreError::Untrusted(_)) => {
+                    tracing::warn!(cert = name, error = %e, "planning from the local copy")
+                }
                 Err(e) => {
                     tracing::warn!(cert = name, error = %e, "cannot read the bucket; planning from the local copy")
                 }
@@ -317,7 +323,9 @@ impl<'a> Context<'a> {
                 );
                 if !again.is_due(now) {
                     tracing::info!(serial = %fresh.serial, "renewed by another process meanwhile; installing its certificate");
-                    if let Ok(Some(live)) = self.storage.sync_local(&cert.name).await {
+                    if let Ok(Some(live)) =
+                        self.storage.sync_local(&cert.name, &Expected::for_certificate(cert)).await
+                    {
                         deploy(cert, &Saved { live, bucket: crate::store::BucketOutcome::NotConfigured })
                             .await;
                     }

@@ -2,7 +2,9 @@
 //! adapter crates under `providers/`, so each adapter stays one small file that knows nothing
 //! of the configuration format.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
 
 use wildcert_dns_api::{DnsProvider, ProviderError, TxtRecord};
 use wildcert_dns_cloudflare::{Cloudflare, CloudflareAuth, CloudflareSettings};
@@ -29,7 +31,40 @@ pub enum Provider {
     Httpreq(Httpreq),
 }
 
+/// The adapters built so far in this process, by `[dns.NAME]`, with the settings they were
+/// built from.
+static SHARED: std::sync::LazyLock<Mutex<HashMap<String, (String, Provider)>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+
 impl Provider {
+    /// The one adapter of this process for `section`: every order, cleanup and recovery that
+    /// goes through one `[dns.NAME]` table shares it, and with it the adapter's per-name
+    /// serialization (two certificates sharing a challenge name through one Route53 or
+    /// PowerDNS table cannot overwrite each other's values) and its caches. Built on first
+    /// use, and again when the table's settings change (a reloaded configuration).
+    pub fn shared(section: &DnsSection) -> Result<Provider, ProviderError> {
+        let settings = format!("{section:?}");
+        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((built_from, provider)) = shared.get(&section.name)
+            && *built_from == settings
+        {
+            return Ok(provider.clone());
+        }
+        let mut warnings = Vec::new();
+        let provider = Provider::from_section(section, &mut warnings)?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        shared.insert(section.name.clone(), (settings, provider.clone()));
+        Ok(provider)
+    }
+
+    /// Forgets the shared adapters, so that the next use reads secrets again (after a reload;
+    /// orders still running keep the adapter they have).
+    pub fn forget_shared() {
+        SHARED.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
     /// Builds the adapter, reading its secrets now so that a missing file fails early.
     pub fn from_section(section: &DnsSection, warnings: &mut Vec<String>) -> Result<Provider, ProviderError> {
         let config_error =
