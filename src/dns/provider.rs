@@ -220,3 +220,43 @@ impl DnsProvider for Provider {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn section(dir: &std::path::Path, table: &str) -> DnsSection {
+        let secret = dir.join("tsig.secret");
+        std::fs::write(&secret, "c2VjcmV0c2VjcmV0c2VjcmV0\n").unwrap();
+        let text = format!(
+            "[storage]\nlocal_dir = \"{d}/live\"\nstate_dir = \"{d}/state\"\n\
+             [dns.{table}]\nprovider = \"rfc2136\"\nnameserver = \"127.0.0.1:53\"\n\
+             tsig_key = \"wildcert.\"\ntsig_secret_file = \"{s}\"\n",
+            d = dir.display(),
+            s = secret.display()
+        );
+        let path = dir.join("wildcert.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path).unwrap().dns.get(table).unwrap().clone()
+    }
+
+    #[test]
+    fn one_adapter_per_table_until_forgotten_or_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = format!("shared{}", std::process::id());
+        let office = section(dir.path(), &table);
+        Provider::shared(&office).unwrap();
+        // The secret is read once, when the table's adapter is built; later users share it.
+        std::fs::remove_file(dir.path().join("tsig.secret")).unwrap();
+        Provider::shared(&office).unwrap();
+        // Changed settings build a new adapter (and read the secret again).
+        let mut moved = office.clone();
+        if let DnsAdapterConfig::Rfc2136(cfg) = &mut moved.adapter {
+            cfg.nameserver = "127.0.0.1:5353".into();
+        }
+        assert!(Provider::shared(&moved).is_err(), "changed settings reuse the old adapter");
+        Provider::forget_shared();
+        assert!(Provider::shared(&office).is_err(), "a forgotten adapter is built again");
+    }
+}
