@@ -393,3 +393,64 @@ fn the_timer_leaves_the_records_of_the_services_order_in_flight_alone() {
     });
     assert!(serial(&stack.dir().join("host-a/live")).is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegated_leftover_is_removed_only_where_the_cname_points_now() {
+    let stack = with_bucket();
+    let config = host_config(&stack, "host-a", "", "");
+    stack.nsupdate_admin(
+        "zone gradient.example.com\nupdate add _acme-challenge.gradient.example.com. 60 CNAME _acme-challenge.delegated.example.net.",
+    );
+    stack.nsupdate_admin(&format!("update add other.delegated.example.net. 300 TXT \"{DIGEST_A}\""));
+
+    // An order killed once its records are written at the CNAME target.
+    let log = stack.dir().join("killed.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wildcert"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--log-format", "json", "issue"])
+        .env("WILDCERT_FAILPOINT", "txt-written")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_until("the failpoint", Duration::from_secs(30), || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("failpoint reached")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(stack.dig_txt("_acme-challenge.delegated.example.net").len(), 2, "the kill left both values");
+    let journal = std::fs::read_to_string(stack.dir().join("host-a/state/journal/gradient.json")).unwrap();
+    assert!(
+        journal.contains("\"requested\": \"_acme-challenge.gradient.example.com.\""),
+        "the journal notes the name the target stands for: {journal}"
+    );
+    // A forged entry: a configured name, but a target it does not point to.
+    let forged = serde_json::json!([{
+        "dns": "office", "fqdn": "other.delegated.example.net.", "zone": "delegated.example.net.",
+        "requested": "_acme-challenge.gradient.example.com.", "value": DIGEST_A,
+    }]);
+    let (storage, _) = bucket(&config).await;
+    storage.put_note("journal/gradient.json", Some(serde_json::to_vec(&forged).unwrap())).await.unwrap();
+
+    let out = run(&config, &["issue"]);
+    ok(&out, "issue after the kill");
+    let log = stderr(&out);
+    assert_eq!(
+        log.lines().filter(|l| l.contains("removed a challenge TXT record left by an earlier run")).count(),
+        2,
+        "both leftovers at the CNAME target removed: {log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("refusing a challenge journal entry")
+            && l.contains("resolves to _acme-challenge.delegated.example.net. now")),
+        "{log}"
+    );
+    assert_eq!(
+        stack.dig_txt("other.delegated.example.net"),
+        [DIGEST_A],
+        "the record the forged entry named stays"
+    );
+    assert!(stack.dig_txt("_acme-challenge.delegated.example.net").is_empty());
+    assert!(serial(&stack.dir().join("host-a/live")).is_some());
+}
