@@ -106,27 +106,43 @@ pub(super) fn check_shape(
     Ok(shape)
 }
 
+/// Entries looked at per journal and pass: an order writes one per domain, so a journal far
+/// longer than that was not written by wildcert, and must not keep a host busy.
+const MAX_ENTRIES: usize = 64;
+/// The largest bucket journal read.
+const MAX_REMOTE_BYTES: usize = 256 * 1024;
+
+/// Where each configured challenge name's CNAME chain ends now, asked once per pass.
+type Targets = std::collections::HashMap<String, Result<String, String>>;
+
 /// `check_shape`, then for a delegated entry: the configured name must resolve to the
 /// recorded target now.
-async fn check(entry: &JournalEntry, cert: &CertificateConfig, config: &Config) -> Result<(), String> {
+async fn check(
+    entry: &JournalEntry,
+    cert: &CertificateConfig,
+    config: &Config,
+    targets: &mut Targets,
+) -> Result<(), String> {
     let Shape::Delegated { requested } = check_shape(entry, cert, config)? else { return Ok(()) };
-    let section = config.dns.get(&entry.dns).expect("checked by check_shape");
-    let challenger = Challenger::new(config, section, &cert.name)
-        .await
-        .map_err(|e| format!("cannot confirm the CNAME target of {requested}: {e}"))?;
-    let target = challenger
-        .locate(&requested)
-        .await
-        .map_err(|e| format!("cannot confirm the CNAME target of {requested}: {e}"))?
-        .target
-        .to_ascii();
-    if absolute(&target) != absolute(&entry.fqdn) {
-        return Err(format!(
-            "it was recorded as the CNAME target of {requested}, which resolves to {} now",
-            absolute(&target)
-        ));
+    if !targets.contains_key(&requested) {
+        let section = config.dns.get(&entry.dns).expect("checked by check_shape");
+        let target = match Challenger::new(config, section, &cert.name).await {
+            Ok(challenger) => challenger
+                .locate(&requested)
+                .await
+                .map(|t| absolute(&t.target.to_ascii()))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        targets.insert(requested.clone(), target);
     }
-    Ok(())
+    match &targets[&requested] {
+        Err(e) => Err(format!("cannot confirm the CNAME target of {requested}: {e}")),
+        Ok(target) if *target != absolute(&entry.fqdn) => {
+            Err(format!("it was recorded as the CNAME target of {requested}, which resolves to {target} now"))
+        }
+        Ok(_) => Ok(()),
+    }
 }
 
 /// Removes each acceptable entry through its `[dns]` table's shared adapter. Returns the
@@ -136,16 +152,25 @@ async fn remove_entries(
     cert: &CertificateConfig,
     entries: Vec<JournalEntry>,
 ) -> Vec<JournalEntry> {
+    if entries.len() > MAX_ENTRIES {
+        tracing::warn!(
+            cert = %cert.name,
+            entries = entries.len(),
+            "the challenge journal lists more records than an order writes; looking at the first {MAX_ENTRIES} only"
+        );
+    }
     let mut removed = Vec::new();
-    for entry in entries {
+    let mut targets = Targets::new();
+    for entry in entries.into_iter().take(MAX_ENTRIES) {
         // Boxed: resolving a delegation nests deep futures inside the renewal's.
-        if let Err(reason) = Box::pin(check(&entry, cert, config)).await {
+        if let Err(reason) = Box::pin(check(&entry, cert, config, &mut targets)).await {
             tracing::warn!(
                 cert = %cert.name,
-                dns = %entry.dns,
-                fqdn = %entry.fqdn,
-                value = %entry.value,
-                reason = %reason,
+                // Debug: whoever wrote the entry chose these characters.
+                dns = ?entry.dns,
+                fqdn = ?entry.fqdn,
+                value = ?entry.value,
+                reason = ?reason,
                 "refusing a challenge journal entry: not a record wildcert writes for this certificate; nothing deleted"
             );
             continue;
@@ -177,6 +202,10 @@ pub async fn recover_remote(config: &Config, storage: &Storage, cert: &str) -> u
     let Some(cert) = config.certificate(cert) else { return 0 };
     let key = journal::remote_key(&cert.name);
     let entries: Vec<JournalEntry> = match storage.get_note(&key).await {
+        Ok(Some(bytes)) if bytes.len() > MAX_REMOTE_BYTES => {
+            tracing::warn!(cert = %cert.name, key = %key, bytes = bytes.len(), "the challenge journal in the bucket is far larger than wildcert writes; nothing deleted");
+            return 0;
+        }
         Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
             Ok(entries) => entries,
             Err(e) => {
