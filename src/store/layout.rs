@@ -797,6 +797,19 @@ mod tests {
         };
         assert!(reason.contains("../../locks"), "{reason}");
         assert!(l.read_current("gradient").await.unwrap().is_none());
+        // A well-formed name whose sequence is not the one claimed (an overflow of the next
+        // sequence is then impossible too).
+        current.version = "0000000007-20261202T221500Z-0a1b-09af".into();
+        current.sequence = u64::MAX;
+        let body = serde_json::to_vec(&current).unwrap();
+        l.store().put(&current_key("gradient"), body, PutCondition::Any).await.unwrap();
+        let Pointer::Unusable { reason, .. } = l.read_pointer("gradient").await.unwrap() else {
+            panic!("a sequence mismatch was accepted")
+        };
+        assert!(reason.contains("does not carry its sequence"), "{reason}");
+        let next = pair_expiring_in(40);
+        assert!(matches!(save(&l, &next, false).await, SaveOutcome::Stored { .. }));
+        assert_eq!(l.read_current("gradient").await.unwrap().unwrap().meta.sequence, 2);
     }
 
     #[tokio::test]
