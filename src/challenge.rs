@@ -74,6 +74,8 @@ pub struct Challenger {
     timeout: Duration,
     settle: Duration,
     journal_path: PathBuf,
+    /// For the host-wide lock of each record name written.
+    state_dir: PathBuf,
     /// A copy of the journal in the bucket, so that the host that takes over an expired
     /// renewal lock can remove records the dead holder left.
     remote_journal: Option<(Storage, String)>,
@@ -121,6 +123,7 @@ impl Challenger {
             timeout: propagation.timeout,
             settle: propagation.settle,
             journal_path: journal::path(&config.storage.state_dir, cert),
+            state_dir: config.storage.state_dir.clone(),
             remote_journal: None,
             written: Mutex::new(Vec::new()),
         })
@@ -180,6 +183,7 @@ impl Challenger {
             let span = tracing::info_span!("dns", provider = %self.provider.describe(), fqdn = %txt.fqdn);
             let _enter = span.enter();
             tracing::info!(identifier = %record.identifier, "writing challenge TXT record");
+            let _name = crate::dns::name_lock::lock(&self.state_dir, &txt.fqdn).await;
             self.provider.present(&txt).await.map_err(ChallengeError::Provider)?;
             if let Some(target) = target {
                 expected.push((target, record.value.clone()));
@@ -215,7 +219,10 @@ impl Challenger {
         let mut errors = Vec::new();
         for entry in entries {
             let txt = entry.txt();
-            match self.provider.cleanup(&txt).await {
+            let name = crate::dns::name_lock::lock(&self.state_dir, &txt.fqdn).await;
+            let result = self.provider.cleanup(&txt).await;
+            drop(name);
+            match result {
                 Ok(()) => {
                     tracing::debug!(fqdn = %entry.fqdn, "challenge TXT record removed");
                     removed.push(entry);

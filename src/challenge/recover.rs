@@ -183,7 +183,10 @@ async fn remove_entries(
                 continue;
             }
         };
-        match provider.cleanup(&entry.txt()).await {
+        let name = crate::dns::name_lock::lock(&config.storage.state_dir, &entry.fqdn).await;
+        let result = provider.cleanup(&entry.txt()).await;
+        drop(name);
+        match result {
             Ok(()) => {
                 tracing::info!(fqdn = %entry.fqdn, "removed a challenge TXT record left by an earlier run");
                 removed.push(entry);
