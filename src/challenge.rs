@@ -202,7 +202,7 @@ impl Challenger {
             "every authoritative name server serves the challenge records"
         );
         if !self.settle.is_zero() {
-            tokio::time::sleep(self.settle).await;
+            crate::progress::bounded_wait(tokio::time::sleep(self.settle)).await;
         }
         Ok(Some(report))
     }

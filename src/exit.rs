@@ -18,6 +18,11 @@ pub enum Status {
     Temporary = 4,
     /// `pull`: the local copy was already current, nothing changed.
     Unchanged = 10,
+    /// Stopped by SIGINT before finishing (128 + 2): the order in flight was cancelled and
+    /// its challenge records removed; nothing half-done is left. Run it again.
+    Interrupted = 130,
+    /// Stopped by SIGTERM before finishing (128 + 15), as `Interrupted`.
+    Terminated = 143,
 }
 
 impl From<Status> for ExitCode {
@@ -33,7 +38,9 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   2   bad command line or configuration
   3   certificate or key unusable (verify, import)
   4   temporary failure (CA, DNS or bucket unreachable, rate limited): retry later
-  10  pull: already current, nothing changed";
+  10  pull: already current, nothing changed
+  130 stopped by SIGINT, 143 stopped by SIGTERM (the order in flight was cancelled and
+      its challenge records removed; no further certificate was started)";
 
 /// Maps an error to its exit status by the first classified error in its chain.
 pub fn classify(err: &anyhow::Error) -> Status {
@@ -44,6 +51,10 @@ pub fn classify(err: &anyhow::Error) -> Status {
         if let Some(e) = cause.downcast_ref::<crate::bundle::BundleRejected>() {
             let _ = e;
             return Status::Invalid;
+        }
+        // The order ceiling lifts by itself once its window allows: retry later.
+        if cause.downcast_ref::<crate::ceiling::CeilingTripped>().is_some() {
+            return Status::Temporary;
         }
         if let Some(e) = cause.downcast_ref::<crate::acme::OrderError>() {
             return if e.is_transient() { Status::Temporary } else { Status::Failed };

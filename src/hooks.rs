@@ -45,11 +45,11 @@ pub async fn run_deploy_hook(
         .map_err(|e| HookError::Spawn { name: name.into(), detail: e.to_string() })?;
     let mut stderr = child.stderr.take().expect("stderr is piped");
     let pid = child.id();
-    let waited = tokio::time::timeout(timeout, async {
+    let waited = crate::progress::bounded_wait(tokio::time::timeout(timeout, async {
         let mut err = Vec::new();
         let _ = stderr.read_to_end(&mut err).await;
         (child.wait().await, err)
-    })
+    }))
     .await;
     match waited {
         Err(_) => {

@@ -10,7 +10,9 @@
 #![recursion_limit = "256"]
 
 pub mod acme;
+pub mod alerts;
 pub mod bundle;
+pub mod ceiling;
 pub mod challenge;
 pub mod cli;
 pub mod commands;
@@ -23,6 +25,7 @@ pub mod hooks;
 pub mod logging;
 pub mod names;
 pub mod plan;
+pub mod progress;
 pub mod renewal;
 pub mod signals;
 pub mod state;

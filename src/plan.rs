@@ -6,24 +6,64 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::bundle::CertInfo;
-use crate::state::CertState;
+use crate::ceiling::Ceiling;
+use crate::state::{CertState, FailureKind};
 
 /// Certificates at or below this lifetime renew at half-life instead of at 2/3.
 const SHORT_LIFETIME: Duration = Duration::from_secs(10 * 86_400);
 
 /// The moment renewal becomes due without ARI: when 1/3 of the lifetime is left (1/2 for
-/// lifetimes of 10 days or less), or `renew_before` ahead of expiry when configured.
+/// lifetimes of 10 days or less), or `renew_before` ahead of expiry when configured and
+/// shorter than the lifetime. A `renew_before` at least as long as the lifetime would make
+/// every new certificate due the moment it is issued (an order loop): it is ignored, and
+/// `renew_before_ignored` tells the caller to warn.
 pub fn renewal_time(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
     renew_before: Option<Duration>,
 ) -> OffsetDateTime {
-    if let Some(before) = renew_before {
+    let lifetime = (not_after - not_before).max(time::Duration::ZERO);
+    if let Some(before) = usable_renew_before(lifetime, renew_before) {
         return not_after - before;
     }
-    let lifetime = (not_after - not_before).max(time::Duration::ZERO);
     let left = if lifetime <= SHORT_LIFETIME { lifetime / 2 } else { lifetime / 3 };
     not_after - left
+}
+
+/// `renew_before` as a signed duration when it is shorter than the lifetime.
+fn usable_renew_before(lifetime: time::Duration, renew_before: Option<Duration>) -> Option<time::Duration> {
+    let before = time::Duration::try_from(renew_before?).ok()?;
+    (before < lifetime).then_some(before)
+}
+
+/// Whether `renew_before` is set but ignored for this certificate (at least its lifetime).
+pub fn renew_before_ignored(info: &CertInfo, renew_before: Option<Duration>) -> bool {
+    renew_before.is_some()
+        && usable_renew_before((info.not_after - info.not_before).max(time::Duration::ZERO), renew_before)
+            .is_none()
+}
+
+/// `t + d`, saturating at the latest representable time instead of panicking (durations
+/// from a CA, a DNS API or the configuration can be anything).
+pub fn after(t: OffsetDateTime, d: Duration) -> OffsetDateTime {
+    time::Duration::try_from(d).ok().and_then(|d| t.checked_add(d)).unwrap_or_else(crate::ceiling::far_future)
+}
+
+/// The time a Retry-After of `delay` (from the CA or a DNS API) allows the next attempt:
+/// never later than `retry_max` from now, and never past the certificate's expiry (minus
+/// an hour), so that "come back later" cannot silently let a certificate expire.
+pub fn cap_retry_after(
+    delay: Duration,
+    now: OffsetDateTime,
+    retry_max: Duration,
+    not_after: Option<OffsetDateTime>,
+) -> OffsetDateTime {
+    let mut at = after(now, delay.min(retry_max));
+    if let Some(not_after) = not_after {
+        let latest = not_after.checked_sub(time::Duration::HOUR).unwrap_or(not_after);
+        at = at.min(latest.max(now));
+    }
+    at
 }
 
 /// Whether a certificate with this validity should be renewed at `now`.
@@ -36,16 +76,37 @@ pub fn is_due(
     now >= renewal_time(not_before, not_after, renew_before)
 }
 
-/// How failed attempts are spaced: doubling from `min` up to `max`.
+/// How attempts are spaced: after failures, doubling from `min` (from `validation_min`
+/// after failed validations) up to `max`; new orders, at most as the ceiling allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub min: Duration,
     pub max: Duration,
+    pub validation_min: Duration,
+    pub ceiling: Ceiling,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { min: Duration::from_secs(60), max: Duration::from_secs(12 * 3600) }
+        RetryPolicy {
+            min: Duration::from_secs(60),
+            max: Duration::from_secs(12 * 3600),
+            validation_min: Duration::from_secs(3600),
+            ceiling: Ceiling::default(),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The schedule for failures of `kind`: validation failures start at `validation_min`
+    /// (and may grow past `max` to at least that).
+    fn for_kind(&self, kind: Option<FailureKind>) -> RetryPolicy {
+        match kind {
+            Some(FailureKind::Validation) => {
+                RetryPolicy { min: self.validation_min, max: self.max.max(self.validation_min), ..*self }
+            }
+            _ => *self,
+        }
     }
 }
 
@@ -61,6 +122,8 @@ pub enum Reason {
     Lifetime,
     /// Waiting out the backoff after failures, or the CA's Retry-After.
     Backoff,
+    /// The order ceiling (`[daemon] max_orders` per `orders_window`) was reached.
+    Ceiling,
 }
 
 impl Reason {
@@ -70,6 +133,7 @@ impl Reason {
             Reason::AriWindow => "in the CA's renewal window (ARI)",
             Reason::Lifetime => "at 2/3 of the lifetime",
             Reason::Backoff => "retry after failure",
+            Reason::Ceiling => "order ceiling reached; waiting for the window",
         }
     }
 }
@@ -104,7 +168,8 @@ pub fn backoff(failures: u32, retry: RetryPolicy, jitter: f64) -> Duration {
 /// Without ARI the time is the lifetime rule, moved earlier by up to 1/20 of the lifetime
 /// (at most 6 h) so that a fleet does not renew in the same second. With an ARI window for
 /// this exact certificate, a point inside the window. Failures push the time out by
-/// `backoff`; the CA's Retry-After is always honoured.
+/// `backoff` (on the schedule of the failure's kind); the CA's Retry-After (capped when it
+/// was recorded) is honoured; and no order starts before the order ceiling allows one.
 pub fn plan(
     info: Option<&CertInfo>,
     renew_before: Option<Duration>,
@@ -128,10 +193,12 @@ pub fn plan(
             }
         },
     };
+    // After a ceiling trip the ceiling itself says when; no backoff on top.
     if state.failures > 0
+        && state.failure_kind != Some(FailureKind::Ceiling)
         && let Some(last) = state.last_attempt
     {
-        let next = last + backoff(state.failures, retry, jitter);
+        let next = after(last, backoff(state.failures, retry.for_kind(state.failure_kind), jitter));
         if next > at {
             at = next;
             reason = Reason::Backoff;
@@ -142,6 +209,12 @@ pub fn plan(
     {
         at = retry_after;
         reason = Reason::Backoff;
+    }
+    if let Some(allowed) = retry.ceiling.next_allowed(&state.orders, now)
+        && allowed > at
+    {
+        at = allowed;
+        reason = Reason::Ceiling;
     }
     Plan { at, reason }
 }
@@ -254,7 +327,11 @@ mod tests {
 
     #[test]
     fn failures_back_off_exponentially_to_the_cap() {
-        let r = RetryPolicy { min: Duration::from_secs(60), max: Duration::from_secs(12 * 3600) };
+        let r = RetryPolicy {
+            min: Duration::from_secs(60),
+            max: Duration::from_secs(12 * 3600),
+            ..Default::default()
+        };
         assert_eq!(backoff(1, r, 0.5), Duration::from_secs(60));
         assert_eq!(backoff(2, r, 0.5), Duration::from_secs(120));
         assert_eq!(backoff(5, r, 0.5), Duration::from_secs(960));
@@ -272,6 +349,85 @@ mod tests {
         s.retry_after = Some(now + Duration::from_secs(3600));
         let p = plan(None, None, &s, RetryPolicy::default(), 0.5, now);
         assert_eq!(p.at, now + Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn renew_before_at_least_the_lifetime_is_ignored() {
+        // 6-day certificates with renew_before = 30d: every new certificate would be due at
+        // once. The lifetime rule (half-life for short lifetimes) applies instead.
+        let nb = datetime!(2026-01-01 0:00 UTC);
+        let na = datetime!(2026-01-07 0:00 UTC);
+        let thirty_days = Some(Duration::from_secs(30 * 86_400));
+        assert_eq!(renewal_time(nb, na, thirty_days), datetime!(2026-01-04 0:00 UTC));
+        assert!(renew_before_ignored(&info(nb, na), thirty_days));
+        assert!(!renew_before_ignored(&info(nb, na), Some(Duration::from_secs(86_400))));
+        assert!(!renew_before_ignored(&info(nb, na), None));
+        // Exactly the lifetime is ignored too; a huge value does not overflow.
+        assert_eq!(
+            renewal_time(nb, na, Some(Duration::from_secs(6 * 86_400))),
+            datetime!(2026-01-04 0:00 UTC)
+        );
+        assert_eq!(renewal_time(nb, na, Some(Duration::MAX)), datetime!(2026-01-04 0:00 UTC));
+        let p =
+            plan(Some(&info(nb, na)), thirty_days, &CertState::default(), RetryPolicy::default(), 0.0, nb);
+        assert!(!p.is_due(nb), "a fresh certificate is not due: {p:?}");
+    }
+
+    #[test]
+    fn validation_failures_wait_an_hour_then_double() {
+        let now = datetime!(2026-05-01 12:00 UTC);
+        let mut s = CertState::default();
+        s.record_failure(now, "incorrect TXT record".into(), None);
+        s.failure_kind = Some(FailureKind::Validation);
+        let r = RetryPolicy::default();
+        assert_eq!(plan(None, None, &s, r, 0.5, now).at, now + Duration::from_secs(3600));
+        s.record_failure(now, "incorrect TXT record".into(), None);
+        s.failure_kind = Some(FailureKind::Validation);
+        assert_eq!(plan(None, None, &s, r, 0.5, now).at, now + Duration::from_secs(7200));
+        for _ in 0..20 {
+            s.record_failure(now, "incorrect TXT record".into(), None);
+        }
+        s.failure_kind = Some(FailureKind::Validation);
+        assert_eq!(plan(None, None, &s, r, 0.5, now).at, now + r.max, "capped at retry_max");
+        // A network error after that is back on the fast schedule.
+        let mut s = CertState::default();
+        s.record_failure(now, "CA down".into(), None);
+        assert_eq!(plan(None, None, &s, r, 0.5, now).at, now + Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_ceiling_holds_a_due_certificate_until_the_window_allows() {
+        let now = datetime!(2026-05-01 12:00 UTC);
+        let s = CertState {
+            orders: vec![
+                now - time::Duration::hours(20),
+                now - time::Duration::hours(2),
+                now - time::Duration::hours(1),
+            ],
+            ..CertState::default()
+        };
+        let p = plan(None, None, &s, RetryPolicy::default(), 0.5, now);
+        assert_eq!(p, Plan { at: now + time::Duration::hours(4), reason: Reason::Ceiling });
+        assert!(!p.is_due(now));
+        // A certificate not due before the window allows is planned as usual.
+        let i = info(datetime!(2026-05-01 0:00 UTC), datetime!(2026-07-30 0:00 UTC));
+        let p = plan(Some(&i), None, &s, RetryPolicy::default(), 0.0, now);
+        assert_eq!(p.reason, Reason::Lifetime);
+    }
+
+    #[test]
+    fn retry_after_is_capped_by_retry_max_and_expiry_and_never_overflows() {
+        let now = datetime!(2026-05-01 12:00 UTC);
+        let max = Duration::from_secs(12 * 3600);
+        assert_eq!(cap_retry_after(Duration::from_secs(30), now, max, None), now + Duration::from_secs(30));
+        assert_eq!(cap_retry_after(Duration::from_secs(365 * 86_400), now, max, None), now + max);
+        assert_eq!(cap_retry_after(Duration::MAX, now, Duration::MAX, None), crate::ceiling::far_future());
+        // Expiring in 5 hours: at most until an hour before expiry.
+        let not_after = now + time::Duration::hours(5);
+        assert_eq!(cap_retry_after(Duration::MAX, now, max, Some(not_after)), now + time::Duration::hours(4));
+        // Already expired: now.
+        assert_eq!(cap_retry_after(Duration::MAX, now, max, Some(now - time::Duration::DAY)), now);
+        assert_eq!(after(now, Duration::MAX), crate::ceiling::far_future());
     }
 
     #[test]

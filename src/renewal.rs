@@ -8,13 +8,14 @@ use instant_acme::{Account, CertificateIdentifier};
 use time::OffsetDateTime;
 
 use crate::acme::journal::OrderJournal;
-use crate::acme::{self, AcmeError, OrderSpec, ari};
+use crate::acme::{self, AcmeError, OrderError, OrderSpec, ari};
 use crate::bundle::{self, CertInfo, CheckOptions, CheckedPair, Input};
+use crate::ceiling::{self, Ceiling, CeilingTripped};
 use crate::challenge::Challenger;
 use crate::config::{CertificateConfig, Config};
 use crate::hooks::{self, HookError};
 use crate::plan::{self, Plan, RetryPolicy};
-use crate::state::{self, CertState};
+use crate::state::{self, CertState, FailureKind};
 use crate::store::{Expected, LockOutcome, Origin, RenewalLock, Saved, Storage, StoreError};
 
 /// What one successful run produced.
@@ -28,7 +29,9 @@ pub struct Obtained {
 }
 
 /// Orders, checks, stores and deploys one certificate. `cancel` completing stops the order;
-/// the challenge records written so far are removed either way.
+/// the challenge records written so far are removed either way. `on_created` is called when
+/// the CA created a new order (see `acme::run_order`).
+#[allow(clippy::too_many_arguments)]
 pub async fn obtain(
     config: &Config,
     storage: &Storage,
@@ -36,6 +39,7 @@ pub async fn obtain(
     cert: &CertificateConfig,
     replaces: Option<CertificateIdentifier<'static>>,
     fencing: u64,
+    on_created: &(dyn Fn() + Sync),
     cancel: impl Future<Output = ()>,
 ) -> anyhow::Result<Obtained> {
     let section = config.dns_for(cert).expect("validated at load");
@@ -51,7 +55,7 @@ pub async fn obtain(
         timeout: config.acme.order_timeout,
     };
     let result = tokio::select! {
-        result = acme::run_order(account, &spec, &challenger, &journal) => result,
+        result = acme::run_order(account, &spec, &challenger, &journal, on_created) => result,
         _ = cancel => {
             challenger.cleanup().await;
             bail!("stopped; the challenge records written so far were removed");
@@ -152,6 +156,24 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The order ceiling held a due certificate back (the typed cause of a failure).
+    pub fn ceiling_tripped(&self) -> Option<&CeilingTripped> {
+        match self {
+            Outcome::Failed { error, .. } => error.downcast_ref::<CeilingTripped>(),
+            _ => None,
+        }
+    }
+}
+
+/// The certificate to plan from: the one that expires last among the bucket's current
+/// version, the local copy and the one queued for upload. After a bucket refused a new
+/// certificate, the local and queued ones are newer than the bucket's: planning from the
+/// bucket would find the old one due and order again.
+fn newest(candidates: impl IntoIterator<Item = Option<CertInfo>>) -> Option<CertInfo> {
+    candidates.into_iter().flatten().reduce(|best, c| if c.not_after > best.not_after { c } else { best })
+}
+
 impl<'a> Context<'a> {
     pub fn new(config: &'a Config, storage: &'a Storage) -> Context<'a> {
         Context {
@@ -176,17 +198,24 @@ impl<'a> Context<'a> {
     }
 
     pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy { min: self.config.daemon.retry_min, max: self.config.daemon.retry_max }
+        let daemon = &self.config.daemon;
+        RetryPolicy {
+            min: daemon.retry_min,
+            max: daemon.retry_max,
+            validation_min: daemon.validation_retry_min,
+            ceiling: Ceiling { max_orders: daemon.max_orders, window: daemon.orders_window },
+        }
     }
 
-    /// The stored certificate's facts: the bucket's current version when a bucket is
-    /// configured (so every host plans on the same certificate), else the local copy.
+    /// The stored certificate's facts: the newest of the bucket's current version (so every
+    /// host plans on the same certificate), the local copy and the queued one.
     ///
-    /// The facts come from the stored pair's own leaf, after the bundle checks against the
-    /// configuration, never from the metadata next to it: a bucket writer cannot postpone
-    /// renewals by writing a later `not_after`. A refused or unreadable pair is logged and
-    /// planning falls back to the local copy.
+    /// The bucket's facts come from the stored pair's own leaf, after the bundle checks
+    /// against the configuration, never from the metadata next to it: a bucket writer cannot
+    /// postpone renewals by writing a later `not_after`. A refused or unreadable pair is
+    /// logged and left out.
     pub async fn current_info(&self, name: &str) -> Option<CertInfo> {
+        let mut bucket = None;
         if self.storage.has_remote() {
             let expected = self
                 .config
@@ -194,7 +223,7 @@ impl<'a> Context<'a> {
                 .map(Expected::for_certificate)
                 .unwrap_or(Expected { names: Vec::new(), key: None });
             match self.storage.fetch_checked(name, &expected).await {
-                Ok(Some(pair)) => return Some(pair.info),
+                Ok(Some(pair)) => bucket = Some(pair.info),
                 Ok(None) => {}
                 Err(e @ StoreError::Untrusted(_)) => {
                     tracing::warn!(cert = name, error = %e, "planning from the local copy")
@@ -204,8 +233,9 @@ impl<'a> Context<'a> {
                 }
             }
         }
-        let files = self.storage.live().read(name).await.ok()??;
-        bundle::leaf_info(&files.fullchain)
+        let local =
+            self.storage.live().read(name).await.ok().flatten().and_then(|f| bundle::leaf_info(&f.fullchain));
+        newest([bucket, local, self.storage.queued_info(name)])
     }
 
     /// Plans one certificate from what is known, without asking the CA.
@@ -236,19 +266,61 @@ impl<'a> Context<'a> {
         fetch_ari: bool,
     ) -> (Option<CertInfo>, Plan) {
         let info = self.current_info(&cert.name).await;
+        if fetch_ari
+            && let Some(info) = &info
+            && plan::renew_before_ignored(info, cert.renew_before)
+        {
+            tracing::warn!(
+                cert = %cert.name,
+                renew_before = %ceiling::show_duration(cert.renew_before.unwrap_or_default()),
+                lifetime = %ceiling::show_duration((info.not_after - info.not_before).try_into().unwrap_or_default()),
+                "renew_before is at least the certificate's lifetime: every new certificate would be due at once; ignoring it and renewing by the lifetime rule"
+            );
+        }
         if fetch_ari && let Some(ari_id) = info.as_ref().and_then(|i| i.ari_id.as_deref()) {
             let stale = match &state.ari {
                 Some(w) => w.cert_id != ari_id || now >= w.refetch_at,
                 None => true,
-            };
+            } && state.ari_retry_at.is_none_or(|t| now >= t);
             if stale && let Ok(account) = self.account().await {
-                state.ari = ari::fetch(account, ari_id, now).await;
+                match ari::fetch(account, ari_id, now).await {
+                    Ok(window) => {
+                        state.ari = window;
+                        state.ari_retry_at = None;
+                    }
+                    Err(retry_after) => {
+                        state.ari = None;
+                        state.ari_retry_at = retry_after.map(|d| {
+                            plan::cap_retry_after(
+                                d,
+                                now,
+                                self.config.daemon.retry_max,
+                                info.as_ref().map(|i| i.not_after),
+                            )
+                        });
+                    }
+                }
             }
         }
         let jitter =
             plan::jitter_for(&self.host, &cert.name, info.as_ref().map(|i| i.serial.as_str()).unwrap_or(""));
         let p = plan::plan(info.as_ref(), cert.renew_before, state, self.retry_policy(), jitter, now);
         (info, p)
+    }
+
+    /// The plan as if there were no order ceiling: when a certificate held back by the
+    /// ceiling would have been due (the daemon wakes then, to report the trip).
+    pub fn plan_without_ceiling(
+        &self,
+        cert: &CertificateConfig,
+        info: Option<&CertInfo>,
+        state: &CertState,
+        now: OffsetDateTime,
+    ) -> Plan {
+        let policy = self.retry_policy();
+        let unlimited = RetryPolicy { ceiling: Ceiling { max_orders: u32::MAX, ..policy.ceiling }, ..policy };
+        let jitter = plan::jitter_for(&self.host, &cert.name, info.map(|i| i.serial.as_str()).unwrap_or(""));
+        plan::plan(info, cert.renew_before, state, unlimited, jitter, now)
     }
 
     /// Renews `cert` if its plan says so (or `force`), recording the outcome in its state.
@@ -264,6 +336,14 @@ impl<'a> Context<'a> {
         let now = OffsetDateTime::now_utc();
         let (info, planned) = self.plan(cert, &mut state, now).await;
         if !force && !planned.is_due(now) {
+            if planned.reason == plan::Reason::Ceiling {
+                // Due but for the ceiling: that is an alert, not a quiet "not due".
+                if self.plan_without_ceiling(cert, info.as_ref(), &state, now).is_due(now)
+                    && let Err(tripped) = self.retry_policy().ceiling.check(&state.orders, now)
+                {
+                    return self.record_failure(cert, &mut state, info.as_ref(), anyhow::Error::new(tripped));
+                }
+            }
             let _ = state::save(state_dir, &cert.name, &state);
             return Outcome::NotDue(planned);
         }
@@ -305,6 +385,9 @@ impl<'a> Context<'a> {
             }
         };
         crate::challenge::recover_remote(self.config, self.storage, &cert.name).await;
+        // Orders other hosts (or an earlier run) made count against the ceiling too.
+        state.orders =
+            ceiling::merge(&state.orders, held.shared_orders(), self.config.daemon.orders_window, now);
         if recheck {
             // Another process may have stored a new certificate while we waited for the lock:
             // renew only if the certificate stored now still needs it.
@@ -336,6 +419,11 @@ impl<'a> Context<'a> {
                 }
             }
         }
+        if recheck && let Err(tripped) = self.retry_policy().ceiling.check(&state.orders, now) {
+            held.share_orders(&state.orders);
+            self.storage.release_lock(held).await;
+            return self.record_failure(cert, &mut state, info.as_ref(), anyhow::Error::new(tripped));
+        }
         let replaces = match (&state.ari, &info) {
             (Some(w), Some(i)) if i.ari_id.as_deref() == Some(w.cert_id.as_str()) => {
                 ari::identifier(&w.cert_id)
@@ -350,10 +438,24 @@ impl<'a> Context<'a> {
                 _ = lost_rx => {}
             }
         };
+        // Each new order is written to the state file at once, so a crash or a kill right
+        // after it still counts it.
+        let created = std::sync::Mutex::new(Vec::<OffsetDateTime>::new());
+        let window = self.config.daemon.orders_window;
+        let on_created = || {
+            let at = OffsetDateTime::now_utc();
+            created.lock().expect("order times").push(at);
+            let mut on_disk = state::load(state_dir, &cert.name);
+            on_disk.orders = ceiling::merge(&on_disk.orders, &[at], window, at);
+            if let Err(e) = state::save(state_dir, &cert.name, &on_disk) {
+                tracing::warn!(error = %e, "cannot record the new order in the state file");
+            }
+        };
         let work = async {
             match self.account().await {
                 Ok(account) => {
-                    obtain(self.config, self.storage, account, cert, replaces, fencing, stop).await
+                    obtain(self.config, self.storage, account, cert, replaces, fencing, &on_created, stop)
+                        .await
                 }
                 Err(e) => Err(anyhow::Error::new(e)),
             }
@@ -362,14 +464,45 @@ impl<'a> Context<'a> {
             result = work => result,
             _ = keep_alive(self.storage, &mut held, ttl, lost_tx) => unreachable!("keep_alive never returns"),
         };
+        let now = OffsetDateTime::now_utc();
+        let created = created.into_inner().unwrap_or_default();
+        state.orders = ceiling::merge(&state.orders, &created, window, now);
+        held.share_orders(&state.orders);
         self.storage.release_lock(held).await;
         match result {
             Ok(obtained) => {
-                state.record_success(OffsetDateTime::now_utc());
+                state.record_success(now);
                 if let Some(Err(_)) = &obtained.hook {
                     state.hook_failures += 1;
                 } else if obtained.hook.is_some() {
                     state.hook_failures = 0;
+                }
+                // The certificate in use now may still be due: the store kept a longer-lived
+                // one that is due (a switch to a shorter profile), or the plan cannot be met
+                // by any certificate this CA issues. Ordering again at once would loop: it is
+                // a failure, retried after the backoff.
+                let in_use = self.current_info(&cert.name).await;
+                let jitter =
+                    plan::jitter_for(&self.host, &cert.name, in_use.as_ref().map_or("", |i| &i.serial));
+                let after = CertState { orders: state.orders.clone(), ..CertState::default() };
+                let again =
+                    plan::plan(in_use.as_ref(), cert.renew_before, &after, self.retry_policy(), jitter, now);
+                if again.is_due(now) && again.reason != plan::Reason::Ceiling {
+                    let serial = in_use.as_ref().map_or("none", |i| i.serial.as_str());
+                    let message = format!(
+                        "renewed, but the certificate in use (serial {serial}) is still due ({}); not ordering again before the backoff",
+                        again.reason.describe()
+                    );
+                    state.record_failure(now, message.clone(), None);
+                    let next = plan::plan(
+                        in_use.as_ref(),
+                        cert.renew_before,
+                        &state,
+                        self.retry_policy(),
+                        jitter,
+                        now,
+                    );
+                    tracing::error!(failures = state.failures, next_attempt = %plan::stamp(next.at), "{message}");
                 }
                 let _ = state::save(state_dir, &cert.name, &state);
                 Outcome::Renewed(Box::new(obtained))
@@ -386,7 +519,8 @@ impl<'a> Context<'a> {
         error: anyhow::Error,
     ) -> Outcome {
         let now = OffsetDateTime::now_utc();
-        // The CA's or the DNS provider's "come back later", whichever is in the chain.
+        // The CA's or the DNS provider's "come back later", whichever is in the chain, capped
+        // at `retry_max` and before expiry (a year-long value must not let it expire).
         let retry_after = error
             .chain()
             .find_map(|c| {
@@ -397,11 +531,41 @@ impl<'a> Context<'a> {
                     }
                 })
             })
-            .map(|d| now + d);
+            .map(|d| plan::cap_retry_after(d, now, self.config.daemon.retry_max, info.map(|i| i.not_after)));
+        let tripped = error.downcast_ref::<CeilingTripped>().cloned();
+        let kind = if tripped.is_some() {
+            FailureKind::Ceiling
+        } else if error.chain().any(|c| {
+            c.downcast_ref::<OrderError>().is_some_and(OrderError::is_validation)
+                || c.downcast_ref::<AcmeError>().is_some_and(AcmeError::is_validation)
+        }) {
+            FailureKind::Validation
+        } else {
+            FailureKind::Other
+        };
         state.record_failure(now, crate::cli::chain_message(&error), retry_after);
+        state.failure_kind = Some(kind);
         let jitter = plan::jitter_for(&self.host, &cert.name, "");
         let next = plan::plan(info, cert.renew_before, state, self.retry_policy(), jitter, now);
-        tracing::error!(error = %crate::cli::chain_message(&error), failures = state.failures, next_attempt = %plan::stamp(next.at), "renewal failed");
+        match &tripped {
+            Some(t) => tracing::error!(
+                max_orders = t.max_orders,
+                window = %t.window,
+                orders_resume = %plan::stamp(t.until),
+                "order ceiling reached: {} new orders within the last {}; no new order until {}",
+                t.recent,
+                t.window,
+                plan::stamp(t.until)
+            ),
+            None => tracing::error!(
+                error = %crate::cli::chain_message(&error),
+                failures = state.failures,
+                kind = ?kind,
+                retry_after = retry_after.map(plan::stamp),
+                next_attempt = %plan::stamp(next.at),
+                "renewal failed"
+            ),
+        }
         let _ = state::save(&self.config.storage.state_dir, &cert.name, state);
         Outcome::Failed { error, next }
     }
@@ -429,5 +593,37 @@ async fn keep_alive(
             }
             Err(e) => tracing::warn!(error = %e, "could not extend the renewal lock; will retry"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn info(serial: &str, not_after: OffsetDateTime) -> CertInfo {
+        CertInfo {
+            names: vec!["*.gradient.example.com".into()],
+            not_before: datetime!(2026-01-01 0:00 UTC),
+            not_after,
+            serial: serial.into(),
+            subject: String::new(),
+            issuer: String::new(),
+            ari_id: None,
+        }
+    }
+
+    #[test]
+    fn planning_uses_the_certificate_that_expires_last() {
+        let bucket = info("bucket", datetime!(2026-03-01 0:00 UTC));
+        let local = info("local", datetime!(2026-04-01 0:00 UTC));
+        let queued = info("queued", datetime!(2026-04-01 0:00 UTC));
+        // A bucket that refused the new certificate still serves the old one.
+        let picked = newest([Some(bucket.clone()), Some(local), Some(queued)]).unwrap();
+        assert_eq!(picked.serial, "local", "on a tie the earlier source wins");
+        assert_eq!(newest([Some(bucket.clone()), None, None]).unwrap().serial, "bucket");
+        let later = info("queued", datetime!(2026-05-01 0:00 UTC));
+        assert_eq!(newest([Some(bucket), None, Some(later)]).unwrap().serial, "queued");
+        assert!(newest([None, None, None]).is_none());
     }
 }

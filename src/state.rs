@@ -24,6 +24,21 @@ pub struct AriWindow {
     pub explanation_url: Option<String>,
 }
 
+/// What kind of failure the last one was: each kind has its own retry schedule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// Network, CA or storage trouble: retried after `retry_min`, doubling.
+    #[default]
+    Other,
+    /// The CA could not validate the challenge (unauthorized, wrong TXT, CAA, DNS errors):
+    /// a mistake that rarely fixes itself within minutes, and CAs limit failed validations
+    /// (Let's Encrypt: 5 per hour), so retried after `validation_retry_min`, doubling.
+    Validation,
+    /// The order ceiling held the order back: retried when the window allows.
+    Ceiling,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertState {
     #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
@@ -36,17 +51,27 @@ pub struct CertState {
     /// Failed attempts in a row; reset by a success.
     #[serde(default)]
     pub failures: u32,
+    /// The kind of the last failure (picks the retry schedule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_kind: Option<FailureKind>,
     /// Not before this time, because the CA said so (429/503 Retry-After).
     #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ari: Option<AriWindow>,
+    /// Asking for the ARI window failed and the CA said to come back then (capped).
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub ari_retry_at: Option<OffsetDateTime>,
     /// Deploy hook failures in a row.
     #[serde(default)]
     pub hook_failures: u32,
     /// `source = "files"`: digest of the key and bundle files last looked at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_digest: Option<String>,
+    /// When new orders were created for it (this host's and those the bucket lease
+    /// reported), inside the order ceiling's window: see `ceiling`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "stamps")]
+    pub orders: Vec<OffsetDateTime>,
     /// `source = "files"`: the smallest "days left" threshold already warned about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry_warned_days: Option<i64>,
@@ -58,6 +83,7 @@ impl CertState {
         self.last_success = Some(now);
         self.last_error = None;
         self.failures = 0;
+        self.failure_kind = None;
         self.retry_after = None;
         self.ari = None;
     }
@@ -71,9 +97,29 @@ impl CertState {
         self.last_attempt = Some(now);
         self.last_error = Some(error);
         self.failures = self.failures.saturating_add(1);
+        self.failure_kind = Some(FailureKind::Other);
         self.retry_after = retry_after;
     }
 }
+
+/// A list of times as RFC 3339 strings; entries that do not parse are dropped (the file is
+/// a cache, and one bad entry must not lose the others).
+mod stamps {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    pub fn serialize<S: Serializer>(times: &[OffsetDateTime], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(times.iter().filter_map(|t| t.format(&Rfc3339).ok()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<OffsetDateTime>, D::Error> {
+        let texts = Vec::<String>::deserialize(d)?;
+        Ok(texts.iter().filter_map(|t| OffsetDateTime::parse(t, &Rfc3339).ok()).collect())
+    }
+}
+
+pub use stamps::{deserialize as deserialize_stamps, serialize as serialize_stamps};
 
 fn path(state_dir: &Path, name: &str) -> PathBuf {
     state_dir.join("status").join(format!("{name}.json"))
@@ -123,8 +169,16 @@ mod tests {
         assert_eq!(back.failures, 2);
         assert_eq!(back.last_error.as_deref(), Some("CA down"));
         let mut ok = back;
+        ok.orders = vec![now.replace_nanosecond(0).unwrap()];
         ok.record_success(now);
         assert_eq!(ok.failures, 0);
         assert!(ok.last_error.is_none());
+        assert_eq!(ok.orders.len(), 1, "a success does not forget the order history");
+        save(dir.path(), "gradient", &ok).unwrap();
+        assert_eq!(load(dir.path(), "gradient").orders, ok.orders);
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.path().join("status/gradient.json")).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -10,6 +10,7 @@
 //!
 //! Also: `wildcert issue` through Pebble (`STACK_ALWAYS_VALID=1`) with this adapter.
 
+mod conformance;
 mod support;
 
 use std::collections::VecDeque;
@@ -445,6 +446,49 @@ async fn cloudflare_contract_apex_and_wildcard_coexist() {
     adapter.cleanup(&apex).await.unwrap(); // absent is fine
     adapter.cleanup(&wildcard).await.unwrap();
     assert_eq!(api.texts(&zone, name), ["someone-elses-value"]);
+}
+
+/// The conformance suite against the contract fake: records, a refused token, and 429/503
+/// from a proxy in front of the fake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudflare_conformance() {
+    let api = FakeCloudflare::start().await;
+    let zone_id = api.add_zone("conformance.example");
+    let fqdn = "_acme-challenge.conformance.example.".to_string();
+    let zone = Some("conformance.example.".to_string());
+    let state = api.state.clone();
+    let read: conformance::Reader = Box::new(move |name: String| {
+        let name = name.trim_end_matches('.').to_string();
+        let texts: Vec<String> = state
+            .lock()
+            .unwrap()
+            .records
+            .iter()
+            .filter(|r| r.zone_id == zone_id && r.name == name)
+            .map(|r| r.content.trim_matches('"').to_string())
+            .collect();
+        Box::pin(async move { texts })
+    });
+    let subject = conformance::Subject {
+        provider: Cloudflare::new(settings(&api.url, token())).unwrap(),
+        fqdn: fqdn.clone(),
+        zone: zone.clone(),
+        read,
+        secrets: vec![TOKEN.into()],
+    };
+    conformance::records(&subject).await;
+    let wrong = Cloudflare::new(settings(
+        &api.url,
+        CloudflareAuth::Token { dns: Secret::new("not-a-t0ken-5x"), zone: None },
+    ))
+    .unwrap();
+    conformance::auth_failure(&wrong, &fqdn, &zone, "api_token", &["not-a-t0ken-5x".into(), TOKEN.into()])
+        .await;
+    let upstream = api.url.trim_start_matches("http://").split('/').next().unwrap().to_string();
+    let path =
+        api.url.trim_start_matches("http://").split_once('/').map(|(_, p)| p.to_string()).unwrap_or_default();
+    let through = |url: &str| Cloudflare::new(settings(&format!("{url}/{path}"), token())).unwrap();
+    conformance::busy_is_retried(through, &upstream, &fqdn, &zone).await;
 }
 
 /// Concurrent presents and cleanups on one name lose nothing and remove only their own.

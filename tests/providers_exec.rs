@@ -2,6 +2,7 @@
 //! environment passing through, failures quoting stderr without secrets, the timeout killing
 //! the whole process group, and a script that updates the stack's BIND with nsupdate.
 
+mod conformance;
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
@@ -167,6 +168,24 @@ printf 'server 127.0.0.1 {port}\n%s\nsend\n' "$change" | nsupdate -y "hmac-sha25
             key = stack.get("TSIG_KEY"),
         ),
     )
+}
+
+/// The conformance suite for a lego exec script that writes to BIND with nsupdate.
+/// Credentials and busy answers belong to the script, not the adapter: exit status 75 as a
+/// transient failure is `exec_exit_75_is_temporary`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_conformance() {
+    let stack = Stack::up_with(&[("STACK_S3", "0")]);
+    let dir = tempfile::tempdir().unwrap();
+    let program = nsupdate_script(dir.path(), &stack);
+    let subject = conformance::Subject {
+        provider: exec(&program, Mode::Default, Duration::from_secs(30)),
+        fqdn: "_acme-challenge.conformance.gradient.example.com.".into(),
+        zone: Some("gradient.example.com.".into()),
+        read: conformance::dig_reader(stack.get("DNS_PORT").parse().unwrap()),
+        secrets: vec![std::fs::read_to_string(stack.get("TSIG_SECRET_FILE")).unwrap().trim().to_string()],
+    };
+    conformance::records(&subject).await;
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! authentication, status mapping (401 → Auth, 5xx → Temporary), timeouts, and secrets kept
 //! out of every error.
 
+mod conformance;
 mod support;
 
 use std::path::Path;
@@ -291,4 +292,93 @@ async fn httpreq_issue_with_always_valid_pebble() {
     assert_eq!(present, cleanup, "cleanup removes exactly what was presented");
     assert!(present.iter().all(|j| j["fqdn"] == "_acme-challenge.gradient.example.com."), "{present:?}");
     assert_ne!(present[0]["value"], present[1]["value"]);
+}
+
+/// A hook in lego's httpreq contract that keeps the values it was given (per name), behind
+/// basic authentication: what the conformance suite reads back.
+async fn stateful_hook(
+    user: &'static str,
+    password: &'static str,
+) -> (String, conformance::Reader, tokio::task::JoinHandle<()>) {
+    use std::collections::BTreeMap;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let values: Arc<Mutex<BTreeMap<String, Vec<String>>>> = Arc::default();
+    let state = values.clone();
+    let expected = format!("Basic {}", base64_basic(user, password));
+    let task = tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let (state, expected) = (state.clone(), expected.clone());
+            tokio::spawn(async move {
+                let Some(request) = support::read_http_request(&mut socket).await else { return };
+                let authorized = request.headers.iter().any(|(n, v)| n == "authorization" && *v == expected);
+                let status = if !authorized {
+                    401
+                } else {
+                    let body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+                    let fqdn = body["fqdn"].as_str().unwrap().to_string();
+                    let value = body["value"].as_str().unwrap().to_string();
+                    let mut state = state.lock().unwrap();
+                    let at = state.entry(fqdn).or_default();
+                    match request.target.as_str() {
+                        "/present" if !at.contains(&value) => at.push(value),
+                        "/cleanup" => at.retain(|v| *v != value),
+                        _ => {}
+                    }
+                    200
+                };
+                let response =
+                    format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    let read: conformance::Reader = Box::new(move |name: String| {
+        let found = values.lock().unwrap().get(&name).cloned().unwrap_or_default();
+        Box::pin(async move { found })
+    });
+    (url, read, task)
+}
+
+fn base64_basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
+
+/// The conformance suite against a value-keeping hook: records, a refused password, and
+/// 429/503 from a proxy in front of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn httpreq_conformance() {
+    let (url, read, task) = stateful_hook("hook", "hook-pw-zz7").await;
+    let with = |endpoint: &str, password: &str| {
+        Httpreq::new(HttpreqSettings {
+            username: Some("hook".into()),
+            password: Some(Secret::new(password)),
+            ..settings(endpoint)
+        })
+        .unwrap()
+    };
+    let fqdn = "_acme-challenge.conformance.example.".to_string();
+    let zone = Some("conformance.example.".to_string());
+    let subject = conformance::Subject {
+        provider: with(&url, "hook-pw-zz7"),
+        fqdn: fqdn.clone(),
+        zone: zone.clone(),
+        read,
+        secrets: vec!["hook-pw-zz7".into()],
+    };
+    conformance::records(&subject).await;
+    let wrong = with(&url, "wrong-pw-q4");
+    conformance::auth_failure(
+        &wrong,
+        &fqdn,
+        &zone,
+        "password",
+        &["wrong-pw-q4".into(), "hook-pw-zz7".into()],
+    )
+    .await;
+    let upstream = url.trim_start_matches("http://").to_string();
+    conformance::busy_is_retried(|proxy: &str| with(proxy, "hook-pw-zz7"), &upstream, &fqdn, &zone).await;
+    task.abort();
 }

@@ -3,6 +3,7 @@
 //! ports with its own sqlite database, the HTTP API on and a fresh API key. `dig` proves the
 //! server really serves what the adapter wrote, and Pebble validates an order against it.
 
+mod conformance;
 mod support;
 
 use std::net::{TcpListener, UdpSocket};
@@ -274,6 +275,36 @@ async fn pdns_present_and_cleanup_against_a_real_server() {
         task.await.unwrap().unwrap();
     }
     assert_eq!(server.txt(&name), values[3..]);
+}
+
+/// The conformance suite against a real PowerDNS: records, refused key, and 429/503 from a
+/// proxy in front of the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pdns_conformance() {
+    let server = PowerDns::start();
+    let zone = Some(ZONE.to_string());
+    let fqdn = format!("_acme-challenge.conformance.{ZONE}");
+    let subject = conformance::Subject {
+        provider: server.adapter(),
+        fqdn: fqdn.clone(),
+        zone: zone.clone(),
+        read: conformance::dig_reader(server.dns_port),
+        secrets: vec![server.api_key.clone()],
+    };
+    conformance::records(&subject).await;
+    let wrong =
+        Pdns::new(PdnsSettings { api_key: Secret::new("wrong-key-zz9"), ..server.settings() }).unwrap();
+    conformance::auth_failure(
+        &wrong,
+        &fqdn,
+        &zone,
+        "api_key",
+        &["wrong-key-zz9".into(), server.api_key.clone()],
+    )
+    .await;
+    let upstream = server.api_url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let through = |url: &str| Pdns::new(PdnsSettings { api_url: url.into(), ..server.settings() }).unwrap();
+    conformance::busy_is_retried(through, &upstream, &fqdn, &zone).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

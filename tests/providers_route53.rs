@@ -5,6 +5,7 @@
 //! strictly (moto does not), for two writers racing on one name.
 #![cfg(feature = "route53")]
 
+mod conformance;
 mod support;
 
 use std::path::Path;
@@ -71,6 +72,34 @@ async fn txt_values(client: &Client, zone_id: &str, name: &str) -> Vec<String> {
 
 fn record(fqdn: &str, value: &str) -> TxtRecord {
     TxtRecord { fqdn: fqdn.into(), zone: None, value: value.into(), ttl: 60, raw: None }
+}
+
+/// The conformance suite against moto: records, and 429/503 from a proxy in front of it.
+/// moto checks no signatures, so refused credentials cannot be shown here (the bucket tests
+/// prove SigV4 refusals against s3s-fs; the SDK maps them the same way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route53_conformance() {
+    let stack = Stack::up();
+    let endpoint = stack.get("S3_ENDPOINT").to_string();
+    let client = sdk(&endpoint);
+    let zone_id = create_zone(&client, "conformance.example.org.").await;
+    let fqdn = "_acme-challenge.conformance.example.org.".to_string();
+    let zone = Some("conformance.example.org.".to_string());
+    let read: conformance::Reader = Box::new(move |name: String| {
+        let (client, zone_id) = (client.clone(), zone_id.clone());
+        Box::pin(async move { txt_values(&client, &zone_id, &name).await })
+    });
+    let subject = conformance::Subject {
+        provider: Route53::new(settings(&endpoint)).unwrap(),
+        fqdn: fqdn.clone(),
+        zone: zone.clone(),
+        read,
+        secrets: vec!["moto-does-not-check".into()],
+    };
+    conformance::records(&subject).await;
+    let upstream = endpoint.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let through = |url: &str| Route53::new(Route53Settings { max_attempts: 3, ..settings(url) }).unwrap();
+    conformance::busy_is_retried(through, &upstream, &fqdn, &zone).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

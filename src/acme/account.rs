@@ -24,7 +24,8 @@ pub fn account_path(state_dir: &Path, directory: &str) -> PathBuf {
 
 fn client(config: &Config) -> Result<Box<AcmeHttp>, AcmeError> {
     let http = AcmeHttp::new(config.acme.ca_certificates.as_deref(), config.acme.request_timeout)
-        .map_err(|detail| AcmeError::Refused { url: directory_url(&config.acme.directory).into(), detail })?;
+        .map_err(|detail| AcmeError::Refused { url: directory_url(&config.acme.directory).into(), detail })?
+        .allowing_http(config.acme.allow_http);
     Ok(Box::new(http))
 }
 

@@ -26,6 +26,13 @@ pub enum AcmeError {
     Refused { url: String, detail: String },
     #[error("the CA at {url} asks to slow down: {detail}")]
     RateLimited { url: String, detail: String, retry_after: Option<Duration> },
+    /// 503, or a nonce the CA kept refusing: try again later (when it says).
+    #[error("the CA at {url} is unavailable for now: {detail}")]
+    Unavailable { url: String, detail: String, retry_after: Option<Duration> },
+    /// The CA reported a validation problem (unauthorized, CAA, DNS, incorrect response):
+    /// something in DNS to fix, retried on the slow schedule.
+    #[error("the CA at {url} could not validate: {detail}")]
+    Validation { url: String, detail: String },
     #[error("{context}: {detail}")]
     Order { context: String, detail: String, transient: bool },
     #[error("ACME account file {path}: {detail}")]
@@ -35,7 +42,10 @@ pub enum AcmeError {
 impl AcmeError {
     pub fn is_transient(&self) -> bool {
         match self {
-            AcmeError::Unreachable { .. } | AcmeError::RateLimited { .. } => true,
+            AcmeError::Unreachable { .. }
+            | AcmeError::RateLimited { .. }
+            | AcmeError::Unavailable { .. }
+            | AcmeError::Validation { .. } => true,
             AcmeError::Order { transient, .. } => *transient,
             _ => false,
         }
@@ -44,27 +54,48 @@ impl AcmeError {
     /// When the CA said how long to wait.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            AcmeError::RateLimited { retry_after, .. } => *retry_after,
+            AcmeError::RateLimited { retry_after, .. } | AcmeError::Unavailable { retry_after, .. } => {
+                *retry_after
+            }
             _ => None,
         }
     }
 
-    /// Classifies an instant-acme error from a request to `url`.
+    /// Whether the CA's answer is about validating the names (retried slowly).
+    pub fn is_validation(&self) -> bool {
+        matches!(self, AcmeError::Validation { .. })
+    }
+
+    /// Classifies an instant-acme error from a request to `url`. Within
+    /// `http::capture_retry_after`, a problem carries the Retry-After of the response it
+    /// came in (instant-acme's error does not keep the headers).
     pub fn from_client(err: instant_acme::Error, url: &str) -> AcmeError {
         let url = url.to_string();
         match err {
             instant_acme::Error::Api(problem) => {
                 let kind = problem.r#type.as_deref().unwrap_or_default();
+                let kind = kind.strip_prefix(PROBLEM_PREFIX).unwrap_or(kind);
                 let detail = problem_text(&problem);
-                if kind.ends_with(":rateLimited") || matches!(problem.status, Some(429) | Some(503)) {
-                    AcmeError::RateLimited { url, detail, retry_after: None }
+                let retry_after = http::last_retry_after();
+                if kind == "rateLimited" || problem.status == Some(429) {
+                    AcmeError::RateLimited { url, detail, retry_after }
+                } else if kind == "badNonce" || problem.status == Some(503) {
+                    AcmeError::Unavailable { url, detail, retry_after }
+                } else if VALIDATION_PROBLEMS.contains(&kind) {
+                    AcmeError::Validation { url, detail }
                 } else if kind.ends_with(":serverInternal") || problem.status.is_some_and(|s| s >= 500) {
                     AcmeError::Order { context: format!("the CA at {url}"), detail, transient: true }
                 } else {
                     AcmeError::Refused { url, detail }
                 }
             }
-            instant_acme::Error::Timeout(_) => AcmeError::Order {
+            // The CA's Retry-After while polling points past the order timeout.
+            instant_acme::Error::Timeout(Some(next)) => AcmeError::Unavailable {
+                detail: "asked to poll again later than [acme] order_timeout allows".into(),
+                url,
+                retry_after: Some(next.saturating_duration_since(std::time::Instant::now())),
+            },
+            instant_acme::Error::Timeout(None) => AcmeError::Order {
                 context: format!("the CA at {url}"),
                 detail: "did not finish processing in time".into(),
                 transient: true,
@@ -93,6 +124,14 @@ impl AcmeError {
     }
 }
 
+/// The namespace of RFC 8555 problem types.
+pub const PROBLEM_PREFIX: &str = "urn:ietf:params:acme:error:";
+
+/// Problem types that report what the CA saw while validating (RFC 8555 §6.7): a DNS or
+/// CAA setup to fix, not a passing outage.
+const VALIDATION_PROBLEMS: [&str; 6] =
+    ["unauthorized", "caa", "dns", "incorrectResponse", "connection", "tls"];
+
 /// A problem document in words: detail, type, and each subproblem's identifier.
 pub fn problem_text(problem: &instant_acme::Problem) -> String {
     let mut text = problem.detail.clone().unwrap_or_else(|| "no detail given".into());
@@ -118,4 +157,51 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(kind: &str, status: u16) -> instant_acme::Error {
+        instant_acme::Error::Api(
+            serde_json::from_value(serde_json::json!({
+                "type": format!("{PROBLEM_PREFIX}{kind}"),
+                "detail": "said the CA",
+                "status": status,
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn problems_are_classified_with_the_retry_after_of_their_response() {
+        let e = AcmeError::from_client(problem("rateLimited", 429), "newOrder");
+        assert!(matches!(e, AcmeError::RateLimited { retry_after: None, .. }), "{e:?}");
+        let e = http::capture_retry_after(async {
+            let (mut parts, ()) = ::http::Response::builder()
+                .status(429)
+                .header(::http::header::RETRY_AFTER, "90")
+                .body(())
+                .unwrap()
+                .into_parts();
+            http::tests_note(&mut parts);
+            AcmeError::from_client(problem("rateLimited", 429), "newOrder")
+        })
+        .await;
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(90)));
+        assert!(e.is_transient());
+        let e = AcmeError::from_client(problem("badNonce", 400), "newOrder");
+        assert!(matches!(e, AcmeError::Unavailable { .. }), "{e:?}");
+        let e = AcmeError::from_client(problem("serverInternal", 503), "newOrder");
+        assert!(matches!(e, AcmeError::Unavailable { .. }), "{e:?}");
+        for kind in ["unauthorized", "caa", "dns", "incorrectResponse"] {
+            assert!(AcmeError::from_client(problem(kind, 403), "newOrder").is_validation(), "{kind}");
+        }
+        let later = std::time::Instant::now() + Duration::from_secs(600);
+        let e = AcmeError::from_client(instant_acme::Error::Timeout(Some(later)), "order");
+        assert!(e.retry_after().is_some_and(|d| d > Duration::from_secs(590)), "{e:?}");
+        let e = AcmeError::from_client(problem("malformed", 400), "newOrder");
+        assert!(matches!(e, AcmeError::Refused { .. }) && !e.is_validation(), "{e:?}");
+    }
 }

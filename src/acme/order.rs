@@ -65,6 +65,41 @@ impl OrderError {
             OrderError::Key(_) => false,
         }
     }
+
+    /// Whether the CA failed to validate the names (retried on the slow schedule).
+    pub fn is_validation(&self) -> bool {
+        match self {
+            OrderError::ValidationFailed { .. } => true,
+            OrderError::Acme(e) => e.is_validation(),
+            _ => false,
+        }
+    }
+
+    /// How long the CA asked to wait, when it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            OrderError::Acme(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the CA refused an order because of its `replaces` field itself (RFC 9773 §5):
+/// `alreadyReplaced`, or a malformed/unauthorized problem whose detail names `replaces`
+/// (an unknown or foreign certificate). Only then is the order worth repeating without it;
+/// a rate limit or an outage would refuse the plain order just the same. A CA that
+/// advertises ARI but ignores the field (its order comes back without it, which instant-acme
+/// reports as a mismatch) counts too: it did not take `replaces`.
+pub fn refuses_replaces(err: &instant_acme::Error) -> bool {
+    if let instant_acme::Error::Other(e) = err {
+        return e.to_string().starts_with("replaces field mismatch");
+    }
+    let instant_acme::Error::Api(problem) = err else { return false };
+    let kind = problem.r#type.as_deref().unwrap_or_default();
+    let kind = kind.strip_prefix(super::PROBLEM_PREFIX).unwrap_or(kind);
+    let names_replaces =
+        problem.detail.as_deref().is_some_and(|d| d.to_ascii_lowercase().contains("replaces"));
+    kind == "alreadyReplaced" || (matches!(kind, "malformed" | "unauthorized") && names_replaces)
 }
 
 fn acme(url: &str) -> impl Fn(instant_acme::Error) -> OrderError + '_ {
@@ -86,18 +121,39 @@ pub fn generate_key(key_type: KeyType) -> Result<KeyPair, OrderError> {
 /// Runs one order, or resumes the one journaled by a process that was stopped mid-order.
 /// The caller must call `challenger.cleanup()` afterwards in every case (this function does
 /// it on its normal paths; the caller covers cancellation), and remove the journal once the
-/// certificate is stored.
+/// certificate is stored. `on_created` is called once the CA created a new order (not for
+/// a resumed one), for the order ceiling's history.
 #[tracing::instrument(name = "order", skip_all, fields(cert = spec.name, order_url = tracing::field::Empty))]
 pub async fn run_order(
     account: &Account,
     spec: &OrderSpec<'_>,
     challenger: &Challenger,
     journal: &OrderJournal,
+    on_created: &(dyn Fn() + Sync),
 ) -> Result<Issued, OrderError> {
-    let (mut order, key) = match resume(account, spec, journal).await {
-        Some(resumed) => resumed,
-        None => new_order(account, spec, journal).await?,
-    };
+    // Boxed: the whole order's state machine is large, and nesting it unboxed in the
+    // capture scope (and the caller's `select!`) overflows the compiler's layout depth.
+    super::http::capture_retry_after(Box::pin(async {
+        let (order, key) = match resume(account, spec, journal).await {
+            Some(resumed) => resumed,
+            None => {
+                let created = new_order(account, spec, journal).await?;
+                on_created();
+                created
+            }
+        };
+        complete(order, key, spec, challenger).await
+    }))
+    .await
+}
+
+/// Validates, finalizes and downloads an order that exists at the CA.
+async fn complete(
+    mut order: instant_acme::Order,
+    key: KeyPair,
+    spec: &OrderSpec<'_>,
+    challenger: &Challenger,
+) -> Result<Issued, OrderError> {
     let order_url = order.url().to_string();
     tracing::Span::current().record("order_url", order_url.as_str());
 
@@ -167,18 +223,22 @@ async fn new_order(
         new_order = new_order.profile(profile);
     }
     let order = match &spec.replaces {
-        Some(replaces) => match account.new_order(&new_order.replaces(replaces.clone())).await {
-            Ok(order) => order,
-            Err(e) => {
-                // alreadyReplaced, an unknown certificate, or no ARI at all: order plainly.
-                tracing::info!(error = %e, "order with `replaces` refused; ordering without it");
-                let mut plain = NewOrder::new(&identifiers);
-                if let Some(profile) = spec.profile {
-                    plain = plain.profile(profile);
+        Some(replaces) => {
+            tracing::info!(replaces = %replaces, "ordering as the CA's suggested replacement (ARI)");
+            match account.new_order(&new_order.replaces(replaces.clone())).await {
+                Ok(order) => order,
+                Err(e) if refuses_replaces(&e) => {
+                    // Once, and only for an answer about `replaces` itself.
+                    tracing::info!(error = %e, "the CA refused `replaces`; ordering once more without it");
+                    let mut plain = NewOrder::new(&identifiers);
+                    if let Some(profile) = spec.profile {
+                        plain = plain.profile(profile);
+                    }
+                    account.new_order(&plain).await.map_err(acme("newOrder"))?
                 }
-                account.new_order(&plain).await.map_err(acme("newOrder"))?
+                Err(e) => return Err(acme("newOrder")(e)),
             }
-        },
+        }
         None => account.new_order(&new_order).await.map_err(acme("newOrder"))?,
     };
     tracing::info!(order_url = order.url(), names = %spec.domains.join(", "), "order created");
@@ -294,4 +354,37 @@ async fn validation_failure(order: &mut instant_acme::Order) -> OrderError {
         }
     }
     OrderError::ValidationFailed { identifier: "the order".into(), detail: "unknown".into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(kind: &str, detail: &str) -> instant_acme::Error {
+        instant_acme::Error::Api(
+            serde_json::from_value(serde_json::json!({
+                "type": format!("urn:ietf:params:acme:error:{kind}"),
+                "detail": detail,
+                "status": 400,
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn only_an_answer_about_replaces_drops_it() {
+        assert!(refuses_replaces(&problem("alreadyReplaced", "already replaced")));
+        assert!(refuses_replaces(&problem("malformed", "Invalid replaces field: unknown certificate")));
+        assert!(refuses_replaces(&problem(
+            "unauthorized",
+            "the account did not issue the certificate in `replaces`"
+        )));
+        assert!(!refuses_replaces(&problem("rateLimited", "too many new orders; replaces ignored")));
+        assert!(!refuses_replaces(&problem("malformed", "bad CSR")));
+        assert!(!refuses_replaces(&problem("serverInternal", "replaces")));
+        assert!(!refuses_replaces(&instant_acme::Error::Other("connection reset".into())));
+        assert!(refuses_replaces(&instant_acme::Error::Other(
+            "replaces field mismatch: expected Some(..), found None".into()
+        )));
+    }
 }

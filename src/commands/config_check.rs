@@ -26,6 +26,17 @@ pub async fn run(config: Config) -> anyhow::Result<Status> {
             errors.push(format!("acme.eab: {e}"));
         }
     }
+    for (i, hook) in config.notify.webhooks.iter().enumerate() {
+        let key = format!("notify.webhook[{i}].url");
+        match read_secret(&hook.url_keys(), "url", &mut warnings) {
+            Ok(url) => {
+                if let Err(e) = crate::config::transport::check(url.expose(), hook.allow_http, &key) {
+                    errors.push(format!("{key}: {e}"));
+                }
+            }
+            Err(e) => errors.push(format!("{key}: {e}")),
+        }
+    }
     for w in &warnings {
         println!("warning: {w}");
     }

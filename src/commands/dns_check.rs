@@ -181,7 +181,7 @@ async fn ca_facts(config: &Config) -> (Vec<String>, Result<f64, String>) {
     let url = directory_url(&config.acme.directory).to_string();
     let mut identities = caa::known_identities(&url);
     let http = match AcmeHttp::new(config.acme.ca_certificates.as_deref(), Duration::from_secs(10)) {
-        Ok(h) => h,
+        Ok(h) => h.allowing_http(config.acme.allow_http),
         Err(e) => return (identities, Err(e)),
     };
     let request = match http::Request::get(&url).body(BodyWrapper::<Bytes>::default()) {

@@ -1,18 +1,48 @@
 //! `wildcert issue`: get certificates now, skipping ones that are not due (unless --force).
 
+use std::time::Duration;
+
 use anyhow::bail;
 use time::OffsetDateTime;
+use tracing::Instrument;
 
+use crate::alerts::{Alerts, Event};
 use crate::challenge;
 use crate::cli::IssueArgs;
 use crate::config::{CertificateConfig, Config, Source};
 use crate::exit::Status;
 use crate::renewal::{Context, Outcome};
+use crate::signals::Shutdown;
 use crate::state::CertState;
 use crate::store::Storage;
-use crate::{plan, signals, state};
+use crate::{plan, state};
+
+/// How long a finished command waits for notifications still being delivered.
+pub(crate) const NOTIFY_GRACE: Duration = Duration::from_secs(20);
+/// The same after a stop signal: systemd's stop timeout must not run out.
+pub(crate) const NOTIFY_GRACE_STOPPING: Duration = Duration::from_secs(2);
 
 pub async fn run(config: Config, args: IssueArgs) -> anyhow::Result<Status> {
+    let shutdown = Shutdown::listen();
+    let alerts = Alerts::start(&config)?;
+    let result = issue(&config, &args, &shutdown, &alerts).await;
+    let grace = if shutdown.requested().is_some() { NOTIFY_GRACE_STOPPING } else { NOTIFY_GRACE };
+    alerts.finish(grace).await;
+    match shutdown.requested() {
+        Some(stop) => {
+            eprintln!("stopped by {}; certificates not yet issued were not started", stop.name());
+            Ok(stop.status())
+        }
+        None => result,
+    }
+}
+
+async fn issue(
+    config: &Config,
+    args: &IssueArgs,
+    shutdown: &Shutdown,
+    alerts: &Alerts,
+) -> anyhow::Result<Status> {
     let selected = config.select(args.cert.as_deref())?;
     if let Some(name) = &args.cert
         && selected.iter().any(|c| c.source == Source::Files)
@@ -26,16 +56,20 @@ pub async fn run(config: Config, args: IssueArgs) -> anyhow::Result<Status> {
         println!("no ACME certificates configured in {}", config.path.display());
         return Ok(Status::Ok);
     }
-    let removed = challenge::recover_leftovers(&config).await;
+    let removed = challenge::recover_leftovers(config).await;
     if removed > 0 {
         tracing::info!(removed, "cleaned up challenge records left by an earlier run");
     }
-    let storage = Storage::new(&config);
+    let storage = Storage::new(config);
     // A new host of a fleet gets the certificate the others already stored.
-    crate::renewal::sync_from_bucket(&config, &storage).await;
-    let ctx = Context::new(&config, &storage);
+    crate::renewal::sync_from_bucket(config, &storage).await;
+    let ctx = Context::new(config, &storage);
     let mut first_error: Option<anyhow::Error> = None;
-    for cert in certs {
+    for cert in &certs {
+        if shutdown.requested().is_some() {
+            break;
+        }
+        let cert = *cert;
         let state = state::load(&config.storage.state_dir, &cert.name);
         // The schedule `status` and `renew` follow, without the failure backoff: asking for a
         // certificate by hand is an attempt of its own.
@@ -55,9 +89,19 @@ pub async fn run(config: Config, args: IssueArgs) -> anyhow::Result<Status> {
             );
             continue;
         }
-        match ctx.renew_locked(cert, state, info, !args.force, signals::shutdown()).await {
+        let stop = shutdown.clone();
+        let outcome = ctx
+            .renew_locked(cert, state, info, !args.force, async move { stop.wait().await })
+            .instrument(tracing::info_span!("cert", cert = %cert.name))
+            .await;
+        match outcome {
             Outcome::Renewed(obtained) => {
                 let info = &obtained.pair.info;
+                alerts.send(Event::Renewed {
+                    certificate: cert.name.clone(),
+                    not_after: info.not_after,
+                    serial: info.serial.clone(),
+                });
                 println!(
                     "{}: issued {} (serial {}), valid until {}; {}",
                     cert.name,
@@ -79,11 +123,17 @@ pub async fn run(config: Config, args: IssueArgs) -> anyhow::Result<Status> {
                 eprintln!("error: {}", crate::cli::chain_message(&e));
                 first_error.get_or_insert(e);
             }
-            Outcome::Failed { error, .. } => {
+            Outcome::Failed { error, next } => {
                 eprintln!("error: {}: {}", cert.name, crate::cli::chain_message(&error));
+                if shutdown.requested().is_none() {
+                    alerts.renewal_failed(&ctx, cert, &error, next.at).await;
+                }
                 first_error.get_or_insert(error);
             }
         }
+    }
+    if shutdown.requested().is_none() {
+        alerts.check_expiry_all(&ctx, &certs).await;
     }
     match first_error {
         Some(e) => Err(e.context("not every certificate could be issued")),

@@ -1,31 +1,57 @@
 //! `wildcert renew`: renew what is due now and exit — for a systemd timer or cron. Uses the
 //! same planning as the daemon, so a timer and a service agree on what "due" means.
 
+use crate::alerts::{Alerts, Event};
 use crate::challenge;
 use crate::cli::RenewArgs;
+use crate::commands::issue::{NOTIFY_GRACE, NOTIFY_GRACE_STOPPING};
 use crate::config::{Config, Source};
 use crate::exit::Status;
 use crate::plan::show;
 use crate::renewal::{Context, Outcome};
-use crate::signals;
+use crate::signals::Shutdown;
 use crate::store::Storage;
 
 pub async fn run(config: Config, args: RenewArgs) -> anyhow::Result<Status> {
+    let shutdown = Shutdown::listen();
+    let alerts = Alerts::start(&config)?;
+    let result = renew(&config, &args, &shutdown, &alerts).await;
+    let grace = if shutdown.requested().is_some() { NOTIFY_GRACE_STOPPING } else { NOTIFY_GRACE };
+    alerts.finish(grace).await;
+    match shutdown.requested() {
+        Some(stop) => {
+            eprintln!("stopped by {}; certificates not yet renewed were not started", stop.name());
+            Ok(stop.status())
+        }
+        None => result,
+    }
+}
+
+async fn renew(
+    config: &Config,
+    args: &RenewArgs,
+    shutdown: &Shutdown,
+    alerts: &Alerts,
+) -> anyhow::Result<Status> {
     let selected = config.select(args.cert.as_deref())?;
-    let removed = challenge::recover_leftovers(&config).await;
+    let removed = challenge::recover_leftovers(config).await;
     if removed > 0 {
         tracing::info!(removed, "cleaned up challenge records left by an earlier run");
     }
-    let storage = Storage::new(&config);
-    crate::renewal::sync_from_bucket(&config, &storage).await;
-    let ctx = Context::new(&config, &storage);
+    let storage = Storage::new(config);
+    crate::renewal::sync_from_bucket(config, &storage).await;
+    let ctx = Context::new(config, &storage);
     let mut first_error = None;
-    for cert in selected {
+    for cert in selected.iter().copied() {
+        if shutdown.requested().is_some() {
+            break;
+        }
         if cert.source == Source::Files {
-            crate::supplied::check_and_reimport(&config, &storage, cert).await;
+            crate::supplied::check_and_reimport(config, &storage, cert).await;
             continue;
         }
-        match ctx.renew_if_due(cert, false, signals::shutdown()).await {
+        let stop = shutdown.clone();
+        match ctx.renew_if_due(cert, false, async move { stop.wait().await }).await {
             Outcome::NotDue(plan) => {
                 println!("{}: not due; renewal {} ({})", cert.name, show(plan.at), plan.reason.describe());
             }
@@ -36,6 +62,11 @@ pub async fn run(config: Config, args: RenewArgs) -> anyhow::Result<Status> {
                     obtained.pair.info.serial,
                     show(obtained.pair.info.not_after)
                 );
+                alerts.send(Event::Renewed {
+                    certificate: cert.name.clone(),
+                    not_after: obtained.pair.info.not_after,
+                    serial: obtained.pair.info.serial.clone(),
+                });
             }
             Outcome::Busy { holder, .. } => {
                 println!("{}: another process is renewing it ({holder})", cert.name);
@@ -47,9 +78,15 @@ pub async fn run(config: Config, args: RenewArgs) -> anyhow::Result<Status> {
                     crate::cli::chain_message(&error),
                     show(next.at)
                 );
+                if shutdown.requested().is_none() {
+                    alerts.renewal_failed(&ctx, cert, &error, next.at).await;
+                }
                 first_error.get_or_insert(error);
             }
         }
+    }
+    if shutdown.requested().is_none() {
+        alerts.check_expiry_all(&ctx, &selected).await;
     }
     match first_error {
         Some(e) => Err(e.context("not every due certificate could be renewed")),

@@ -24,6 +24,9 @@ struct Row {
     next_action_at: Option<OffsetDateTime>,
     next_action: String,
     failures: u32,
+    /// What kind of failure the last one was (`validation`: what the CA saw is in
+    /// `last_error`; retried on the slower schedule).
+    failure_kind: Option<state::FailureKind>,
     last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     last_success: Option<OffsetDateTime>,
@@ -31,6 +34,13 @@ struct Row {
     lock: Option<crate::store::lock::LockRecord>,
     /// A certificate waits in the local queue for the bucket to accept it.
     pending_upload: bool,
+    /// New orders within the order ceiling's window, and the ceiling.
+    orders_recent: usize,
+    max_orders: u32,
+    orders_window: String,
+    /// While the ceiling holds orders back: when it allows the next one.
+    #[serde(with = "time::serde::rfc3339::option")]
+    orders_blocked_until: Option<OffsetDateTime>,
 }
 
 pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
@@ -52,7 +62,12 @@ pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
                 "replace the supplied files (no automatic renewal)".into(),
             ),
         };
+        let ceiling = ctx.retry_policy().ceiling;
         rows.push(Row {
+            orders_recent: ceiling.recent(&st.orders, now),
+            max_orders: ceiling.max_orders,
+            orders_window: crate::ceiling::show_duration(ceiling.window),
+            orders_blocked_until: ceiling.next_allowed(&st.orders, now),
             name: cert.name.clone(),
             source: match cert.source {
                 Source::Acme => "acme",
@@ -64,6 +79,7 @@ pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
             next_action_at: next_at,
             next_action,
             failures: st.failures,
+            failure_kind: st.failure_kind.filter(|_| st.last_error.is_some()),
             last_error: st.last_error.clone(),
             last_success: st.last_success,
             lock: storage.lock_holder(&cert.name).await.unwrap_or_else(|e| {
@@ -94,11 +110,28 @@ pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
         if let Some(lock) = &r.lock {
             println!("  locked:   being renewed by {}", lock.describe());
         }
+        if r.orders_recent > 0 {
+            let blocked = match r.orders_blocked_until {
+                Some(t) => format!("; CEILING REACHED, no new order until {}", show(t)),
+                None => String::new(),
+            };
+            println!(
+                "  orders:   {} in the last {} (ceiling {}){blocked}",
+                r.orders_recent, r.orders_window, r.max_orders
+            );
+        }
         if r.pending_upload {
             println!("  pending:  a new certificate waits for the bucket (uploaded on the next run)");
         }
         if let Some(e) = &r.last_error {
-            println!("  FAILING:  {} attempt(s) in a row; last error: {e}", r.failures);
+            let kind = match r.failure_kind {
+                Some(state::FailureKind::Validation) => {
+                    " (the CA could not validate; retried hourly, doubling)"
+                }
+                Some(state::FailureKind::Ceiling) => " (order ceiling)",
+                _ => "",
+            };
+            println!("  FAILING:  {} attempt(s) in a row{kind}; last error: {e}", r.failures);
         }
     }
     if rows.is_empty() {

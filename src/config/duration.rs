@@ -7,41 +7,12 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 
 /// Parses `1h30m`, `45s`, `250ms`, `7d`. A bare number is refused: the unit is the part an
-/// operator gets wrong, so it must be written.
-pub fn parse(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("empty duration; write e.g. \"30s\", \"5m\", \"12h\" or \"7d\"".into());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!("`{text}` is not a duration; write e.g. \"30s\", \"5m\", \"12h\""));
-        }
-        let value: u64 = rest[..digits].parse().map_err(|_| format!("`{text}`: number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let part = match unit {
-            "ms" => Duration::from_millis(value),
-            "s" => Duration::from_secs(value),
-            "m" => Duration::from_secs(value.saturating_mul(60)),
-            "h" => Duration::from_secs(value.saturating_mul(3600)),
-            "d" => Duration::from_secs(value.saturating_mul(86_400)),
-            "" => {
-                return Err(format!("`{text}` has no unit; write e.g. \"{value}s\" or \"{value}m\""));
-            }
-            other => {
-                return Err(format!("`{text}`: unknown unit `{other}` (use ms, s, m, h or d)"));
-            }
-        };
-        total = total.saturating_add(part);
-    }
-    Ok(total)
-}
+/// operator gets wrong, so it must be written. The same parser reads DNS adapters' settings.
+pub use wildcert_dns_api::spec::parse_duration as parse;
+
+/// The longest duration the configuration accepts: anything added to "now" stays far inside
+/// the calendar, so no scheduling arithmetic can overflow on a typo like `99999999999d`.
+pub const MAX: Duration = wildcert_dns_api::spec::MAX_DURATION;
 
 /// Formats a duration the way `parse` reads it, largest units first (`1h30m`, `250ms`).
 pub fn format(d: Duration) -> String {
@@ -97,6 +68,13 @@ mod tests {
         assert!(parse("3w").unwrap_err().contains("unknown unit"));
         assert!(parse("").is_err());
         assert!(parse("m5").is_err());
+    }
+
+    #[test]
+    fn refuses_durations_no_calendar_can_hold() {
+        assert!(parse("36500d").is_ok());
+        assert!(parse("99999999999d").unwrap_err().contains("100 years"));
+        assert!(parse("18446744073709551615s").unwrap_err().contains("100 years"));
     }
 
     #[test]

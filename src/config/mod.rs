@@ -10,7 +10,8 @@ pub mod duration;
 #[cfg(test)]
 mod examples;
 pub mod provider_codes;
-mod secret;
+pub mod secret;
+pub mod transport;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use dns::{DnsAdapterConfig, DnsSection};
+pub use dns::DnsSection;
 pub use secret::{SecretKeys, read_secret};
 pub use wildcert_dns_api::Secret;
 
@@ -64,6 +65,7 @@ pub struct Config {
     pub dns: BTreeMap<String, DnsSection>,
     pub certificates: Vec<CertificateConfig>,
     pub daemon: DaemonConfig,
+    pub notify: NotifyConfig,
     /// Things that work but deserve a look (inline secrets, a readable secret file).
     pub warnings: Vec<String>,
 }
@@ -81,6 +83,8 @@ struct RawConfig {
     certificates: Vec<Spanned<CertificateConfig>>,
     #[serde(default)]
     daemon: DaemonConfig,
+    #[serde(default)]
+    notify: NotifyConfig,
 }
 
 /// `[acme]`: the certificate authority.
@@ -88,8 +92,12 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct AcmeConfig {
     /// Directory URL, or one of the names `letsencrypt`, `letsencrypt-staging`, `zerossl`,
-    /// `google`, `google-staging`.
+    /// `google`, `google-staging`. `https://`, or `http://` on a loopback address (a CA on
+    /// this host), or any `http://` with `allow_http = true`.
     pub directory: String,
+    /// Accept a plain `http://` directory on another host.
+    #[serde(default)]
+    pub allow_http: bool,
     /// Contact URIs for the account, e.g. `mailto:admin@example.com`.
     #[serde(default)]
     pub contact: Vec<String>,
@@ -133,8 +141,19 @@ pub struct StorageConfig {
     pub state_dir: PathBuf,
     /// S3-compatible bucket that holds the certificates next to the artifacts.
     pub bucket: Option<String>,
-    /// Endpoint URL for non-AWS S3 (MinIO, Ceph, GCS interoperability, ...).
+    /// Endpoint URL for non-AWS S3 (MinIO, Ceph, GCS interoperability, ...). `https://`, or
+    /// `http://` on a loopback address, or any `http://` with `allow_http = true`.
     pub endpoint: Option<String>,
+    /// Accept a plain `http://` endpoint on another host (the private keys then cross the
+    /// network unencrypted: only for a link protected otherwise).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// A group (e.g. Debian's `ssl-cert`) that may read the live files: the certificate
+    /// directories become 0750 and the files 0640, key included, owned by this group.
+    pub live_group: Option<String>,
+    /// `live_group` resolved to its id at load time.
+    #[serde(skip)]
+    pub live_gid: Option<u32>,
     pub region: Option<String>,
     /// Folder inside the bucket, usually the team ID.
     #[serde(default)]
@@ -291,8 +310,21 @@ pub struct DaemonConfig {
     /// First wait after a failed renewal; doubles per failure up to `retry_max`.
     #[serde(default = "defaults::retry_min", deserialize_with = "duration::deserialize")]
     pub retry_min: Duration,
+    /// The longest wait after failures, and the cap on any Retry-After from the CA or a
+    /// DNS API (a Retry-After never postpones renewal past expiry either).
     #[serde(default = "defaults::retry_max", deserialize_with = "duration::deserialize")]
     pub retry_max: Duration,
+    /// First wait after the CA could not validate a challenge (a DNS or CAA mistake rarely
+    /// fixes itself within minutes, and CAs limit failed validations); doubles per failure.
+    #[serde(default = "defaults::validation_retry_min", deserialize_with = "duration::deserialize")]
+    pub validation_retry_min: Duration,
+    /// The order ceiling: at most this many new orders per certificate within
+    /// `orders_window`, whatever the plan says (`issue --force` excepted).
+    #[serde(default = "defaults::max_orders")]
+    pub max_orders: u32,
+    /// The sliding window of the order ceiling.
+    #[serde(default = "defaults::orders_window", deserialize_with = "duration::deserialize")]
+    pub orders_window: Duration,
     /// How long a renewal lock in the bucket is valid before it must be extended.
     #[serde(default = "defaults::lock_ttl", deserialize_with = "duration::deserialize")]
     pub lock_ttl: Duration,
@@ -306,9 +338,134 @@ impl Default for DaemonConfig {
             max_concurrent_orders: defaults::max_concurrent_orders(),
             retry_min: defaults::retry_min(),
             retry_max: defaults::retry_max(),
+            validation_retry_min: defaults::validation_retry_min(),
+            max_orders: defaults::max_orders(),
+            orders_window: defaults::orders_window(),
             lock_ttl: defaults::lock_ttl(),
         }
     }
+}
+
+/// `[notify]`: telling a person when something needs attention (a failed renewal, a
+/// certificate close to expiry), through webhooks and/or a command.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// `[[notify.webhook]]` tables: each gets a JSON POST per event.
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<WebhookConfig>,
+    /// Run by `/bin/sh -c` per event, with the event in `WILDCERT_*` variables.
+    pub command: Option<String>,
+    /// The command is killed after this long.
+    #[serde(default = "defaults::hook_timeout", deserialize_with = "duration::deserialize")]
+    pub command_timeout: Duration,
+    /// Warn when a certificate expires within this and was not renewed.
+    #[serde(default = "defaults::warn_before", deserialize_with = "duration::deserialize")]
+    pub warn_before: Duration,
+    /// Also notify after every successful renewal (off: success is the normal case).
+    #[serde(default)]
+    pub on_renewed: bool,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            webhooks: Vec::new(),
+            command: None,
+            command_timeout: defaults::hook_timeout(),
+            warn_before: defaults::warn_before(),
+            on_renewed: false,
+        }
+    }
+}
+
+impl NotifyConfig {
+    /// Whether any destination is configured.
+    pub fn is_enabled(&self) -> bool {
+        !self.webhooks.is_empty() || self.command.is_some()
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        for (i, hook) in self.webhooks.iter().enumerate() {
+            let key = |field: &str| format!("notify.webhook[{i}].{field}");
+            hook.url_keys().check_present("url").map_err(|m| (key("url"), m))?;
+            if let Some(url) = &hook.url {
+                transport::check(url.expose(), hook.allow_http, &key("url")).map_err(|m| (key("url"), m))?;
+            }
+            if hook.timeout.is_zero() {
+                return Err((key("timeout"), "must be longer than zero".into()));
+            }
+        }
+        if self.command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            return Err(("notify.command".into(), "empty; remove it or name a program".into()));
+        }
+        Ok(())
+    }
+}
+
+/// How a webhook's body is shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// wildcert's JSON object: event, certificate, message, cause, attempts, next_attempt,
+    /// not_after, host.
+    #[default]
+    Json,
+    /// `{"text": "..."}`: what Slack, Mattermost and Microsoft Teams incoming webhooks take.
+    Slack,
+}
+
+/// `[[notify.webhook]]`: one HTTPS endpoint. Its URL usually carries a secret (Slack's
+/// does, in the path), so it is read like one and never logged beyond scheme and host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The URL inline (discouraged when it holds a token) ...
+    pub url: Option<Secret>,
+    /// ... or from a file ...
+    pub url_file: Option<PathBuf>,
+    /// ... or from an environment variable of this name.
+    pub url_env: Option<String>,
+    #[serde(default)]
+    pub format: WebhookFormat,
+    /// Accept a plain `http://` URL on another host.
+    #[serde(default)]
+    pub allow_http: bool,
+    /// PEM file with the roots to trust for this endpoint instead of the system's.
+    pub ca_certificates: Option<PathBuf>,
+    /// Deadline of one delivery attempt (connect, send, read the answer).
+    #[serde(default = "defaults::webhook_timeout", deserialize_with = "duration::deserialize")]
+    pub timeout: Duration,
+}
+
+impl WebhookConfig {
+    pub fn url_keys(&self) -> SecretKeys {
+        SecretKeys { inline: self.url.clone(), file: self.url_file.clone(), env: self.url_env.clone() }
+    }
+}
+
+/// The id of group `name`, for `[storage] live_group`.
+pub fn group_id(name: &str) -> Result<u32, String> {
+    let missing = || {
+        format!(
+            "no group named `{name}` on this host; create it (groupadd {name}), add the web server's user to it, or remove live_group"
+        )
+    };
+    let c_name = std::ffi::CString::new(name).map_err(|_| missing())?;
+    let mut group: libc::group = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: every pointer is valid for the call; getgrnam_r writes only into `group` and
+    // `buf` (bounded by its length) and sets `result` to `&group` or null.
+    let rc =
+        unsafe { libc::getgrnam_r(c_name.as_ptr(), &mut group, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 {
+        return Err(format!("cannot look up group `{name}`: {}", std::io::Error::from_raw_os_error(rc)));
+    }
+    if result.is_null() {
+        return Err(missing());
+    }
+    Ok(group.gr_gid)
 }
 
 mod defaults {
@@ -339,6 +496,15 @@ mod defaults {
     pub fn retry_max() -> Duration {
         Duration::from_secs(12 * 3600)
     }
+    pub fn validation_retry_min() -> Duration {
+        Duration::from_secs(3600)
+    }
+    pub fn max_orders() -> u32 {
+        3
+    }
+    pub fn orders_window() -> Duration {
+        Duration::from_secs(24 * 3600)
+    }
     pub fn lock_ttl() -> Duration {
         Duration::from_secs(600)
     }
@@ -353,6 +519,12 @@ mod defaults {
     }
     pub fn state_dir() -> PathBuf {
         PathBuf::from("/var/lib/wildcert")
+    }
+    pub fn warn_before() -> Duration {
+        Duration::from_secs(14 * 86_400)
+    }
+    pub fn webhook_timeout() -> Duration {
+        Duration::from_secs(15)
     }
     pub fn storage_timeout() -> Duration {
         Duration::from_secs(30)
@@ -481,6 +653,7 @@ impl Config {
             Some(acme) => acme,
             None if certificates.iter().all(|c| c.source == Source::Files) => AcmeConfig {
                 directory: "letsencrypt".into(),
+                allow_http: false,
                 contact: Vec::new(),
                 ca_certificates: None,
                 eab: None,
@@ -497,7 +670,10 @@ impl Config {
             }
         };
         let url = directory_url(&acme.directory);
-        if !url.starts_with("https://") {
+        if url.starts_with("http://") {
+            transport::check(url, acme.allow_http, "acme.directory")
+                .map_err(|m| invalid(None, "acme.directory", m))?;
+        } else if !url.starts_with("https://") {
             return Err(invalid(
                 None,
                 "acme.directory",
@@ -534,6 +710,14 @@ impl Config {
                 "storage.endpoint",
                 "an endpoint without a bucket; add bucket = \"NAME\"".into(),
             ));
+        }
+        if let Some(endpoint) = &storage.endpoint {
+            transport::check(endpoint, storage.allow_http, "storage.endpoint")
+                .map_err(|m| invalid(None, "storage.endpoint", m))?;
+        }
+        let mut storage = storage;
+        if let Some(group) = &storage.live_group {
+            storage.live_gid = Some(group_id(group).map_err(|m| invalid(None, "storage.live_group", m))?);
         }
         if storage.bucket.is_some() && storage.shared_dir.is_some() {
             return Err(invalid(
@@ -584,8 +768,16 @@ impl Config {
                 crate::dns::parse_server(server).map_err(|m| invalid(None, key, m))?;
             }
         }
+        raw.notify.validate().map_err(|(key, m)| invalid(None, &key, m))?;
         if raw.daemon.max_concurrent_orders == 0 {
             return Err(invalid(None, "daemon.max_concurrent_orders", "must be at least 1".into()));
+        }
+        if raw.daemon.max_orders == 0 {
+            return Err(invalid(
+                None,
+                "daemon.max_orders",
+                "must be at least 1 (the order ceiling; `issue --force` is the way past it)".into(),
+            ));
         }
 
         Ok(Config {
@@ -596,6 +788,7 @@ impl Config {
             dns,
             certificates,
             daemon: raw.daemon,
+            notify: raw.notify,
             warnings,
         })
     }
@@ -743,10 +936,70 @@ dns = "office"
     }
 
     #[test]
+    fn plain_http_storage_endpoint_needs_loopback_or_allow_http() {
+        let with = |extra: &str| {
+            parse(&MINIMAL.replace(
+                "state_dir = \"/tmp/state\"",
+                &format!("state_dir = \"/tmp/state\"\nbucket = \"b\"\n{extra}"),
+            ))
+        };
+        assert!(with("endpoint = \"http://127.0.0.1:9000\"").is_ok());
+        assert!(with("endpoint = \"https://minio.internal:9000\"").is_ok());
+        let err = with("endpoint = \"http://minio.internal:9000\"").unwrap_err().to_string();
+        assert!(err.starts_with("wildcert.toml: storage.endpoint:"), "{err}");
+        assert!(err.contains("allow_http = true"), "{err}");
+        assert!(with("endpoint = \"http://minio.internal:9000\"\nallow_http = true").is_ok());
+    }
+
+    #[test]
+    fn live_group_must_exist() {
+        let with = |group: &str| {
+            parse(&MINIMAL.replace(
+                "state_dir = \"/tmp/state\"",
+                &format!("state_dir = \"/tmp/state\"\nlive_group = \"{group}\""),
+            ))
+        };
+        let c = with("root").unwrap();
+        assert_eq!(c.storage.live_gid, Some(0));
+        let err = with("no-such-group-wildcert").unwrap_err().to_string();
+        assert!(err.contains("storage.live_group") && err.contains("no-such-group-wildcert"), "{err}");
+    }
+
+    #[test]
+    fn notify_table() {
+        let c = parse(MINIMAL).unwrap();
+        assert!(!c.notify.is_enabled());
+        assert_eq!(c.notify.warn_before, Duration::from_secs(14 * 86_400));
+        let text = format!(
+            "{MINIMAL}\n[notify]\nwarn_before = \"7d\"\non_renewed = true\ncommand = \"logger\"\n[[notify.webhook]]\nurl_file = \"/etc/wildcert/slack.url\"\nformat = \"slack\"\n[[notify.webhook]]\nurl = \"http://127.0.0.1:8080/hook\"\n"
+        );
+        let c = parse(&text).unwrap();
+        assert!(c.notify.is_enabled() && c.notify.on_renewed);
+        assert_eq!(c.notify.webhooks.len(), 2);
+        assert_eq!(c.notify.webhooks[0].format, WebhookFormat::Slack);
+        assert_eq!(c.notify.warn_before, Duration::from_secs(7 * 86_400));
+        let err =
+            parse(&text.replace("http://127.0.0.1:8080", "http://alerts.example")).unwrap_err().to_string();
+        assert!(err.contains("notify.webhook[1].url") && err.contains("allow_http"), "{err}");
+        assert!(!err.contains("/hook"), "{err}");
+        let err = parse(&format!("{MINIMAL}\n[notify]\n[[notify.webhook]]\nformat = \"json\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("notify.webhook[0].url"), "{err}");
+        let err = parse(&format!("{MINIMAL}\n[notify]\nwebhooks = []\n")).unwrap_err().to_string();
+        assert!(err.contains("webhooks"), "{err}");
+    }
+
+    #[test]
     fn directory_names_expand() {
         assert!(directory_url("letsencrypt-staging").contains("staging"));
         assert_eq!(directory_url("https://x/dir"), "https://x/dir");
         let text = MINIMAL.replace("https://127.0.0.1:14000/dir", "letsencrpyt");
         assert!(parse(&text).unwrap_err().to_string().contains("acme.directory"));
+        assert!(parse(&MINIMAL.replace("https://127.0.0.1:14000/dir", "http://127.0.0.1:14000/dir")).is_ok());
+        let text = MINIMAL.replace("https://127.0.0.1:14000/dir", "http://ca.internal/dir");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("acme.directory") && err.contains("allow_http"), "{err}");
+        assert!(parse(&text.replace("[acme]\n", "[acme]\nallow_http = true\n")).is_ok());
     }
 }

@@ -4,6 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use wildcert_dns_api::Secret;
+use wildcert_dns_api::spec::{SecretReader, SecretSource};
 
 /// The three places one secret may come from; exactly one must be used.
 #[derive(Debug, Clone, Default)]
@@ -32,37 +33,65 @@ impl SecretKeys {
     pub fn is_set(&self) -> bool {
         self.count() > 0
     }
+
+    /// The one source that is set, if any; an error when more than one is.
+    pub fn source(self, key: &str) -> Result<Option<SecretSource>, String> {
+        if self.count() > 1 {
+            return Err(format!("set only one of {key}, {key}_file and {key}_env"));
+        }
+        Ok(match (self.inline, self.file, self.env) {
+            (Some(secret), _, _) => Some(SecretSource::Inline(secret)),
+            (_, Some(path), _) => Some(SecretSource::File(path)),
+            (_, _, Some(var)) => Some(SecretSource::Env(var)),
+            _ => None,
+        })
+    }
+}
+
+/// Reads DNS adapters' secrets, collecting warnings (a secret file others can read).
+pub struct ConfigSecrets<'a> {
+    pub warnings: &'a mut Vec<String>,
+}
+
+impl SecretReader for ConfigSecrets<'_> {
+    fn read(&mut self, key: &str, source: &SecretSource) -> Result<Secret, String> {
+        read_source(source, key, self.warnings)
+    }
 }
 
 /// Reads the secret now. Errors name the setting and the file or variable, never the value.
 /// A secret file that others can read is accepted but reported in `warnings`.
 pub fn read_secret(keys: &SecretKeys, key: &str, warnings: &mut Vec<String>) -> Result<Secret, String> {
     keys.check_present(key)?;
-    if let Some(secret) = &keys.inline {
-        return Ok(secret.clone());
-    }
-    if let Some(path) = &keys.file {
-        let meta = std::fs::metadata(path).map_err(|e| format!("{key}_file {}: {e}", path.display()))?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            warnings.push(format!(
-                "{key}_file {} is readable by other users; run chmod 600 on it",
-                path.display()
-            ));
+    let source = keys.clone().source(key)?.expect("exactly one source is set");
+    read_source(&source, key, warnings)
+}
+
+/// Reads one secret from where it is. Errors name the setting and the file or variable,
+/// never the value.
+pub fn read_source(source: &SecretSource, key: &str, warnings: &mut Vec<String>) -> Result<Secret, String> {
+    let path = match source {
+        SecretSource::Inline(secret) => return Ok(secret.clone()),
+        SecretSource::File(path) => path,
+        SecretSource::Env(var) => {
+            return match std::env::var(var) {
+                Ok(value) if !value.trim().is_empty() => Ok(Secret::new(value.trim())),
+                Ok(_) => Err(format!("{key}_env: environment variable {var} is empty")),
+                Err(_) => Err(format!("{key}_env: environment variable {var} is not set")),
+            };
         }
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("{key}_file {}: {e}", path.display()))?;
-        let value = text.trim();
-        if value.is_empty() {
-            return Err(format!("{key}_file {} is empty", path.display()));
-        }
-        return Ok(Secret::new(value));
+    };
+    let meta = std::fs::metadata(path).map_err(|e| format!("{key}_file {}: {e}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        warnings
+            .push(format!("{key}_file {} is readable by other users; run chmod 600 on it", path.display()));
     }
-    let var = keys.env.as_deref().unwrap_or_default();
-    match std::env::var(var) {
-        Ok(value) if !value.trim().is_empty() => Ok(Secret::new(value.trim())),
-        Ok(_) => Err(format!("{key}_env: environment variable {var} is empty")),
-        Err(_) => Err(format!("{key}_env: environment variable {var} is not set")),
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{key}_file {}: {e}", path.display()))?;
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(format!("{key}_file {} is empty", path.display()));
     }
+    Ok(Secret::new(value))
 }
 
 #[cfg(test)]

@@ -22,6 +22,12 @@ pub struct CertMetrics {
     pub failures_total: u64,
     pub renewals_total: u64,
     pub hook_failures_total: u64,
+    /// Times the order ceiling held a due certificate back.
+    pub ceiling_trips_total: u64,
+    /// When the order ceiling allows the next order, while it holds orders back.
+    pub orders_blocked_until: Option<OffsetDateTime>,
+    /// New orders inside the ceiling's window.
+    pub recent_orders: u32,
 }
 
 #[derive(Debug, Default)]
@@ -128,6 +134,27 @@ impl Metrics {
             "Failed deploy hooks since start.",
             "counter",
             certs.iter().map(|(n, m)| (*n, Some(m.hook_failures_total as f64))).collect(),
+        );
+        gauge(
+            &mut out,
+            "wildcert_order_ceiling_trips_total",
+            "Times the order ceiling held a due certificate back since start.",
+            "counter",
+            certs.iter().map(|(n, m)| (*n, Some(m.ceiling_trips_total as f64))).collect(),
+        );
+        gauge(
+            &mut out,
+            "wildcert_orders_recent",
+            "New orders within the order ceiling's window ([daemon] orders_window).",
+            "gauge",
+            certs.iter().map(|(n, m)| (*n, Some(m.recent_orders as f64))).collect(),
+        );
+        gauge(
+            &mut out,
+            "wildcert_order_ceiling_until_seconds",
+            "While the order ceiling holds orders back: when it allows the next (Unix time).",
+            "gauge",
+            certs.iter().map(|(n, m)| (*n, ts(&m.orders_blocked_until))).collect(),
         );
         let _ = writeln!(
             out,

@@ -4,6 +4,10 @@
 //! sleeps until the earliest planned time or `check_interval`. SIGHUP reloads the
 //! configuration (a broken one is refused and the old one kept); SIGTERM/SIGINT stop within
 //! seconds, removing any challenge record in flight.
+//!
+//! The systemd watchdog is pinged while the loop waits between rounds, when a round ends,
+//! and during a round only while it makes progress (`crate::progress`): a round stuck on
+//! something without a deadline stops the pings, and systemd restarts the service.
 
 pub mod metrics;
 pub mod notify;
@@ -16,11 +20,13 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use time::OffsetDateTime;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 
+use crate::alerts::{Alerts, Event};
 use crate::config::{Config, Source};
 use crate::exit::Status;
 use crate::renewal::{Context, Outcome};
+use crate::signals::Shutdown;
 use crate::store::Storage;
 use crate::{challenge, state, supplied};
 use metrics::Metrics;
@@ -38,6 +44,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         tracing::warn!("{w}");
     }
     let notifier = Notifier::from_env();
+    let mut alerts = Alerts::start(&config)?;
     let metrics = Metrics::default();
     let _server = match config.daemon.metrics_listen {
         Some(addr) => {
@@ -50,27 +57,9 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         None => None,
     };
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    let shutdown = Shutdown::listen();
     let mut hup = signal(SignalKind::hangup())?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        let _ = stop_tx.send(true);
-    });
-    if let Some(interval) = notify::watchdog_interval() {
-        let watchdog = Notifier::from_env();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            loop {
-                tick.tick().await;
-                watchdog.watchdog();
-            }
-        });
-    }
+    let watchdog = notify::watchdog_interval();
 
     let acme_count = config.certificates.iter().filter(|c| c.source == Source::Acme).count();
     notifier.ready(&format!("managing {} certificate(s), {acme_count} from ACME", config.certificates.len()));
@@ -83,10 +72,11 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         if let Some(a) = account.take() {
             ctx.set_account(a);
         }
-        let next = round(&ctx, &metrics, &stop_rx).await;
+        let next = watched(round(&ctx, &metrics, &shutdown, &alerts), watchdog, &notifier).await;
         account = ctx.into_account();
+        notifier.watchdog();
         metrics.loop_ran(OffsetDateTime::now_utc());
-        if *stop_rx.borrow() {
+        if shutdown.requested().is_some() {
             break;
         }
         let now = OffsetDateTime::now_utc();
@@ -102,10 +92,22 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         notifier.status(&status);
         tracing::info!(next_round = %crate::plan::stamp(wake), "{status}");
         let sleep = (wake - now).try_into().unwrap_or(Duration::ZERO).max(Duration::from_millis(200));
-        let mut stop = stop_rx.clone();
+        let wake_at = tokio::time::Instant::now() + sleep;
+        // Waiting is being alive: ping the watchdog on its schedule until the next round.
+        let wait = async {
+            loop {
+                let now = tokio::time::Instant::now();
+                let until = watchdog.map_or(wake_at, |every| (now + every).min(wake_at));
+                tokio::time::sleep_until(until).await;
+                if until >= wake_at {
+                    break;
+                }
+                notifier.watchdog();
+            }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
-            _ = stop.wait_for(|s| *s) => break,
+            _ = wait => {}
+            _ = shutdown.wait() => break,
             _ = hup.recv() => {
                 notifier.reloading();
                 match Config::load(&config_path).and_then(|c| preflight(&c).map(|_| c).map_err(|e| crate::config::ConfigError::Invalid {
@@ -116,6 +118,10 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
                         crate::dns::provider::Provider::forget_shared();
                         if new.acme.directory != config.acme.directory {
                             account = None;
+                        }
+                        match Alerts::start(&new) {
+                            Ok(a) => alerts = a,
+                            Err(e) => tracing::error!(error = %e, "[notify] of the new configuration is unusable; notifying as before"),
                         }
                         config = new;
                         let names: Vec<&str> = config.certificates.iter().map(|c| c.name.as_str()).collect();
@@ -128,8 +134,36 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         }
     }
     notifier.stopping();
+    alerts.finish(Duration::from_secs(2)).await;
     tracing::info!("stopped");
     Ok(Status::Ok)
+}
+
+/// Runs one round, pinging the watchdog every `every` only if some work completed since
+/// the last look: a stalled round stops the pings and systemd restarts the service.
+async fn watched<T>(
+    round: impl std::future::Future<Output = T>,
+    every: Option<Duration>,
+    notifier: &Notifier,
+) -> T {
+    let Some(every) = every else { return round.await };
+    tokio::pin!(round);
+    let mut seen = crate::progress::steps();
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            out = &mut round => return out,
+            _ = tick.tick() => {
+                let now = crate::progress::steps();
+                if now != seen {
+                    seen = now;
+                    notifier.watchdog();
+                } else {
+                    tracing::warn!(quiet_for = ?every, "the renewal round made no progress; not pinging the watchdog");
+                }
+            }
+        }
+    }
 }
 
 /// Checks that the directories wildcert writes to can be written, before READY.
@@ -153,7 +187,8 @@ fn writable(dir: &Path) -> std::io::Result<()> {
 async fn round(
     ctx: &Context<'_>,
     metrics: &Metrics,
-    stop: &watch::Receiver<bool>,
+    stop: &Shutdown,
+    alerts: &Alerts,
 ) -> Option<(OffsetDateTime, String)> {
     let config = ctx.config;
     // Records an earlier run (or an earlier round's cleanup) could not remove: retried every
@@ -167,6 +202,7 @@ async fn round(
         supplied::check_and_reimport(config, ctx.storage, cert).await;
         let st = state::load(&config.storage.state_dir, &cert.name);
         let not_after = ctx.current_info(&cert.name).await.map(|i| i.not_after);
+        alerts.check_expiry(&cert.name, not_after, true, OffsetDateTime::now_utc());
         metrics.update(&cert.name, |m| {
             m.not_after = not_after;
             m.last_success = st.last_success;
@@ -184,16 +220,16 @@ async fn round(
             .entry(dns_name)
             .or_insert_with(|| Arc::new(Semaphore::new(PER_DNS_CONCURRENCY)))
             .clone();
-        let mut stop = stop.clone();
+        let stop = stop.clone();
         async move {
             let _ca = ca.acquire_owned().await.ok();
             let _dns = dns.acquire_owned().await.ok();
-            if *stop.borrow() {
+            if stop.requested().is_some() {
                 return None;
             }
             let started = std::time::Instant::now();
             let cancel = async move {
-                let _ = stop.wait_for(|s| *s).await;
+                stop.wait().await;
                 tokio::time::sleep(Duration::ZERO).await;
             };
             let outcome = ctx.renew_if_due(cert, false, cancel).await;
@@ -216,13 +252,19 @@ async fn round(
             results.next().await
         };
         let Some(item) = item else { break };
-        if *stop.borrow() && stopping_since.is_none() {
+        if stop.requested().is_some() && stopping_since.is_none() {
             stopping_since = Some(std::time::Instant::now());
         }
         let Some((name, outcome, took)) = item else { continue };
+        crate::progress::tick();
         match outcome {
             Outcome::NotDue(_) => {}
             Outcome::Renewed(obtained) => {
+                alerts.send(Event::Renewed {
+                    certificate: name.clone(),
+                    not_after: obtained.pair.info.not_after,
+                    serial: obtained.pair.info.serial.clone(),
+                });
                 metrics.observe_order(took.as_secs_f64());
                 metrics.update(&name, |m| {
                     m.renewals_total += 1;
@@ -231,7 +273,18 @@ async fn round(
                     }
                 });
             }
-            Outcome::Failed { .. } => metrics.update(&name, |m| m.failures_total += 1),
+            Outcome::Failed { ref error, ref next } => {
+                let tripped = outcome.ceiling_tripped().is_some();
+                metrics.update(&name, |m| {
+                    m.failures_total += 1;
+                    m.ceiling_trips_total += u64::from(tripped);
+                });
+                if stop.requested().is_none()
+                    && let Some(cert) = config.certificate(&name)
+                {
+                    alerts.renewal_failed(ctx, cert, error, next.at).await;
+                }
+            }
             Outcome::Busy { retry_at, .. } => {
                 busy.push((retry_at, name));
             }
@@ -245,13 +298,23 @@ async fn round(
     for cert in acme_certs {
         let mut st = state::load(&config.storage.state_dir, &cert.name);
         let (info, plan) = ctx.plan_offline(cert, &mut st, now).await;
+        alerts.check_expiry(&cert.name, info.as_ref().map(|i| i.not_after), false, now);
         metrics.update(&cert.name, |m| {
             m.not_after = info.as_ref().map(|i| i.not_after);
             m.next_renewal = Some(plan.at);
             m.last_success = st.last_success;
             m.consecutive_failures = st.failures;
+            let ceiling = ctx.retry_policy().ceiling;
+            m.orders_blocked_until = ceiling.next_allowed(&st.orders, now);
+            m.recent_orders = ceiling.recent(&st.orders, now) as u32;
         });
-        let at = busy.iter().find(|(_, n)| *n == cert.name).map_or(plan.at, |(retry_at, _)| *retry_at);
+        let mut at = busy.iter().find(|(_, n)| *n == cert.name).map_or(plan.at, |(retry_at, _)| *retry_at);
+        // Held back by the order ceiling and not reported yet: wake when it would have been
+        // due, so the trip is logged and counted then rather than when the window ends.
+        if plan.reason == crate::plan::Reason::Ceiling && st.failure_kind != Some(state::FailureKind::Ceiling)
+        {
+            at = at.min(ctx.plan_without_ceiling(cert, info.as_ref(), &st, now).at);
+        }
         if earliest.as_ref().is_none_or(|(e, _)| at < *e) {
             earliest = Some((at, cert.name.clone()));
         }

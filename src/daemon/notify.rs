@@ -7,11 +7,16 @@ use std::time::Duration;
 /// A connection to the service manager, if there is one.
 pub struct Notifier {
     socket: Option<(UnixDatagram, std::os::unix::net::SocketAddr)>,
+    /// Whether systemd expects watchdog pings from us (`WATCHDOG_USEC`).
+    watchdog: bool,
 }
 
 impl Notifier {
     pub fn from_env() -> Notifier {
-        let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return Notifier { socket: None } };
+        let watchdog = watchdog_interval().is_some();
+        let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+            return Notifier { socket: None, watchdog };
+        };
         let path = path.to_string_lossy().into_owned();
         let addr = if let Some(name) = path.strip_prefix('@') {
             use std::os::linux::net::SocketAddrExt;
@@ -20,10 +25,14 @@ impl Notifier {
             std::os::unix::net::SocketAddr::from_pathname(&path)
         };
         match (UnixDatagram::unbound(), addr) {
-            (Ok(socket), Ok(addr)) => Notifier { socket: Some((socket, addr)) },
+            // Non-blocking: a manager that does not read its socket must not freeze the
+            // service (the runtime has one thread); a message that does not fit is dropped.
+            (Ok(socket), Ok(addr)) if socket.set_nonblocking(true).is_ok() => {
+                Notifier { socket: Some((socket, addr)), watchdog }
+            }
             _ => {
                 tracing::warn!(socket = %path, "NOTIFY_SOCKET is set but unusable; not notifying systemd");
-                Notifier { socket: None }
+                Notifier { socket: None, watchdog }
             }
         }
     }
@@ -52,8 +61,11 @@ impl Notifier {
         self.send("STOPPING=1");
     }
 
+    /// A watchdog ping, when systemd asked for them.
     pub fn watchdog(&self) {
-        self.send("WATCHDOG=1");
+        if self.watchdog {
+            self.send("WATCHDOG=1");
+        }
     }
 }
 
@@ -78,10 +90,25 @@ mod tests {
         let path = dir.path().join("notify");
         let listener = UnixDatagram::bind(&path).unwrap();
         let addr = std::os::unix::net::SocketAddr::from_pathname(&path).unwrap();
-        let n = Notifier { socket: Some((UnixDatagram::unbound().unwrap(), addr)) };
+        let n = Notifier { socket: Some((UnixDatagram::unbound().unwrap(), addr)), watchdog: false };
         n.ready("watching 1 certificate");
         let mut buf = [0u8; 256];
         let len = listener.recv(&mut buf).unwrap();
         assert_eq!(&buf[..len], b"READY=1\nSTATUS=watching 1 certificate");
+    }
+
+    #[test]
+    fn a_manager_that_does_not_read_never_blocks_us() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let _listener = UnixDatagram::bind(&path).unwrap();
+        let addr = std::os::unix::net::SocketAddr::from_pathname(&path).unwrap();
+        let socket = UnixDatagram::unbound().unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let n = Notifier { socket: Some((socket, addr)), watchdog: true };
+        // Far beyond the kernel's datagram queue (max_dgram_qlen, 10 by default).
+        for _ in 0..1000 {
+            n.watchdog();
+        }
     }
 }

@@ -7,53 +7,10 @@ pub mod name_lock;
 pub mod propagation;
 pub mod provider;
 pub mod query;
+pub mod registry;
 pub mod zone;
 
-use std::fmt;
-
-/// A DNS server as configured: a host name or address, and a port.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ServerSpec {
-    pub host: String,
-    pub port: u16,
-}
-
-impl fmt::Display for ServerSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
-
-/// Parses `host`, `host:port`, `1.2.3.4:53`, `[::1]:53` (port 53 when omitted).
-pub fn parse_server(text: &str) -> Result<ServerSpec, String> {
-    let text = text.trim();
-    let bad = || {
-        format!("`{text}` is not a DNS server; write host:port, e.g. \"10.0.0.53:53\" or \"ns1.example.com\"")
-    };
-    if text.is_empty() {
-        return Err(bad());
-    }
-    if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
-        return Ok(ServerSpec { host: addr.ip().to_string(), port: addr.port() });
-    }
-    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
-        return Ok(ServerSpec { host: ip.to_string(), port: 53 });
-    }
-    let (host, port) = match text.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad())?),
-        None => (text, 53),
-    };
-    let host = host.trim_end_matches('.');
-    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
-    {
-        return Err(bad());
-    }
-    Ok(ServerSpec { host: host.to_string(), port })
-}
+pub use wildcert_dns_api::{ServerSpec, parse_server};
 
 /// Failures of the DNS checks (not of the adapters, which have `ProviderError`).
 #[derive(Debug, thiserror::Error)]

@@ -169,6 +169,8 @@ pub async fn wait_until_served(
                 waited: started.elapsed().as_secs(),
             });
         }
+        // A full pass over the servers finished: the wait is alive, only not done yet.
+        crate::progress::tick();
         tokio::time::sleep(delay).await;
         delay = (delay * 3 / 2).min(MAX_POLL_DELAY);
     }

@@ -1,40 +1,208 @@
-//! The configured DNS adapter, chosen from a `[dns.NAME]` table. An enum forwards to the
-//! adapter crates under `providers/`, so each adapter stays one small file that knows nothing
-//! of the configuration format.
+//! The configured DNS adapter, chosen from a `[dns.NAME]` table.
+//!
+//! Each adapter is a crate under `providers/` that implements `DnsProvider` and
+//! `ProviderSpec` (its code, settings struct, lego variable names, checks and constructor)
+//! and knows nothing of the configuration format. [`registry!`] turns one line per adapter
+//! (in `dns/registry.rs`) into everything wildcert needs: the `Provider` and
+//! `ProviderConfig` enums that forward to the adapters, the list behind `wildcert
+//! providers`, and the crates whose logs are shown.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Mutex, PoisonError};
+use wildcert_dns_api::ProviderError;
+use wildcert_dns_api::spec::{Checks, EnvName, Kind, ProviderSpec, SecretReader, SettingError, Target};
 
-use wildcert_dns_api::{DnsProvider, ProviderError, TxtRecord};
-use wildcert_dns_cloudflare::{Cloudflare, CloudflareAuth, CloudflareSettings};
-use wildcert_dns_exec::{Exec, ExecSettings};
-use wildcert_dns_httpreq::{Httpreq, HttpreqSettings};
-use wildcert_dns_pdns::{Pdns, PdnsSettings};
-use wildcert_dns_rfc2136::{Rfc2136, Rfc2136Settings};
-#[cfg(feature = "route53")]
-use wildcert_dns_route53::{Route53, Route53Settings};
+use crate::config::DnsSection;
+use crate::config::secret::ConfigSecrets;
 
-use crate::config::dns::HookMode;
-use crate::config::{DnsAdapterConfig, DnsSection, SecretKeys, read_secret};
+/// Builds the registry from lines `Variant("code") => crate_name::Type,`; a line may carry
+/// `#[cfg(feature = "...")]` for an adapter behind a cargo feature.
+macro_rules! registry {
+    ($( $(#[cfg(feature = $feature:literal)])? $variant:ident($code:literal) => $krate:ident :: $ty:ident, )*) => {
+        use $crate::dns::provider::Builtin;
+        use wildcert_dns_api::spec::{ProviderSpec as _Spec, SecretReader as _Reader};
+        use wildcert_dns_api::{DnsProvider as _Dns, ProviderError as _Error, TxtRecord as _Record};
 
-/// A ready-to-use adapter.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Provider {
-    Rfc2136(Rfc2136),
-    #[cfg(feature = "route53")]
-    Route53(Route53),
-    Pdns(Pdns),
-    Cloudflare(Cloudflare),
-    Exec(Exec),
-    Httpreq(Httpreq),
+        /// A ready-to-use adapter.
+        #[derive(Debug, Clone)]
+        #[non_exhaustive]
+        pub enum Provider {
+            $( $(#[cfg(feature = $feature)])? $variant($krate::$ty), )*
+        }
+
+        /// The checked settings of one `[dns.NAME]` table, secrets not yet read.
+        #[derive(Debug, Clone)]
+        #[non_exhaustive]
+        pub enum ProviderConfig {
+            $( $(#[cfg(feature = $feature)])? $variant(<$krate::$ty as _Spec>::Config), )*
+        }
+
+        impl ProviderConfig {
+            /// The canonical code of the adapter.
+            pub fn code(&self) -> &'static str {
+                match self {
+                    $( $(#[cfg(feature = $feature)])? ProviderConfig::$variant(_) => <$krate::$ty as _Spec>::CODE, )*
+                }
+            }
+
+            pub(crate) fn build(&self, secrets: &mut dyn _Reader) -> Result<Provider, _Error> {
+                match self {
+                    $( $(#[cfg(feature = $feature)])? ProviderConfig::$variant(config) =>
+                        <$krate::$ty as _Spec>::build(config, secrets).map(Provider::$variant), )*
+                }
+            }
+        }
+
+        impl Provider {
+            /// The adapter's own authoritative server, `host:port`, if it has one.
+            pub fn server(&self) -> Option<String> {
+                match self {
+                    $( $(#[cfg(feature = $feature)])? Provider::$variant(p) => p.authoritative_server(), )*
+                }
+            }
+        }
+
+        impl _Dns for Provider {
+            fn describe(&self) -> String {
+                match self {
+                    $( $(#[cfg(feature = $feature)])? Provider::$variant(p) => p.describe(), )*
+                }
+            }
+
+            async fn present(&self, record: &_Record) -> Result<(), _Error> {
+                match self {
+                    $( $(#[cfg(feature = $feature)])? Provider::$variant(p) => p.present(record).await, )*
+                }
+            }
+
+            async fn cleanup(&self, record: &_Record) -> Result<(), _Error> {
+                match self {
+                    $( $(#[cfg(feature = $feature)])? Provider::$variant(p) => p.cleanup(record).await, )*
+                }
+            }
+        }
+
+        /// Every adapter in this build, in registry order.
+        pub fn builtins() -> &'static [Builtin] {
+            static ALL: std::sync::LazyLock<Vec<Builtin>> = std::sync::LazyLock::new(|| {
+                #[allow(unused_mut)]
+                let mut all = Vec::new();
+                $(
+                    $(#[cfg(feature = $feature)])?
+                    all.push(Builtin::of::<$krate::$ty>($code, stringify!($krate), |table, checks| {
+                        $crate::config::dns::parse_settings::<$krate::$ty>(table, checks)
+                            .map(ProviderConfig::$variant)
+                    }));
+                )*
+                all
+            });
+            &ALL
+        }
+
+        /// Adapters of this source tree left out of this build: (code, cargo feature).
+        pub fn left_out() -> Vec<(&'static str, &'static str)> {
+            #[allow(unused_mut)]
+            let mut out = Vec::new();
+            $( $(
+                #[cfg(not(feature = $feature))]
+                out.push(($code, $feature));
+            )? )*
+            out
+        }
+    };
+}
+
+pub(crate) use registry;
+
+pub use super::registry::{Provider, ProviderConfig, builtins, left_out};
+
+/// Parses a table (TOML, already normalized by the config glue) into an adapter's settings.
+pub type ParseFn = fn(toml::Table, &mut dyn Checks) -> Result<ProviderConfig, SettingError>;
+
+/// What the registry knows about one built-in adapter, without its types.
+pub struct Builtin {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    /// lego's environment variable names.
+    pub env: &'static [EnvName],
+    /// Settings fields that are secrets (each also spelled `<key>_file`, `<key>_env`).
+    pub secrets: &'static [&'static str],
+    /// Every field of the settings struct.
+    pub fields: &'static [&'static str],
+    /// The adapter's crate, for the log filter.
+    pub crate_name: &'static str,
+    pub parse: ParseFn,
+}
+
+impl std::fmt::Debug for Builtin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builtin").field("code", &self.code).finish_non_exhaustive()
+    }
+}
+
+impl Builtin {
+    pub fn of<T: ProviderSpec>(code: &'static str, crate_name: &'static str, parse: ParseFn) -> Builtin {
+        assert_eq!(code, T::CODE, "the registry line's code must be the adapter's CODE");
+        Builtin {
+            code: T::CODE,
+            name: T::NAME,
+            aliases: T::ALIASES,
+            env: T::ENV,
+            secrets: T::SECRETS,
+            fields: wildcert_dns_api::spec::struct_fields::<T::Config>(),
+            crate_name,
+            parse,
+        }
+    }
+
+    /// Every key its `[dns.NAME]` table accepts besides `provider` and `settings`: the
+    /// fields, with each secret's `_file` and `_env` spellings.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        for field in self.fields {
+            keys.push(field.to_string());
+            if self.secrets.contains(field) {
+                keys.push(format!("{field}_file"));
+                keys.push(format!("{field}_env"));
+            }
+        }
+        keys
+    }
+
+    /// What an environment variable name stands for: lego's `X_FILE` form of a secret `X`
+    /// gives the secret's key with `from_file` set.
+    pub fn env_target(&self, env: &str) -> Option<(Target, bool)> {
+        if let Some(found) = self.env.iter().find(|e| e.env == env) {
+            return Some((found.target, false));
+        }
+        let base = env.strip_suffix("_FILE")?;
+        self.env
+            .iter()
+            .find(|e| e.env == base && matches!(e.target, Target::Key(_, Kind::Secret)))
+            .map(|e| (e.target, true))
+    }
+}
+
+/// The built-in adapter for a code or alias (case-insensitive), also through the installer
+/// table's later names.
+pub fn find(code: &str) -> Option<&'static Builtin> {
+    let code = code.trim().to_ascii_lowercase();
+    let canonical = crate::config::provider_codes::lookup(&code).map(|p| p.code);
+    builtins()
+        .iter()
+        .find(|b| b.code == code || b.aliases.contains(&code.as_str()) || Some(b.code) == canonical)
+}
+
+/// The crates whose logs follow wildcert's verbosity: the shared ones and every adapter's.
+pub fn log_targets() -> Vec<&'static str> {
+    let mut targets = vec!["wildcert", "wildcert_dns_api", "wildcert_dns_http"];
+    targets.extend(builtins().iter().map(|b| b.crate_name));
+    targets
 }
 
 /// The adapters built so far in this process, by `[dns.NAME]`, with the settings they were
 /// built from.
-static SHARED: std::sync::LazyLock<Mutex<HashMap<String, (String, Provider)>>> =
-    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+static SHARED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, (String, Provider)>>> =
+    std::sync::LazyLock::new(Default::default);
 
 impl Provider {
     /// The one adapter of this process for `section`: every order, cleanup and recovery that
@@ -44,7 +212,7 @@ impl Provider {
     /// use, and again when the table's settings change (a reloaded configuration).
     pub fn shared(section: &DnsSection) -> Result<Provider, ProviderError> {
         let settings = format!("{section:?}");
-        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut shared = SHARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((built_from, provider)) = shared.get(&section.name)
             && *built_from == settings
         {
@@ -62,162 +230,21 @@ impl Provider {
     /// Forgets the shared adapters, so that the next use reads secrets again (after a reload;
     /// orders still running keep the adapter they have).
     pub fn forget_shared() {
-        SHARED.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        SHARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
 
     /// Builds the adapter, reading its secrets now so that a missing file fails early.
     pub fn from_section(section: &DnsSection, warnings: &mut Vec<String>) -> Result<Provider, ProviderError> {
-        let config_error =
-            |detail: String| ProviderError::Config { provider: format!("dns.{}", section.name), detail };
-        let mut optional_secret = |keys: SecretKeys, key: &str| {
-            if keys.is_set() {
-                read_secret(&keys, key, warnings).map(Some).map_err(config_error)
-            } else {
-                Ok(None)
-            }
-        };
-        match &section.adapter {
-            DnsAdapterConfig::Rfc2136(cfg) => {
-                let secret = optional_secret(cfg.tsig_secret_keys(), "tsig_secret")?
-                    .ok_or_else(|| config_error("missing tsig_secret_file or tsig_secret_env".into()))?;
-                let server = crate::dns::parse_server(&cfg.nameserver).map_err(config_error)?;
-                Ok(Provider::Rfc2136(Rfc2136::new(Rfc2136Settings {
-                    server: server.to_string(),
-                    key_name: cfg.tsig_key.clone(),
-                    algorithm: cfg.tsig_algorithm.clone(),
-                    secret,
-                    zone: cfg.zone.clone(),
-                    timeout: cfg.timeout,
-                })?))
-            }
-            #[cfg(feature = "route53")]
-            DnsAdapterConfig::Route53(cfg) => {
-                let secret_access_key = optional_secret(cfg.secret_access_key_keys(), "secret_access_key")?;
-                let session_token = optional_secret(cfg.session_token_keys(), "session_token")?;
-                Ok(Provider::Route53(Route53::new(Route53Settings {
-                    region: cfg.region.clone(),
-                    hosted_zone_id: cfg.hosted_zone_id.clone(),
-                    profile: cfg.profile.clone(),
-                    access_key_id: cfg.access_key_id.clone(),
-                    secret_access_key,
-                    session_token,
-                    endpoint: cfg.endpoint.clone(),
-                    change_timeout: cfg.change_timeout,
-                    request_timeout: cfg.request_timeout,
-                    max_attempts: cfg.max_retries.saturating_add(1),
-                })?))
-            }
-            #[cfg(not(feature = "route53"))]
-            DnsAdapterConfig::Route53(_) => Err(config_error(
-                "this wildcert was built without the `route53` cargo feature; rebuild with `--features route53`"
-                    .into(),
-            )),
-            DnsAdapterConfig::Pdns(cfg) => {
-                let api_key = optional_secret(cfg.api_key_keys(), "api_key")?
-                    .ok_or_else(|| config_error("missing api_key_file or api_key_env".into()))?;
-                Ok(Provider::Pdns(Pdns::new(PdnsSettings {
-                    api_url: cfg.api_url.clone(),
-                    api_key,
-                    server_id: cfg.server_id.clone(),
-                    zone: cfg.zone.clone(),
-                    timeout: cfg.timeout,
-                    ca_certificates: cfg.ca_certificates.clone(),
-                })?))
-            }
-            DnsAdapterConfig::Cloudflare(cfg) => {
-                let api_token = optional_secret(cfg.api_token_keys(), "api_token")?;
-                let zone_api_token = optional_secret(cfg.zone_api_token_keys(), "zone_api_token")?;
-                let api_key = optional_secret(cfg.api_key_keys(), "api_key")?;
-                let auth = match (api_token, api_key, &cfg.email) {
-                    (Some(dns), None, _) => CloudflareAuth::Token { dns, zone: zone_api_token },
-                    (None, Some(key), Some(email)) => CloudflareAuth::GlobalKey { email: email.clone(), key },
-                    _ => {
-                        return Err(config_error(
-                            "set api_token_file, or email and api_key_file (not both)".into(),
-                        ));
-                    }
-                };
-                Ok(Provider::Cloudflare(Cloudflare::new(CloudflareSettings {
-                    api_url: cfg.api_url.clone(),
-                    auth,
-                    zone_id: cfg.zone_id.clone(),
-                    timeout: cfg.timeout,
-                })?))
-            }
-            DnsAdapterConfig::Exec(cfg) => Ok(Provider::Exec(Exec::new(ExecSettings {
-                program: cfg.program.clone(),
-                mode: match cfg.mode {
-                    HookMode::Default => wildcert_dns_exec::Mode::Default,
-                    HookMode::Raw => wildcert_dns_exec::Mode::Raw,
-                },
-                timeout: cfg.timeout,
-            })?)),
-            DnsAdapterConfig::Httpreq(cfg) => {
-                let password = optional_secret(cfg.password_keys(), "password")?;
-                Ok(Provider::Httpreq(Httpreq::new(HttpreqSettings {
-                    endpoint: cfg.endpoint.clone(),
-                    mode: match cfg.mode {
-                        HookMode::Default => wildcert_dns_httpreq::Mode::Default,
-                        HookMode::Raw => wildcert_dns_httpreq::Mode::Raw,
-                    },
-                    username: cfg.username.clone(),
-                    password,
-                    timeout: cfg.timeout,
-                    ca_certificates: cfg.ca_certificates.clone(),
-                })?))
-            }
-        }
+        let mut secrets = ConfigSecrets { warnings };
+        section.config.build(&mut secrets as &mut dyn SecretReader)
     }
 
     /// A server known to be authoritative for the zones this adapter updates (the RFC 2136
     /// primary): used for discovery and always checked for propagation. API-driven adapters
     /// know no DNS server; `[propagation]` covers them.
-    pub async fn authoritative_server(&self) -> Option<SocketAddr> {
-        match self {
-            Provider::Rfc2136(p) => {
-                let spec = crate::dns::parse_server(&p.settings().server).ok()?;
-                tokio::net::lookup_host((spec.host.as_str(), spec.port)).await.ok()?.next()
-            }
-            _ => None,
-        }
-    }
-}
-
-impl DnsProvider for Provider {
-    fn describe(&self) -> String {
-        match self {
-            Provider::Rfc2136(p) => p.describe(),
-            #[cfg(feature = "route53")]
-            Provider::Route53(p) => p.describe(),
-            Provider::Pdns(p) => p.describe(),
-            Provider::Cloudflare(p) => p.describe(),
-            Provider::Exec(p) => p.describe(),
-            Provider::Httpreq(p) => p.describe(),
-        }
-    }
-
-    async fn present(&self, record: &TxtRecord) -> Result<(), ProviderError> {
-        match self {
-            Provider::Rfc2136(p) => p.present(record).await,
-            #[cfg(feature = "route53")]
-            Provider::Route53(p) => p.present(record).await,
-            Provider::Pdns(p) => p.present(record).await,
-            Provider::Cloudflare(p) => p.present(record).await,
-            Provider::Exec(p) => p.present(record).await,
-            Provider::Httpreq(p) => p.present(record).await,
-        }
-    }
-
-    async fn cleanup(&self, record: &TxtRecord) -> Result<(), ProviderError> {
-        match self {
-            Provider::Rfc2136(p) => p.cleanup(record).await,
-            #[cfg(feature = "route53")]
-            Provider::Route53(p) => p.cleanup(record).await,
-            Provider::Pdns(p) => p.cleanup(record).await,
-            Provider::Cloudflare(p) => p.cleanup(record).await,
-            Provider::Exec(p) => p.cleanup(record).await,
-            Provider::Httpreq(p) => p.cleanup(record).await,
-        }
+    pub async fn authoritative_server(&self) -> Option<std::net::SocketAddr> {
+        let spec = crate::dns::parse_server(&self.server()?).ok()?;
+        tokio::net::lookup_host((spec.host.as_str(), spec.port)).await.ok()?.next()
     }
 }
 
@@ -252,7 +279,7 @@ mod tests {
         Provider::shared(&office).unwrap();
         // Changed settings build a new adapter (and read the secret again).
         let mut moved = office.clone();
-        if let DnsAdapterConfig::Rfc2136(cfg) = &mut moved.adapter {
+        if let ProviderConfig::Rfc2136(cfg) = &mut moved.config {
             cfg.nameserver = "127.0.0.1:5353".into();
         }
         assert!(Provider::shared(&moved).is_err(), "changed settings reuse the old adapter");

@@ -28,6 +28,8 @@ const KEEP_LOCAL_VERSIONS: usize = 5;
 #[derive(Debug, Clone)]
 pub struct LiveDir {
     root: PathBuf,
+    /// `[storage] live_group`: the group that may read every file, key included.
+    group: Option<u32>,
 }
 
 /// Where the files of one certificate are.
@@ -61,7 +63,14 @@ pub struct LiveFiles {
 
 impl LiveDir {
     pub fn new(root: PathBuf) -> LiveDir {
-        LiveDir { root }
+        LiveDir { root, group: None }
+    }
+
+    /// Lets group `gid` read the files: directories 0750 and files 0640 (the key too), owned
+    /// by that group, whatever the process umask.
+    pub fn with_group(mut self, gid: Option<u32>) -> LiveDir {
+        self.group = gid;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -111,7 +120,8 @@ impl LiveDir {
         let root = self.root.clone();
         let name = name.to_string();
         let serial = serial.to_string();
-        tokio::task::spawn_blocking(move || write_version(&root, &name, &serial, &files))
+        let group = self.group;
+        tokio::task::spawn_blocking(move || write_version(&root, &name, &serial, &files, group))
             .await
             .expect("blocking write task panicked")
     }
@@ -122,9 +132,19 @@ fn write_version(
     name: &str,
     serial: &str,
     files: &[(&'static str, Vec<u8>, u32)],
+    group: Option<u32>,
 ) -> Result<LivePaths, StoreError> {
     let archive = root.join(".archive").join(name);
     fs::create_dir_all(&archive).map_err(StoreError::io(&archive, "create directory"))?;
+    if let Some(gid) = group {
+        // The root may belong to someone else (made by the operator); it only needs to be
+        // traversable, which a failure here is reported for, not fatal.
+        if let Err(e) = share_dir(root, gid) {
+            tracing::warn!(error = %e, "cannot give the live directory to live_group; the web server may not reach it");
+        }
+        share_dir(&root.join(".archive"), gid)?;
+        share_dir(&archive, gid)?;
+    }
     let stamp = OffsetDateTime::now_utc()
         .format(format_description!("[year][month][day]T[hour][minute][second]Z"))
         .expect("static format");
@@ -138,15 +158,27 @@ fn write_version(
     let tmp = archive.join(format!(".{version}.tmp"));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir(&tmp).map_err(StoreError::io(&tmp, "create directory"))?;
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).map_err(StoreError::io(&tmp, "chmod"))?;
+    match group {
+        Some(gid) => share_dir(&tmp, gid)?,
+        None => fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
+            .map_err(StoreError::io(&tmp, "chmod"))?,
+    }
     for (file, bytes, mode) in files {
         let path = tmp.join(file);
+        // With a group every file is 0640; else the key stays 0600 and the rest 0644.
+        let mode = if group.is_some() { 0o640 } else { *mode };
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(*mode)
+            .mode(mode & 0o600)
             .open(&path)
             .map_err(StoreError::io(&path, "create"))?;
+        if let Some(gid) = group {
+            std::os::unix::fs::fchown(&f, None, Some(gid))
+                .map_err(StoreError::io(&path, "chown to live_group"))?;
+        }
+        // Explicitly, after the group is set: the umask (0077 under the unit) must not narrow it.
+        f.set_permissions(fs::Permissions::from_mode(mode)).map_err(StoreError::io(&path, "chmod"))?;
         f.write_all(bytes).map_err(StoreError::io(&path, "write"))?;
         f.sync_all().map_err(StoreError::io(&path, "sync"))?;
     }
@@ -172,6 +204,12 @@ fn write_version(
     sync_dir(root)?;
     prune(&archive, &version);
     Ok(LivePaths::in_dir(link))
+}
+
+/// Gives directory `dir` to group `gid`, mode 0750.
+fn share_dir(dir: &Path, gid: u32) -> Result<(), StoreError> {
+    std::os::unix::fs::chown(dir, None, Some(gid)).map_err(StoreError::io(dir, "chown to live_group"))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o750)).map_err(StoreError::io(dir, "chmod"))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {

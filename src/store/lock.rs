@@ -7,6 +7,10 @@
 //! over only once expired, with if-match on the stale ETag so that two hosts cannot both
 //! take it. Each lease carries a fencing counter that only grows; stored versions record it,
 //! and a writer whose counter is older than the current version's is refused.
+//!
+//! The lease also carries the certificate's recent order times (the order ceiling's shared
+//! history): a release that has some to keep leaves an expired record holding them instead
+//! of deleting the object, and the next holder carries them on.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -35,6 +39,15 @@ pub struct LockRecord {
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
     pub fencing: u64,
+    /// Recent new-order times for this certificate, from every host (see `ceiling`).
+    /// Untrusted like all the bucket holds: readers merge it through `ceiling::merge`.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "crate::state::serialize_stamps",
+        deserialize_with = "crate::state::deserialize_stamps"
+    )]
+    pub orders: Vec<OffsetDateTime>,
 }
 
 impl LockRecord {
@@ -106,8 +119,8 @@ pub async fn acquire<S: CertStore>(
     for _ in 0..5 {
         let now = OffsetDateTime::now_utc();
         let existing = store.get(&key(name)).await?;
-        let (condition, previous) = match &existing {
-            None => (PutCondition::IfAbsent, 0),
+        let (condition, previous, orders) = match &existing {
+            None => (PutCondition::IfAbsent, 0, Vec::new()),
             Some(obj) => {
                 let record: Option<LockRecord> = serde_json::from_slice(&obj.bytes).ok();
                 match record {
@@ -115,13 +128,14 @@ pub async fn acquire<S: CertStore>(
                         return Ok(Attempt::Held(r));
                     }
                     Some(r) => {
-                        if r.owner != *me {
+                        if r.owner != *me && r.expires_at > r.acquired_at {
                             tracing::warn!(cert = name, holder = %r.describe(), "taking over an expired renewal lock");
                         }
-                        (PutCondition::IfMatch(obj.etag.clone()), r.fencing)
+                        let orders = r.orders.into_iter().take(crate::ceiling::MAX_HISTORY).collect();
+                        (PutCondition::IfMatch(obj.etag.clone()), r.fencing, orders)
                     }
                     // Unreadable: treat as expired, but only replace exactly what we read.
-                    None => (PutCondition::IfMatch(obj.etag.clone()), 0),
+                    None => (PutCondition::IfMatch(obj.etag.clone()), 0, Vec::new()),
                 }
             }
         };
@@ -134,6 +148,7 @@ pub async fn acquire<S: CertStore>(
             acquired_at: now,
             expires_at: now + ttl,
             fencing: previous.max(floor) + 1,
+            orders,
         };
         let body = serde_json::to_vec_pretty(&record).expect("serializable");
         match store.put(&key(name), body, condition).await {
@@ -165,9 +180,16 @@ pub async fn extend<S: CertStore>(store: &S, lease: &mut Lease, ttl: Duration) -
     Ok(())
 }
 
-/// Releases the lease (only if it is still ours).
+/// Releases the lease (only if it is still ours). With order times to keep, the object
+/// stays as an already expired record (`expires_at == acquired_at`) holding them.
 pub async fn release<S: CertStore>(store: &S, lease: Lease) -> Result<(), StoreError> {
-    store.delete(&key(&lease.record.name), Some(&lease.etag)).await
+    if lease.record.orders.is_empty() {
+        return store.delete(&key(&lease.record.name), Some(&lease.etag)).await;
+    }
+    let now = OffsetDateTime::now_utc();
+    let record = LockRecord { acquired_at: now, expires_at: now, ..lease.record };
+    let body = serde_json::to_vec_pretty(&record).expect("serializable");
+    store.put(&key(&record.name), body, PutCondition::IfMatch(lease.etag)).await.map(|_| ())
 }
 
 /// An exclusive lock among the processes of this host, released when dropped.
@@ -244,6 +266,7 @@ mod tests {
             acquired_at: now,
             expires_at: now + Duration::from_secs(60),
             fencing: 4,
+            orders: vec![],
         };
         store
             .put(&key("gradient"), serde_json::to_vec(&other).unwrap(), PutCondition::IfAbsent)
@@ -292,6 +315,29 @@ mod tests {
             "elsewhere/2/x",
             "the new holder's lease stays"
         );
+    }
+
+    #[tokio::test]
+    async fn order_times_survive_a_release_and_pass_to_the_next_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::new(dir.path());
+        let Attempt::Acquired(mut lease) =
+            acquire(&store, "gradient", Duration::from_secs(60), 0).await.unwrap()
+        else {
+            panic!()
+        };
+        let ordered = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        lease.record.orders = vec![ordered];
+        release(&store, lease).await.unwrap();
+        let kept = read(&store, "gradient").await.unwrap().expect("the record stays with its order times");
+        assert_eq!(kept.orders, vec![ordered]);
+        assert!(kept.expires_at <= OffsetDateTime::now_utc(), "released: not held by anyone");
+        let Attempt::Acquired(next) = acquire(&store, "gradient", Duration::from_secs(60), 0).await.unwrap()
+        else {
+            panic!("a released record is free to take")
+        };
+        assert_eq!(next.record.orders, vec![ordered]);
+        assert_eq!(next.record.fencing, kept.fencing + 1);
     }
 
     #[test]

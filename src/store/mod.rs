@@ -214,6 +214,19 @@ impl RenewalLock {
     pub fn fencing(&self) -> u64 {
         self.lease.as_ref().map_or(0, |l| l.record.fencing)
     }
+
+    /// The order times the bucket lease carried when it was taken (untrusted: merge them
+    /// through `ceiling::merge`); empty without a bucket.
+    pub fn shared_orders(&self) -> &[time::OffsetDateTime] {
+        self.lease.as_ref().map_or(&[], |l| &l.record.orders)
+    }
+
+    /// Sets the order times the lease carries from its next write on (extension, release).
+    pub fn share_orders(&mut self, orders: &[time::OffsetDateTime]) {
+        if let Some(lease) = &mut self.lease {
+            lease.record.orders = orders.to_vec();
+        }
+    }
 }
 
 /// The configured shared store, connected on first use.
@@ -235,7 +248,7 @@ impl Storage {
             layout: Arc::new(tokio::sync::OnceCell::new()),
         });
         Storage {
-            live: LiveDir::new(cfg.local_dir.clone()),
+            live: LiveDir::new(cfg.local_dir.clone()).with_group(cfg.live_gid),
             pending: pending::PendingDir::new(cfg.state_dir.join("pending")),
             state_dir: cfg.state_dir.clone(),
             remote,
@@ -455,6 +468,11 @@ impl Storage {
     /// The stored pair must pass the bundle checks against `expected` (this host's
     /// configuration); otherwise nothing is installed, the local pair stays, and the error
     /// says why (`StoreError::Untrusted`).
+    ///
+    /// Only a certificate that expires strictly later than the local one is installed (judged
+    /// by the checked leaves, never by `meta.json`): a bucket that refuses writes keeps
+    /// serving the older version, and installing that over the newer local (queued) one
+    /// would revert it, run the hook and make it due again.
     pub async fn sync_local(
         &self,
         name: &str,
@@ -464,6 +482,13 @@ impl Storage {
         let files = CertFiles::from_pair(&checked);
         let paths = self.live.paths(name);
         if local_matches(&paths, &files) {
+            return Ok(None);
+        }
+        if let Ok(local) = std::fs::read(&paths.fullchain)
+            && let Some(local) = crate::bundle::leaf_info(&local)
+            && local.not_after >= checked.info.not_after
+        {
+            tracing::debug!(certificate = name, local = %local.serial, bucket = %checked.info.serial, "the local certificate expires no earlier than the bucket's; keeping it");
             return Ok(None);
         }
         let paths = self.live.write_files(name, &checked.info.serial, files.for_live_dir()).await?;
@@ -505,6 +530,12 @@ impl Storage {
             done.push(Flushed { name: record.name, serial: record.info.serial, result });
         }
         Ok(done)
+    }
+
+    /// The certificate queued for upload under `name`, if any (planning counts it: it is
+    /// the newest this host has when the bucket refuses it).
+    pub fn queued_info(&self, name: &str) -> Option<crate::bundle::CertInfo> {
+        self.pending.list().ok()?.into_iter().find(|r| r.name == name).map(|r| r.info)
     }
 
     /// Names with a certificate waiting for upload.

@@ -320,3 +320,39 @@ pub async fn read_http_request(socket: &mut tokio::net::TcpStream) -> Option<Htt
         raw: String::from_utf8_lossy(&data).into_owned(),
     })
 }
+
+/// A test server script from `tests/support` (Python), started with `args` after its
+/// PORT_FILE argument; it writes the port it listens on to that file. Killed when dropped.
+pub struct ScriptServer {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl ScriptServer {
+    pub fn start(stack: &Stack, script: &str, args: &[&str]) -> ScriptServer {
+        let port_file = stack.dir().join(format!("{script}.port"));
+        let _ = std::fs::remove_file(&port_file);
+        let child = Command::new("python3")
+            .arg(repo().join("tests/support").join(script))
+            .arg(&port_file)
+            .args(args)
+            .spawn()
+            .expect("start a test server script");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let port = loop {
+            if let Ok(p) = std::fs::read_to_string(&port_file) {
+                break p.trim().parse().expect("port number");
+            }
+            assert!(std::time::Instant::now() < deadline, "{script} did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        ScriptServer { child, port }
+    }
+}
+
+impl Drop for ScriptServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -6,8 +6,9 @@
 //! record set (keeping any other values) and remove *only* its own value.
 
 pub mod shared;
+pub mod spec;
 
-pub use shared::{LegoMode, NameLocks, is_within, normalize, same_name};
+pub use shared::{LegoMode, NameLocks, ServerSpec, is_within, normalize, parse_server, same_name};
 
 use std::fmt;
 use std::future::Future;

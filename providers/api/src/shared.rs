@@ -2,6 +2,7 @@
 //! per record name, and lego's argument mode.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, PoisonError};
 
 /// Lower case with a trailing dot: how DNS APIs (Route53, PowerDNS) spell names.
@@ -63,6 +64,19 @@ impl std::str::FromStr for LegoMode {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for LegoMode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<LegoMode, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "default" => Ok(LegoMode::Default),
+            "raw" => Ok(LegoMode::Raw),
+            _ => Err(serde::de::Error::custom(format!(
+                "mode `{text}` is not known; use \"RAW\" (domain, token, key authorization) or leave mode out (FQDN and value)"
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,4 +110,48 @@ mod tests {
         );
         drop(held);
     }
+}
+
+/// A DNS server as configured: a host name or address, and a port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServerSpec {
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for ServerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Parses `host`, `host:port`, `1.2.3.4:53`, `[::1]:53` (port 53 when omitted).
+pub fn parse_server(text: &str) -> Result<ServerSpec, String> {
+    let text = text.trim();
+    let bad = || {
+        format!("`{text}` is not a DNS server; write host:port, e.g. \"10.0.0.53:53\" or \"ns1.example.com\"")
+    };
+    if text.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
+        return Ok(ServerSpec { host: addr.ip().to_string(), port: addr.port() });
+    }
+    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+        return Ok(ServerSpec { host: ip.to_string(), port: 53 });
+    }
+    let (host, port) = match text.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad())?),
+        None => (text, 53),
+    };
+    let host = host.trim_end_matches('.');
+    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+    {
+        return Err(bad());
+    }
+    Ok(ServerSpec { host: host.to_string(), port })
 }

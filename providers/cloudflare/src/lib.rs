@@ -23,6 +23,9 @@
 //! the authentication codes are `Auth`; 429 and 5xx are retried within one call when
 //! Cloudflare's `Retry-After` is short, and otherwise reported as `Temporary` with it.
 
+mod spec;
+pub use spec::CloudflareConfig;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -31,6 +31,9 @@
 //! retrying; anything else is an error that quotes the last lines of stderr. A program that
 //! runs longer than the timeout is killed together with everything it started.
 
+mod spec;
+pub use spec::ExecConfig;
+
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -182,6 +185,7 @@ impl Exec {
             for line in String::from_utf8_lossy(&err).lines().filter(|l| !l.trim().is_empty()) {
                 tracing::debug!(program = %program.display(), action, "stderr: {}", redact(line, &secrets));
             }
+            tracing::debug!(program = %program.display(), action, fqdn = %record.fqdn, "exec succeeded");
             return Ok(());
         }
         let detail = format!("`{shown}` {}{}", describe_status(status), stderr_suffix(&err, &secrets));

@@ -1,9 +1,20 @@
-//! The HTTP client shared by wildcert's HTTP-API DNS adapters (PowerDNS, httpreq).
+//! The toolkit wildcert's HTTP-API DNS adapters share: one HTTP client, [`Api`] (base URL,
+//! authentication headers, retries with `Retry-After`, redaction, JSON and form bodies),
+//! [`oauth`] client-credentials tokens, [`sign`] request-signing digests and [`zone`] zone
+//! finding.
 //!
 //! hyper 1 over rustls with the aws-lc-rs provider and the system's roots (plus, optionally,
 //! a PEM file of extra roots for an internal CA); one deadline per request that covers
 //! connecting, sending and reading the whole answer; and one mapping of HTTP statuses to
 //! `ProviderError` kinds, so both adapters report a refused key or an overloaded API alike.
+
+pub mod api;
+pub mod oauth;
+pub mod proxy;
+pub mod sign;
+pub mod zone;
+
+pub use api::{Api, Body, Retry, form_encode};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +26,6 @@ use http::{HeaderMap, HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -30,7 +40,7 @@ const EXCERPT_CHARS: usize = 300;
 /// An HTTP(S) client with a deadline per request.
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<proxy::ProxyConnector>, Full<Bytes>>,
     timeout: Duration,
 }
 
@@ -51,7 +61,18 @@ pub struct Response {
 impl HttpClient {
     /// A client that trusts the system's roots and, when given, the certificates in the PEM
     /// file `extra_roots` (for an API behind an internal CA). Plain `http://` works as well.
+    /// An https:// API is reached through the proxy `HTTPS_PROXY` names, unless `NO_PROXY`
+    /// exempts it.
     pub fn new(timeout: Duration, extra_roots: Option<&Path>) -> Result<HttpClient, String> {
+        HttpClient::with_connector(timeout, extra_roots, proxy::ProxyConnector::from_env())
+    }
+
+    /// As `new`, connecting through `connector` (a fixed proxy set-up, for tests).
+    pub fn with_connector(
+        timeout: Duration,
+        extra_roots: Option<&Path>,
+        connector: proxy::ProxyConnector,
+    ) -> Result<HttpClient, String> {
         let mut roots = rustls::RootCertStore::empty();
         // Unreadable system roots only matter for https:// URLs, where the handshake then
         // fails naming the unknown issuer; http:// keeps working.
@@ -77,7 +98,7 @@ impl HttpClient {
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(HttpClient { client, timeout })
     }
@@ -118,6 +139,50 @@ impl HttpClient {
                     self.timeout
                 ),
             }),
+        }
+    }
+}
+
+impl HttpClient {
+    /// Sends `request`, retrying answers that say "later" (408, 429, 5xx) as `retry` allows,
+    /// waiting for `Retry-After` (capped at `retry.max_wait`) or a growing pause. Returns the
+    /// last complete answer for the caller to judge. An unreachable server is not retried
+    /// here (each attempt could cost a whole timeout): it is a transient error for the
+    /// scheduler.
+    pub async fn send_retrying(
+        &self,
+        provider: &str,
+        request: Request<Bytes>,
+        retry: Retry,
+    ) -> Result<Response, ProviderError> {
+        let mut attempt = 1;
+        loop {
+            let mut copy = Request::builder().method(request.method().clone()).uri(request.uri().clone());
+            if let Some(headers) = copy.headers_mut() {
+                *headers = request.headers().clone();
+            }
+            let copy = copy.body(Full::new(request.body().clone())).map_err(|e| ProviderError::Config {
+                provider: provider.to_string(),
+                detail: format!("cannot build a request for {}: {e}", display_uri(request.uri())),
+            })?;
+            let result = self.send(provider, copy).await;
+            let wait = match &result {
+                Ok(response) if classify(response.status) == StatusClass::Temporary => {
+                    retry_after(&response.headers)
+                }
+                _ => return result,
+            };
+            if attempt >= retry.attempts {
+                return result;
+            }
+            let wait = wait.unwrap_or(retry.first_pause.saturating_mul(1 << (attempt - 1).min(8)));
+            if wait > retry.max_wait {
+                return result;
+            }
+            let status = result.as_ref().map(|r| r.status.as_u16()).unwrap_or(0);
+            tracing::debug!(provider, status, ?wait, attempt, "retrying API call");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
     }
 }

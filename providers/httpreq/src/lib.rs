@@ -24,16 +24,18 @@
 //! With `username` and `password` the request carries HTTP basic authentication. Any 2xx
 //! answer is success; 401/403 is an authentication error, 408/429/5xx a temporary one.
 
+mod spec;
+pub use spec::HttpreqConfig;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Uri};
-use http_body_util::Full;
 use serde::Serialize;
 use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord};
-use wildcert_dns_http::{HttpClient, StatusClass, basic_auth, classify, display_uri, status_error};
+use wildcert_dns_http::{HttpClient, Retry, StatusClass, basic_auth, classify, display_uri, status_error};
 
 /// Default or RAW, as in lego.
 pub use wildcert_dns_api::LegoMode as Mode;
@@ -166,12 +168,12 @@ impl Httpreq {
         if let (Some(user), Some(password)) = (&self.inner.settings.username, &self.inner.settings.password) {
             request = request.header(http::header::AUTHORIZATION, basic_auth(user, password));
         }
-        let request = request.body(Full::new(Bytes::from(body))).map_err(|e| ProviderError::Config {
+        let request = request.body(Bytes::from(body)).map_err(|e| ProviderError::Config {
             provider: provider.clone(),
             detail: format!("cannot build a request for the endpoint: {e}"),
         })?;
         let shown = request.uri().clone();
-        let response = self.inner.client.send(&provider, request).await?;
+        let response = self.inner.client.send_retrying(&provider, request, Retry::default()).await?;
         let what = format!("POST {}", display_uri(&shown));
         match classify(response.status) {
             StatusClass::Success => {

@@ -16,20 +16,22 @@
 //! The zone is the configured one, else the caller's discovered zone, else the longest
 //! suffix of the name that the server hosts.
 
+mod spec;
+pub use spec::PdnsConfig;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request};
-use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::{
     DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, is_within, normalize, quote_txt, same_name,
     txt_text,
 };
 use wildcert_dns_http::{
-    HttpClient, Response, StatusClass, classify, display_uri, encode, excerpt, status_error,
+    HttpClient, Response, Retry, StatusClass, classify, display_uri, encode, excerpt, status_error,
 };
 
 /// Settings of one PowerDNS server, as plain values (the caller owns the config format).
@@ -175,13 +177,12 @@ impl Pdns {
         if body.is_some() {
             request = request.header("Content-Type", "application/json");
         }
-        let request = request.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| {
-            ProviderError::Config {
+        let request =
+            request.body(Bytes::from(body.unwrap_or_default())).map_err(|e| ProviderError::Config {
                 provider: self.describe(),
                 detail: format!("cannot build a request for {url}: {e}"),
-            }
-        })?;
-        self.inner.client.send(&self.describe(), request).await
+            })?;
+        self.inner.client.send_retrying(&self.describe(), request, Retry::default()).await
     }
 
     fn fail(&self, action: &str, response: &Response) -> ProviderError {

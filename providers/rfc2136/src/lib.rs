@@ -5,6 +5,9 @@
 //! `_acme-challenge.<domain>` coexist, and values written by others are never touched.
 //! Updates go over UDP; a truncated answer is retried over TCP.
 
+mod spec;
+pub use spec::Rfc2136Config;
+
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;

@@ -19,11 +19,15 @@
 //! profile, web identity, ECS task role, EC2 instance profile). AWS SSO profiles and
 //! `credential_process` are not compiled in.
 
+mod spec;
+pub use spec::Route53Config;
+
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use aws_sdk_route53::Client;
+use aws_sdk_route53::config::http::HttpResponse;
 use aws_sdk_route53::config::retry::RetryConfig;
 use aws_sdk_route53::config::timeout::TimeoutConfig;
 use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
@@ -201,7 +205,10 @@ impl Route53 {
                 if let Some(endpoint) = &s.endpoint {
                     loader = loader.endpoint_url(endpoint);
                 }
-                Client::new(&loader.load().await)
+                let shared = loader.load().await;
+                let config =
+                    aws_sdk_route53::config::Builder::from(&shared).retry_classifier(BusyStatus).build();
+                Client::from_conf(config)
             })
             .await
     }
@@ -501,10 +508,9 @@ impl Route53 {
         })
     }
 
-    fn sdk_error<E, R>(&self, action: &str, fqdn: &str, err: SdkError<E, R>) -> ProviderError
+    fn sdk_error<E>(&self, action: &str, fqdn: &str, err: SdkError<E, HttpResponse>) -> ProviderError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + 'static,
     {
         let provider = self.describe();
         match &err {
@@ -551,6 +557,15 @@ impl Route53 {
                         ),
                         retry_after: None,
                     },
+                    _ if busy_status(service.raw()) => ProviderError::Temporary {
+                        provider,
+                        detail: format!(
+                            "{detail} (HTTP {}, still failing after {} attempts)",
+                            service.raw().status().as_u16(),
+                            self.inner.settings.max_attempts
+                        ),
+                        retry_after: None,
+                    },
                     _ => ProviderError::Rejected { provider, detail },
                 }
             }
@@ -587,6 +602,33 @@ const CHANGE_ATTEMPTS: u32 = 5;
 fn race_pause(attempt: u32) -> Duration {
     let jitter = u64::from(std::process::id() ^ attempt.wrapping_mul(2_654_435_761)) % 200;
     Duration::from_millis(100 * u64::from(attempt) + jitter)
+}
+
+/// Retries a bare HTTP 429 (a proxy or gateway in front of the API) like Route53's own
+/// `Throttling` answers; the SDK's classifiers only look at AWS error codes and 5xx.
+#[derive(Debug)]
+struct BusyStatus;
+
+impl aws_sdk_route53::config::retry::ClassifyRetry for BusyStatus {
+    fn classify_retry(
+        &self,
+        ctx: &aws_sdk_route53::config::interceptors::InterceptorContext,
+    ) -> aws_sdk_route53::config::retry::RetryAction {
+        match ctx.response().map(|r| r.status().as_u16()) {
+            Some(429) => aws_sdk_route53::config::retry::RetryAction::throttling_error(),
+            _ => aws_sdk_route53::config::retry::RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "http 429"
+    }
+}
+
+/// 429 and 5xx: the service asks to come back later, whatever the error code says.
+fn busy_status(response: &HttpResponse) -> bool {
+    let status = response.status().as_u16();
+    status == 429 || status >= 500
 }
 
 fn describe(settings: &Route53Settings) -> String {

@@ -1,0 +1,76 @@
+//! Finding the zone a record goes into, for APIs that address records by zone.
+//!
+//! wildcert's own SOA discovery (`TxtRecord::zone`) usually knows the zone; an API that needs
+//! its own zone ID or spells zones differently is asked for the candidates from the longest
+//! suffix of the record name down, or its account's zone list is matched against them.
+
+use wildcert_dns_api::{TxtRecord, is_within, normalize};
+
+/// The names that may be the record's zone, best first: the discovered zone, then every
+/// suffix of the name with at least two labels, longest first. Without trailing dots.
+pub fn candidates(record: &TxtRecord) -> Vec<String> {
+    let fqdn = normalize(&record.fqdn);
+    let mut out: Vec<String> = Vec::new();
+    if let Some(zone) = &record.zone
+        && is_within(&fqdn, zone)
+    {
+        out.push(normalize(zone).trim_end_matches('.').to_string());
+    }
+    let labels: Vec<&str> = fqdn.trim_end_matches('.').split('.').collect();
+    for start in 0..labels.len().saturating_sub(1) {
+        let name = labels[start..].join(".");
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The zone among `zones` (an account's list, any spelling) that holds the record: the
+/// discovered zone when listed, else the longest suffix of the name.
+pub fn pick<'a>(record: &TxtRecord, zones: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let zones: Vec<&str> = zones.into_iter().collect();
+    candidates(record)
+        .into_iter()
+        .find_map(|c| zones.iter().copied().find(|z| normalize(z).trim_end_matches('.') == c))
+}
+
+/// The record's name relative to `zone`: `_acme-challenge.www` in `example.com`, `@` at the
+/// apex. Many APIs want this instead of the full name.
+pub fn relative_name(record: &TxtRecord, zone: &str) -> String {
+    let fqdn = normalize(&record.fqdn);
+    let zone = normalize(zone);
+    if fqdn == zone {
+        return "@".into();
+    }
+    fqdn.strip_suffix(&format!(".{zone}")).unwrap_or(fqdn.trim_end_matches('.')).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(fqdn: &str, zone: Option<&str>) -> TxtRecord {
+        TxtRecord { fqdn: fqdn.into(), zone: zone.map(Into::into), value: "v".into(), ttl: 60, raw: None }
+    }
+
+    #[test]
+    fn candidates_start_with_the_discovered_zone() {
+        let r = record("_acme-challenge.a.example.co.uk.", Some("example.co.uk."));
+        assert_eq!(
+            candidates(&r),
+            ["example.co.uk", "_acme-challenge.a.example.co.uk", "a.example.co.uk", "co.uk"]
+        );
+        let r = record("_acme-challenge.example.com.", None);
+        assert_eq!(candidates(&r), ["_acme-challenge.example.com", "example.com"]);
+    }
+
+    #[test]
+    fn picks_the_longest_listed_suffix() {
+        let r = record("_acme-challenge.sub.example.com.", None);
+        assert_eq!(pick(&r, ["example.com", "sub.example.com.", "other.org"]), Some("sub.example.com."));
+        assert_eq!(pick(&r, ["other.org"]), None);
+        assert_eq!(relative_name(&r, "example.com."), "_acme-challenge.sub");
+        assert_eq!(relative_name(&record("example.com.", None), "example.com"), "@");
+    }
+}
