@@ -255,10 +255,14 @@ async fn a_stored_pair_that_fails_the_checks_is_neither_installed_nor_deployed()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_later_not_after_in_the_metadata_does_not_stop_renewals() {
-    let stack = with_bucket();
-    // Renew when less than 100 days are left: every 90-day certificate is due at once.
-    let config = host_config(&stack, "host-a", "\nrenew_before = \"100d\"", "");
+    // 24-second certificates: due at 2/3 of the lifetime, 16 s after issuance.
+    let stack = Stack::up_with(&[("STACK_CERT_VALIDITY", "24")]);
+    let out = stack.wildcert(&["bucket", "setup"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = host_config(&stack, "host-a", "", "");
     ok(&run(&config, &["issue"]), "issue");
+    // By the wall clock, which plans and certificates follow.
+    let issued = time::OffsetDateTime::now_utc();
     let first = serial(&stack.dir().join("host-a/live")).unwrap();
     let (_, layout) = bucket(&config).await;
     // The writer claims the stored certificate lasts until 2099, in current.json and in a
@@ -275,6 +279,9 @@ async fn a_later_not_after_in_the_metadata_does_not_stop_renewals() {
     current["meta_sha256"] = wildcert::store::sha256_hex(&meta_bytes).into();
     layout.store().put(&current_key, serde_json::to_vec(&current).unwrap(), PutCondition::Any).await.unwrap();
 
+    wait_until("the certificate to be due", Duration::from_secs(60), || {
+        time::OffsetDateTime::now_utc() - issued >= time::Duration::seconds(18)
+    });
     let out = run(&config, &["renew"]);
     ok(&out, "renew");
     assert!(
