@@ -2,18 +2,23 @@
 //! writing it through the adapter, waiting until every authoritative server serves it, and
 //! removing it again.
 //!
-//! Every record is journaled in `<state_dir>/journal/<cert>.json` *before* it is written, and
-//! leaves the journal only once it has been removed. A crash, a kill or a failed cleanup
-//! therefore leaves a note that `recover_leftovers` acts on at the next start.
+//! Every record is journaled (`journal`) *before* it is written, and leaves the journal only
+//! once it has been removed. A crash, a kill or a failed cleanup therefore leaves a note that
+//! `recover_leftovers` acts on at the next start and in every round of the daemon (`recover`).
+
+mod journal;
+mod recover;
+
+pub use recover::{challenge_names, is_key_authorization_digest, recover_leftovers, recover_remote};
 
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use wildcert_dns_api::{DnsProvider, ProviderError, RawChallenge, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, ProviderError, RawChallenge, TxtRecord};
+
+use journal::{CHALLENGE_TTL, JournalEntry};
 
 use crate::config::{Config, DnsSection};
 use crate::dns::propagation::{PropagationReport, wait_until_served};
@@ -22,8 +27,6 @@ use crate::dns::zone::{self, ChallengeTarget, Resolvers};
 use crate::dns::{DnsError, parse_server};
 use crate::store::Storage;
 
-/// TTL of challenge records: short, so a retried challenge is not answered from a cache.
-const CHALLENGE_TTL: u32 = 60;
 /// Timeout of one discovery question.
 const DISCOVERY_QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -60,42 +63,6 @@ impl ChallengeError {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-struct JournalEntry {
-    /// The `[dns.NAME]` table whose adapter wrote it.
-    dns: String,
-    fqdn: String,
-    zone: Option<String>,
-    value: String,
-    /// RAW-mode adapters (exec/httpreq) get the domain and token too. The key authorization
-    /// is kept in memory only: after a crash such an adapter cleans up by domain and token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    raw_domain: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    raw_token: Option<String>,
-    #[serde(skip)]
-    raw_key_authorization: Option<Secret>,
-}
-
-impl JournalEntry {
-    fn txt(&self) -> TxtRecord {
-        TxtRecord {
-            fqdn: self.fqdn.clone(),
-            zone: self.zone.clone(),
-            value: self.value.clone(),
-            ttl: CHALLENGE_TTL,
-            raw: match (&self.raw_domain, &self.raw_token) {
-                (Some(domain), Some(token)) => Some(RawChallenge {
-                    domain: domain.clone(),
-                    token: token.clone(),
-                    key_authorization: self.raw_key_authorization.clone().unwrap_or_default(),
-                }),
-                _ => None,
-            },
-        }
-    }
-}
-
 /// Writes and removes the challenge records of one certificate.
 pub struct Challenger {
     provider: Provider,
@@ -107,6 +74,8 @@ pub struct Challenger {
     timeout: Duration,
     settle: Duration,
     journal_path: PathBuf,
+    /// For the host-wide lock of each record name written.
+    state_dir: PathBuf,
     /// A copy of the journal in the bucket, so that the host that takes over an expired
     /// renewal lock can remove records the dead holder left.
     remote_journal: Option<(Storage, String)>,
@@ -129,21 +98,13 @@ async fn resolve_all(specs: &[String]) -> Result<Vec<SocketAddr>, ChallengeError
     Ok(out)
 }
 
-fn journal_path(state_dir: &Path, cert: &str) -> PathBuf {
-    state_dir.join("journal").join(format!("{cert}.json"))
-}
-
 impl Challenger {
     pub async fn new(
         config: &Config,
         section: &DnsSection,
         cert: &str,
     ) -> Result<Challenger, ChallengeError> {
-        let mut warnings = Vec::new();
-        let provider = Provider::from_section(section, &mut warnings).map_err(ChallengeError::Provider)?;
-        for w in warnings {
-            tracing::warn!("{w}");
-        }
+        let provider = Provider::shared(section).map_err(ChallengeError::Provider)?;
         let propagation = &config.propagation;
         let primary = provider.authoritative_server().await;
         let mut resolver_addrs = resolve_all(&propagation.resolvers).await?;
@@ -161,7 +122,8 @@ impl Challenger {
             check: propagation.check,
             timeout: propagation.timeout,
             settle: propagation.settle,
-            journal_path: journal_path(&config.storage.state_dir, cert),
+            journal_path: journal::path(&config.storage.state_dir, cert),
+            state_dir: config.storage.state_dir.clone(),
             remote_journal: None,
             written: Mutex::new(Vec::new()),
         })
@@ -170,7 +132,7 @@ impl Challenger {
     /// Also journals to the bucket (when `storage` has one).
     pub fn with_remote_journal(mut self, storage: &Storage, cert: &str) -> Challenger {
         if storage.has_remote() {
-            self.remote_journal = Some((storage.clone(), remote_journal_key(cert)));
+            self.remote_journal = Some((storage.clone(), journal::remote_key(cert)));
         }
         self
     }
@@ -214,10 +176,14 @@ impl Challenger {
                 ttl: CHALLENGE_TTL,
                 raw: record.raw.clone(),
             };
-            self.journal_add(&txt).await?;
+            // A record written at the end of a CNAME chain notes the name it stands for, so
+            // that a later cleanup can confirm the delegation instead of trusting the note.
+            let delegated = target.as_ref().is_some_and(|t| t.target != t.requested);
+            self.journal_add(&txt, delegated.then(|| record.fqdn.clone())).await?;
             let span = tracing::info_span!("dns", provider = %self.provider.describe(), fqdn = %txt.fqdn);
             let _enter = span.enter();
             tracing::info!(identifier = %record.identifier, "writing challenge TXT record");
+            let _name = crate::dns::name_lock::lock(&self.state_dir, &txt.fqdn).await;
             self.provider.present(&txt).await.map_err(ChallengeError::Provider)?;
             if let Some(target) = target {
                 expected.push((target, record.value.clone()));
@@ -242,20 +208,27 @@ impl Challenger {
     }
 
     /// Removes every record this challenger wrote. Failures are logged and returned; the
-    /// records stay journaled for the next start.
+    /// records stay journaled and are retried (`recover_leftovers`).
     pub async fn cleanup(&self) -> Vec<ProviderError> {
         let entries: Vec<JournalEntry> = std::mem::take(&mut *self.written.lock().expect("journal lock"));
         if entries.is_empty() {
             return Vec::new();
         }
         let mut failed = Vec::new();
+        let mut removed = Vec::new();
         let mut errors = Vec::new();
         for entry in entries {
             let txt = entry.txt();
-            match self.provider.cleanup(&txt).await {
-                Ok(()) => tracing::debug!(fqdn = %entry.fqdn, "challenge TXT record removed"),
+            let name = crate::dns::name_lock::lock(&self.state_dir, &txt.fqdn).await;
+            let result = self.provider.cleanup(&txt).await;
+            drop(name);
+            match result {
+                Ok(()) => {
+                    tracing::debug!(fqdn = %entry.fqdn, "challenge TXT record removed");
+                    removed.push(entry);
+                }
                 Err(e) => {
-                    tracing::warn!(fqdn = %entry.fqdn, error = %e, "could not remove a challenge TXT record; will retry at the next start");
+                    tracing::warn!(fqdn = %entry.fqdn, error = %e, "could not remove a challenge TXT record; will retry");
                     failed.push(entry);
                     errors.push(e);
                 }
@@ -265,16 +238,17 @@ impl Challenger {
             tracing::info!("challenge TXT records removed");
         }
         *self.written.lock().expect("journal lock") = failed;
-        if let Err(e) = self.journal_save().await {
+        if let Err(e) = self.journal_update(&[], &removed).await {
             tracing::warn!(error = %e, "could not update the challenge journal");
         }
         errors
     }
 
-    async fn journal_add(&self, txt: &TxtRecord) -> Result<(), ChallengeError> {
+    async fn journal_add(&self, txt: &TxtRecord, requested: Option<String>) -> Result<(), ChallengeError> {
         let entry = JournalEntry {
             dns: self.dns_name.clone(),
             fqdn: txt.fqdn.clone(),
+            requested,
             zone: txt.zone.clone(),
             value: txt.value.clone(),
             raw_domain: txt.raw.as_ref().map(|r| r.domain.clone()),
@@ -283,136 +257,27 @@ impl Challenger {
         };
         {
             let mut written = self.written.lock().expect("journal lock");
-            if !written.contains(&entry) {
-                written.push(entry);
+            if !written.iter().any(|e| e.same_record(&entry)) {
+                written.push(entry.clone());
             }
         }
-        self.journal_save().await
+        self.journal_update(&[entry], &[]).await
     }
 
-    async fn journal_save(&self) -> Result<(), ChallengeError> {
-        let entries = self.written.lock().expect("journal lock").clone();
-        let mut all = read_journal(&self.journal_path).unwrap_or_default();
-        all.retain(|e| e.dns != self.dns_name);
-        all.extend(entries.iter().cloned());
-        write_journal(&self.journal_path, &all).map_err(|e| ChallengeError::Journal {
+    /// Notes `add` and forgets `remove` in the local journal and the bucket's copy, keeping
+    /// every other record noted there.
+    async fn journal_update(
+        &self,
+        add: &[JournalEntry],
+        remove: &[JournalEntry],
+    ) -> Result<(), ChallengeError> {
+        journal::update_local(&self.journal_path, add, remove).map_err(|e| ChallengeError::Journal {
             path: self.journal_path.clone(),
             detail: e.to_string(),
         })?;
         if let Some((storage, key)) = &self.remote_journal {
-            let body =
-                (!entries.is_empty()).then(|| serde_json::to_vec_pretty(&entries).expect("serializable"));
-            if let Err(e) = storage.put_note(key, body).await {
-                tracing::warn!(error = %e, "could not copy the challenge journal to the bucket (the local copy is kept)");
-            }
+            journal::update_remote(storage, key, add, remove).await;
         }
         Ok(())
     }
-}
-
-fn read_journal(path: &Path) -> std::io::Result<Vec<JournalEntry>> {
-    let bytes = std::fs::read(path)?;
-    serde_json::from_slice(&bytes).map_err(std::io::Error::other)
-}
-
-fn write_journal(path: &Path, entries: &[JournalEntry]) -> std::io::Result<()> {
-    if entries.is_empty() {
-        return match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        };
-    }
-    let dir = path.parent().expect("journal has a directory");
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let tmp = path.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    use std::io::Write;
-    f.write_all(&serde_json::to_vec_pretty(entries).map_err(std::io::Error::other)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
-fn remote_journal_key(cert: &str) -> String {
-    format!("journal/{cert}.json")
-}
-
-/// Removes records listed in the bucket's copy of a certificate's challenge journal: left by
-/// a holder of the renewal lock that died (call with the lock held). Returns how many.
-pub async fn recover_remote(config: &Config, storage: &Storage, cert: &str) -> usize {
-    let key = remote_journal_key(cert);
-    let entries: Vec<JournalEntry> = match storage.get_note(&key).await {
-        Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_default(),
-        Ok(None) => return 0,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the challenge journal in the bucket");
-            return 0;
-        }
-    };
-    let (removed, left) = remove_entries(config, entries).await;
-    if removed > 0 {
-        tracing::info!(removed, "removed challenge records a stopped holder of the renewal lock left");
-    }
-    let body = (!left.is_empty()).then(|| serde_json::to_vec_pretty(&left).expect("serializable"));
-    if let Err(e) = storage.put_note(&key, body).await {
-        tracing::warn!(error = %e, "could not update the challenge journal in the bucket");
-    }
-    removed
-}
-
-/// Removes each journaled record through its `[dns]` table's adapter; returns how many were
-/// removed and the ones that are left.
-async fn remove_entries(config: &Config, entries: Vec<JournalEntry>) -> (usize, Vec<JournalEntry>) {
-    let mut removed = 0;
-    let mut left = Vec::new();
-    for entry in entries {
-        let Some(section) = config.dns.get(&entry.dns) else {
-            tracing::warn!(dns = %entry.dns, fqdn = %entry.fqdn, "journaled challenge record refers to a [dns] table that no longer exists; remove it by hand");
-            left.push(entry);
-            continue;
-        };
-        let provider = match Provider::from_section(section, &mut Vec::new()) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot clean up a leftover challenge record");
-                left.push(entry);
-                continue;
-            }
-        };
-        let txt = entry.txt();
-        match provider.cleanup(&txt).await {
-            Ok(()) => {
-                tracing::info!(fqdn = %entry.fqdn, "removed a challenge TXT record left by an earlier run");
-                removed += 1;
-            }
-            Err(e) => {
-                tracing::warn!(fqdn = %entry.fqdn, error = %e, "could not remove a leftover challenge TXT record");
-                left.push(entry);
-            }
-        }
-    }
-    (removed, left)
-}
-
-/// Removes challenge records left behind by an earlier run that crashed or was killed.
-/// Returns how many were removed; ones that still fail stay journaled.
-pub async fn recover_leftovers(config: &Config) -> usize {
-    let dir = config.storage.state_dir.join("journal");
-    let Ok(entries) = std::fs::read_dir(&dir) else { return 0 };
-    let mut removed = 0;
-    for file in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
-        if file.extension().and_then(|e| e.to_str()) != Some("json") {
-            continue;
-        }
-        let Ok(records) = read_journal(&file) else {
-            tracing::warn!(path = %file.display(), "unreadable challenge journal; remove it by hand after checking the DNS");
-            continue;
-        };
-        let (n, left) = remove_entries(config, records).await;
-        removed += n;
-        if let Err(e) = write_journal(&file, &left) {
-            tracing::warn!(path = %file.display(), error = %e, "could not update the challenge journal");
-        }
-    }
-    removed
 }

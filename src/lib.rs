@@ -5,6 +5,10 @@
 //! module for both paths) → storage (bucket version folder, `current.json`, local directory)
 //! → deploy hook. The binary (`main.rs`, `cli.rs`) only wires these together.
 
+// The renewal future nests the ACME, DNS discovery and storage futures deeply enough to pass
+// the default query depth when its layout is computed.
+#![recursion_limit = "256"]
+
 pub mod acme;
 pub mod alerts;
 pub mod bundle;

@@ -19,7 +19,7 @@ use crate::hooks::{self, HookError};
 use crate::plan::{self, Plan, RetryPolicy};
 use crate::state::{self, CertState, FailureKind};
 use crate::store::lock::Fence;
-use crate::store::{LockOutcome, Origin, RenewalLock, Saved, Storage, StoreError};
+use crate::store::{Expected, LockOutcome, Origin, RenewalLock, Saved, Storage, StoreError};
 
 /// First pause while watching another host's lease; doubles up to `WATCH_MAX`.
 const WATCH_FIRST: Duration = Duration::from_millis(250);
@@ -140,12 +140,15 @@ pub async fn sync_from_bucket(config: &Config, storage: &Storage) {
         Err(e) => tracing::warn!(error = %e, "cannot upload queued certificates"),
     }
     for cert in &config.certificates {
-        match storage.sync_local(&cert.name).await {
+        match storage.sync_local(&cert.name, &Expected::for_certificate(cert)).await {
             Ok(Some(live)) => {
                 let saved = Saved { live, bucket: crate::store::BucketOutcome::NotConfigured };
                 deploy(cert, &saved).await;
             }
             Ok(None) => {}
+            Err(e @ StoreError::Untrusted(_)) => {
+                tracing::warn!(cert = %cert.name, error = %e, "not installing the certificate stored in the bucket; the local one stays")
+            }
             Err(e) => tracing::warn!(cert = %cert.name, error = %e, "cannot compare with the bucket"),
         }
     }
@@ -230,22 +233,25 @@ impl<'a> Context<'a> {
 
     /// The stored certificate's facts: the newest of the bucket's current version (so every
     /// host plans on the same certificate), the local copy and the queued one.
+    ///
+    /// The bucket's facts come from the stored pair's own leaf, after the bundle checks
+    /// against the configuration, never from the metadata next to it: a bucket writer cannot
+    /// postpone renewals by writing a later `not_after`. A refused or unreadable pair is
+    /// logged and left out.
     pub async fn current_info(&self, name: &str) -> Option<CertInfo> {
         let mut bucket = None;
         if self.storage.has_remote() {
-            match self.storage.current(name).await {
-                Ok(Some(meta)) => {
-                    bucket = Some(CertInfo {
-                        names: meta.names,
-                        not_before: meta.not_before,
-                        not_after: meta.not_after,
-                        serial: meta.serial,
-                        subject: String::new(),
-                        issuer: meta.issuer,
-                        ari_id: meta.ari_id,
-                    });
-                }
+            let expected = self
+                .config
+                .certificate(name)
+                .map(Expected::for_certificate)
+                .unwrap_or(Expected { names: Vec::new(), key: None });
+            match self.storage.fetch_checked(name, &expected).await {
+                Ok(Some(pair)) => bucket = Some(pair.info),
                 Ok(None) => {}
+                Err(e @ StoreError::Untrusted(_)) => {
+                    tracing::warn!(cert = name, error = %e, "planning from the local copy")
+                }
                 Err(e) => {
                     tracing::warn!(cert = name, error = %e, "cannot read the bucket; planning from the local copy")
                 }
@@ -589,7 +595,7 @@ impl<'a> Context<'a> {
             return None;
         }
         tracing::info!(serial = %fresh.serial, "renewed by another process meanwhile; installing its certificate");
-        match self.storage.sync_local(&cert.name).await {
+        match self.storage.sync_local(&cert.name, &Expected::for_certificate(cert)).await {
             Ok(Some(live)) => {
                 deploy(cert, &Saved { live, bucket: crate::store::BucketOutcome::NotConfigured }).await;
             }

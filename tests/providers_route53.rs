@@ -1,7 +1,8 @@
 //! The Route53 adapter against moto's Route53-compatible API on loopback (a contract test:
 //! moto serves no DNS and applies changes at once, so what is checked is the API
-//! conversation: RRset union, removal of only our value, zone lookup, INSYNC wait), and
-//! against a scripted fake endpoint for throttling.
+//! conversation: RRset union, removal of only our value, zone lookup, INSYNC wait), against a
+//! scripted fake endpoint for throttling, and against a fake that applies Route53's batch rules
+//! strictly (moto does not), for two writers racing on one name.
 #![cfg(feature = "route53")]
 
 mod conformance;
@@ -366,4 +367,149 @@ secret_access_key_file = "{}"
     assert!(stderr.contains("challenge TXT records removed"), "{stderr}");
     assert!(txt_values(&client, &zone_id, "_acme-challenge.gradient.example.com.").await.is_empty());
     assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
+}
+
+/// One hosted zone's TXT RRsets with Route53's batch semantics, as far as the adapter relies
+/// on them: a batch applies all or nothing, a DELETE must repeat the set exactly as it is, a
+/// CREATE must not find one. moto accepts a DELETE of any set that once existed, so it cannot
+/// show what happens when two writers race; this fake can (a contract test of those rules).
+#[derive(Default)]
+struct StrictZone {
+    /// name → (TTL, values as sent, XML-escaped)
+    sets: std::collections::BTreeMap<String, (String, Vec<String>)>,
+    refused: usize,
+}
+
+fn between<'a>(text: &'a str, open: &str, close: &str) -> Vec<&'a str> {
+    text.split(open).skip(1).filter_map(|part| part.split(close).next()).collect()
+}
+
+impl StrictZone {
+    fn answer(&mut self, method: &str, body: &str) -> (&'static str, String) {
+        if method == "GET" {
+            let sets: String = self
+                .sets
+                .iter()
+                .map(|(name, (ttl, values))| {
+                    let records: String =
+                        values.iter().map(|v| format!("<ResourceRecord><Value>{v}</Value></ResourceRecord>")).collect();
+                    format!(
+                        "<ResourceRecordSet><Name>{name}</Name><Type>TXT</Type><TTL>{ttl}</TTL><ResourceRecords>{records}</ResourceRecords></ResourceRecordSet>"
+                    )
+                })
+                .collect();
+            return (
+                "200 OK",
+                format!(
+                    "<?xml version=\"1.0\"?>\n<ListResourceRecordSetsResponse xmlns=\"{XMLNS}\"><ResourceRecordSets>{sets}</ResourceRecordSets><IsTruncated>false</IsTruncated><MaxItems>300</MaxItems></ListResourceRecordSetsResponse>"
+                ),
+            );
+        }
+        let mut next = self.sets.clone();
+        for change in between(body, "<Change>", "</Change>") {
+            let action = between(change, "<Action>", "</Action>")[0];
+            let name = between(change, "<Name>", "</Name>")[0].to_string();
+            let ttl = between(change, "<TTL>", "</TTL>").first().map(|t| t.to_string()).unwrap_or_default();
+            let values: Vec<String> =
+                between(change, "<Value>", "</Value>").iter().map(|v| v.to_string()).collect();
+            let ok = match action {
+                "DELETE" => {
+                    next.get(&name) == Some(&(ttl.clone(), values.clone())) && next.remove(&name).is_some()
+                }
+                "CREATE" => next.insert(name.clone(), (ttl, values)).is_none(),
+                "UPSERT" => {
+                    next.insert(name.clone(), (ttl, values));
+                    true
+                }
+                _ => false,
+            };
+            if !ok {
+                self.refused += 1;
+                let error = format!(
+                    "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>Sender</Type><Code>InvalidChangeBatch</Code><Message>{action} of {name} does not match</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+                );
+                return ("400 Bad Request", error);
+            }
+        }
+        self.sets = next;
+        (
+            "200 OK",
+            format!(
+                "<?xml version=\"1.0\"?>\n<ChangeResourceRecordSetsResponse xmlns=\"{XMLNS}\"><ChangeInfo><Id>/change/C1</Id><Status>INSYNC</Status><SubmittedAt>2025-01-01T00:00:00Z</SubmittedAt></ChangeInfo></ChangeResourceRecordSetsResponse>"
+            ),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route53_two_writers_on_one_name_lose_no_value() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let zone = Arc::new(std::sync::Mutex::new(StrictZone::default()));
+    let server = {
+        let zone = zone.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let zone = zone.clone();
+                tokio::spawn(async move {
+                    let Some(request) = support::read_http_request(&mut socket).await else { return };
+                    // Reads answer slowly, so that both writers read the same set.
+                    if request.method == "GET" {
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                    }
+                    let (status, body) = zone.lock().unwrap().answer(&request.method, &request.body);
+                    let response = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                });
+            }
+        })
+    };
+    // Two adapters that share nothing (two processes, two hosts) write one name at once.
+    let settings = Route53Settings { hosted_zone_id: Some("ZSTRICT".into()), ..settings(&endpoint) };
+    let first = Route53::new(settings.clone()).unwrap();
+    let second = Route53::new(settings).unwrap();
+    let name = "_acme-challenge.shared.example.";
+    let values = |who: &str| (0..3).map(|i| format!("{who}-{i}")).collect::<Vec<_>>();
+    let writer = |adapter: Route53, who: &'static str| {
+        tokio::spawn(async move {
+            for v in values(who) {
+                adapter.present(&record(name, &v)).await.unwrap();
+            }
+        })
+    };
+    let (a, b) = tokio::join!(writer(first.clone(), "first"), writer(second.clone(), "second"));
+    a.unwrap();
+    b.unwrap();
+    let stored = |zone: &Arc<std::sync::Mutex<StrictZone>>| {
+        let zone = zone.lock().unwrap();
+        let mut v: Vec<String> = zone
+            .sets
+            .get(name)
+            .map(|(_, values)| {
+                values.iter().map(|v| v.replace("&quot;", "").trim_matches('"').to_string()).collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let mut all = [values("first"), values("second")].concat();
+    all.sort();
+    assert_eq!(stored(&zone), all, "no value lost");
+    assert!(zone.lock().unwrap().refused > 0, "the writers did race (a batch was refused and retried)");
+
+    let cleaner = |adapter: Route53, who: &'static str| {
+        tokio::spawn(async move {
+            for v in values(who) {
+                adapter.cleanup(&record(name, &v)).await.unwrap();
+            }
+        })
+    };
+    let (a, _) = tokio::join!(cleaner(first, "first"), async {});
+    a.unwrap();
+    assert_eq!(stored(&zone), values("second"), "only the first writer's values removed");
+    server.abort();
 }

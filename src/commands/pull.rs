@@ -10,7 +10,7 @@ use crate::cli::PullArgs;
 use crate::config::Config;
 use crate::exit::Status;
 use crate::store::live::{CERT, CHAIN, FULLCHAIN, PRIVKEY};
-use crate::store::{LiveDir, Storage, local_matches};
+use crate::store::{CertFiles, Expected, LiveDir, Storage, StoreError, local_matches, trust};
 
 pub async fn run(config: Config, args: PullArgs) -> anyhow::Result<Status> {
     let storage = Storage::new(&config);
@@ -30,22 +30,40 @@ pub async fn run(config: Config, args: PullArgs) -> anyhow::Result<Status> {
             args.cert
         );
     };
-    let files = &stored.files;
+    // What the bucket says about the pair is not trusted: the names and key type come from
+    // this host's configuration when it manages the certificate.
+    let expected = match config.certificate(&args.cert) {
+        Some(cert) => Expected::for_certificate(cert),
+        None => {
+            tracing::warn!(
+                cert = %args.cert,
+                "no [[certificate]] named `{}` in the configuration: checking the pair against its own names",
+                args.cert
+            );
+            Expected { names: Vec::new(), key: None }
+        }
+    };
+    let what = format!("{}/{}", args.cert, stored.meta.version);
     let report = bundle::check(
-        Input { label: "privkey.pem from the bucket", bytes: &files.privkey },
-        &[Input { label: "fullchain.pem from the bucket", bytes: &files.fullchain }],
-        &CheckOptions::new(stored.meta.names.clone()),
+        Input { label: "privkey.pem from the bucket", bytes: &stored.files.privkey },
+        &[Input { label: "fullchain.pem from the bucket", bytes: &stored.files.fullchain }],
+        &CheckOptions::new(expected.names.clone()),
     );
     for p in report.problems.iter().filter(|p| p.severity == Severity::Warning) {
         tracing::warn!("{}", p.error);
     }
-    report.into_result().with_context(|| format!("version {} of `{}`", stored.meta.version, args.cert))?;
+    if let Err(e) = trust::check_pair(&stored.files, &expected, &what) {
+        tracing::error!(cert = %args.cert, error = %e, "refused the certificate stored in the bucket; nothing was written");
+        return Err(anyhow::Error::new(StoreError::Untrusted(e)));
+    }
+    let checked = report.into_result().with_context(|| format!("version {what}"))?;
+    let files = &CertFiles::from_pair(&checked);
 
     let summary = format!(
         "serial {}, {}, valid until {} (version {})",
-        stored.meta.serial,
-        stored.meta.names.join(", "),
-        stored.meta.not_after,
+        checked.info.serial,
+        checked.info.names.join(", "),
+        checked.info.not_after,
         stored.meta.version
     );
     let paths = live.paths(&name);
@@ -53,7 +71,7 @@ pub async fn run(config: Config, args: PullArgs) -> anyhow::Result<Status> {
         println!("{} already holds the current certificate: {summary}", args.out.display());
         return Ok(Status::Unchanged);
     }
-    live.write_files(&name, &stored.meta.serial, files.for_live_dir()).await?;
+    live.write_files(&name, &checked.info.serial, files.for_live_dir()).await?;
     println!("wrote {}: {summary}", args.out.display());
     Ok(Status::Ok)
 }

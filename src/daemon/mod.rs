@@ -56,10 +56,6 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         }
         None => None,
     };
-    let removed = challenge::recover_leftovers(&config).await;
-    if removed > 0 {
-        tracing::info!(removed, "cleaned up challenge records left by an earlier run");
-    }
 
     let shutdown = Shutdown::listen();
     let mut hup = signal(SignalKind::hangup())?;
@@ -119,6 +115,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
                 })) {
                     Ok(new) => {
                         tracing::info!("configuration reloaded");
+                        crate::dns::provider::Provider::forget_shared();
                         if new.acme.directory != config.acme.directory {
                             account = None;
                         }
@@ -194,6 +191,12 @@ async fn round(
     alerts: &Alerts,
 ) -> Option<(OffsetDateTime, String)> {
     let config = ctx.config;
+    // Records an earlier run (or an earlier round's cleanup) could not remove: retried every
+    // round, skipping certificates another process is working on.
+    let removed = challenge::recover_leftovers(config).await;
+    if removed > 0 {
+        tracing::info!(removed, "cleaned up challenge records left by an earlier run");
+    }
     crate::renewal::sync_from_bucket(config, ctx.storage).await;
     for cert in config.certificates.iter().filter(|c| c.source == Source::Files) {
         supplied::check_and_reimport(config, ctx.storage, cert).await;

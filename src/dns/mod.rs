@@ -3,6 +3,7 @@
 //! authoritative server serves a TXT value.
 
 pub mod caa;
+pub mod name_lock;
 pub mod propagation;
 pub mod provider;
 pub mod query;

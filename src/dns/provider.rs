@@ -199,7 +199,40 @@ pub fn log_targets() -> Vec<&'static str> {
     targets
 }
 
+/// The adapters built so far in this process, by `[dns.NAME]`, with the settings they were
+/// built from.
+static SHARED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, (String, Provider)>>> =
+    std::sync::LazyLock::new(Default::default);
+
 impl Provider {
+    /// The one adapter of this process for `section`: every order, cleanup and recovery that
+    /// goes through one `[dns.NAME]` table shares it, and with it the adapter's per-name
+    /// serialization (two certificates sharing a challenge name through one Route53 or
+    /// PowerDNS table cannot overwrite each other's values) and its caches. Built on first
+    /// use, and again when the table's settings change (a reloaded configuration).
+    pub fn shared(section: &DnsSection) -> Result<Provider, ProviderError> {
+        let settings = format!("{section:?}");
+        let mut shared = SHARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((built_from, provider)) = shared.get(&section.name)
+            && *built_from == settings
+        {
+            return Ok(provider.clone());
+        }
+        let mut warnings = Vec::new();
+        let provider = Provider::from_section(section, &mut warnings)?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        shared.insert(section.name.clone(), (settings, provider.clone()));
+        Ok(provider)
+    }
+
+    /// Forgets the shared adapters, so that the next use reads secrets again (after a reload;
+    /// orders still running keep the adapter they have).
+    pub fn forget_shared() {
+        SHARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
     /// Builds the adapter, reading its secrets now so that a missing file fails early.
     pub fn from_section(section: &DnsSection, warnings: &mut Vec<String>) -> Result<Provider, ProviderError> {
         let mut secrets = ConfigSecrets { warnings };
@@ -212,5 +245,45 @@ impl Provider {
     pub async fn authoritative_server(&self) -> Option<std::net::SocketAddr> {
         let spec = crate::dns::parse_server(&self.server()?).ok()?;
         tokio::net::lookup_host((spec.host.as_str(), spec.port)).await.ok()?.next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn section(dir: &std::path::Path, table: &str) -> DnsSection {
+        let secret = dir.join("tsig.secret");
+        std::fs::write(&secret, "c2VjcmV0c2VjcmV0c2VjcmV0\n").unwrap();
+        let text = format!(
+            "[storage]\nlocal_dir = \"{d}/live\"\nstate_dir = \"{d}/state\"\n\
+             [dns.{table}]\nprovider = \"rfc2136\"\nnameserver = \"127.0.0.1:53\"\n\
+             tsig_key = \"wildcert.\"\ntsig_secret_file = \"{s}\"\n",
+            d = dir.display(),
+            s = secret.display()
+        );
+        let path = dir.join("wildcert.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path).unwrap().dns.get(table).unwrap().clone()
+    }
+
+    #[test]
+    fn one_adapter_per_table_until_forgotten_or_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = format!("shared{}", std::process::id());
+        let office = section(dir.path(), &table);
+        Provider::shared(&office).unwrap();
+        // The secret is read once, when the table's adapter is built; later users share it.
+        std::fs::remove_file(dir.path().join("tsig.secret")).unwrap();
+        Provider::shared(&office).unwrap();
+        // Changed settings build a new adapter (and read the secret again).
+        let mut moved = office.clone();
+        if let ProviderConfig::Rfc2136(cfg) = &mut moved.config {
+            cfg.nameserver = "127.0.0.1:5353".into();
+        }
+        assert!(Provider::shared(&moved).is_err(), "changed settings reuse the old adapter");
+        Provider::forget_shared();
+        assert!(Provider::shared(&office).is_err(), "a forgotten adapter is built again");
     }
 }

@@ -27,6 +27,7 @@ use time::macros::format_description;
 use super::backend::{CertStore, PutCondition};
 use super::live::{CERT, CHAIN, FULLCHAIN, PRIVKEY};
 use super::lock::Fence;
+use super::trust::{self, Expected, KeyKind};
 use super::{Origin, StoreError, sha256_hex};
 use crate::bundle::{CertInfo, CheckedPair};
 
@@ -40,6 +41,8 @@ const FORMAT: u32 = 1;
 const MAX_ROUNDS: u32 = 20;
 /// Reads of `current.json` before a reader that keeps racing writers gives up.
 const READ_ATTEMPTS: u32 = 10;
+/// A fencing counter above this was not written by a lease (each lease adds one).
+const MAX_FENCING: u64 = 1 << 48;
 
 /// The four PEM files of one certificate, as stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -161,6 +164,29 @@ pub enum SaveOutcome {
     Kept { current: Current },
 }
 
+/// `current.json` as read by `Layout::read_pointer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pointer {
+    Absent,
+    /// A well-formed pointer and its ETag.
+    Usable(Current, String),
+    /// Present but unreadable or implausible: a writer replaces exactly this copy (if-match
+    /// on its ETag), a reader treats the certificate as not stored.
+    Unusable {
+        etag: String,
+        reason: String,
+    },
+}
+
+impl Pointer {
+    pub fn usable(&self) -> Option<(&Current, &str)> {
+        match self {
+            Pointer::Usable(c, etag) => Some((c, etag)),
+            _ => None,
+        }
+    }
+}
+
 /// The layout on top of one backend.
 #[derive(Debug, Clone)]
 pub struct Layout<S> {
@@ -222,14 +248,55 @@ impl<S: CertStore> Layout<S> {
         format!("{} {key}", self.store.describe())
     }
 
-    /// `current.json` and its ETag, or `None` when nothing was stored under `name`.
+    /// `current.json` and its ETag, or `None` when nothing usable is stored under `name`
+    /// (nothing at all, or a pointer that is unreadable or fails the checks of
+    /// `read_pointer`: logged, and read as "no current version" so that one bad object
+    /// cannot stop every host).
     pub async fn current(&self, name: &str) -> Result<Option<(Current, String)>, StoreError> {
+        match self.read_pointer(name).await? {
+            Pointer::Absent => Ok(None),
+            Pointer::Usable(current, etag) => Ok(Some((current, etag))),
+            Pointer::Unusable { reason, .. } => {
+                tracing::warn!(
+                    certificate = name,
+                    key = %self.at(&current_key(name)),
+                    reason = %reason,
+                    "current.json is unusable; treating the certificate as not stored (the next store replaces it)"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// `current.json` as read, checked: it must parse, and its version name must be one this
+    /// program writes (it becomes part of object keys), with the sequence it claims.
+    pub async fn read_pointer(&self, name: &str) -> Result<Pointer, StoreError> {
         check_name(name)?;
         let key = current_key(name);
-        let Some(obj) = self.store.get(&key).await? else { return Ok(None) };
-        let current: Current = serde_json::from_slice(&obj.bytes)
-            .map_err(|e| corrupt(self.at(&key), format!("not a valid current.json: {e}")))?;
-        Ok(Some((current, obj.etag)))
+        let Some(obj) = self.store.get(&key).await? else { return Ok(Pointer::Absent) };
+        let current: Current = match serde_json::from_slice(&obj.bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                return Ok(Pointer::Unusable {
+                    etag: obj.etag,
+                    reason: format!("not a valid current.json: {e}"),
+                });
+            }
+        };
+        let reason = match trust::check_version_name(&current.version) {
+            Err(e) => Some(e.to_string()),
+            Ok(sequence) if sequence != current.sequence => {
+                Some(format!("version {} does not carry its sequence {}", current.version, current.sequence))
+            }
+            Ok(_) if current.fencing > MAX_FENCING => {
+                Some(format!("fencing {} is implausible", current.fencing))
+            }
+            Ok(_) => None,
+        };
+        Ok(match reason {
+            Some(reason) => Pointer::Unusable { etag: obj.etag, reason },
+            None => Pointer::Usable(current, obj.etag),
+        })
     }
 
     /// The current version's `meta.json` (checked against `current.json`), for planning.
@@ -280,8 +347,15 @@ impl<S: CertStore> Layout<S> {
                 format!("SHA-256 is {sum}, current.json says {}", current.meta_sha256),
             ));
         }
-        serde_json::from_slice(&obj.bytes)
-            .map_err(|e| corrupt(self.at(&meta_key), format!("not a valid meta.json: {e}")))
+        let meta: Meta = serde_json::from_slice(&obj.bytes)
+            .map_err(|e| corrupt(self.at(&meta_key), format!("not a valid meta.json: {e}")))?;
+        if meta.version != current.version || meta.name != name {
+            return Err(corrupt(
+                self.at(&meta_key),
+                format!("describes {}/{}, not {name}/{}", meta.name, meta.version, current.version),
+            ));
+        }
+        Ok(meta)
     }
 
     async fn read_version(&self, name: &str, current: &Current) -> Result<Stored, StoreError> {
@@ -321,6 +395,11 @@ impl<S: CertStore> Layout<S> {
     /// before the switch (it was taken over while this writer worked), so a stale writer is
     /// stopped before the new holder can have switched. `Fence::none()` is an operator's
     /// unlocked write.
+    ///
+    /// The version `current.json` points to is judged by its own files, run through the
+    /// bundle checks against this certificate's names and key type, never by the facts
+    /// `current.json` claims: a version that fails them (or a `current.json` that cannot be
+    /// read) is replaced, with a warning, by exactly the copy that was read.
     pub async fn save_fenced(
         &self,
         name: &str,
@@ -332,13 +411,28 @@ impl<S: CertStore> Layout<S> {
     ) -> Result<SaveOutcome, StoreError> {
         check_name(name)?;
         let fencing = fence.counter();
+        let expected = Expected { names: info.names.clone(), key: KeyKind::of_leaf(&files.cert) };
         let mut uploaded: Option<Uploaded> = None;
         // `force` overrides only the certificate seen at the start, never one that another
         // writer stores while this save runs.
         let mut forced_over: Option<String> = None;
         for round in 1..=MAX_ROUNDS {
-            let seen = self.current(name).await?;
-            if let Some((current, _)) = &seen
+            let pointer = self.read_pointer(name).await?;
+            // The current version, when it is a pair that could stand in for this one.
+            let standing = match &pointer {
+                Pointer::Usable(current, _) => self.judge(name, current, &expected).await,
+                Pointer::Absent => None,
+                Pointer::Unusable { reason, .. } => {
+                    tracing::warn!(
+                        certificate = name,
+                        key = %self.at(&current_key(name)),
+                        reason = %reason,
+                        "current.json is unusable; replacing exactly the copy read"
+                    );
+                    None
+                }
+            };
+            if let (Some((current, _)), Some(_)) = (pointer.usable(), &standing)
                 && fencing > 0
                 && current.fencing > fencing
             {
@@ -349,29 +443,39 @@ impl<S: CertStore> Layout<S> {
                     current: current.fencing,
                 });
             }
-            if let Some((current, _)) = &seen {
+            if let (Some((current, _)), Some(stored)) = (pointer.usable(), &standing) {
                 if round == 1 && force {
                     forced_over = Some(current.version.clone());
                 }
                 // An equal expiry is not worse: a re-issue within the same second replaces.
-                let worse = info.not_after < current.not_after;
+                let worse = info.not_after < stored.not_after;
                 let forced = forced_over.as_deref() == Some(current.version.as_str());
-                if current.serial == info.serial || (worse && !forced) {
+                if stored.serial == info.serial || (worse && !forced) {
                     self.discard(name, uploaded.take()).await;
-                    return Ok(if current.serial == info.serial {
+                    return Ok(if stored.serial == info.serial {
                         SaveOutcome::AlreadyCurrent { current: current.clone() }
                     } else {
                         SaveOutcome::Kept { current: current.clone() }
                     });
                 }
             }
-            let next_sequence = seen.as_ref().map_or(1, |(c, _)| c.sequence + 1);
+            let next_sequence = match &pointer {
+                Pointer::Usable(c, _) => c.sequence + 1,
+                Pointer::Absent => 1,
+                // The sequence must still grow: continue above every version listed.
+                Pointer::Unusable { .. } => self.highest_sequence(name).await + 1,
+            };
             if uploaded.as_ref().is_none_or(|u| u.sequence < next_sequence) {
                 self.discard(name, uploaded.take()).await;
                 uploaded = Some(self.upload(name, next_sequence, files, info, origin, fencing).await?);
                 crate::failpoint::hit("uploading").await;
             }
             let up = uploaded.as_ref().expect("uploaded above");
+            // Only a version that passed the checks carries its fencing counter forward.
+            let seen_fencing = match (pointer.usable(), &standing) {
+                (Some((c, _)), Some(_)) => c.fencing,
+                _ => 0,
+            };
             let new = Current {
                 format: FORMAT,
                 version: up.version.clone(),
@@ -381,12 +485,14 @@ impl<S: CertStore> Layout<S> {
                 not_after: info.not_after,
                 updated_at: OffsetDateTime::now_utc(),
                 host: self.host.clone(),
-                fencing: fencing.max(seen.as_ref().map_or(0, |(c, _)| c.fencing)),
+                fencing: fencing.max(seen_fencing),
             };
             let body = serde_json::to_vec_pretty(&new).expect("serializable");
-            let condition = match &seen {
-                Some((_, etag)) => PutCondition::IfMatch(etag.clone()),
-                None => PutCondition::IfAbsent,
+            let condition = match &pointer {
+                Pointer::Usable(_, etag) | Pointer::Unusable { etag, .. } => {
+                    PutCondition::IfMatch(etag.clone())
+                }
+                Pointer::Absent => PutCondition::IfAbsent,
             };
             if let Err(e) = fence.confirm(&self.store).await {
                 self.discard(name, uploaded.take()).await;
@@ -404,7 +510,7 @@ impl<S: CertStore> Layout<S> {
                     );
                     return Ok(SaveOutcome::Stored {
                         version: new.version,
-                        replaced: seen.map(|(c, _)| c),
+                        replaced: pointer.usable().map(|(c, _)| c.clone()),
                         pruned,
                     });
                 }
@@ -419,6 +525,36 @@ impl<S: CertStore> Layout<S> {
         }
         self.discard(name, uploaded.take()).await;
         Err(StoreError::ConditionFailed { key: self.at(&current_key(name)) })
+    }
+
+    /// The leaf facts of the version `current` points to, when its files are complete and
+    /// pass the bundle checks against `expected`; `None` (logged) otherwise.
+    async fn judge(&self, name: &str, current: &Current, expected: &Expected) -> Option<CertInfo> {
+        let what = self.at(&folder(name)) + &current.version;
+        let stored = match self.read_version(name, current).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(certificate = name, error = %e, "the current version cannot be read; replacing it");
+                return None;
+            }
+        };
+        match trust::check_pair(&stored.files, expected, &what) {
+            Ok(pair) => Some(pair.info),
+            Err(e) => {
+                tracing::warn!(certificate = name, error = %e, "the current version is refused; replacing it");
+                None
+            }
+        }
+    }
+
+    /// The highest sequence among the well-named versions listed under `name` (0 when none).
+    async fn highest_sequence(&self, name: &str) -> u64 {
+        let keys = self.store.list(&folder(name)).await.unwrap_or_default();
+        keys.iter()
+            .filter_map(|k| k.get(folder(name).len()..)?.split_once('/'))
+            .filter_map(|(version, _)| trust::check_version_name(version).ok())
+            .max()
+            .unwrap_or(0)
     }
 
     /// Uploads a complete version folder, `meta.json` last; returns its name and the
@@ -500,6 +636,10 @@ impl<S: CertStore> Layout<S> {
         for k in &keys {
             let rest = &k[folder(name).len()..];
             if let Some((version, file)) = rest.split_once('/') {
+                if trust::check_version_name(version).is_err() {
+                    tracing::warn!(certificate = name, key = %k, "ignoring an object whose version name wildcert does not write");
+                    continue;
+                }
                 versions.insert(version.to_string());
                 if file == META {
                     complete.insert(version.to_string());
@@ -618,6 +758,102 @@ mod tests {
         l.store().put(&key("gradient", &version, CHAIN), b"junk".to_vec(), PutCondition::Any).await.unwrap();
         let err = l.read_current("gradient").await.unwrap_err().to_string();
         assert!(err.contains("chain.pem") && err.contains("SHA-256"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_current_json_reads_as_absent_and_the_next_writer_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = layout(&dir, 5);
+        let first = pair_expiring_in(30);
+        save(&l, &first, false).await;
+        let garbage = b"{\"format\": 1, \"version\": ".to_vec();
+        l.store().put(&current_key("gradient"), garbage, PutCondition::Any).await.unwrap();
+        assert!(matches!(l.read_pointer("gradient").await.unwrap(), Pointer::Unusable { .. }));
+        assert!(l.current("gradient").await.unwrap().is_none(), "a reader sees no usable version");
+        assert!(l.read_current("gradient").await.unwrap().is_none());
+        assert!(l.current_meta("gradient").await.unwrap().is_none());
+        let second = pair_expiring_in(20);
+        let SaveOutcome::Stored { version, replaced: None, .. } = save(&l, &second, false).await else {
+            panic!("the writer replaces the unusable pointer")
+        };
+        let stored = l.read_current("gradient").await.unwrap().unwrap();
+        assert_eq!(stored.meta.serial, second.info.serial);
+        assert_eq!(stored.meta.sequence, 2, "the sequence continues above the versions listed: {version}");
+    }
+
+    #[tokio::test]
+    async fn a_version_name_that_leaves_the_folder_is_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = layout(&dir, 5);
+        let pair = pair_expiring_in(30);
+        save(&l, &pair, false).await;
+        let (mut current, _) = l.current("gradient").await.unwrap().unwrap();
+        current.version = "../../locks".into();
+        let body = serde_json::to_vec(&current).unwrap();
+        l.store().put(&current_key("gradient"), body, PutCondition::Any).await.unwrap();
+        let Pointer::Unusable { reason, .. } = l.read_pointer("gradient").await.unwrap() else {
+            panic!("a `..` version was accepted")
+        };
+        assert!(reason.contains("../../locks"), "{reason}");
+        assert!(l.read_current("gradient").await.unwrap().is_none());
+        // A well-formed name whose sequence is not the one claimed (an overflow of the next
+        // sequence is then impossible too).
+        current.version = "0000000007-20261202T221500Z-0a1b-09af".into();
+        current.sequence = u64::MAX;
+        let body = serde_json::to_vec(&current).unwrap();
+        l.store().put(&current_key("gradient"), body, PutCondition::Any).await.unwrap();
+        let Pointer::Unusable { reason, .. } = l.read_pointer("gradient").await.unwrap() else {
+            panic!("a sequence mismatch was accepted")
+        };
+        assert!(reason.contains("does not carry its sequence"), "{reason}");
+        let next = pair_expiring_in(40);
+        assert!(matches!(save(&l, &next, false).await, SaveOutcome::Stored { .. }));
+        assert_eq!(l.read_current("gradient").await.unwrap().unwrap().meta.sequence, 2);
+    }
+
+    #[tokio::test]
+    async fn a_later_not_after_in_current_json_does_not_keep_the_stored_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = layout(&dir, 5);
+        let old = pair_expiring_in(10);
+        save(&l, &old, false).await;
+        let (mut current, _) = l.current("gradient").await.unwrap().unwrap();
+        current.not_after = OffsetDateTime::now_utc() + time::Duration::days(3650);
+        let body = serde_json::to_vec(&current).unwrap();
+        l.store().put(&current_key("gradient"), body, PutCondition::Any).await.unwrap();
+        let renewed = pair_expiring_in(60);
+        assert!(
+            matches!(save(&l, &renewed, false).await, SaveOutcome::Stored { .. }),
+            "judged by the stored leaf (10 days), not current.json"
+        );
+        assert_eq!(l.read_current("gradient").await.unwrap().unwrap().meta.serial, renewed.info.serial);
+    }
+
+    #[tokio::test]
+    async fn a_current_version_that_fails_the_checks_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = layout(&dir, 5);
+        let first = pair_expiring_in(90);
+        let SaveOutcome::Stored { version, .. } = save(&l, &first, false).await else { panic!() };
+        // A writer of the bucket swaps in another key (and fixes up the sums to match).
+        let stranger = pair_expiring_in(90);
+        let key_pem = stranger.key_pem().as_bytes().to_vec();
+        l.store().put(&key("gradient", &version, PRIVKEY), key_pem.clone(), PutCondition::Any).await.unwrap();
+        let meta_key = key("gradient", &version, META);
+        let mut meta: Meta =
+            serde_json::from_slice(&l.store().get(&meta_key).await.unwrap().unwrap().bytes).unwrap();
+        meta.sha256.insert(PRIVKEY.into(), sha256_hex(&key_pem));
+        let meta_bytes = serde_json::to_vec(&meta).unwrap();
+        l.store().put(&meta_key, meta_bytes.clone(), PutCondition::Any).await.unwrap();
+        let (mut current, _) = l.current("gradient").await.unwrap().unwrap();
+        current.meta_sha256 = sha256_hex(&meta_bytes);
+        l.store()
+            .put(&current_key("gradient"), serde_json::to_vec(&current).unwrap(), PutCondition::Any)
+            .await
+            .unwrap();
+        let shorter = pair_expiring_in(30);
+        assert!(matches!(save(&l, &shorter, false).await, SaveOutcome::Stored { .. }));
+        assert_eq!(l.read_current("gradient").await.unwrap().unwrap().meta.serial, shorter.info.serial);
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@ pub mod live;
 pub mod lock;
 mod pending;
 pub mod s3;
+pub mod trust;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub use dir::DirStore;
 pub use layout::{CertFiles, Current, Layout, Meta, SaveOutcome, Stored};
 pub use live::LiveDir;
 pub use s3::S3Store;
+pub use trust::{Expected, TrustError};
 
 use crate::bundle::CheckedPair;
 use crate::config::{Config, StorageConfig};
@@ -51,6 +53,9 @@ pub enum StoreError {
     /// Another process holds the renewal lock.
     #[error("{name}: another process is renewing it: {holder}; try again later")]
     Busy { name: String, holder: String },
+    /// Something read from the bucket failed validation and was not used.
+    #[error("refused what the bucket holds: {0}")]
+    Untrusted(#[from] trust::TrustError),
     /// The bucket refused a new certificate; it is installed locally and queued for upload.
     #[error("{source}; the new certificate is installed in {live} and queued for upload on the next run")]
     NotUploaded { source: Box<StoreError>, live: PathBuf },
@@ -374,13 +379,14 @@ impl Storage {
                     not_after = %current.not_after,
                     "the bucket holds a certificate that expires later; installing that one"
                 );
-                let live = match self.fetch(name).await {
-                    Ok(Some(stored)) => {
-                        self.install_if_changed(name, &stored.files, &stored.meta.serial).await?
+                let live = match self.fetch_checked(name, &Expected::like(pair)).await {
+                    Ok(Some(checked)) => {
+                        self.install_if_changed(name, &CertFiles::from_pair(&checked), &checked.info.serial)
+                            .await?
                     }
                     other => {
                         if let Err(e) = other {
-                            tracing::warn!("cannot read it ({e}); installing the new certificate instead");
+                            tracing::warn!("cannot use it ({e}); installing the new certificate instead");
                         }
                         self.live.write(name, pair).await?
                     }
@@ -489,25 +495,47 @@ impl Storage {
     /// Installs the bucket's current version locally when the local directory holds
     /// something else (another host renewed). Returns the paths when it changed anything.
     ///
-    /// Only a certificate that expires strictly later than the local one is installed: a
-    /// bucket that refuses writes keeps serving the older version, and installing that over
-    /// the newer local (queued) one would revert it, run the hook and make it due again.
-    pub async fn sync_local(&self, name: &str) -> Result<Option<live::LivePaths>, StoreError> {
-        let Some(stored) = self.fetch(name).await? else { return Ok(None) };
+    /// The stored pair must pass the bundle checks against `expected` (this host's
+    /// configuration); otherwise nothing is installed, the local pair stays, and the error
+    /// says why (`StoreError::Untrusted`).
+    ///
+    /// Only a certificate that expires strictly later than the local one is installed (judged
+    /// by the checked leaves, never by `meta.json`): a bucket that refuses writes keeps
+    /// serving the older version, and installing that over the newer local (queued) one
+    /// would revert it, run the hook and make it due again.
+    pub async fn sync_local(
+        &self,
+        name: &str,
+        expected: &Expected,
+    ) -> Result<Option<live::LivePaths>, StoreError> {
+        let Some(checked) = self.fetch_checked(name, expected).await? else { return Ok(None) };
+        let files = CertFiles::from_pair(&checked);
         let paths = self.live.paths(name);
-        if local_matches(&paths, &stored.files) {
+        if local_matches(&paths, &files) {
             return Ok(None);
         }
         if let Ok(local) = std::fs::read(&paths.fullchain)
             && let Some(local) = crate::bundle::leaf_info(&local)
-            && local.not_after >= stored.meta.not_after
+            && local.not_after >= checked.info.not_after
         {
-            tracing::debug!(certificate = name, local = %local.serial, bucket = %stored.meta.serial, "the local certificate expires no earlier than the bucket's; keeping it");
+            tracing::debug!(certificate = name, local = %local.serial, bucket = %checked.info.serial, "the local certificate expires no earlier than the bucket's; keeping it");
             return Ok(None);
         }
-        let paths = self.live.write_files(name, &stored.meta.serial, stored.files.for_live_dir()).await?;
-        tracing::info!(certificate = name, serial = %stored.meta.serial, host = %stored.meta.host, "installed the certificate stored in the bucket");
+        let paths = self.live.write_files(name, &checked.info.serial, files.for_live_dir()).await?;
+        tracing::info!(certificate = name, serial = %checked.info.serial, "installed the certificate stored in the bucket");
         Ok(Some(paths))
+    }
+
+    /// The current version as a pair that passed the bundle checks against `expected`
+    /// (`StoreError::Untrusted` when it did not); `None` when nothing usable is stored.
+    pub async fn fetch_checked(
+        &self,
+        name: &str,
+        expected: &Expected,
+    ) -> Result<Option<CheckedPair>, StoreError> {
+        let Some(stored) = self.fetch(name).await? else { return Ok(None) };
+        let what = format!("{}/{}", name, stored.meta.version);
+        Ok(Some(trust::check_pair(&stored.files, expected, &what)?))
     }
 
     /// Uploads certificates queued while the bucket was unavailable. Records that are done

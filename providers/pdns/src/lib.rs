@@ -4,9 +4,13 @@
 //! The API replaces whole record sets, so adding our value reads the zone's TXT RRset at the
 //! name and PATCHes `changetype: REPLACE` with the union; removing it REPLACEs with the rest,
 //! or DELETEs the RRset when ours was the last value. Other values keep their content and
-//! `disabled` flag. Read-modify-write cycles on one name are serialized inside the adapter,
-//! so the apex's and the wildcard's values at the shared `_acme-challenge.<domain>` cannot
-//! overwrite each other. PowerDNS serves a PATCHed RRset at once (it purges its caches for
+//! `disabled` flag. Read-modify-write cycles on one name are serialized inside the adapter
+//! (clones share the serialization, and wildcert builds one adapter per `[dns.NAME]` table per
+//! process), so the apex's and the wildcard's values at the shared `_acme-challenge.<domain>`,
+//! and two certificates' values at one name, cannot overwrite each other; wildcert also takes a
+//! host-wide lock per record name around each write, for a second process on the host. The
+//! API offers no conditional change, so two hosts writing one name at the same moment can
+//! still race. PowerDNS serves a PATCHed RRset at once (it purges its caches for
 //! the zone); secondaries follow through NOTIFY as usual.
 //!
 //! The zone is the configured one, else the caller's discovered zone, else the longest

@@ -1,11 +1,15 @@
 //! AWS Route53: add and remove one TXT value through the Route53 API.
 //!
 //! Route53 replaces whole record sets, so adding our value means reading the current TXT
-//! RRset and UPSERTing the union, and removing it means writing back the rest (or deleting the
-//! RRset when ours was the last value). The apex and the wildcard of a domain share
-//! `_acme-challenge.<domain>`: two challenges for one name would race between read and write
-//! and lose a value, so operations on one name are serialized inside the adapter (clones
-//! share the serialization). Every change is waited for until Route53 reports it `INSYNC`.
+//! RRset and replacing it with the union, and removing it means replacing it with the rest
+//! (or deleting the RRset when ours was the last value). The replacement is one change batch
+//! that DELETEs exactly the set that was read and CREATEs the new one: Route53 applies a batch
+//! all or nothing and refuses a DELETE that does not match the set as it is, so a value another
+//! writer (another process, another host) added in between is never lost; the batch is
+//! refused, and the adapter reads again and retries. Within a process, operations on one name
+//! are also serialized (clones share the serialization), so the apex's and the wildcard's
+//! values at the shared `_acme-challenge.<domain>` do not even race. Every change is waited
+//! for until Route53 reports it `INSYNC`.
 //!
 //! Throttling (`Throttling`, `PriorRequestNotComplete`: Route53 allows about five requests per
 //! second per account) is retried with exponential backoff and jitter by the SDK's standard
@@ -296,26 +300,27 @@ impl Route53 {
             .cloned())
     }
 
-    /// Submits one change and waits until Route53 reports it INSYNC.
+    /// Submits one change batch and waits until Route53 reports it INSYNC.
     async fn change(
         &self,
         zone: &Zone,
         fqdn: &str,
-        action: ChangeAction,
-        rrset: ResourceRecordSet,
+        changes: Vec<(ChangeAction, ResourceRecordSet)>,
     ) -> Result<(), ProviderError> {
         let build_error = |e: aws_sdk_route53::error::BuildError| ProviderError::Config {
             provider: self.describe(),
             detail: format!("building the change for {fqdn}: {e}"),
         };
-        let change = Change::builder()
-            .action(action.clone())
-            .resource_record_set(rrset)
-            .build()
+        let actions: Vec<&str> = changes.iter().map(|(a, _)| a.as_str()).collect();
+        let actions = actions.join("+");
+        let changes = changes
+            .into_iter()
+            .map(|(action, rrset)| Change::builder().action(action).resource_record_set(rrset).build())
+            .collect::<Result<Vec<_>, _>>()
             .map_err(build_error)?;
         let batch = ChangeBatch::builder()
             .comment("wildcert DNS-01 challenge")
-            .changes(change)
+            .set_changes(Some(changes))
             .build()
             .map_err(build_error)?;
         let out = self
@@ -335,12 +340,47 @@ impl Route53 {
         };
         tracing::debug!(
             fqdn,
-            action = action.as_str(),
+            actions = %actions,
             change = info.id(),
             status = info.status().as_str(),
             "route53 change submitted"
         );
         self.wait_insync(fqdn, info.id(), info.status().clone()).await
+    }
+
+    /// Replaces the TXT RRset `read` (as last read; `None`: there was none) with `values`
+    /// (none: delete it) in one batch: DELETE exactly what was read, CREATE the new set.
+    /// Refused when the set changed since it was read.
+    async fn replace(
+        &self,
+        zone: &Zone,
+        fqdn: &str,
+        read: Option<ResourceRecordSet>,
+        ttl: i64,
+        values: Vec<String>,
+    ) -> Result<(), ProviderError> {
+        let mut changes = Vec::new();
+        if let Some(old) = read.clone() {
+            changes.push((ChangeAction::Delete, old));
+        }
+        if !values.is_empty() {
+            changes.push((ChangeAction::Create, self.rrset(fqdn, ttl, values.clone())?));
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let result = self.change(zone, fqdn, changes).await;
+        // Some servers (moto) refuse a DELETE + CREATE of a set that did not change, which
+        // Route53 accepts. When the set is still exactly what was read, nobody raced us:
+        // write the new set over it.
+        if let (Err(ProviderError::Rejected { .. }), Some(old), false) = (&result, &read, values.is_empty())
+            && self.current(zone, fqdn).await?.as_ref() == Some(old)
+        {
+            return self
+                .change(zone, fqdn, vec![(ChangeAction::Upsert, self.rrset(fqdn, ttl, values)?)])
+                .await;
+        }
+        result
     }
 
     async fn wait_insync(
@@ -391,50 +431,61 @@ impl Route53 {
         let fqdn = normalize(&record.fqdn);
         let _serialized = self.inner.locks.lock(&fqdn).await;
         let zone = self.zone_for(&fqdn).await?;
-        let current = self.current(&zone, &fqdn).await?;
-        let mut values: Vec<String> = current
-            .map(|rr| rr.resource_records().iter().map(|r| r.value().to_string()).collect())
-            .unwrap_or_default();
-        if values.iter().any(|v| txt_text(v) == record.value) {
-            tracing::debug!(fqdn, "value already present in the route53 RRset");
-            return Ok(());
+        let mut attempt = 1;
+        loop {
+            let current = self.current(&zone, &fqdn).await?;
+            let mut values: Vec<String> = current
+                .as_ref()
+                .map(|rr| rr.resource_records().iter().map(|r| r.value().to_string()).collect())
+                .unwrap_or_default();
+            if values.iter().any(|v| txt_text(v) == record.value) {
+                tracing::debug!(fqdn, "value already present in the route53 RRset");
+                return Ok(());
+            }
+            values.push(quote_txt(&record.value));
+            match self.replace(&zone, &fqdn, current, i64::from(record.ttl), values).await {
+                Err(ProviderError::Rejected { .. }) if attempt < CHANGE_ATTEMPTS => {
+                    tracing::debug!(
+                        fqdn,
+                        attempt,
+                        "the TXT RRset changed while we wrote it; reading it again"
+                    );
+                    attempt += 1;
+                    tokio::time::sleep(race_pause(attempt)).await;
+                }
+                other => return other,
+            }
         }
-        values.push(quote_txt(&record.value));
-        let rrset = self.rrset(&fqdn, i64::from(record.ttl), values)?;
-        self.change(&zone, &fqdn, ChangeAction::Upsert, rrset).await
     }
 
     async fn remove(&self, record: &TxtRecord) -> Result<(), ProviderError> {
         let fqdn = normalize(&record.fqdn);
         let _serialized = self.inner.locks.lock(&fqdn).await;
         let zone = self.zone_for(&fqdn).await?;
-        let Some(current) = self.current(&zone, &fqdn).await? else {
-            return Ok(());
-        };
-        let values: Vec<String> = current.resource_records().iter().map(|r| r.value().to_string()).collect();
-        let rest: Vec<String> = values.iter().filter(|v| txt_text(v) != record.value).cloned().collect();
-        if rest.len() == values.len() {
-            return Ok(());
-        }
-        let result = if rest.is_empty() {
-            // DELETE must repeat the RRset exactly as it is.
-            self.change(&zone, &fqdn, ChangeAction::Delete, current).await
-        } else {
-            let ttl = current.ttl().unwrap_or(i64::from(record.ttl));
-            let rrset = self.rrset(&fqdn, ttl, rest)?;
-            self.change(&zone, &fqdn, ChangeAction::Upsert, rrset).await
-        };
-        match result {
-            // Someone else changed the RRset between our read and our write (a DELETE of a
-            // stale copy is refused): fine if our value is gone now.
-            Err(ProviderError::Rejected { .. }) => {
-                let now = self.current(&zone, &fqdn).await?;
-                let still_there = now.is_some_and(|rr| {
-                    rr.resource_records().iter().any(|r| txt_text(r.value()) == record.value)
-                });
-                if still_there { result } else { Ok(()) }
+        let mut attempt = 1;
+        loop {
+            let Some(current) = self.current(&zone, &fqdn).await? else {
+                return Ok(());
+            };
+            let values: Vec<String> =
+                current.resource_records().iter().map(|r| r.value().to_string()).collect();
+            let rest: Vec<String> = values.iter().filter(|v| txt_text(v) != record.value).cloned().collect();
+            if rest.len() == values.len() {
+                return Ok(());
             }
-            other => other,
+            let ttl = current.ttl().unwrap_or(i64::from(record.ttl));
+            match self.replace(&zone, &fqdn, Some(current), ttl, rest).await {
+                Err(ProviderError::Rejected { .. }) if attempt < CHANGE_ATTEMPTS => {
+                    tracing::debug!(
+                        fqdn,
+                        attempt,
+                        "the TXT RRset changed while we wrote it; reading it again"
+                    );
+                    attempt += 1;
+                    tokio::time::sleep(race_pause(attempt)).await;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -542,6 +593,15 @@ impl Route53 {
             },
         }
     }
+}
+
+/// Read-and-replace attempts when other writers keep changing the RRset in between.
+const CHANGE_ATTEMPTS: u32 = 5;
+
+/// A short, growing, jittered pause before reading a raced RRset again.
+fn race_pause(attempt: u32) -> Duration {
+    let jitter = u64::from(std::process::id() ^ attempt.wrapping_mul(2_654_435_761)) % 200;
+    Duration::from_millis(100 * u64::from(attempt) + jitter)
 }
 
 /// Retries a bare HTTP 429 (a proxy or gateway in front of the API) like Route53's own
