@@ -1,6 +1,7 @@
 //! The toolkit wildcert's HTTP-API DNS adapters share: one HTTP client, [`Api`] (base URL,
 //! authentication headers, retries with `Retry-After`, redaction, JSON and form bodies),
-//! [`oauth`] client-credentials tokens, [`sign`] request-signing digests and [`zone`] zone
+//! [`oauth`] client-credentials tokens, [`jwt`] service-account tokens, [`metadata`]
+//! instance-identity tokens, [`sign`] request-signing digests and [`zone`] zone
 //! finding.
 //!
 //! hyper 1 over rustls with the aws-lc-rs provider and the system's roots (plus, optionally,
@@ -9,6 +10,8 @@
 //! `ProviderError` kinds, so both adapters report a refused key or an overloaded API alike.
 
 pub mod api;
+pub mod jwt;
+pub mod metadata;
 pub mod oauth;
 pub mod proxy;
 pub mod sign;
