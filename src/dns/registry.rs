@@ -20,4 +20,5 @@ crate::dns::provider::registry! {
     Ovh("ovh") => wildcert_dns_ovh::Ovh,
     Ns1("ns1") => wildcert_dns_ns1::Ns1,
     Gcloud("gcloud") => wildcert_dns_gcloud::Gcloud,
+    AzureDns("azuredns") => wildcert_dns_azure::AzureDns,
 }
