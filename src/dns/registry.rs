@@ -21,4 +21,5 @@ crate::dns::provider::registry! {
     Ns1("ns1") => wildcert_dns_ns1::Ns1,
     Gcloud("gcloud") => wildcert_dns_gcloud::Gcloud,
     AzureDns("azuredns") => wildcert_dns_azure::AzureDns,
+    Lightsail("lightsail") => wildcert_dns_lightsail::Lightsail,
 }
