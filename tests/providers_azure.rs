@@ -557,6 +557,20 @@ settings = {{ AZURE_CLIENT_ID = "{CLIENT_ID}", AZURE_CLIENT_SECRET_FILE = "{}", 
     .unwrap_err()
     .to_string();
     assert!(err.contains("resource_group"), "{err}");
+    // lego's AZURE_AUTH_METHOD: msi is a managed identity; methods not built in are refused.
+    let msi = text.replace("AZURE_TTL", "AZURE_AUTH_METHOD = \"msi\", AZURE_MSI_TIMEOUT = \"5\", AZURE_X");
+    let msi = msi.replace("AZURE_X = \"60\"", "AZURE_POLLING_INTERVAL = \"2\"");
+    let config = Config::parse(std::path::Path::new("w.toml"), &msi).unwrap();
+    assert!(
+        config.warnings.iter().any(|w| w.contains("client_secret has no effect")),
+        "{:?}",
+        config.warnings
+    );
+    assert!(Provider::from_section(&config.dns["installer"], &mut Vec::new()).is_ok());
+    let err = Config::parse(std::path::Path::new("w.toml"), &msi.replace("\"msi\"", "\"cli\""))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("auth_method") && err.contains("`cli` is not built in"), "{err}");
     let err = Config::parse(std::path::Path::new("w.toml"), &text.replace("AZURE_TENANT_ID", "AZURE_TENANT"))
         .unwrap_err()
         .to_string();

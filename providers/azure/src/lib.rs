@@ -45,19 +45,28 @@ pub const MIN_TTL: u32 = 1;
 const ATTEMPTS: u32 = 4;
 
 /// An Azure cloud: where its management API and its token service live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Environment {
     #[default]
-    #[serde(alias = "default", alias = "azurepubliccloud")]
     Public,
-    #[serde(alias = "azurechinacloud")]
     China,
-    #[serde(alias = "azureusgovernment", alias = "azureusgovernmentcloud")]
     UsGovernment,
 }
 
 impl Environment {
+    /// lego's names (`public`, `china`, `usgovernment`) and the SDK's (`AzurePublicCloud`, ...).
+    pub fn parse(text: &str) -> Result<Environment, SettingError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "default" | "public" | "azurepubliccloud" => Ok(Environment::Public),
+            "china" | "azurechinacloud" => Ok(Environment::China),
+            "usgovernment" | "azureusgovernment" | "azureusgovernmentcloud" => Ok(Environment::UsGovernment),
+            other => Err(SettingError::new(
+                "environment",
+                format!("`{other}` is not an Azure cloud; use public, china or usgovernment"),
+            )),
+        }
+    }
+
     /// The management endpoint, also the token's resource.
     pub fn management(self) -> &'static str {
         match self {
@@ -78,17 +87,32 @@ impl Environment {
 }
 
 /// How the adapter gets its token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthMethod {
     /// The client secret when one is set, else the managed identity.
     #[default]
-    #[serde(alias = "")]
     Default,
     /// lego's `env`: client ID, client secret and tenant ID.
     Env,
     /// The VM's managed identity (IMDS).
     Msi,
+}
+
+impl AuthMethod {
+    /// lego's `AZURE_AUTH_METHOD` values that are built in.
+    pub fn parse(text: &str) -> Result<AuthMethod, SettingError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "default" => Ok(AuthMethod::Default),
+            "env" => Ok(AuthMethod::Env),
+            "msi" => Ok(AuthMethod::Msi),
+            other => Err(SettingError::new(
+                "auth_method",
+                format!(
+                    "`{other}` is not built in; use env (client_id, client_secret, tenant_id) or msi (the VM's managed identity)"
+                ),
+            )),
+        }
+    }
 }
 
 /// Azure DNS's settings.
@@ -115,12 +139,12 @@ pub struct AzureConfig {
     /// The zone is a private DNS zone.
     #[serde(default)]
     pub private_zone: bool,
-    /// The Azure cloud: public, china or usgovernment.
+    /// The Azure cloud: public (default), china or usgovernment.
     #[serde(default)]
-    pub environment: Environment,
+    pub environment: Option<String>,
     /// default (client secret when set, else managed identity), env, or msi.
     #[serde(default)]
-    pub auth_method: AuthMethod,
+    pub auth_method: Option<String>,
     /// Timeout of the managed identity's token request.
     #[serde(default = "default_msi_timeout", deserialize_with = "wildcert_dns_api::spec::duration")]
     pub msi_timeout: Duration,
@@ -538,10 +562,12 @@ impl ProviderSpec for AzureDns {
         // IMDS is plain http:// on a link-local address by design.
         check_base_url(&config.metadata_url, "metadata_url")
             .map_err(|m| SettingError::new("metadata_url", m))?;
+        let auth_method = AuthMethod::parse(config.auth_method.as_deref().unwrap_or_default())?;
+        Environment::parse(config.environment.as_deref().unwrap_or_default())?;
         let secret_ready = config.client_secret.is_some()
             && config.client_id.as_deref().is_some_and(|s| !s.trim().is_empty())
             && config.tenant_id.as_deref().is_some_and(|s| !s.trim().is_empty());
-        match config.auth_method {
+        match auth_method {
             AuthMethod::Env if !secret_ready => {
                 return Err(SettingError::new(
                     "auth_method",
@@ -567,6 +593,12 @@ impl ProviderSpec for AzureDns {
 
     fn build(config: &AzureConfig, secrets: &mut dyn SecretReader) -> Result<AzureDns, ProviderError> {
         let client_secret = read_optional(secrets, "azuredns", "client_secret", &config.client_secret)?;
+        let invalid =
+            |e: SettingError| ProviderError::Config { provider: "azuredns".into(), detail: e.to_string() };
+        let auth_method =
+            AuthMethod::parse(config.auth_method.as_deref().unwrap_or_default()).map_err(invalid)?;
+        let environment =
+            Environment::parse(config.environment.as_deref().unwrap_or_default()).map_err(invalid)?;
         AzureDns::new(AzureSettings {
             client_id: config.client_id.clone(),
             client_secret,
@@ -575,8 +607,8 @@ impl ProviderSpec for AzureDns {
             resource_group: config.resource_group.clone(),
             zone_name: config.zone_name.clone(),
             private_zone: config.private_zone,
-            environment: config.environment,
-            auth_method: config.auth_method,
+            environment,
+            auth_method,
             msi_timeout: config.msi_timeout,
             api_url: config.api_url.clone(),
             token_url: config.token_url.clone(),
