@@ -20,4 +20,5 @@ crate::dns::provider::registry! {
     Ovh("ovh") => wildcert_dns_ovh::Ovh,
     Ns1("ns1") => wildcert_dns_ns1::Ns1,
     Namecheap("namecheap") => wildcert_dns_namecheap::Namecheap,
+    AcmeDns("acme-dns") => wildcert_dns_acmedns::AcmeDns,
 }
