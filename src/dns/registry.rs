@@ -21,4 +21,5 @@ crate::dns::provider::registry! {
     Ns1("ns1") => wildcert_dns_ns1::Ns1,
     Namecheap("namecheap") => wildcert_dns_namecheap::Namecheap,
     AcmeDns("acme-dns") => wildcert_dns_acmedns::AcmeDns,
+    DuckDns("duckdns") => wildcert_dns_duckdns::DuckDns,
 }
