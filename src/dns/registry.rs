@@ -22,4 +22,5 @@ crate::dns::provider::registry! {
     Namecheap("namecheap") => wildcert_dns_namecheap::Namecheap,
     AcmeDns("acme-dns") => wildcert_dns_acmedns::AcmeDns,
     DuckDns("duckdns") => wildcert_dns_duckdns::DuckDns,
+    HostingDe("hostingde") => wildcert_dns_hostingde::HostingDe,
 }
