@@ -23,4 +23,5 @@ crate::dns::provider::registry! {
     AcmeDns("acme-dns") => wildcert_dns_acmedns::AcmeDns,
     DuckDns("duckdns") => wildcert_dns_duckdns::DuckDns,
     HostingDe("hostingde") => wildcert_dns_hostingde::HostingDe,
+    Inwx("inwx") => wildcert_dns_inwx::Inwx,
 }

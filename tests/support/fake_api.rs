@@ -105,18 +105,26 @@ pub struct Reply {
     pub content_type: &'static str,
     pub body: String,
     pub changes: Vec<Change>,
+    /// Further headers, e.g. `Set-Cookie`.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
     /// A JSON answer; `null` is sent as an empty body.
     pub fn json(status: u16, body: serde_json::Value) -> Reply {
         let body = if body.is_null() { String::new() } else { body.to_string() };
-        Reply { status, content_type: "application/json", body, changes: Vec::new() }
+        Reply { status, content_type: "application/json", body, changes: Vec::new(), headers: Vec::new() }
     }
 
     /// An answer of another type (XML, plain text).
     pub fn text(status: u16, content_type: &'static str, body: impl Into<String>) -> Reply {
-        Reply { status, content_type, body: body.into(), changes: Vec::new() }
+        Reply { status, content_type, body: body.into(), changes: Vec::new(), headers: Vec::new() }
+    }
+
+    /// With this header as well.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Reply {
+        self.headers.push((name.to_string(), value.into()));
+        self
     }
 
     /// With these DNS changes, applied to the BIND mirror before the answer is sent.
@@ -185,8 +193,10 @@ impl<S: Send + 'static> FakeApi<S> {
                             applied.expect("the fake applies the change to BIND");
                         }
                     }
+                    let headers: String =
+                        reply.headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
                     let response = format!(
-                        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                        "HTTP/1.1 {} X\r\nContent-Type: {}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{}",
                         reply.status,
                         reply.content_type,
                         reply.body.len(),
