@@ -11,15 +11,14 @@
 mod conformance;
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::config::Config;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_dnsimple::Dnsimple;
-use wildcert_dns_rfc2136::{Rfc2136, Rfc2136Settings};
+use wildcert_dns_rfc2136::Rfc2136;
 
 const TOKEN: &str = "dnsimple-acc0unt-t0ken";
 const ACCOUNT: u64 = 1385;
@@ -37,20 +36,6 @@ struct State {
     zones: Vec<String>,
     records: Vec<Record>,
     next_id: u64,
-    seen: Vec<String>,
-    bind: Option<Rfc2136>,
-}
-
-struct FakeDnsimple {
-    url: String,
-    state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeDnsimple {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 fn message(text: &str) -> Value {
@@ -59,25 +44,6 @@ fn message(text: &str) -> Value {
 
 fn fqdn(r: &Record) -> String {
     if r.name.is_empty() { format!("{}.", r.zone) } else { format!("{}.{}.", r.name, r.zone) }
-}
-
-fn decode(text: &str) -> String {
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn json_record(r: &Record) -> Value {
@@ -95,7 +61,8 @@ fn route(
         return (401, message("Authentication failed"), None);
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let param = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(&format!("{k}="))).map(decode);
+    let param =
+        |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(&format!("{k}="))).map(fake_api::decode);
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let account = ACCOUNT.to_string();
     match (method, parts.as_slice()) {
@@ -173,71 +140,19 @@ fn route(
     }
 }
 
-impl FakeDnsimple {
-    async fn start(zones: &[&str], bind: Option<Rfc2136>) -> FakeDnsimple {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State {
-            zones: zones.iter().map(|d| d.to_string()).collect(),
-            bind,
-            ..Default::default()
-        }));
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let Some(request) = support::read_http_request(&mut socket).await else { return };
-                    let auth =
-                        request.headers.iter().find(|(n, _)| n == "authorization").map(|(_, v)| v.clone());
-                    let (status, body, change, bind) = {
-                        let mut state = shared.lock().unwrap();
-                        state.seen.push(format!("{} {}", request.method, request.target));
-                        let (status, body, change) = route(
-                            &mut state,
-                            &request.method,
-                            &request.target,
-                            auth.as_deref(),
-                            &request.body,
-                        );
-                        (status, body, change, state.bind.clone())
-                    };
-                    if let (Some((add, record)), Some(bind)) = (change, bind) {
-                        let applied =
-                            if add { bind.present(&record).await } else { bind.cleanup(&record).await };
-                        applied.expect("the fake applies the change to BIND");
-                    }
-                    let body = if body.is_null() { String::new() } else { body.to_string() };
-                    let response = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(response.as_bytes()).await;
-                });
-            }
-        });
-        FakeDnsimple { url, state, task }
-    }
+async fn fake(domains: &[&str], bind: Option<Rfc2136>) -> FakeApi<State> {
+    let state = State { zones: domains.iter().map(|d| d.to_string()).collect(), ..Default::default() };
+    FakeApi::start(state, bind, |state: &mut State, request: &support::HttpRequest| {
+        let (status, body, change) =
+            route(state, &request.method, &request.target, request.header("authorization"), &request.body);
+        let change = change.map(|(add, r)| Change { add, fqdn: r.fqdn, value: r.value });
+        Reply::json(status, body).with(change)
+    })
+    .await
+}
 
-    fn reader(&self) -> conformance::Reader {
-        let state = self.state.clone();
-        Box::new(move |name: String| {
-            let values: Vec<String> = state
-                .lock()
-                .unwrap()
-                .records
-                .iter()
-                .filter(|r| fqdn(r).eq_ignore_ascii_case(&name))
-                .map(|r| r.content.clone())
-                .collect();
-            Box::pin(async move { values })
-        })
-    }
-
-    fn seen(&self) -> Vec<String> {
-        self.state.lock().unwrap().seen.clone()
-    }
+fn values(state: &State, name: &str) -> Vec<String> {
+    state.records.iter().filter(|r| fqdn(r).eq_ignore_ascii_case(name)).map(|r| r.content.clone()).collect()
 }
 
 fn adapter(url: &str, token: &str) -> Dnsimple {
@@ -247,13 +162,13 @@ fn adapter(url: &str, token: &str) -> Dnsimple {
 /// The conformance suite against the contract fake.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dnsimple_conformance() {
-    let api = FakeDnsimple::start(&["example.com"], None).await;
+    let api = fake(&["example.com"], None).await;
     let fqdn = "_acme-challenge.gradient.example.com.".to_string();
     let subject = conformance::Subject {
         provider: adapter(&api.url, TOKEN),
         fqdn: fqdn.clone(),
         zone: None,
-        read: api.reader(),
+        read: api.reader(values),
         secrets: vec![TOKEN.into()],
     };
     conformance::records(&subject).await;
@@ -272,16 +187,15 @@ async fn dnsimple_conformance() {
         &["not-the-t0ken".into(), TOKEN.into()],
     )
     .await;
-    let upstream = api.url.trim_start_matches("http://").to_string();
-    conformance::busy_is_retried(|url: &str| adapter(url, TOKEN), &upstream, &fqdn, &None).await;
+    conformance::busy_is_retried(|url: &str| adapter(url, TOKEN), &api.upstream(), &fqdn, &None).await;
 }
 
 /// More records at the name than one page holds: cleanup still finds ours.
 #[tokio::test]
 async fn dnsimple_pages_through_records() {
-    let api = FakeDnsimple::start(&["example.com"], None).await;
+    let api = fake(&["example.com"], None).await;
     {
-        let mut state = api.state.lock().unwrap();
+        let mut state = api.state();
         for i in 0..150 {
             state.next_id += 1;
             let id = state.next_id;
@@ -303,27 +217,22 @@ async fn dnsimple_pages_through_records() {
     };
     p.present(&ours).await.unwrap();
     p.present(&ours).await.unwrap();
-    assert_eq!(api.state.lock().unwrap().records.iter().filter(|r| r.content == "ours").count(), 1);
+    assert_eq!(api.state().records.iter().filter(|r| r.content == "ours").count(), 1);
     p.cleanup(&ours).await.unwrap();
-    let state = api.state.lock().unwrap();
+    let state = api.state();
     assert_eq!(state.records.len(), 150);
-    assert!(state.seen.iter().any(|s| s.contains("page=2")), "{:#?}", state.seen);
+    let seen = api.seen();
+    assert!(seen.iter().any(|s| s.contains("page=2")), "{seen:#?}");
 }
 
 #[test]
 fn dnsimple_installer_settings() {
-    let text = r#"
-[acme]
-directory = "https://127.0.0.1:14000/dir"
-
-[storage]
-local_dir = "/tmp/live"
-state_dir = "/tmp/state"
-
-[dns.installer]
+    let text = &fake_api::config_with(
+        r#"[dns.installer]
 provider = "dnsimple"
 settings = { DNSIMPLE_OAUTH_TOKEN_FILE = "/etc/wildcert/dnsimple.token", DNSIMPLE_BASE_URL = "https://api.sandbox.dnsimple.com", DNSIMPLE_TTL = "60" }
-"#;
+"#,
+    );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
     assert!(
         config.warnings.iter().any(|w| w.contains("DNSIMPLE_TTL has no effect")),
@@ -347,37 +256,14 @@ settings = { DNSIMPLE_OAUTH_TOKEN_FILE = "/etc/wildcert/dnsimple.token", DNSIMPL
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dnsimple_issue_through_pebble_validating_bind() {
-    let stack = tokio::task::block_in_place(|| support::Stack::up_with(&[("STACK_S3", "0")]));
-    let tsig = std::fs::read_to_string(stack.get("TSIG_SECRET_FILE")).unwrap();
-    let bind = Rfc2136::new(Rfc2136Settings {
-        server: format!("127.0.0.1:{}", stack.get("DNS_PORT")),
-        key_name: stack.get("TSIG_KEY").to_string(),
-        algorithm: "hmac-sha256".into(),
-        secret: Secret::new(tsig.trim()),
-        zone: Some("gradient.example.com.".into()),
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
-    let api = FakeDnsimple::start(&["gradient.example.com"], Some(bind)).await;
-    let token_file = stack.dir().join("dnsimple.token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    std::fs::set_permissions(&token_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let text = stack.config_text();
-    let start = text.find("[dns.office]").unwrap();
-    let end = text.find("[[certificate]]").unwrap();
-    let section = format!(
-        "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\nprovider = \"dnsimple\"\napi_url = \"{1}\"\noauth_token_file = \"{2}\"\n\n",
-        stack.get("DNS_SERVER"),
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["gradient.example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let secret_file = fake_api::secret_file(&stack, "dnsimple.token", TOKEN);
+    let table = format!(
+        "provider = \"dnsimple\"\napi_url = \"{}\"\noauth_token_file = \"{}\"",
         api.url,
-        token_file.display()
+        secret_file.display()
     );
-    let config = stack.write_config("dnsimple.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
-    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
-    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
-    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("gradient: issued"), "{stdout}");
-    assert!(!stderr.contains(TOKEN) && !stdout.contains(TOKEN));
-    assert!(api.state.lock().unwrap().records.is_empty());
-    assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "no TXT left in BIND");
-    assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
+    fake_api::issue_through(&stack, &table, &[TOKEN]);
+    assert!(api.state().records.is_empty());
 }

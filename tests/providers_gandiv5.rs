@@ -12,15 +12,14 @@ mod conformance;
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::config::Config;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord, txt_text};
 use wildcert_dns_gandiv5::{Gandi, GandiAuth};
-use wildcert_dns_rfc2136::{Rfc2136, Rfc2136Settings};
+use wildcert_dns_rfc2136::Rfc2136;
 
 const TOKEN: &str = "gandi-pat-1f2e3d";
 const API_KEY: &str = "gandi-apikey-9z8y";
@@ -30,20 +29,6 @@ struct State {
     domains: Vec<String>,
     /// (domain, name) -> quoted values.
     sets: BTreeMap<(String, String), Vec<String>>,
-    seen: Vec<String>,
-    bind: Option<Rfc2136>,
-}
-
-struct FakeGandi {
-    url: String,
-    state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeGandi {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 fn error(code: u16, object: &str, message: &str) -> Value {
@@ -123,76 +108,35 @@ fn route(
     }
 }
 
-impl FakeGandi {
-    async fn start(domains: &[&str], bind: Option<Rfc2136>) -> FakeGandi {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v5/livedns", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State {
-            domains: domains.iter().map(|d| d.to_string()).collect(),
-            bind,
-            ..Default::default()
-        }));
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let Some(request) = support::read_http_request(&mut socket).await else { return };
-                    let auth =
-                        request.headers.iter().find(|(n, _)| n == "authorization").map(|(_, v)| v.clone());
-                    let path = request.target.split('?').next().unwrap_or_default();
-                    let Some(path) = path.strip_prefix("/v5/livedns") else {
-                        let _ = socket
-                            .write_all(b"HTTP/1.1 404 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                            .await;
-                        return;
-                    };
-                    let (status, body, changes, bind) = {
-                        let mut state = shared.lock().unwrap();
-                        state.seen.push(format!("{} {path}", request.method));
-                        let (status, body, changes) =
-                            route(&mut state, &request.method, path, auth.as_deref(), &request.body);
-                        (status, body, changes, state.bind.clone())
-                    };
-                    if let Some(bind) = bind {
-                        for (add, name, value) in changes {
-                            let record = TxtRecord { fqdn: name, zone: None, value, ttl: 60, raw: None };
-                            let applied =
-                                if add { bind.present(&record).await } else { bind.cleanup(&record).await };
-                            applied.expect("the fake applies the change to BIND");
-                        }
-                    }
-                    let body = if body.is_null() { String::new() } else { body.to_string() };
-                    let response = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(response.as_bytes()).await;
-                });
-            }
-        });
-        FakeGandi { url, state, task }
-    }
+async fn fake(domains: &[&str], bind: Option<Rfc2136>) -> FakeApi<State> {
+    let state = State { domains: domains.iter().map(|d| d.to_string()).collect(), ..Default::default() };
+    FakeApi::start(state, bind, |state: &mut State, request: &support::HttpRequest| {
+        let Some(path) = request.path().strip_prefix("/v5/livedns") else {
+            return Reply::json(404, Value::Null);
+        };
+        let (status, body, changes) =
+            route(state, &request.method, path, request.header("authorization"), &request.body);
+        Reply::json(status, body).with(changes.into_iter().map(|(add, fqdn, value)| Change {
+            add,
+            fqdn,
+            value,
+        }))
+    })
+    .await
+}
 
-    fn reader(&self) -> conformance::Reader {
-        let state = self.state.clone();
-        Box::new(move |name: String| {
-            let values: Vec<String> = state
-                .lock()
-                .unwrap()
-                .sets
-                .iter()
-                .filter(|((d, n), _)| fqdn(d, n).eq_ignore_ascii_case(&name))
-                .flat_map(|(_, v)| v.iter().map(|v| txt_text(v)))
-                .collect();
-            Box::pin(async move { values })
-        })
-    }
+/// The API's base URL on the fake.
+fn base(api: &FakeApi<State>) -> String {
+    format!("{}/v5/livedns", api.url)
+}
 
-    fn seen(&self) -> Vec<String> {
-        self.state.lock().unwrap().seen.clone()
-    }
+fn values(state: &State, name: &str) -> Vec<String> {
+    state
+        .sets
+        .iter()
+        .filter(|((d, n), _)| fqdn(d, n).eq_ignore_ascii_case(name))
+        .flat_map(|(_, v)| v.iter().map(|v| txt_text(v)))
+        .collect()
 }
 
 fn adapter(url: &str, auth: GandiAuth) -> Gandi {
@@ -206,27 +150,27 @@ fn token() -> GandiAuth {
 /// The conformance suite against the contract fake, with a value someone else wrote.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gandiv5_conformance() {
-    let api = FakeGandi::start(&["example.com"], None).await;
-    api.state.lock().unwrap().sets.insert(
+    let api = fake(&["example.com"], None).await;
+    api.state().sets.insert(
         ("example.com".into(), "_acme-challenge.gradient".into()),
         vec!["\"someone-elses-value\"".into()],
     );
     let fqdn = "_acme-challenge.gradient.example.com.".to_string();
     let subject = conformance::Subject {
-        provider: adapter(&api.url, token()),
+        provider: adapter(&base(&api), token()),
         fqdn: fqdn.clone(),
         zone: None,
-        read: api.reader(),
+        read: api.reader(values),
         secrets: vec![TOKEN.into()],
     };
     conformance::records(&subject).await;
-    assert_eq!((api.reader())(fqdn.clone()).await, ["someone-elses-value"]);
+    assert_eq!((api.reader(values))(fqdn.clone()).await, ["someone-elses-value"]);
     let seen = api.seen();
     assert!(
-        seen.iter().any(|s| s == "PUT /domains/example.com/records/_acme-challenge.gradient/TXT"),
+        seen.iter().any(|s| s == "PUT /v5/livedns/domains/example.com/records/_acme-challenge.gradient/TXT"),
         "{seen:#?}"
     );
-    let wrong = adapter(&api.url, GandiAuth::Token(Secret::new("expired-pat")));
+    let wrong = adapter(&base(&api), GandiAuth::Token(Secret::new("expired-pat")));
     conformance::auth_failure(
         &wrong,
         &fqdn,
@@ -235,12 +179,11 @@ async fn gandiv5_conformance() {
         &["expired-pat".into(), TOKEN.into()],
     )
     .await;
-    let wrong = adapter(&api.url, GandiAuth::ApiKey(Secret::new("old-key")));
+    let wrong = adapter(&base(&api), GandiAuth::ApiKey(Secret::new("old-key")));
     conformance::auth_failure(&wrong, &fqdn, &None, "api_key", &["old-key".into(), API_KEY.into()]).await;
-    let upstream = api.url.trim_start_matches("http://").split('/').next().unwrap().to_string();
     conformance::busy_is_retried(
         |url: &str| adapter(&format!("{url}/v5/livedns"), token()),
-        &upstream,
+        &api.upstream(),
         &fqdn,
         &None,
     )
@@ -250,8 +193,8 @@ async fn gandiv5_conformance() {
 /// The API key works too; the last value goes with a DELETE of the set.
 #[tokio::test]
 async fn gandiv5_api_key_and_last_value_deleted() {
-    let api = FakeGandi::start(&["example.com"], None).await;
-    let p = adapter(&api.url, GandiAuth::ApiKey(Secret::new(API_KEY)));
+    let api = fake(&["example.com"], None).await;
+    let p = adapter(&base(&api), GandiAuth::ApiKey(Secret::new(API_KEY)));
     let record = TxtRecord {
         fqdn: "_acme-challenge.example.com.".into(),
         zone: Some("example.com.".into()),
@@ -260,26 +203,23 @@ async fn gandiv5_api_key_and_last_value_deleted() {
         raw: None,
     };
     p.present(&record).await.unwrap();
-    assert_eq!(api.state.lock().unwrap().sets.values().next().unwrap(), &["\"v\""]);
+    assert_eq!(api.state().sets.values().next().unwrap(), &["\"v\""]);
     p.cleanup(&record).await.unwrap();
-    assert!(api.seen().contains(&"DELETE /domains/example.com/records/_acme-challenge/TXT".to_string()));
-    assert!(api.state.lock().unwrap().sets.is_empty());
+    assert!(
+        api.seen()
+            .contains(&"DELETE /v5/livedns/domains/example.com/records/_acme-challenge/TXT".to_string())
+    );
+    assert!(api.state().sets.is_empty());
 }
 
 #[test]
 fn gandiv5_installer_settings() {
-    let text = r#"
-[acme]
-directory = "https://127.0.0.1:14000/dir"
-
-[storage]
-local_dir = "/tmp/live"
-state_dir = "/tmp/state"
-
-[dns.installer]
+    let text = &fake_api::config_with(
+        r#"[dns.installer]
 provider = "gandiv5"
 settings = { GANDIV5_API_KEY_FILE = "/etc/wildcert/gandi.key", GANDIV5_TTL = "300" }
-"#;
+"#,
+    );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
     assert!(config.warnings.iter().any(|w| w.contains("GANDIV5_TTL has no effect")), "{:?}", config.warnings);
     let both = text.replace("GANDIV5_TTL = \"300\"", "GANDIV5_PERSONAL_ACCESS_TOKEN_FILE = \"/t\"");
@@ -291,37 +231,14 @@ settings = { GANDIV5_API_KEY_FILE = "/etc/wildcert/gandi.key", GANDIV5_TTL = "30
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gandiv5_issue_through_pebble_validating_bind() {
-    let stack = tokio::task::block_in_place(|| support::Stack::up_with(&[("STACK_S3", "0")]));
-    let tsig = std::fs::read_to_string(stack.get("TSIG_SECRET_FILE")).unwrap();
-    let bind = Rfc2136::new(Rfc2136Settings {
-        server: format!("127.0.0.1:{}", stack.get("DNS_PORT")),
-        key_name: stack.get("TSIG_KEY").to_string(),
-        algorithm: "hmac-sha256".into(),
-        secret: Secret::new(tsig.trim()),
-        zone: Some("gradient.example.com.".into()),
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
-    let api = FakeGandi::start(&["gradient.example.com"], Some(bind)).await;
-    let token_file = stack.dir().join("gandi.token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    std::fs::set_permissions(&token_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let text = stack.config_text();
-    let start = text.find("[dns.office]").unwrap();
-    let end = text.find("[[certificate]]").unwrap();
-    let section = format!(
-        "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\nprovider = \"gandiv5\"\napi_url = \"{1}\"\npersonal_access_token_file = \"{2}\"\n\n",
-        stack.get("DNS_SERVER"),
-        api.url,
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["gradient.example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let token_file = fake_api::secret_file(&stack, "gandi.token", TOKEN);
+    let table = format!(
+        "provider = \"gandiv5\"\napi_url = \"{}\"\npersonal_access_token_file = \"{}\"",
+        base(&api),
         token_file.display()
     );
-    let config = stack.write_config("gandi.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
-    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
-    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
-    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("gradient: issued"), "{stdout}");
-    assert!(!stderr.contains(TOKEN) && !stdout.contains(TOKEN));
-    assert!(api.state.lock().unwrap().sets.is_empty());
-    assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "no TXT left in BIND");
-    assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
+    fake_api::issue_through(&stack, &table, &[TOKEN]);
+    assert!(api.state().sets.is_empty());
 }

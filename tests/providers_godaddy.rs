@@ -10,15 +10,14 @@ mod conformance;
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::config::Config;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_godaddy::GoDaddy;
-use wildcert_dns_rfc2136::{Rfc2136, Rfc2136Settings};
+use wildcert_dns_rfc2136::Rfc2136;
 
 const KEY: &str = "gd-k3y-5aa1";
 const SECRET: &str = "gd-s3cret-77b2";
@@ -28,20 +27,6 @@ struct State {
     domains: Vec<String>,
     /// (domain, relative name) -> TXT values.
     txt: BTreeMap<(String, String), Vec<String>>,
-    seen: Vec<String>,
-    bind: Option<Rfc2136>,
-}
-
-struct FakeGoDaddy {
-    url: String,
-    state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeGoDaddy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 fn error(code: &str, message: &str) -> Value {
@@ -120,70 +105,27 @@ fn route(
     }
 }
 
-impl FakeGoDaddy {
-    async fn start(domains: &[&str], bind: Option<Rfc2136>) -> FakeGoDaddy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State {
-            domains: domains.iter().map(|d| d.to_string()).collect(),
-            bind,
-            ..Default::default()
-        }));
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let Some(request) = support::read_http_request(&mut socket).await else { return };
-                    let auth =
-                        request.headers.iter().find(|(n, _)| n == "authorization").map(|(_, v)| v.clone());
-                    let path = request.target.split('?').next().unwrap_or_default().to_string();
-                    let (status, body, changes, bind) = {
-                        let mut state = shared.lock().unwrap();
-                        state.seen.push(format!("{} {path}", request.method));
-                        let (status, body, changes) =
-                            route(&mut state, &request.method, &path, auth.as_deref(), &request.body);
-                        (status, body, changes, state.bind.clone())
-                    };
-                    if let Some(bind) = bind {
-                        for (add, name, value) in changes {
-                            let record = TxtRecord { fqdn: name, zone: None, value, ttl: 60, raw: None };
-                            let applied =
-                                if add { bind.present(&record).await } else { bind.cleanup(&record).await };
-                            applied.expect("the fake applies the change to BIND");
-                        }
-                    }
-                    let body = if body.is_null() { String::new() } else { body.to_string() };
-                    let response = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(response.as_bytes()).await;
-                });
-            }
-        });
-        FakeGoDaddy { url, state, task }
-    }
+async fn fake(domains: &[&str], bind: Option<Rfc2136>) -> FakeApi<State> {
+    let state = State { domains: domains.iter().map(|d| d.to_string()).collect(), ..Default::default() };
+    FakeApi::start(state, bind, |state: &mut State, request: &support::HttpRequest| {
+        let (status, body, changes) =
+            route(state, &request.method, request.path(), request.header("authorization"), &request.body);
+        Reply::json(status, body).with(changes.into_iter().map(|(add, fqdn, value)| Change {
+            add,
+            fqdn,
+            value,
+        }))
+    })
+    .await
+}
 
-    fn reader(&self) -> conformance::Reader {
-        let state = self.state.clone();
-        Box::new(move |name: String| {
-            let values: Vec<String> = state
-                .lock()
-                .unwrap()
-                .txt
-                .iter()
-                .filter(|((d, n), _)| fqdn(d, n).eq_ignore_ascii_case(&name))
-                .flat_map(|(_, v)| v.clone())
-                .collect();
-            Box::pin(async move { values })
-        })
-    }
-
-    fn seen(&self) -> Vec<String> {
-        self.state.lock().unwrap().seen.clone()
-    }
+fn values(state: &State, name: &str) -> Vec<String> {
+    state
+        .txt
+        .iter()
+        .filter(|((d, n), _)| fqdn(d, n).eq_ignore_ascii_case(name))
+        .flat_map(|(_, v)| v.clone())
+        .collect()
 }
 
 fn adapter(url: &str, secret: &str) -> GoDaddy {
@@ -194,8 +136,8 @@ fn adapter(url: &str, secret: &str) -> GoDaddy {
 /// name that must survive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn godaddy_conformance() {
-    let api = FakeGoDaddy::start(&["example.com"], None).await;
-    api.state.lock().unwrap().txt.insert(
+    let api = fake(&["example.com"], None).await;
+    api.state().txt.insert(
         ("example.com".into(), "_acme-challenge.gradient".into()),
         vec!["someone-elses-value".into()],
     );
@@ -204,11 +146,11 @@ async fn godaddy_conformance() {
         provider: adapter(&api.url, SECRET),
         fqdn: fqdn.clone(),
         zone: None,
-        read: api.reader(),
+        read: api.reader(values),
         secrets: vec![KEY.into(), SECRET.into()],
     };
     conformance::records(&subject).await;
-    assert_eq!((api.reader())(fqdn.clone()).await, ["someone-elses-value"]);
+    assert_eq!((api.reader(values))(fqdn.clone()).await, ["someone-elses-value"]);
     let seen = api.seen();
     assert!(
         seen.iter().any(|s| s == "PUT /v1/domains/example.com/records/TXT/_acme-challenge.gradient"),
@@ -222,14 +164,13 @@ async fn godaddy_conformance() {
         &["gd-wrong-99".into(), SECRET.into(), KEY.into()],
     )
     .await;
-    let upstream = api.url.trim_start_matches("http://").to_string();
-    conformance::busy_is_retried(|url: &str| adapter(url, SECRET), &upstream, &fqdn, &None).await;
+    conformance::busy_is_retried(|url: &str| adapter(url, SECRET), &api.upstream(), &fqdn, &None).await;
 }
 
 /// The last value goes with a DELETE of the name's TXT records.
 #[tokio::test]
 async fn godaddy_last_value_is_deleted() {
-    let api = FakeGoDaddy::start(&["example.com"], None).await;
+    let api = fake(&["example.com"], None).await;
     let p = adapter(&api.url, SECRET);
     let record = TxtRecord {
         fqdn: "_acme-challenge.example.com.".into(),
@@ -245,24 +186,18 @@ async fn godaddy_last_value_is_deleted() {
         seen.contains(&"DELETE /v1/domains/example.com/records/TXT/_acme-challenge".to_string()),
         "{seen:#?}"
     );
-    assert!(api.state.lock().unwrap().txt.is_empty());
+    assert!(api.state().txt.is_empty());
 }
 
 /// The installer's settings reach the adapter.
 #[test]
 fn godaddy_installer_settings() {
-    let text = r#"
-[acme]
-directory = "https://127.0.0.1:14000/dir"
-
-[storage]
-local_dir = "/tmp/live"
-state_dir = "/tmp/state"
-
-[dns.installer]
+    let text = &fake_api::config_with(
+        r#"[dns.installer]
 provider = "godaddy"
 settings = { GODADDY_API_KEY = "k", GODADDY_API_SECRET_FILE = "/etc/wildcert/gd.secret", GODADDY_TTL = "600" }
-"#;
+"#,
+    );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
     assert!(config.warnings.iter().any(|w| w.contains("GODADDY_TTL has no effect")), "{:?}", config.warnings);
     assert!(
@@ -284,46 +219,18 @@ settings = { GODADDY_API_KEY = "k", GODADDY_API_SECRET_FILE = "/etc/wildcert/gd.
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn godaddy_issue_through_pebble_validating_bind() {
-    let stack = tokio::task::block_in_place(|| support::Stack::up_with(&[("STACK_S3", "0")]));
-    let tsig = std::fs::read_to_string(stack.get("TSIG_SECRET_FILE")).unwrap();
-    let bind = Rfc2136::new(Rfc2136Settings {
-        server: format!("127.0.0.1:{}", stack.get("DNS_PORT")),
-        key_name: stack.get("TSIG_KEY").to_string(),
-        algorithm: "hmac-sha256".into(),
-        secret: Secret::new(tsig.trim()),
-        zone: Some("gradient.example.com.".into()),
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
-    let api = FakeGoDaddy::start(&["gradient.example.com"], Some(bind)).await;
-    let write = |name: &str, value: &str| {
-        let path = stack.dir().join(name);
-        std::fs::write(&path, format!("{value}\n")).unwrap();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-        path
-    };
-    let (key_file, secret_file) = (write("gd.key", KEY), write("gd.secret", SECRET));
-    let text = stack.config_text();
-    let start = text.find("[dns.office]").unwrap();
-    let end = text.find("[[certificate]]").unwrap();
-    let section = format!(
-        "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\nprovider = \"godaddy\"\napi_url = \"{1}\"\napi_key_file = \"{2}\"\napi_secret_file = \"{3}\"\n\n",
-        stack.get("DNS_SERVER"),
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["gradient.example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let key_file = fake_api::secret_file(&stack, "gd.key", KEY);
+    let secret_file = fake_api::secret_file(&stack, "gd.secret", SECRET);
+    let table = format!(
+        "provider = \"godaddy\"\napi_url = \"{}\"\napi_key_file = \"{}\"\napi_secret_file = \"{}\"",
         api.url,
         key_file.display(),
         secret_file.display()
     );
-    let config = stack.write_config("godaddy.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
-    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
-    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
-    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("gradient: issued"), "{stdout}");
-    for secret in [KEY, SECRET] {
-        assert!(!stderr.contains(secret) && !stdout.contains(secret));
-    }
+    fake_api::issue_through(&stack, &table, &[KEY, SECRET]);
     let seen = api.seen();
     assert!(seen.iter().filter(|s| s.starts_with("PUT ")).count() >= 2, "{seen:#?}");
-    assert!(api.state.lock().unwrap().txt.values().all(|v| v.is_empty()));
-    assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "no TXT left in BIND");
-    assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
+    assert!(api.state().txt.values().all(|v| v.is_empty()));
 }

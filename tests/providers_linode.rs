@@ -11,15 +11,14 @@
 mod conformance;
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::config::Config;
-use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
+use wildcert_dns_api::{Secret, TxtRecord};
 use wildcert_dns_linode::Linode;
-use wildcert_dns_rfc2136::{Rfc2136, Rfc2136Settings};
+use wildcert_dns_rfc2136::Rfc2136;
 
 const TOKEN: &str = "linode-pat-0a1b2c3d";
 const PAGE: usize = 25;
@@ -39,20 +38,6 @@ struct State {
     domains: Vec<(u64, String)>,
     records: Vec<Record>,
     next_id: u64,
-    seen: Vec<String>,
-    bind: Option<Rfc2136>,
-}
-
-struct FakeLinode {
-    url: String,
-    state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeLinode {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 fn errors(reason: &str) -> Value {
@@ -166,70 +151,27 @@ fn route(
     }
 }
 
-impl FakeLinode {
-    async fn start(domains: &[&str], bind: Option<Rfc2136>) -> FakeLinode {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State {
-            domains: domains.iter().enumerate().map(|(i, d)| (1000 + i as u64, d.to_string())).collect(),
-            bind,
-            ..Default::default()
-        }));
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let Some(request) = support::read_http_request(&mut socket).await else { return };
-                    let auth =
-                        request.headers.iter().find(|(n, _)| n == "authorization").map(|(_, v)| v.clone());
-                    let (status, body, change, bind) = {
-                        let mut state = shared.lock().unwrap();
-                        state.seen.push(format!("{} {}", request.method, request.target));
-                        let (status, body, change) = route(
-                            &mut state,
-                            &request.method,
-                            &request.target,
-                            auth.as_deref(),
-                            &request.body,
-                        );
-                        (status, body, change, state.bind.clone())
-                    };
-                    if let (Some((add, record)), Some(bind)) = (change, bind) {
-                        let applied =
-                            if add { bind.present(&record).await } else { bind.cleanup(&record).await };
-                        applied.expect("the fake applies the change to BIND");
-                    }
-                    let body = body.to_string();
-                    let response = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(response.as_bytes()).await;
-                });
-            }
-        });
-        FakeLinode { url, state, task }
-    }
+async fn fake(domains: &[&str], bind: Option<Rfc2136>) -> FakeApi<State> {
+    let state = State {
+        domains: domains.iter().enumerate().map(|(i, d)| (1000 + i as u64, d.to_string())).collect(),
+        ..Default::default()
+    };
+    FakeApi::start(state, bind, |state: &mut State, request: &support::HttpRequest| {
+        let (status, body, change) =
+            route(state, &request.method, &request.target, request.header("authorization"), &request.body);
+        let change = change.map(|(add, r)| Change { add, fqdn: r.fqdn, value: r.value });
+        Reply::json(status, body).with(change)
+    })
+    .await
+}
 
-    fn reader(&self) -> conformance::Reader {
-        let state = self.state.clone();
-        Box::new(move |name: String| {
-            let state = state.lock().unwrap();
-            let values: Vec<String> = state
-                .records
-                .iter()
-                .filter(|r| r.rtype == "TXT" && state.fqdn(r).eq_ignore_ascii_case(&name))
-                .map(|r| r.target.clone())
-                .collect();
-            Box::pin(async move { values })
-        })
-    }
-
-    fn seen(&self) -> Vec<String> {
-        self.state.lock().unwrap().seen.clone()
-    }
+fn values(state: &State, name: &str) -> Vec<String> {
+    state
+        .records
+        .iter()
+        .filter(|r| r.rtype == "TXT" && state.fqdn(r).eq_ignore_ascii_case(name))
+        .map(|r| r.target.clone())
+        .collect()
 }
 
 fn adapter(url: &str, token: &str) -> Linode {
@@ -239,9 +181,9 @@ fn adapter(url: &str, token: &str) -> Linode {
 /// The conformance suite against the contract fake, with other records in the domain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linode_conformance() {
-    let api = FakeLinode::start(&["example.com", "gradient.example.com"], None).await;
+    let api = fake(&["example.com", "gradient.example.com"], None).await;
     {
-        let mut state = api.state.lock().unwrap();
+        let mut state = api.state();
         for i in 0..30 {
             state.next_id += 1;
             let id = state.next_id;
@@ -259,14 +201,14 @@ async fn linode_conformance() {
         provider: adapter(&api.url, TOKEN),
         fqdn: fqdn.clone(),
         zone: None,
-        read: api.reader(),
+        read: api.reader(values),
         secrets: vec![TOKEN.into()],
     };
     conformance::records(&subject).await;
     let seen = api.seen();
     assert!(seen.iter().any(|s| s.starts_with("POST /v4/domains/1001/records")), "{seen:#?}");
     assert!(seen.iter().any(|s| s.starts_with("GET /v4/domains/1001/records?page=2")), "{seen:#?}");
-    assert_eq!(api.state.lock().unwrap().records.len(), 30, "other records are untouched");
+    assert_eq!(api.state().records.len(), 30, "other records are untouched");
     conformance::auth_failure(
         &adapter(&api.url, "wrong-pat-9"),
         &fqdn,
@@ -275,25 +217,18 @@ async fn linode_conformance() {
         &["wrong-pat-9".into(), TOKEN.into()],
     )
     .await;
-    let upstream = api.url.trim_start_matches("http://").to_string();
-    conformance::busy_is_retried(|url: &str| adapter(url, TOKEN), &upstream, &fqdn, &None).await;
+    conformance::busy_is_retried(|url: &str| adapter(url, TOKEN), &api.upstream(), &fqdn, &None).await;
 }
 
 /// The installer's `linode` code reaches this adapter with a warning.
 #[test]
 fn linode_code_is_served_by_linodev4() {
-    let text = r#"
-[acme]
-directory = "https://127.0.0.1:14000/dir"
-
-[storage]
-local_dir = "/tmp/live"
-state_dir = "/tmp/state"
-
-[dns.installer]
+    let text = &fake_api::config_with(
+        r#"[dns.installer]
 provider = "linode"
 settings = { LINODE_TOKEN_FILE = "/etc/wildcert/linode.token", LINODE_API_KEY = "v3-key" }
-"#;
+"#,
+    );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
     assert!(matches!(config.dns["installer"].config, wildcert::dns::provider::ProviderConfig::Linode(_)));
     let warnings = config.warnings.join("\n");
@@ -306,37 +241,14 @@ settings = { LINODE_TOKEN_FILE = "/etc/wildcert/linode.token", LINODE_API_KEY = 
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linode_issue_through_pebble_validating_bind() {
-    let stack = tokio::task::block_in_place(|| support::Stack::up_with(&[("STACK_S3", "0")]));
-    let tsig = std::fs::read_to_string(stack.get("TSIG_SECRET_FILE")).unwrap();
-    let bind = Rfc2136::new(Rfc2136Settings {
-        server: format!("127.0.0.1:{}", stack.get("DNS_PORT")),
-        key_name: stack.get("TSIG_KEY").to_string(),
-        algorithm: "hmac-sha256".into(),
-        secret: Secret::new(tsig.trim()),
-        zone: Some("gradient.example.com.".into()),
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
-    let api = FakeLinode::start(&["gradient.example.com"], Some(bind)).await;
-    let token_file = stack.dir().join("linode.token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    std::fs::set_permissions(&token_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let text = stack.config_text();
-    let start = text.find("[dns.office]").unwrap();
-    let end = text.find("[[certificate]]").unwrap();
-    let section = format!(
-        "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\nprovider = \"linodev4\"\napi_url = \"{1}\"\ntoken_file = \"{2}\"\n\n",
-        stack.get("DNS_SERVER"),
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["gradient.example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let secret_file = fake_api::secret_file(&stack, "linode.token", TOKEN);
+    let table = format!(
+        "provider = \"linodev4\"\napi_url = \"{}\"\ntoken_file = \"{}\"",
         api.url,
-        token_file.display()
+        secret_file.display()
     );
-    let config = stack.write_config("linode.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
-    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
-    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
-    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("gradient: issued"), "{stdout}");
-    assert!(!stderr.contains(TOKEN) && !stdout.contains(TOKEN));
-    assert!(api.state.lock().unwrap().records.is_empty());
-    assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "no TXT left in BIND");
-    assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
+    fake_api::issue_through(&stack, &table, &[TOKEN]);
+    assert!(api.state().records.is_empty());
 }

@@ -10,15 +10,14 @@ mod conformance;
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::config::Config;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_ns1::Ns1;
-use wildcert_dns_rfc2136::{Rfc2136, Rfc2136Settings};
+use wildcert_dns_rfc2136::Rfc2136;
 
 const KEY: &str = "ns1-api-k3y-abc";
 
@@ -27,20 +26,6 @@ struct State {
     zones: Vec<String>,
     /// domain -> TXT answers.
     records: BTreeMap<String, Vec<String>>,
-    seen: Vec<String>,
-    bind: Option<Rfc2136>,
-}
-
-struct FakeNs1 {
-    url: String,
-    state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeNs1 {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 fn message(text: &str) -> Value {
@@ -118,64 +103,27 @@ fn route(
     }
 }
 
-impl FakeNs1 {
-    async fn start(zones: &[&str], bind: Option<Rfc2136>) -> FakeNs1 {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v1", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State {
-            zones: zones.iter().map(|d| d.to_string()).collect(),
-            bind,
-            ..Default::default()
-        }));
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let Some(request) = support::read_http_request(&mut socket).await else { return };
-                    let key =
-                        request.headers.iter().find(|(n, _)| n == "x-nsone-key").map(|(_, v)| v.clone());
-                    let path = request.target.split('?').next().unwrap_or_default().to_string();
-                    let (status, body, changes, bind) = {
-                        let mut state = shared.lock().unwrap();
-                        state.seen.push(format!("{} {path}", request.method));
-                        let (status, body, changes) =
-                            route(&mut state, &request.method, &path, key.as_deref(), &request.body);
-                        (status, body, changes, state.bind.clone())
-                    };
-                    if let Some(bind) = bind {
-                        for (add, name, value) in changes {
-                            let record = TxtRecord { fqdn: name, zone: None, value, ttl: 60, raw: None };
-                            let applied =
-                                if add { bind.present(&record).await } else { bind.cleanup(&record).await };
-                            applied.expect("the fake applies the change to BIND");
-                        }
-                    }
-                    let body = body.to_string();
-                    let response = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(response.as_bytes()).await;
-                });
-            }
-        });
-        FakeNs1 { url, state, task }
-    }
+async fn fake(zones: &[&str], bind: Option<Rfc2136>) -> FakeApi<State> {
+    let state = State { zones: zones.iter().map(|d| d.to_string()).collect(), ..Default::default() };
+    FakeApi::start(state, bind, |state: &mut State, request: &support::HttpRequest| {
+        let (status, body, changes) =
+            route(state, &request.method, request.path(), request.header("x-nsone-key"), &request.body);
+        Reply::json(status, body).with(changes.into_iter().map(|(add, fqdn, value)| Change {
+            add,
+            fqdn,
+            value,
+        }))
+    })
+    .await
+}
 
-    fn reader(&self) -> conformance::Reader {
-        let state = self.state.clone();
-        Box::new(move |name: String| {
-            let domain = name.trim_end_matches('.').to_ascii_lowercase();
-            let values = state.lock().unwrap().records.get(&domain).cloned().unwrap_or_default();
-            Box::pin(async move { values })
-        })
-    }
+/// The API's base URL on the fake.
+fn base(api: &FakeApi<State>) -> String {
+    format!("{}/v1", api.url)
+}
 
-    fn seen(&self) -> Vec<String> {
-        self.state.lock().unwrap().seen.clone()
-    }
+fn values(state: &State, name: &str) -> Vec<String> {
+    state.records.get(&name.trim_end_matches('.').to_ascii_lowercase()).cloned().unwrap_or_default()
 }
 
 fn adapter(url: &str, key: &str) -> Ns1 {
@@ -185,45 +133,47 @@ fn adapter(url: &str, key: &str) -> Ns1 {
 /// The conformance suite against the contract fake, with an answer someone else wrote.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ns1_conformance() {
-    let api = FakeNs1::start(&["example.com"], None).await;
-    api.state
-        .lock()
-        .unwrap()
+    let api = fake(&["example.com"], None).await;
+    api.state()
         .records
         .insert("_acme-challenge.gradient.example.com".into(), vec!["someone-elses-value".into()]);
     let fqdn = "_acme-challenge.gradient.example.com.".to_string();
     let subject = conformance::Subject {
-        provider: adapter(&api.url, KEY),
+        provider: adapter(&base(&api), KEY),
         fqdn: fqdn.clone(),
         zone: None,
-        read: api.reader(),
+        read: api.reader(values),
         secrets: vec![KEY.into()],
     };
     conformance::records(&subject).await;
-    assert_eq!((api.reader())(fqdn.clone()).await, ["someone-elses-value"]);
+    assert_eq!((api.reader(values))(fqdn.clone()).await, ["someone-elses-value"]);
     let seen = api.seen();
     assert!(
         seen.iter().any(|s| s == "POST /v1/zones/example.com/_acme-challenge.gradient.example.com/TXT"),
         "{seen:#?}"
     );
     conformance::auth_failure(
-        &adapter(&api.url, "wrong-key"),
+        &adapter(&base(&api), "wrong-key"),
         &fqdn,
         &None,
         "api_key",
         &["wrong-key".into(), KEY.into()],
     )
     .await;
-    let upstream = api.url.trim_start_matches("http://").split('/').next().unwrap().to_string();
-    conformance::busy_is_retried(|url: &str| adapter(&format!("{url}/v1"), KEY), &upstream, &fqdn, &None)
-        .await;
+    conformance::busy_is_retried(
+        |url: &str| adapter(&format!("{url}/v1"), KEY),
+        &api.upstream(),
+        &fqdn,
+        &None,
+    )
+    .await;
 }
 
 /// A new name is created with PUT and its last answer goes with DELETE.
 #[tokio::test]
 async fn ns1_creates_and_deletes_the_record() {
-    let api = FakeNs1::start(&["example.com"], None).await;
-    let p = adapter(&api.url, KEY);
+    let api = fake(&["example.com"], None).await;
+    let p = adapter(&base(&api), KEY);
     let record = TxtRecord {
         fqdn: "_acme-challenge.example.com.".into(),
         zone: Some("example.com.".into()),
@@ -242,23 +192,17 @@ async fn ns1_creates_and_deletes_the_record() {
         seen.contains(&"DELETE /v1/zones/example.com/_acme-challenge.example.com/TXT".to_string()),
         "{seen:#?}"
     );
-    assert!(api.state.lock().unwrap().records.is_empty());
+    assert!(api.state().records.is_empty());
 }
 
 #[test]
 fn ns1_installer_settings() {
-    let text = r#"
-[acme]
-directory = "https://127.0.0.1:14000/dir"
-
-[storage]
-local_dir = "/tmp/live"
-state_dir = "/tmp/state"
-
-[dns.installer]
+    let text = &fake_api::config_with(
+        r#"[dns.installer]
 provider = "ns1"
 settings = { NS1_API_KEY_FILE = "/etc/wildcert/ns1.key", NS1_TTL = "60" }
-"#;
+"#,
+    );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
     assert!(config.warnings.iter().any(|w| w.contains("NS1_TTL has no effect")), "{:?}", config.warnings);
     assert!(matches!(config.dns["installer"].config, wildcert::dns::provider::ProviderConfig::Ns1(_)));
@@ -268,37 +212,14 @@ settings = { NS1_API_KEY_FILE = "/etc/wildcert/ns1.key", NS1_TTL = "60" }
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ns1_issue_through_pebble_validating_bind() {
-    let stack = tokio::task::block_in_place(|| support::Stack::up_with(&[("STACK_S3", "0")]));
-    let tsig = std::fs::read_to_string(stack.get("TSIG_SECRET_FILE")).unwrap();
-    let bind = Rfc2136::new(Rfc2136Settings {
-        server: format!("127.0.0.1:{}", stack.get("DNS_PORT")),
-        key_name: stack.get("TSIG_KEY").to_string(),
-        algorithm: "hmac-sha256".into(),
-        secret: Secret::new(tsig.trim()),
-        zone: Some("gradient.example.com.".into()),
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
-    let api = FakeNs1::start(&["gradient.example.com"], Some(bind)).await;
-    let key_file = stack.dir().join("ns1.key");
-    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
-    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let text = stack.config_text();
-    let start = text.find("[dns.office]").unwrap();
-    let end = text.find("[[certificate]]").unwrap();
-    let section = format!(
-        "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\nprovider = \"ns1\"\napi_url = \"{1}\"\napi_key_file = \"{2}\"\n\n",
-        stack.get("DNS_SERVER"),
-        api.url,
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["gradient.example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let key_file = fake_api::secret_file(&stack, "ns1.key", KEY);
+    let table = format!(
+        "provider = \"ns1\"\napi_url = \"{}\"\napi_key_file = \"{}\"",
+        base(&api),
         key_file.display()
     );
-    let config = stack.write_config("ns1.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
-    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
-    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
-    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("gradient: issued"), "{stdout}");
-    assert!(!stderr.contains(KEY) && !stdout.contains(KEY));
-    assert!(api.state.lock().unwrap().records.is_empty());
-    assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "no TXT left in BIND");
-    assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
+    fake_api::issue_through(&stack, &table, &[KEY]);
+    assert!(api.state().records.is_empty());
 }

@@ -13,15 +13,14 @@
 mod conformance;
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::config::Config;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord, txt_text};
 use wildcert_dns_ovh::{Ovh, OvhAuth};
-use wildcert_dns_rfc2136::{Rfc2136, Rfc2136Settings};
+use wildcert_dns_rfc2136::Rfc2136;
 
 const AK: &str = "7kbG7Bk7S9Nt7ZSV";
 const AS: &str = "EXAMPLEaskEXAMPLEsecret";
@@ -44,27 +43,10 @@ struct Record {
 struct State {
     zones: Vec<String>,
     records: Vec<Record>,
-    /// Changes waiting for `refresh`: (add, fqdn, value).
-    pending: Vec<(bool, String, String)>,
+    /// Changes waiting for `refresh`.
+    pending: Vec<Change>,
     next_id: u64,
-    seen: Vec<String>,
     tokens_issued: u32,
-    bind: Option<Rfc2136>,
-}
-
-struct FakeOvh {
-    /// The API's base URL (`.../1.0`).
-    url: String,
-    /// The OAuth2 token URL.
-    token_url: String,
-    state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeOvh {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 fn now() -> i64 {
@@ -186,7 +168,7 @@ fn route(state: &mut State, request: &support::HttpRequest) -> (u16, Value) {
                 sub: body["subDomain"].as_str().unwrap_or_default().into(),
                 target: txt_text(body["target"].as_str().unwrap()),
             };
-            state.pending.push((true, fqdn(&r), r.target.clone()));
+            state.pending.push(Change::add(fqdn(&r), &r.target));
             state.records.push(r.clone());
             (
                 200,
@@ -197,7 +179,7 @@ fn route(state: &mut State, request: &support::HttpRequest) -> (u16, Value) {
             match state.records.iter().position(|r| r.id.to_string() == *id && r.zone == *z) {
                 Some(i) => {
                     let r = state.records.remove(i);
-                    state.pending.push((false, fqdn(&r), r.target));
+                    state.pending.push(Change::remove(fqdn(&r), r.target));
                     (200, Value::Null)
                 }
                 None => (404, missing()),
@@ -208,77 +190,30 @@ fn route(state: &mut State, request: &support::HttpRequest) -> (u16, Value) {
     }
 }
 
-impl FakeOvh {
-    async fn start(zones: &[&str], bind: Option<Rfc2136>) -> FakeOvh {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(State {
-            zones: zones.iter().map(|d| d.to_string()).collect(),
-            bind,
-            ..Default::default()
-        }));
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let Some(request) = support::read_http_request(&mut socket).await else { return };
-                    let refresh = request.method == "POST" && request.target.ends_with("/refresh");
-                    let (status, body, changes, bind) = {
-                        let mut state = shared.lock().unwrap();
-                        state.seen.push(format!("{} {}", request.method, request.target));
-                        let (status, body) = route(&mut state, &request);
-                        let changes = if refresh && status == 200 {
-                            std::mem::take(&mut state.pending)
-                        } else {
-                            Vec::new()
-                        };
-                        (status, body, changes, state.bind.clone())
-                    };
-                    if let Some(bind) = bind {
-                        for (add, name, value) in changes {
-                            let record = TxtRecord { fqdn: name, zone: None, value, ttl: 60, raw: None };
-                            let applied =
-                                if add { bind.present(&record).await } else { bind.cleanup(&record).await };
-                            applied.expect("the fake applies the change to BIND");
-                        }
-                    }
-                    let body = body.to_string();
-                    let response = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(response.as_bytes()).await;
-                });
-            }
-        });
-        FakeOvh {
-            url: format!("http://{addr}/1.0"),
-            token_url: format!("http://{addr}/auth/oauth2/token"),
-            state,
-            task,
-        }
-    }
+async fn fake(zones: &[&str], bind: Option<Rfc2136>) -> FakeApi<State> {
+    let state = State { zones: zones.iter().map(|d| d.to_string()).collect(), ..Default::default() };
+    FakeApi::start(state, bind, |state: &mut State, request: &support::HttpRequest| {
+        let (status, body) = route(state, request);
+        let refresh = request.method == "POST" && request.path().ends_with("/refresh");
+        let changes = if refresh && status == 200 { std::mem::take(&mut state.pending) } else { Vec::new() };
+        // OVH answers with JSON `null` where there is nothing to say.
+        Reply::text(status, "application/json", body.to_string()).with(changes)
+    })
+    .await
+}
 
-    fn reader(&self) -> conformance::Reader {
-        let state = self.state.clone();
-        Box::new(move |name: String| {
-            let values: Vec<String> = state
-                .lock()
-                .unwrap()
-                .records
-                .iter()
-                .filter(|r| fqdn(r).eq_ignore_ascii_case(&name))
-                .map(|r| r.target.clone())
-                .collect();
-            Box::pin(async move { values })
-        })
-    }
+/// The API's base URL (`.../1.0`).
+fn base(api: &FakeApi<State>) -> String {
+    format!("{}/1.0", api.url)
+}
 
-    fn seen(&self) -> Vec<String> {
-        self.state.lock().unwrap().seen.clone()
-    }
+/// The OAuth2 token URL.
+fn token_url(api: &FakeApi<State>) -> String {
+    format!("{}/auth/oauth2/token", api.url)
+}
+
+fn values(state: &State, name: &str) -> Vec<String> {
+    state.records.iter().filter(|r| fqdn(r).eq_ignore_ascii_case(name)).map(|r| r.target.clone()).collect()
 }
 
 fn signed(secret: &str) -> OvhAuth {
@@ -296,13 +231,13 @@ fn adapter(url: &str, auth: OvhAuth) -> Ovh {
 /// The conformance suite against the contract fake with signed requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ovh_conformance_signed() {
-    let api = FakeOvh::start(&["example.com"], None).await;
+    let api = fake(&["example.com"], None).await;
     let fqdn = "_acme-challenge.gradient.example.com.".to_string();
     let subject = conformance::Subject {
-        provider: adapter(&api.url, signed(AS)),
+        provider: adapter(&base(&api), signed(AS)),
         fqdn: fqdn.clone(),
         zone: None,
-        read: api.reader(),
+        read: api.reader(values),
         secrets: vec![AS.into(), CK.into()],
     };
     conformance::records(&subject).await;
@@ -310,17 +245,16 @@ async fn ovh_conformance_signed() {
     assert_eq!(seen.iter().filter(|s| *s == "GET /1.0/auth/time").count(), 1, "{seen:#?}");
     assert!(seen.iter().any(|s| s == "POST /1.0/domain/zone/example.com/refresh"), "{seen:#?}");
     conformance::auth_failure(
-        &adapter(&api.url, signed("wrong-secret-x")),
+        &adapter(&base(&api), signed("wrong-secret-x")),
         &fqdn,
         &None,
         "application_secret",
         &["wrong-secret-x".into(), AS.into(), CK.into()],
     )
     .await;
-    let upstream = api.url.trim_start_matches("http://").split('/').next().unwrap().to_string();
     conformance::busy_is_retried(
         |url: &str| adapter(&format!("{url}/1.0"), signed(AS)),
-        &upstream,
+        &api.upstream(),
         &fqdn,
         &None,
     )
@@ -330,23 +264,23 @@ async fn ovh_conformance_signed() {
 /// The conformance suite with an OAuth2 service account: one token for all calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ovh_conformance_oauth2() {
-    let api = FakeOvh::start(&["example.com"], None).await;
+    let api = fake(&["example.com"], None).await;
     let oauth = |secret: &str| OvhAuth::OAuth2 {
         client_id: CLIENT_ID.into(),
         client_secret: Secret::new(secret),
-        token_url: api.token_url.clone(),
+        token_url: token_url(&api),
     };
     let fqdn = "_acme-challenge.example.com.".to_string();
     let subject = conformance::Subject {
-        provider: adapter(&api.url, oauth(CLIENT_SECRET)),
+        provider: adapter(&base(&api), oauth(CLIENT_SECRET)),
         fqdn: fqdn.clone(),
         zone: Some("example.com.".into()),
-        read: api.reader(),
+        read: api.reader(values),
         secrets: vec![CLIENT_SECRET.into(), ACCESS_TOKEN.into()],
     };
     conformance::records(&subject).await;
-    assert_eq!(api.state.lock().unwrap().tokens_issued, 1, "the token is cached");
-    let wrong = adapter(&api.url, oauth("wrong-client-secret"));
+    assert_eq!(api.state().tokens_issued, 1, "the token is cached");
+    let wrong = adapter(&base(&api), oauth("wrong-client-secret"));
     let err = wrong
         .present(&TxtRecord { fqdn: fqdn.clone(), zone: None, value: "v".into(), ttl: 60, raw: None })
         .await
@@ -357,18 +291,12 @@ async fn ovh_conformance_oauth2() {
 
 #[test]
 fn ovh_installer_settings() {
-    let text = r#"
-[acme]
-directory = "https://127.0.0.1:14000/dir"
-
-[storage]
-local_dir = "/tmp/live"
-state_dir = "/tmp/state"
-
-[dns.installer]
+    let text = &fake_api::config_with(
+        r#"[dns.installer]
 provider = "ovh"
 settings = { OVH_ENDPOINT = "ovh-ca", OVH_APPLICATION_KEY = "ak", OVH_APPLICATION_SECRET_FILE = "/etc/wildcert/ovh.as", OVH_CONSUMER_KEY_FILE = "/etc/wildcert/ovh.ck", OVH_TTL = "60" }
-"#;
+"#,
+    );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
     assert!(config.warnings.iter().any(|w| w.contains("OVH_TTL has no effect")), "{:?}", config.warnings);
     let wildcert::dns::provider::ProviderConfig::Ovh(cfg) = &config.dns["installer"].config else { panic!() };
@@ -390,44 +318,16 @@ settings = { OVH_ENDPOINT = "ovh-ca", OVH_APPLICATION_KEY = "ak", OVH_APPLICATIO
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ovh_issue_through_pebble_validating_bind() {
-    let stack = tokio::task::block_in_place(|| support::Stack::up_with(&[("STACK_S3", "0")]));
-    let tsig = std::fs::read_to_string(stack.get("TSIG_SECRET_FILE")).unwrap();
-    let bind = Rfc2136::new(Rfc2136Settings {
-        server: format!("127.0.0.1:{}", stack.get("DNS_PORT")),
-        key_name: stack.get("TSIG_KEY").to_string(),
-        algorithm: "hmac-sha256".into(),
-        secret: Secret::new(tsig.trim()),
-        zone: Some("gradient.example.com.".into()),
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
-    let api = FakeOvh::start(&["gradient.example.com"], Some(bind)).await;
-    let write = |name: &str, value: &str| {
-        let path = stack.dir().join(name);
-        std::fs::write(&path, format!("{value}\n")).unwrap();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-        path
-    };
-    let (as_file, ck_file) = (write("ovh.as", AS), write("ovh.ck", CK));
-    let text = stack.config_text();
-    let start = text.find("[dns.office]").unwrap();
-    let end = text.find("[[certificate]]").unwrap();
-    let section = format!(
-        "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\nprovider = \"ovh\"\napi_url = \"{1}\"\napplication_key = \"{AK}\"\napplication_secret_file = \"{2}\"\nconsumer_key_file = \"{3}\"\n\n",
-        stack.get("DNS_SERVER"),
-        api.url,
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["gradient.example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let as_file = fake_api::secret_file(&stack, "ovh.as", AS);
+    let ck_file = fake_api::secret_file(&stack, "ovh.ck", CK);
+    let table = format!(
+        "provider = \"ovh\"\napi_url = \"{}\"\napplication_key = \"{AK}\"\napplication_secret_file = \"{}\"\nconsumer_key_file = \"{}\"",
+        base(&api),
         as_file.display(),
         ck_file.display()
     );
-    let config = stack.write_config("ovh.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
-    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
-    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
-    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("gradient: issued"), "{stdout}");
-    for secret in [AS, CK] {
-        assert!(!stderr.contains(secret) && !stdout.contains(secret));
-    }
-    assert!(api.state.lock().unwrap().records.is_empty());
-    assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "no TXT left in BIND");
-    assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
+    fake_api::issue_through(&stack, &table, &[AS, CK]);
+    assert!(api.state().records.is_empty());
 }

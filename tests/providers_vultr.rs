@@ -10,14 +10,13 @@
 mod conformance;
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::config::Config;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord, txt_text};
-use wildcert_dns_rfc2136::{Rfc2136, Rfc2136Settings};
+use wildcert_dns_rfc2136::Rfc2136;
 use wildcert_dns_vultr::Vultr;
 
 const KEY: &str = "VULTRK3Y0123456789ABC";
@@ -38,20 +37,6 @@ struct State {
     domains: Vec<String>,
     records: Vec<Record>,
     next_id: u64,
-    seen: Vec<String>,
-    bind: Option<Rfc2136>,
-}
-
-struct FakeVultr {
-    url: String,
-    state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeVultr {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 fn error(status: u16, message: &str) -> Value {
@@ -144,71 +129,19 @@ fn route(
     }
 }
 
-impl FakeVultr {
-    async fn start(domains: &[&str], bind: Option<Rfc2136>) -> FakeVultr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State {
-            domains: domains.iter().map(|d| d.to_string()).collect(),
-            bind,
-            ..Default::default()
-        }));
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let Some(request) = support::read_http_request(&mut socket).await else { return };
-                    let auth =
-                        request.headers.iter().find(|(n, _)| n == "authorization").map(|(_, v)| v.clone());
-                    let (status, body, change, bind) = {
-                        let mut state = shared.lock().unwrap();
-                        state.seen.push(format!("{} {}", request.method, request.target));
-                        let (status, body, change) = route(
-                            &mut state,
-                            &request.method,
-                            &request.target,
-                            auth.as_deref(),
-                            &request.body,
-                        );
-                        (status, body, change, state.bind.clone())
-                    };
-                    if let (Some((add, record)), Some(bind)) = (change, bind) {
-                        let applied =
-                            if add { bind.present(&record).await } else { bind.cleanup(&record).await };
-                        applied.expect("the fake applies the change to BIND");
-                    }
-                    let body = if body.is_null() { String::new() } else { body.to_string() };
-                    let response = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(response.as_bytes()).await;
-                });
-            }
-        });
-        FakeVultr { url, state, task }
-    }
+async fn fake(domains: &[&str], bind: Option<Rfc2136>) -> FakeApi<State> {
+    let state = State { domains: domains.iter().map(|d| d.to_string()).collect(), ..Default::default() };
+    FakeApi::start(state, bind, |state: &mut State, request: &support::HttpRequest| {
+        let (status, body, change) =
+            route(state, &request.method, &request.target, request.header("authorization"), &request.body);
+        let change = change.map(|(add, r)| Change { add, fqdn: r.fqdn, value: r.value });
+        Reply::json(status, body).with(change)
+    })
+    .await
+}
 
-    fn reader(&self) -> conformance::Reader {
-        let state = self.state.clone();
-        Box::new(move |name: String| {
-            let values: Vec<String> = state
-                .lock()
-                .unwrap()
-                .records
-                .iter()
-                .filter(|r| fqdn(r).eq_ignore_ascii_case(&name))
-                .map(|r| txt_text(&r.data))
-                .collect();
-            Box::pin(async move { values })
-        })
-    }
-
-    fn seen(&self) -> Vec<String> {
-        self.state.lock().unwrap().seen.clone()
-    }
+fn values(state: &State, name: &str) -> Vec<String> {
+    state.records.iter().filter(|r| fqdn(r).eq_ignore_ascii_case(name)).map(|r| txt_text(&r.data)).collect()
 }
 
 fn adapter(url: &str, key: &str) -> Vultr {
@@ -219,14 +152,13 @@ fn adapter(url: &str, key: &str) -> Vultr {
 /// page holds, and the zone is the longest listed suffix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vultr_conformance() {
-    let api =
-        FakeVultr::start(&["example.org", "example.com", "gradient.example.com", "other.net"], None).await;
+    let api = fake(&["example.org", "example.com", "gradient.example.com", "other.net"], None).await;
     let fqdn = "_acme-challenge.gradient.example.com.".to_string();
     let subject = conformance::Subject {
         provider: adapter(&api.url, KEY),
         fqdn: fqdn.clone(),
         zone: None,
-        read: api.reader(),
+        read: api.reader(values),
         secrets: vec![KEY.into()],
     };
     conformance::records(&subject).await;
@@ -241,15 +173,14 @@ async fn vultr_conformance() {
         &["WRONGKEY".into(), KEY.into()],
     )
     .await;
-    let upstream = api.url.trim_start_matches("http://").to_string();
-    conformance::busy_is_retried(|url: &str| adapter(url, KEY), &upstream, &fqdn, &None).await;
+    conformance::busy_is_retried(|url: &str| adapter(url, KEY), &api.upstream(), &fqdn, &None).await;
 }
 
 /// TXT data goes quoted, names relative to the domain; records past the first page are found
 /// for cleanup.
 #[tokio::test]
 async fn vultr_quotes_data_and_pages_records() {
-    let api = FakeVultr::start(&["example.com"], None).await;
+    let api = fake(&["example.com"], None).await;
     let p = adapter(&api.url, KEY);
     let records: Vec<TxtRecord> = (0..5)
         .map(|i| TxtRecord {
@@ -264,29 +195,23 @@ async fn vultr_quotes_data_and_pages_records() {
         p.present(r).await.unwrap();
     }
     {
-        let state = api.state.lock().unwrap();
+        let state = api.state();
         assert_eq!(state.records[0].data, "\"value-0\"");
         assert_eq!(state.records[0].name, "_acme-challenge");
     }
     p.cleanup(&records[4]).await.unwrap();
-    let left: Vec<String> = api.state.lock().unwrap().records.iter().map(|r| txt_text(&r.data)).collect();
+    let left: Vec<String> = api.state().records.iter().map(|r| txt_text(&r.data)).collect();
     assert_eq!(left, ["value-0", "value-1", "value-2", "value-3"]);
 }
 
 #[test]
 fn vultr_installer_settings() {
-    let text = r#"
-[acme]
-directory = "https://127.0.0.1:14000/dir"
-
-[storage]
-local_dir = "/tmp/live"
-state_dir = "/tmp/state"
-
-[dns.installer]
+    let text = &fake_api::config_with(
+        r#"[dns.installer]
 provider = "vultr"
 settings = { VULTR_API_KEY_FILE = "/etc/wildcert/vultr.key", VULTR_TTL = "300", VULTR_HTTP_TIMEOUT = "20" }
-"#;
+"#,
+    );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
     assert!(config.warnings.iter().any(|w| w.contains("VULTR_TTL has no effect")), "{:?}", config.warnings);
     let wildcert::dns::provider::ProviderConfig::Vultr(cfg) = &config.dns["installer"].config else {
@@ -299,37 +224,14 @@ settings = { VULTR_API_KEY_FILE = "/etc/wildcert/vultr.key", VULTR_TTL = "300", 
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vultr_issue_through_pebble_validating_bind() {
-    let stack = tokio::task::block_in_place(|| support::Stack::up_with(&[("STACK_S3", "0")]));
-    let tsig = std::fs::read_to_string(stack.get("TSIG_SECRET_FILE")).unwrap();
-    let bind = Rfc2136::new(Rfc2136Settings {
-        server: format!("127.0.0.1:{}", stack.get("DNS_PORT")),
-        key_name: stack.get("TSIG_KEY").to_string(),
-        algorithm: "hmac-sha256".into(),
-        secret: Secret::new(tsig.trim()),
-        zone: Some("gradient.example.com.".into()),
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
-    let api = FakeVultr::start(&["gradient.example.com"], Some(bind)).await;
-    let key_file = stack.dir().join("vultr.key");
-    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
-    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let text = stack.config_text();
-    let start = text.find("[dns.office]").unwrap();
-    let end = text.find("[[certificate]]").unwrap();
-    let section = format!(
-        "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\nprovider = \"vultr\"\napi_url = \"{1}\"\napi_key_file = \"{2}\"\n\n",
-        stack.get("DNS_SERVER"),
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["gradient.example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let secret_file = fake_api::secret_file(&stack, "vultr.key", KEY);
+    let table = format!(
+        "provider = \"vultr\"\napi_url = \"{}\"\napi_key_file = \"{}\"",
         api.url,
-        key_file.display()
+        secret_file.display()
     );
-    let config = stack.write_config("vultr.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
-    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
-    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
-    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("gradient: issued"), "{stdout}");
-    assert!(!stderr.contains(KEY) && !stdout.contains(KEY));
-    assert!(api.state.lock().unwrap().records.is_empty());
-    assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "no TXT left in BIND");
-    assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
+    fake_api::issue_through(&stack, &table, &[KEY]);
+    assert!(api.state().records.is_empty());
 }

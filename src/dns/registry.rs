@@ -22,4 +22,9 @@ crate::dns::provider::registry! {
     Gcloud("gcloud") => wildcert_dns_gcloud::Gcloud,
     AzureDns("azuredns") => wildcert_dns_azure::AzureDns,
     Lightsail("lightsail") => wildcert_dns_lightsail::Lightsail,
+    Namecheap("namecheap") => wildcert_dns_namecheap::Namecheap,
+    AcmeDns("acme-dns") => wildcert_dns_acmedns::AcmeDns,
+    DuckDns("duckdns") => wildcert_dns_duckdns::DuckDns,
+    HostingDe("hostingde") => wildcert_dns_hostingde::HostingDe,
+    Inwx("inwx") => wildcert_dns_inwx::Inwx,
 }

@@ -16,7 +16,6 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use tracing::instrument::WithSubscriber;
@@ -24,7 +23,7 @@ use wildcert_dns_api::{DnsProvider, ProviderError, TxtRecord};
 
 /// Reads the values the provider's server holds at a name (by `dig`, or from a fake's
 /// state).
-pub type Reader = Box<dyn Fn(String) -> Pin<Box<dyn Future<Output = Vec<String>> + Send>> + Send + Sync>;
+pub use super::support::fake_api::Reader;
 
 /// One adapter under test.
 pub struct Subject<P> {

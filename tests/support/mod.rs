@@ -2,6 +2,8 @@
 //! free loopback ports, stopped again when the `Stack` is dropped (also on panic).
 #![allow(dead_code)]
 
+pub mod fake_api;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

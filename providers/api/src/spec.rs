@@ -124,6 +124,16 @@ pub trait Checks {
     fn warn(&mut self, key: &str, message: &str);
 }
 
+/// The checks every HTTP-API adapter's settings share: `api_url` passes [`Checks::url`] and
+/// `timeout` is longer than zero.
+pub fn check_http(checks: &mut dyn Checks, api_url: &str, timeout: Duration) -> Result<(), SettingError> {
+    checks.url("api_url", api_url)?;
+    if timeout.is_zero() {
+        return Err(SettingError::new("timeout", "must be longer than zero"));
+    }
+    Ok(())
+}
+
 /// Reads secrets for a provider being built. Errors name the setting and the file or
 /// variable, never the value.
 pub trait SecretReader {

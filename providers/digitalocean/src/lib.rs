@@ -13,11 +13,11 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_required, required,
+    check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, TxtRecord};
-use wildcert_dns_http::zone::{candidates, relative_name};
-use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, classify, encode};
+use wildcert_dns_http::zone::{probe, relative_name};
+use wildcert_dns_http::{Api, Body, default_timeout, encode};
 
 /// Where the API lives.
 pub const DEFAULT_API_URL: &str = "https://api.digitalocean.com";
@@ -50,10 +50,6 @@ pub struct DigitalOceanConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The DigitalOcean adapter. Cheap to clone; clones share connections and serialization.
@@ -106,34 +102,17 @@ impl DigitalOcean {
         token: &wildcert_dns_api::Secret,
         timeout: Duration,
     ) -> Result<DigitalOcean, ProviderError> {
-        let provider = format!("digitalocean ({})", api_url.trim().trim_end_matches('/'));
-        let client = HttpClient::new(timeout, None)
-            .map_err(|detail| ProviderError::Config { provider: provider.clone(), detail })?;
-        if token.expose().trim().is_empty() {
-            return Err(ProviderError::Config { provider, detail: "auth_token is empty".into() });
-        }
-        let api = Api::new(&provider, api_url, client)?.with_bearer(token)?;
+        let api = Api::connect("digitalocean", api_url, timeout)?
+            .require("auth_token", token)?
+            .with_bearer(token)?;
         Ok(DigitalOcean { inner: Arc::new(Inner { api, locks: NameLocks::default() }) })
     }
 
     /// The domain (zone) that holds the record: the first candidate the account has.
     async fn zone_for(&self, record: &TxtRecord) -> Result<String, ProviderError> {
-        let api = &self.inner.api;
-        for candidate in candidates(record) {
-            let path = format!("/v2/domains/{}", encode(&candidate));
-            let response = api.call(Method::GET, &path, &Body::Empty, &[]).await?;
-            match classify(response.status) {
-                StatusClass::Success => return Ok(candidate),
-                StatusClass::NotFound => continue,
-                _ => return Err(api.error(&format!("GET {path}"), &response, AUTH_HINT)),
-            }
-        }
-        Err(ProviderError::ZoneNotFound {
-            provider: api.provider().to_string(),
-            fqdn: record.fqdn.clone(),
-            detail: "no domain of this account holds the name; add the domain under Networking > Domains"
-                .into(),
-        })
+        let path = |candidate: &str| format!("/v2/domains/{}", encode(candidate));
+        let missing = "no domain of this account holds the name; add the domain under Networking > Domains";
+        probe(&self.inner.api, record, path, &[], AUTH_HINT, missing).await
     }
 
     /// The IDs of the TXT records at the name whose data is our value.
@@ -190,12 +169,7 @@ impl DigitalOcean {
         let api = &self.inner.api;
         for id in self.matching(&zone, record).await? {
             let path = format!("/v2/domains/{}/records/{id}", encode(&zone));
-            let response = api.call(Method::DELETE, &path, &Body::Empty, &[]).await?;
-            match classify(response.status) {
-                // Gone already (a concurrent cleanup): what we wanted.
-                StatusClass::Success | StatusClass::NotFound => {}
-                _ => return Err(api.error(&format!("DELETE {path}"), &response, AUTH_HINT)),
-            }
+            api.delete(&path, AUTH_HINT).await?;
             tracing::debug!(fqdn = %record.fqdn, id, "digitalocean: record deleted");
         }
         Ok(())
@@ -232,11 +206,7 @@ impl ProviderSpec for DigitalOcean {
 
     fn check(config: &DigitalOceanConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
         required(&config.auth_token, "auth_token")?;
-        checks.url("api_url", &config.api_url)?;
-        if config.timeout.is_zero() {
-            return Err(SettingError::new("timeout", "must be longer than zero"));
-        }
-        Ok(())
+        check_http(checks, &config.api_url, config.timeout)
     }
 
     fn build(

@@ -12,8 +12,8 @@ use wildcert_dns_api::spec::{
     env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, txt_text};
-use wildcert_dns_http::zone::{candidates, relative_name};
-use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, classify, encode};
+use wildcert_dns_http::zone::{probe, relative_name};
+use wildcert_dns_http::{Api, Body, default_timeout, encode};
 
 /// Where the API lives.
 pub const DEFAULT_API_URL: &str = "https://api.dnsimple.com";
@@ -47,10 +47,6 @@ pub struct DnsimpleConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The DNSimple adapter. Cheap to clone; clones share connections, the account ID and
@@ -123,13 +119,8 @@ impl Dnsimple {
         account_id: Option<String>,
         timeout: Duration,
     ) -> Result<Dnsimple, ProviderError> {
-        let provider = format!("dnsimple ({})", api_url.trim().trim_end_matches('/'));
-        let config = |detail: String| ProviderError::Config { provider: provider.clone(), detail };
-        if token.expose().trim().is_empty() {
-            return Err(config("oauth_token is empty".into()));
-        }
-        let client = HttpClient::new(timeout, None).map_err(config)?;
-        let api = Api::new(&provider, api_url, client)?.with_bearer(token)?;
+        let api =
+            Api::connect("dnsimple", api_url, timeout)?.require("oauth_token", token)?.with_bearer(token)?;
         let account = OnceCell::new();
         if let Some(id) = account_id {
             let _ = account.set(id);
@@ -157,21 +148,9 @@ impl Dnsimple {
     }
 
     async fn zone_for(&self, account: &str, record: &TxtRecord) -> Result<String, ProviderError> {
-        let api = &self.inner.api;
-        for candidate in candidates(record) {
-            let path = format!("/v2/{}/zones/{}", encode(account), encode(&candidate));
-            let response = api.call(Method::GET, &path, &Body::Empty, &[]).await?;
-            match classify(response.status) {
-                StatusClass::Success => return Ok(candidate),
-                StatusClass::NotFound => continue,
-                _ => return Err(api.error(&format!("GET {path}"), &response, AUTH_HINT)),
-            }
-        }
-        Err(ProviderError::ZoneNotFound {
-            provider: api.provider().to_string(),
-            fqdn: record.fqdn.clone(),
-            detail: format!("account {account} hosts no zone holding the name"),
-        })
+        let path = |candidate: &str| format!("/v2/{}/zones/{}", encode(account), encode(candidate));
+        let missing = format!("account {account} hosts no zone holding the name");
+        probe(&self.inner.api, record, path, &[], AUTH_HINT, &missing).await
     }
 
     fn records_path(account: &str, zone: &str) -> String {
@@ -239,11 +218,7 @@ impl Dnsimple {
         let api = &self.inner.api;
         for id in self.matching(&account, &zone, record).await? {
             let path = format!("{}/{id}", Self::records_path(&account, &zone));
-            let response = api.call(Method::DELETE, &path, &Body::Empty, &[]).await?;
-            match classify(response.status) {
-                StatusClass::Success | StatusClass::NotFound => {}
-                _ => return Err(api.error(&format!("DELETE {path}"), &response, AUTH_HINT)),
-            }
+            api.delete(&path, AUTH_HINT).await?;
             tracing::debug!(fqdn = %record.fqdn, id, "dnsimple: record deleted");
         }
         Ok(())

@@ -8,11 +8,11 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_optional,
+    check_http, env, ignored, read_optional,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, quote_txt, txt_text};
-use wildcert_dns_http::zone::{candidates, relative_name};
-use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, classify, encode};
+use wildcert_dns_http::zone::{probe, relative_name};
+use wildcert_dns_http::{Api, Body, StatusClass, classify, default_timeout, encode};
 
 /// Where the API lives.
 pub const DEFAULT_API_URL: &str = "https://api.gandi.net/v5/livedns";
@@ -50,10 +50,6 @@ fn default_api_url() -> String {
     DEFAULT_API_URL.into()
 }
 
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-
 /// The Gandi LiveDNS adapter. Cheap to clone; clones share connections and serialization.
 #[derive(Clone)]
 pub struct Gandi {
@@ -87,44 +83,28 @@ struct PutRrSet<'a> {
 impl Gandi {
     /// Prepares the client; no network I/O.
     pub fn new(api_url: &str, auth: &GandiAuth, timeout: Duration) -> Result<Gandi, ProviderError> {
-        let provider = format!("gandiv5 ({})", api_url.trim().trim_end_matches('/'));
-        let config = |detail: String| ProviderError::Config { provider: provider.clone(), detail };
-        let client = HttpClient::new(timeout, None).map_err(config)?;
-        let api = Api::new(&provider, api_url, client)?;
+        let api = Api::connect("gandiv5", api_url, timeout)?;
         let (api, auth_hint) = match auth {
-            GandiAuth::Token(token) if !token.expose().trim().is_empty() => (
-                api.with_bearer(token)?,
+            GandiAuth::Token(token) => (
+                api.require("personal_access_token", token)?.with_bearer(token)?,
                 "check personal_access_token (lego: GANDIV5_PERSONAL_ACCESS_TOKEN): not expired, and allowed to manage the domain's technical configuration",
             ),
-            GandiAuth::ApiKey(key) if !key.expose().trim().is_empty() => (
-                api.with_secret_header(
+            GandiAuth::ApiKey(key) => (
+                api.require("api_key", key)?.with_secret_header(
                     http::header::AUTHORIZATION,
                     format!("Apikey {}", key.expose().trim()),
                     key,
                 )?,
                 "check api_key (lego: GANDIV5_API_KEY), or switch to a personal access token",
             ),
-            _ => return Err(config("the credential is empty".into())),
         };
         Ok(Gandi { inner: Arc::new(Inner { api, auth_hint, locks: NameLocks::default() }) })
     }
 
     async fn zone_for(&self, record: &TxtRecord) -> Result<String, ProviderError> {
-        let api = &self.inner.api;
-        for candidate in candidates(record) {
-            let path = format!("/domains/{}", encode(&candidate));
-            let response = api.call(Method::GET, &path, &Body::Empty, &[]).await?;
-            match classify(response.status) {
-                StatusClass::Success => return Ok(candidate),
-                StatusClass::NotFound => continue,
-                _ => return Err(api.error(&format!("GET {path}"), &response, self.inner.auth_hint)),
-            }
-        }
-        Err(ProviderError::ZoneNotFound {
-            provider: api.provider().to_string(),
-            fqdn: record.fqdn.clone(),
-            detail: "LiveDNS serves no domain of these credentials holding the name".into(),
-        })
+        let path = |candidate: &str| format!("/domains/{}", encode(candidate));
+        let missing = "LiveDNS serves no domain of these credentials holding the name";
+        probe(&self.inner.api, record, path, &[], self.inner.auth_hint, missing).await
     }
 
     async fn change(&self, record: &TxtRecord, add: bool) -> Result<(), ProviderError> {
@@ -208,11 +188,7 @@ impl ProviderSpec for Gandi {
             }
             _ => {}
         }
-        checks.url("api_url", &config.api_url)?;
-        if config.timeout.is_zero() {
-            return Err(SettingError::new("timeout", "must be longer than zero"));
-        }
-        Ok(())
+        check_http(checks, &config.api_url, config.timeout)
     }
 
     fn build(config: &GandiConfig, secrets: &mut dyn SecretReader) -> Result<Gandi, ProviderError> {

@@ -8,11 +8,11 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_required, required,
+    check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord};
-use wildcert_dns_http::zone::{candidates, relative_name};
-use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, classify, encode};
+use wildcert_dns_http::zone::{probe, relative_name};
+use wildcert_dns_http::{Api, Body, StatusClass, classify, default_timeout, encode};
 
 /// Where the API lives.
 pub const DEFAULT_API_URL: &str = "https://api.godaddy.com";
@@ -40,10 +40,6 @@ pub struct GoDaddyConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The GoDaddy adapter. Cheap to clone; clones share connections and serialization.
@@ -87,37 +83,28 @@ impl GoDaddy {
         secret: &Secret,
         timeout: Duration,
     ) -> Result<GoDaddy, ProviderError> {
-        let provider = format!("godaddy ({})", api_url.trim().trim_end_matches('/'));
-        let config = |detail: String| ProviderError::Config { provider: provider.clone(), detail };
-        if key.expose().trim().is_empty() || secret.expose().trim().is_empty() {
-            return Err(config("api_key or api_secret is empty".into()));
-        }
-        let client = HttpClient::new(timeout, None).map_err(config)?;
         let value = format!("sso-key {}:{}", key.expose().trim(), secret.expose().trim());
-        let api = Api::new(&provider, api_url, client)?
+        let api = Api::connect("godaddy", api_url, timeout)?
+            .require("api_key", key)?
+            .require("api_secret", secret)?
             .with_secret_header(http::header::AUTHORIZATION, value, secret)?
             .with_redacted(key);
         Ok(GoDaddy { inner: Arc::new(Inner { api, locks: NameLocks::default() }) })
     }
 
     async fn zone_for(&self, record: &TxtRecord) -> Result<String, ProviderError> {
-        let api = &self.inner.api;
-        for candidate in candidates(record) {
-            let path = format!("/v1/domains/{}", encode(&candidate));
-            let response = api.call(Method::GET, &path, &Body::Empty, &[]).await?;
-            match (classify(response.status), response.status.as_u16()) {
-                (StatusClass::Success, _) => return Ok(candidate),
-                // Not a domain of this account (GoDaddy answers 404, or 422 for a name that
-                // is no registrable domain).
-                (StatusClass::NotFound, _) | (_, 422) => continue,
-                _ => return Err(api.error(&format!("GET {path}"), &response, AUTH_HINT)),
-            }
-        }
-        Err(ProviderError::ZoneNotFound {
-            provider: api.provider().to_string(),
-            fqdn: record.fqdn.clone(),
-            detail: "no domain of this GoDaddy account holds the name".into(),
-        })
+        let path = |candidate: &str| format!("/v1/domains/{}", encode(candidate));
+        // Not a domain of this account: GoDaddy answers 404, or 422 for a name that is no
+        // registrable domain.
+        probe(
+            &self.inner.api,
+            record,
+            path,
+            &[422],
+            AUTH_HINT,
+            "no domain of this GoDaddy account holds the name",
+        )
+        .await
     }
 
     /// The TXT values at the name, in the order GoDaddy lists them.
@@ -198,11 +185,7 @@ impl ProviderSpec for GoDaddy {
     fn check(config: &GoDaddyConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
         required(&config.api_key, "api_key")?;
         required(&config.api_secret, "api_secret")?;
-        checks.url("api_url", &config.api_url)?;
-        if config.timeout.is_zero() {
-            return Err(SettingError::new("timeout", "must be longer than zero"));
-        }
-        Ok(())
+        check_http(checks, &config.api_url, config.timeout)
     }
 
     fn build(config: &GoDaddyConfig, secrets: &mut dyn SecretReader) -> Result<GoDaddy, ProviderError> {

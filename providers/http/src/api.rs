@@ -120,6 +120,24 @@ impl Api {
         })
     }
 
+    /// The client of adapter `code` (`digitalocean`) for the API at `api_url`, named
+    /// `code (api_url)` in messages, with a deadline of `timeout` per request. No I/O.
+    pub fn connect(code: &str, api_url: &str, timeout: Duration) -> Result<Api, ProviderError> {
+        let provider = format!("{code} ({})", api_url.trim().trim_end_matches('/'));
+        let client = HttpClient::new(timeout, None)
+            .map_err(|detail| ProviderError::Config { provider: provider.clone(), detail })?;
+        Api::new(&provider, api_url, client)
+    }
+
+    /// Refuses a blank credential, naming its setting `key`: an empty file or variable would
+    /// otherwise surface later as a puzzling authentication failure.
+    pub fn require(self, key: &str, secret: &Secret) -> Result<Api, ProviderError> {
+        if secret.expose().trim().is_empty() {
+            return Err(ProviderError::Config { provider: self.provider, detail: format!("{key} is empty") });
+        }
+        Ok(self)
+    }
+
     /// Adds a header sent with every call; a header made from `secret` is marked sensitive
     /// and the secret is redacted from every message.
     pub fn with_secret_header(
@@ -241,6 +259,16 @@ impl Api {
         })
     }
 
+    /// `DELETE path`; an answer of 404 means the thing is gone already, which is what a
+    /// cleanup wants.
+    pub async fn delete(&self, path: &str, auth_hint: &str) -> Result<(), ProviderError> {
+        let response = self.call(Method::DELETE, path, &Body::Empty, &[]).await?;
+        match classify(response.status) {
+            StatusClass::Success | StatusClass::NotFound => Ok(()),
+            _ => Err(self.error(&format!("DELETE {path}"), &response, auth_hint)),
+        }
+    }
+
     /// `call` then `parse`.
     pub async fn json<T: DeserializeOwned>(
         &self,
@@ -331,6 +359,30 @@ mod tests {
         let text = err.to_string();
         assert!(matches!(err, ProviderError::Auth { .. }), "{text}");
         assert!(text.contains("check api_token") && !text.contains("hunter2"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn delete_takes_gone_as_done() {
+        const GONE: &str = "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+        const DENIED: &str = "HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+        let (url, _server) = serve(vec![GONE, DENIED]).await;
+        api(&url).delete("/records/1", "check api_token").await.unwrap();
+        let err = api(&url).delete("/records/1", "check api_token").await.unwrap_err();
+        assert!(
+            matches!(err, ProviderError::Auth { .. }) && err.to_string().contains("check api_token"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn connect_names_the_adapter_and_refuses_blank_credentials() {
+        let api = Api::connect("example", "https://api.example/v1/", Duration::from_secs(5)).unwrap();
+        assert_eq!(api.provider(), "example (https://api.example/v1)");
+        let err = api.require("api_token", &Secret::new(" \n")).unwrap_err();
+        assert!(
+            matches!(err, ProviderError::Config { .. }) && err.to_string().contains("api_token is empty")
+        );
+        assert!(Api::connect("example", "ftp://x", Duration::from_secs(5)).is_err());
     }
 
     #[test]

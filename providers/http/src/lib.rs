@@ -40,6 +40,12 @@ const MAX_BODY: usize = 32 * 1024 * 1024;
 /// How much of an error answer's body goes into a message.
 const EXCERPT_CHARS: usize = 300;
 
+/// The deadline of one API request unless an adapter's `timeout` setting says otherwise;
+/// for `#[serde(default = "wildcert_dns_http::default_timeout")]`.
+pub fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
 /// An HTTP(S) client with a deadline per request.
 #[derive(Clone)]
 pub struct HttpClient {

@@ -4,7 +4,10 @@
 //! its own zone ID or spells zones differently is asked for the candidates from the longest
 //! suffix of the record name down, or its account's zone list is matched against them.
 
-use wildcert_dns_api::{TxtRecord, is_within, normalize};
+use http::Method;
+use wildcert_dns_api::{ProviderError, TxtRecord, is_within, normalize};
+
+use crate::{Api, Body, StatusClass, classify};
 
 /// The names that may be the record's zone, best first: the discovered zone, then every
 /// suffix of the name with at least two labels, longest first. Without trailing dots.
@@ -44,6 +47,35 @@ pub fn relative_name(record: &TxtRecord, zone: &str) -> String {
         return "@".into();
     }
     fqdn.strip_suffix(&format!(".{zone}")).unwrap_or(fqdn.trim_end_matches('.')).to_string()
+}
+
+/// The zone for APIs that answer `GET` on a zone's own URL: the first of the record's
+/// [`candidates`] for which `GET path(candidate)` succeeds. A 404, or a status in `absent`
+/// (some APIs answer 422 for a name that is no domain), means "not this one"; any other
+/// failure ends the search. `missing` says, when none is found, where zones are added.
+pub async fn probe(
+    api: &Api,
+    record: &TxtRecord,
+    path: impl Fn(&str) -> String,
+    absent: &[u16],
+    auth_hint: &str,
+    missing: &str,
+) -> Result<String, ProviderError> {
+    for candidate in candidates(record) {
+        let path = path(&candidate);
+        let response = api.call(Method::GET, &path, &Body::Empty, &[]).await?;
+        match classify(response.status) {
+            StatusClass::Success => return Ok(candidate),
+            StatusClass::NotFound => continue,
+            _ if absent.contains(&response.status.as_u16()) => continue,
+            _ => return Err(api.error(&format!("GET {path}"), &response, auth_hint)),
+        }
+    }
+    Err(ProviderError::ZoneNotFound {
+        provider: api.provider().to_string(),
+        fqdn: record.fqdn.clone(),
+        detail: missing.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -8,11 +8,11 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_required, required,
+    check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord};
 use wildcert_dns_http::zone::{pick, relative_name};
-use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, classify};
+use wildcert_dns_http::{Api, Body, default_timeout};
 
 /// Where the API lives.
 pub const DEFAULT_API_URL: &str = "https://api.linode.com";
@@ -45,10 +45,6 @@ pub struct LinodeConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The Linode adapter. Cheap to clone; clones share connections and serialization.
@@ -105,13 +101,7 @@ struct NewRecord<'a> {
 impl Linode {
     /// Prepares the client; no network I/O.
     pub fn new(api_url: &str, token: &Secret, timeout: Duration) -> Result<Linode, ProviderError> {
-        let provider = format!("linode ({})", api_url.trim().trim_end_matches('/'));
-        let config = |detail: String| ProviderError::Config { provider: provider.clone(), detail };
-        if token.expose().trim().is_empty() {
-            return Err(config("token is empty".into()));
-        }
-        let client = HttpClient::new(timeout, None).map_err(config)?;
-        let api = Api::new(&provider, api_url, client)?.with_bearer(token)?;
+        let api = Api::connect("linode", api_url, timeout)?.require("token", token)?.with_bearer(token)?;
         Ok(Linode { inner: Arc::new(Inner { api, locks: NameLocks::default() }) })
     }
 
@@ -181,11 +171,7 @@ impl Linode {
         let api = &self.inner.api;
         for record_id in self.matching(id, &zone, record).await? {
             let path = format!("/v4/domains/{id}/records/{record_id}");
-            let response = api.call(Method::DELETE, &path, &Body::Empty, &[]).await?;
-            match classify(response.status) {
-                StatusClass::Success | StatusClass::NotFound => {}
-                _ => return Err(api.error(&format!("DELETE {path}"), &response, AUTH_HINT)),
-            }
+            api.delete(&path, AUTH_HINT).await?;
             tracing::debug!(fqdn = %record.fqdn, record_id, "linode: record deleted");
         }
         Ok(())
@@ -223,11 +209,7 @@ impl ProviderSpec for Linode {
 
     fn check(config: &LinodeConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
         required(&config.token, "token")?;
-        checks.url("api_url", &config.api_url)?;
-        if config.timeout.is_zero() {
-            return Err(SettingError::new("timeout", "must be longer than zero"));
-        }
-        Ok(())
+        check_http(checks, &config.api_url, config.timeout)
     }
 
     fn build(config: &LinodeConfig, secrets: &mut dyn SecretReader) -> Result<Linode, ProviderError> {

@@ -9,11 +9,11 @@ use http::header::HeaderName;
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_required, required,
+    check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord};
-use wildcert_dns_http::zone::candidates;
-use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, classify, encode};
+use wildcert_dns_http::zone::probe;
+use wildcert_dns_http::{Api, Body, StatusClass, classify, default_timeout, encode};
 
 /// Where the API lives.
 pub const DEFAULT_API_URL: &str = "https://api.nsone.net/v1";
@@ -36,10 +36,6 @@ pub struct Ns1Config {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The NS1 adapter. Cheap to clone; clones share connections and serialization.
@@ -88,13 +84,7 @@ struct Answers<'a> {
 impl Ns1 {
     /// Prepares the client; no network I/O.
     pub fn new(api_url: &str, key: &Secret, timeout: Duration) -> Result<Ns1, ProviderError> {
-        let provider = format!("ns1 ({})", api_url.trim().trim_end_matches('/'));
-        let config = |detail: String| ProviderError::Config { provider: provider.clone(), detail };
-        if key.expose().trim().is_empty() {
-            return Err(config("api_key is empty".into()));
-        }
-        let client = HttpClient::new(timeout, None).map_err(config)?;
-        let api = Api::new(&provider, api_url, client)?.with_secret_header(
+        let api = Api::connect("ns1", api_url, timeout)?.require("api_key", key)?.with_secret_header(
             HeaderName::from_static("x-nsone-key"),
             key.expose().trim().to_string(),
             key,
@@ -103,21 +93,8 @@ impl Ns1 {
     }
 
     async fn zone_for(&self, record: &TxtRecord) -> Result<String, ProviderError> {
-        let api = &self.inner.api;
-        for candidate in candidates(record) {
-            let path = format!("/zones/{}", encode(&candidate));
-            let response = api.call(Method::GET, &path, &Body::Empty, &[]).await?;
-            match classify(response.status) {
-                StatusClass::Success => return Ok(candidate),
-                StatusClass::NotFound => continue,
-                _ => return Err(api.error(&format!("GET {path}"), &response, AUTH_HINT)),
-            }
-        }
-        Err(ProviderError::ZoneNotFound {
-            provider: api.provider().to_string(),
-            fqdn: record.fqdn.clone(),
-            detail: "no NS1 zone of this key holds the name".into(),
-        })
+        let path = |candidate: &str| format!("/zones/{}", encode(candidate));
+        probe(&self.inner.api, record, path, &[], AUTH_HINT, "no NS1 zone of this key holds the name").await
     }
 
     async fn change(&self, record: &TxtRecord, add: bool) -> Result<(), ProviderError> {
@@ -193,11 +170,7 @@ impl ProviderSpec for Ns1 {
 
     fn check(config: &Ns1Config, checks: &mut dyn Checks) -> Result<(), SettingError> {
         required(&config.api_key, "api_key")?;
-        checks.url("api_url", &config.api_url)?;
-        if config.timeout.is_zero() {
-            return Err(SettingError::new("timeout", "must be longer than zero"));
-        }
-        Ok(())
+        check_http(checks, &config.api_url, config.timeout)
     }
 
     fn build(config: &Ns1Config, secrets: &mut dyn SecretReader) -> Result<Ns1, ProviderError> {

@@ -16,7 +16,7 @@ use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord,
 use wildcert_dns_http::oauth::{ClientCredentials, TokenSource};
 use wildcert_dns_http::sign::{Hash, digest, hex};
 use wildcert_dns_http::zone::{candidates, relative_name};
-use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, encode};
+use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, default_timeout, encode};
 
 /// The shortest TTL the adapter writes.
 pub const MIN_TTL: u32 = 60;
@@ -63,10 +63,6 @@ pub struct OvhConfig {
 
 fn default_endpoint() -> String {
     "ovh-eu".into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// How the adapter authenticates.

@@ -8,11 +8,11 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_required, required,
+    check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, quote_txt, txt_text};
 use wildcert_dns_http::zone::{pick, relative_name};
-use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, classify, encode};
+use wildcert_dns_http::{Api, Body, default_timeout, encode};
 
 /// Where the API lives.
 pub const DEFAULT_API_URL: &str = "https://api.vultr.com";
@@ -45,10 +45,6 @@ pub struct VultrConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The Vultr adapter. Cheap to clone; clones share connections and serialization.
@@ -124,13 +120,7 @@ struct NewRecord<'a> {
 impl Vultr {
     /// Prepares the client; no network I/O.
     pub fn new(api_url: &str, key: &Secret, timeout: Duration) -> Result<Vultr, ProviderError> {
-        let provider = format!("vultr ({})", api_url.trim().trim_end_matches('/'));
-        let config = |detail: String| ProviderError::Config { provider: provider.clone(), detail };
-        if key.expose().trim().is_empty() {
-            return Err(config("api_key is empty".into()));
-        }
-        let client = HttpClient::new(timeout, None).map_err(config)?;
-        let api = Api::new(&provider, api_url, client)?.with_bearer(key)?;
+        let api = Api::connect("vultr", api_url, timeout)?.require("api_key", key)?.with_bearer(key)?;
         Ok(Vultr { inner: Arc::new(Inner { api, locks: NameLocks::default() }) })
     }
 
@@ -215,11 +205,7 @@ impl Vultr {
         let api = &self.inner.api;
         for id in self.matching(&zone, record).await? {
             let path = format!("/v2/domains/{}/records/{}", encode(&zone), encode(&id));
-            let response = api.call(Method::DELETE, &path, &Body::Empty, &[]).await?;
-            match classify(response.status) {
-                StatusClass::Success | StatusClass::NotFound => {}
-                _ => return Err(api.error(&format!("DELETE {path}"), &response, AUTH_HINT)),
-            }
+            api.delete(&path, AUTH_HINT).await?;
             tracing::debug!(fqdn = %record.fqdn, id, "vultr: record deleted");
         }
         Ok(())
@@ -255,11 +241,7 @@ impl ProviderSpec for Vultr {
 
     fn check(config: &VultrConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
         required(&config.api_key, "api_key")?;
-        checks.url("api_url", &config.api_url)?;
-        if config.timeout.is_zero() {
-            return Err(SettingError::new("timeout", "must be longer than zero"));
-        }
-        Ok(())
+        check_http(checks, &config.api_url, config.timeout)
     }
 
     fn build(config: &VultrConfig, secrets: &mut dyn SecretReader) -> Result<Vultr, ProviderError> {
