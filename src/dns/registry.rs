@@ -20,4 +20,5 @@ crate::dns::provider::registry! {
     Ovh("ovh") => wildcert_dns_ovh::Ovh,
     Ns1("ns1") => wildcert_dns_ns1::Ns1,
     ClouDns("cloudns") => wildcert_dns_cloudns::ClouDns,
+    NameSilo("namesilo") => wildcert_dns_namesilo::NameSilo,
 }
