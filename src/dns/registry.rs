@@ -21,4 +21,5 @@ crate::dns::provider::registry! {
     Ns1("ns1") => wildcert_dns_ns1::Ns1,
     ClouDns("cloudns") => wildcert_dns_cloudns::ClouDns,
     NameSilo("namesilo") => wildcert_dns_namesilo::NameSilo,
+    NameDotCom("namedotcom") => wildcert_dns_namedotcom::NameDotCom,
 }
