@@ -22,4 +22,5 @@ crate::dns::provider::registry! {
     ClouDns("cloudns") => wildcert_dns_cloudns::ClouDns,
     NameSilo("namesilo") => wildcert_dns_namesilo::NameSilo,
     NameDotCom("namedotcom") => wildcert_dns_namedotcom::NameDotCom,
+    DnsMadeEasy("dnsmadeeasy") => wildcert_dns_dnsmadeeasy::DnsMadeEasy,
 }
