@@ -23,4 +23,5 @@ crate::dns::provider::registry! {
     NameSilo("namesilo") => wildcert_dns_namesilo::NameSilo,
     NameDotCom("namedotcom") => wildcert_dns_namedotcom::NameDotCom,
     DnsMadeEasy("dnsmadeeasy") => wildcert_dns_dnsmadeeasy::DnsMadeEasy,
+    Netcup("netcup") => wildcert_dns_netcup::Netcup,
 }
