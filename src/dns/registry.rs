@@ -24,4 +24,5 @@ crate::dns::provider::registry! {
     NameDotCom("namedotcom") => wildcert_dns_namedotcom::NameDotCom,
     DnsMadeEasy("dnsmadeeasy") => wildcert_dns_dnsmadeeasy::DnsMadeEasy,
     Netcup("netcup") => wildcert_dns_netcup::Netcup,
+    EasyDns("easydns") => wildcert_dns_easydns::EasyDns,
 }
