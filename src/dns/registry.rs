@@ -25,4 +25,5 @@ crate::dns::provider::registry! {
     DnsMadeEasy("dnsmadeeasy") => wildcert_dns_dnsmadeeasy::DnsMadeEasy,
     Netcup("netcup") => wildcert_dns_netcup::Netcup,
     EasyDns("easydns") => wildcert_dns_easydns::EasyDns,
+    DreamHost("dreamhost") => wildcert_dns_dreamhost::DreamHost,
 }
