@@ -26,4 +26,5 @@ crate::dns::provider::registry! {
     Netcup("netcup") => wildcert_dns_netcup::Netcup,
     EasyDns("easydns") => wildcert_dns_easydns::EasyDns,
     DreamHost("dreamhost") => wildcert_dns_dreamhost::DreamHost,
+    Glesys("glesys") => wildcert_dns_glesys::Glesys,
 }
