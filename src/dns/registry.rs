@@ -27,4 +27,5 @@ crate::dns::provider::registry! {
     EasyDns("easydns") => wildcert_dns_easydns::EasyDns,
     DreamHost("dreamhost") => wildcert_dns_dreamhost::DreamHost,
     Glesys("glesys") => wildcert_dns_glesys::Glesys,
+    Zoneee("zoneee") => wildcert_dns_zoneee::Zoneee,
 }
