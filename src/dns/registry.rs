@@ -28,4 +28,5 @@ crate::dns::provider::registry! {
     DreamHost("dreamhost") => wildcert_dns_dreamhost::DreamHost,
     Glesys("glesys") => wildcert_dns_glesys::Glesys,
     Zoneee("zoneee") => wildcert_dns_zoneee::Zoneee,
+    Versio("versio") => wildcert_dns_versio::Versio,
 }
