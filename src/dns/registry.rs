@@ -29,4 +29,5 @@ crate::dns::provider::registry! {
     Glesys("glesys") => wildcert_dns_glesys::Glesys,
     Zoneee("zoneee") => wildcert_dns_zoneee::Zoneee,
     Versio("versio") => wildcert_dns_versio::Versio,
+    Exoscale("exoscale") => wildcert_dns_exoscale::Exoscale,
 }
