@@ -19,4 +19,5 @@ crate::dns::provider::registry! {
     Gandi("gandiv5") => wildcert_dns_gandiv5::Gandi,
     Ovh("ovh") => wildcert_dns_ovh::Ovh,
     Ns1("ns1") => wildcert_dns_ns1::Ns1,
+    Manual("manual") => wildcert_dns_manual::Manual,
 }
