@@ -559,7 +559,7 @@ settings = { HTTPREQ_ENDPOINT = "https://hook.example/acme", HTTPREQ_USERNAME = 
     fn closed_and_routed_codes_are_refused_with_reasons() {
         let (key, msg) = section("provider = \"dyn\"").unwrap_err();
         assert_eq!(key, "provider");
-        assert!(msg.contains("closed in 2023-05-31") && msg.contains("oraclecloud"), "{msg}");
+        assert!(msg.contains("(closed 2023-05-31") && msg.contains("oraclecloud"), "{msg}");
         let (_, warnings) =
             section_warnings("provider = \"gandi\"\npersonal_access_token_env = \"T\"").unwrap();
         assert_eq!(warnings.len(), 1, "{warnings:?}");

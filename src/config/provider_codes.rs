@@ -472,7 +472,7 @@ pub fn refusal(written: &str, status: &Status) -> Option<String> {
             )
         }
         Status::Closed { entry, since, alternative } => format!(
-            "{} no longer exists: the service closed in {since}. Move the zone: {alternative}; see `wildcert providers`. {built_in}",
+            "{} no longer exists (closed {since}). Move the zone: {alternative}; see `wildcert providers`. {built_in}",
             named(entry)
         ),
         Status::NotBuilt(entry) => format!(
