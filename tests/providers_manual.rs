@@ -122,9 +122,10 @@ fn manual_issue_waits_for_the_records_a_person_creates() {
     assert_eq!(stack.dig_txt("_acme-challenge.gradient.example.com").len(), 2);
 }
 
-/// The unattended commands refuse a manual certificate at start, as a configuration error.
+/// The unattended commands refuse a manual certificate at start, as a configuration error;
+/// `dns check` skips its probe record.
 #[test]
-fn manual_is_refused_by_run_and_renew() {
+fn manual_is_refused_by_run_and_renew_and_skipped_by_dns_check() {
     let stack = Stack::up_with(&[("STACK_S3", "0")]);
     let config = manual_config(&stack);
     for command in ["run", "renew"] {
@@ -138,4 +139,12 @@ fn manual_is_refused_by_run_and_renew() {
         assert!(stderr.contains("`wildcert issue gradient`"), "{stderr}");
     }
     assert!(!stack.live_dir().join("gradient/fullchain.pem").exists());
+
+    // `dns check` checks the zone and its servers but asks nobody to type a probe record.
+    let started = Instant::now();
+    let out = stack.wildcert_with(&config, &["dns", "check"]);
+    let stdout = support::stdout(&out);
+    assert!(stdout.contains("probe TXT skipped: a person creates this adapter's records"), "{stdout}");
+    assert!(!stdout.contains("Create this DNS record"), "{stdout}");
+    assert!(started.elapsed() < Duration::from_secs(30));
 }

@@ -59,6 +59,13 @@ macro_rules! registry {
                 }
             }
 
+            /// A person creates the records (`ProviderSpec::INTERACTIVE`).
+            pub fn interactive(&self) -> bool {
+                match self {
+                    $( $(#[cfg(feature = $feature)])? Provider::$variant(_) => <$krate::$ty as _Spec>::INTERACTIVE, )*
+                }
+            }
+
             /// The adapter's own propagation deadline, when longer waits are its nature.
             pub fn propagation_deadline(&self) -> Option<std::time::Duration> {
                 match self {
