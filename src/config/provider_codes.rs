@@ -152,13 +152,14 @@ pub const PROVIDER_CODES: &[ProviderCode] = &[
     alive("duckdns", "Duck DNS", &["DUCKDNS_TOKEN"]),
     ProviderCode {
         fate: Fate::Closed {
-            since: "2023-05-31 (end of life of Dyn Managed DNS, first announced for 2020-05-31)",
+            since: "2023-05-31 (end of life of Dyn Managed DNS; Oracle first announced 2020-05-31)",
             alternative: "Oracle's migration path, OCI DNS (oraclecloud)",
         },
         sources: &[
             "https://www.lemondeinformatique.fr/actualites/lire-oracle-suscite-la-gronde-des-clients-dyn-en-imposant-son-dns-cloud-75775.html",
             "https://docs.oracle.com/en-us/iaas/tools/dotnet/latest/api/Oci.DnsService.Models.CreateMigratedDynectZoneDetails.html",
             "https://github.com/rmbolger/Posh-ACME/pull/271",
+            "https://github.com/octodns/octodns/pull/2",
         ],
         ..alive("dyn", "Dyn Managed DNS (Oracle)", &["DYN_CUSTOMER_NAME", "DYN_USER_NAME", "DYN_PASSWORD"])
     },
@@ -217,9 +218,9 @@ pub const PROVIDER_CODES: &[ProviderCode] = &[
     ProviderCode {
         fate: Fate::Routed {
             to: "linodev4",
-            why: "Linode's v3 API is gone; lego removed the old Linode provider in v4.0.0",
+            why: "Linode's v3 API reached its end of life in July 2023; lego removed the old Linode provider in v4.0.0",
         },
-        sources: &[LEGO_CHANGELOG],
+        sources: &[LEGO_CHANGELOG, "https://github.com/dns-lexicon/dns-lexicon/issues/35"],
         ..alive("linode", "Linode (v3 API)", &["LINODE_API_KEY"])
     },
     alive("linodev4", "Linode (v4 API)", &["LINODE_TOKEN"]),
