@@ -640,6 +640,12 @@ mod tests {
             );
             assert!(fastdns.contains("AKAMAI_CLIENT_TOKEN"), "{fastdns}");
         }
+        // Alive but without an adapter: says so honestly, with lego's names for a script.
+        if crate::dns::provider::find("alidns").is_none() {
+            let alidns = refusal("alidns", &status("alidns")).unwrap();
+            assert!(alidns.starts_with("alidns (Alibaba Cloud DNS) is not built in yet: "), "{alidns}");
+            assert!(alidns.contains("lego's ALICLOUD_ACCESS_KEY, ALICLOUD_SECRET_KEY"), "{alidns}");
+        }
         let unknown = refusal("nosuchdns", &status("nosuchdns")).unwrap();
         assert!(unknown.contains("unknown provider code `nosuchdns`"), "{unknown}");
         assert!(unknown.contains(&format!("Built in: {}", built_in_codes().join(", "))), "{unknown}");
