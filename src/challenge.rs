@@ -113,6 +113,9 @@ impl Challenger {
             resolver_addrs.extend(Resolvers::system_servers());
         }
         let explicit = resolve_all(&propagation.nameservers).await?;
+        // A person typing the records (manual) gets the adapter's longer deadline.
+        let timeout =
+            provider.propagation_deadline().map_or(propagation.timeout, |d| d.max(propagation.timeout));
         Ok(Challenger {
             provider,
             dns_name: section.name.clone(),
@@ -120,7 +123,7 @@ impl Challenger {
             extra_servers: primary.into_iter().collect(),
             explicit_servers: if explicit.is_empty() { None } else { Some(explicit) },
             check: propagation.check,
-            timeout: propagation.timeout,
+            timeout,
             settle: propagation.settle,
             journal_path: journal::path(&config.storage.state_dir, cert),
             state_dir: config.storage.state_dir.clone(),

@@ -135,6 +135,11 @@ async fn check_challenge_name(challenger: &Challenger, fqdn: &str, report: &mut 
             )),
         }
     }
+    if challenger.provider().interactive() {
+        // Asking a person to type a throw-away record checks the person, not the DNS.
+        return report
+            .warn("probe TXT skipped: a person creates this adapter's records when `wildcert issue` runs");
+    }
     // A made-up key authorization, so that RAW-mode adapters (which compute the TXT value
     // themselves) publish exactly the value checked for.
     let key_authorization = format!("wildcert-dns-check.{:016x}", rand::random::<u64>());

@@ -34,6 +34,7 @@ async fn renew(
     alerts: &Alerts,
 ) -> anyhow::Result<Status> {
     let selected = config.select(args.cert.as_deref())?;
+    config.refuse_interactive(selected.iter().copied(), "renew")?;
     let removed = challenge::recover_leftovers(config).await;
     if removed > 0 {
         tracing::info!(removed, "cleaned up challenge records left by an earlier run");

@@ -10,8 +10,8 @@
 //! - unknown keys are refused with the list of known ones;
 //! - URLs are judged by one [`check_url`].
 //!
-//! Codes without a built-in adapter are refused with a message that names the `exec` and
-//! `httpreq` bridges.
+//! Codes without an adapter in this build are refused with the reason `provider_codes`
+//! gives (closed, moved, not built in yet) and the `exec` and `httpreq` bridges.
 
 use serde::Deserialize;
 use serde::de::IntoDeserializer;
@@ -19,7 +19,7 @@ use wildcert_dns_api::spec::{Checks, Kind, ProviderSpec, SettingError, Target};
 
 use super::provider_codes;
 use super::secret::SecretKeys;
-use crate::dns::provider::{self as registry, Builtin, ProviderConfig};
+use crate::dns::provider::{Builtin, ProviderConfig};
 
 /// One `[dns.NAME]` table, parsed and checked (secrets are read when the adapter is built).
 #[derive(Debug, Clone)]
@@ -48,11 +48,16 @@ impl DnsSection {
                 ));
             }
         };
-        let Some(builtin) = registry::find(&code) else {
-            return Err(("provider".into(), not_built_in(&code)));
+        let status = provider_codes::status(&code);
+        let Some(builtin) = status.builtin() else {
+            let refusal = provider_codes::refusal(&code, &status).unwrap_or_default();
+            return Err(("provider".into(), refusal));
         };
         let written = code.trim().to_ascii_lowercase();
-        if written != builtin.code && provider_codes::lookup(&written).is_none_or(|p| p.code != builtin.code)
+        if let Some(warning) = provider_codes::routed_warning(&name, &code, &status) {
+            warnings.push(warning);
+        } else if written != builtin.code
+            && provider_codes::lookup(&written).is_none_or(|p| p.code != builtin.code)
         {
             // Another provider's code that this adapter serves (a retired API's code).
             warnings.push(format!(
@@ -103,24 +108,6 @@ impl DnsSection {
         let mut checks = SectionChecks { name: &name, warnings, allow_http };
         let config = (builtin.parse)(table, &mut checks).map_err(|e| (e.key, e.message))?;
         Ok(DnsSection { name, code, config })
-    }
-}
-
-/// Why `code` has no adapter in this build, and what to do instead.
-fn not_built_in(code: &str) -> String {
-    let entry = provider_codes::lookup(code);
-    let canonical = entry.map(|e| e.code).unwrap_or(code);
-    if let Some((_, feature)) = registry::left_out().into_iter().find(|(c, _)| *c == canonical) {
-        return format!(
-            "this wildcert was built without the `{feature}` cargo feature; rebuild with `--features {feature}`, or drive the provider through provider = \"exec\" or \"httpreq\""
-        );
-    }
-    match entry {
-        Some(entry) => provider_codes::refusal(entry, code),
-        None => format!(
-            "unknown provider code `{code}` (`wildcert providers` lists the codes wildcert knows); built in: {}. Any DNS API can be driven through provider = \"exec\" (a script) or \"httpreq\" (an HTTP endpoint)",
-            provider_codes::built_in_codes().join(", ")
-        ),
     }
 }
 
@@ -495,45 +482,41 @@ settings = { HTTPREQ_ENDPOINT = "https://hook.example/acme", HTTPREQ_USERNAME = 
         assert!(msg.contains("exec") && msg.contains("httpreq"), "{msg}");
     }
 
-    /// Every code of the installer's list either reaches its adapter or gets the documented
-    /// refusal.
+    /// Every code of the installer's list (and the later lego names) either reaches its
+    /// adapter, with a warning when it was routed there, or gets its documented refusal on
+    /// the `provider` key.
     #[test]
     fn every_installer_code_resolves() {
         let list = include_str!("dns-provider-codes.txt");
-        let codes: Vec<&str> = list
+        let mut codes: Vec<&str> = list
             .lines()
             .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
             .filter_map(|l| l.split_whitespace().next())
             .collect();
         assert_eq!(codes.len(), 60);
-        let minimal = |code: &str| match code {
-            "rfc2136" => "nameserver = \"127.0.0.1:53\"\ntsig_key = \"k.\"\ntsig_secret_env = \"S\"",
-            "route53" => "",
-            "pdns" => "api_url = \"http://127.0.0.1:8081\"\napi_key_env = \"K\"",
-            "cloudflare" => "api_token_env = \"T\"",
-            "exec" => "program = \"/usr/local/bin/dns-hook\"",
-            "httpreq" => "endpoint = \"https://hook.example\"",
-            _ => "",
-        };
+        codes.extend(["azuredns", "edgedns", "tencentcloud", "iijdpf", "selectelv2", "dnsupdate"]);
         for code in codes {
-            let entry = provider_codes::lookup(code).unwrap_or_else(|| panic!("{code} is not in the table"));
-            let result = section(&format!("provider = \"{code}\"\n{}", minimal(code)));
-            if let Some(builtin) = entry.builtin() {
+            let status = provider_codes::status(code);
+            let result = section_warnings(&format!("provider = \"{code}\""));
+            match status.builtin() {
                 // Reaches its adapter: any refusal is about the adapter's own settings.
-                match result {
-                    Ok(s) => assert_eq!(s.config.code(), builtin.code),
+                Some(builtin) => match result {
+                    Ok((s, warnings)) => {
+                        assert_eq!(s.config.code(), builtin.code);
+                        if let provider_codes::Status::Routed { to, .. } = status {
+                            assert!(
+                                warnings.iter().any(|w| w.contains(&format!("is now \"{to}\""))),
+                                "{code}: {warnings:?}"
+                            );
+                        }
+                    }
                     Err((key, msg)) => assert_ne!(key, "provider", "{code}: {msg}"),
+                },
+                None => {
+                    let (key, msg) = result.unwrap_err();
+                    assert_eq!(key, "provider");
+                    assert_eq!(Some(msg), provider_codes::refusal(code, &status));
                 }
-            } else if registry::left_out().iter().any(|(c, _)| *c == code) {
-                assert!(result.unwrap_err().1.contains("cargo feature"), "{code}");
-            } else {
-                let (key, msg) = result.unwrap_err();
-                assert_eq!(key, "provider");
-                assert_eq!(msg, provider_codes::refusal(entry, code));
-                assert!(
-                    msg.contains(code) && msg.contains("\"exec\"") && msg.contains("\"httpreq\""),
-                    "{msg}"
-                );
             }
         }
     }
@@ -542,7 +525,7 @@ settings = { HTTPREQ_ENDPOINT = "https://hook.example/acme", HTTPREQ_USERNAME = 
     /// of known ones, and every lego variable maps to a field of the settings struct.
     #[test]
     fn registry_keys_match_the_settings_structs() {
-        for builtin in registry::builtins() {
+        for builtin in crate::dns::provider::builtins() {
             assert!(!builtin.fields.is_empty(), "{}", builtin.code);
             for secret in builtin.secrets {
                 assert!(builtin.fields.contains(secret), "{}: secret {secret} is no field", builtin.code);
@@ -573,9 +556,14 @@ settings = { HTTPREQ_ENDPOINT = "https://hook.example/acme", HTTPREQ_USERNAME = 
     }
 
     #[test]
-    fn later_names_are_refused_under_their_installer_code() {
-        let (_, msg) = section("provider = \"edgedns\"").unwrap_err();
-        assert!(msg.contains("installer code fastdns"), "{msg}");
+    fn closed_and_routed_codes_are_refused_with_reasons() {
+        let (key, msg) = section("provider = \"dyn\"").unwrap_err();
+        assert_eq!(key, "provider");
+        assert!(msg.contains("(closed 2023-05-31") && msg.contains("oraclecloud"), "{msg}");
+        let (_, warnings) =
+            section_warnings("provider = \"gandi\"\npersonal_access_token_env = \"T\"").unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].starts_with("dns.office.provider \"gandi\" is now \"gandiv5\""), "{warnings:?}");
     }
 
     #[test]

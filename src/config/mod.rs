@@ -780,6 +780,22 @@ impl Config {
             ));
         }
 
+        if !raw.propagation.check
+            && let Some(section) = dns.values().find(|s| {
+                crate::dns::provider::find(s.config.code()).is_some_and(|builtin| builtin.interactive)
+            })
+        {
+            return Err(invalid(
+                None,
+                "propagation.check",
+                format!(
+                    "[dns.{}] (provider = \"{}\") relies on the propagation check to know when the records typed by hand are served; remove check = false",
+                    section.name,
+                    section.config.code()
+                ),
+            ));
+        }
+
         Ok(Config {
             path: path.to_owned(),
             acme,
@@ -803,6 +819,39 @@ impl Config {
             Some(name) => self.dns.get(name),
             None => self.dns.values().next(),
         }
+    }
+
+    /// Refuses, for an unattended `command` (`run`, `renew`), any of `certs` whose DNS
+    /// adapter needs a person at the terminal (`provider = "manual"`): nobody would see the
+    /// records to create, and the order would only burn the CA's rate limit.
+    pub fn refuse_interactive<'a>(
+        &self,
+        certs: impl IntoIterator<Item = &'a CertificateConfig>,
+        command: &str,
+    ) -> Result<(), ConfigError> {
+        for cert in certs {
+            if cert.source != Source::Acme {
+                continue;
+            }
+            let Some(section) = self.dns_for(cert) else { continue };
+            let interactive =
+                crate::dns::provider::find(section.config.code()).is_some_and(|builtin| builtin.interactive);
+            if interactive {
+                return Err(ConfigError::Invalid {
+                    path: self.path.clone(),
+                    line: None,
+                    key: format!("certificate \"{}\".dns", cert.name),
+                    message: format!(
+                        "[dns.{}] uses provider = \"{}\", where a person creates the TXT records, and `wildcert {command}` runs unattended: get this certificate with `wildcert issue {}` at a terminal, or give [dns.{}] an adapter that writes the records itself (`wildcert providers` lists them)",
+                        section.name,
+                        section.config.code(),
+                        cert.name,
+                        section.name
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The certificates a command acts on: one by name, or all.
@@ -872,6 +921,35 @@ dns = "office"
         assert_eq!(c.storage.keep_versions, 5);
         assert!(c.propagation.check);
         assert!(c.dns_for(&c.certificates[0]).is_some());
+    }
+
+    /// A manual certificate is fine for `issue` and refused by the unattended commands, with
+    /// the file, the certificate and the way out; its propagation check cannot be off.
+    #[test]
+    fn manual_dns_is_for_issue_only() {
+        let manual = MINIMAL.replace(
+            "provider = \"rfc2136\"\nnameserver = \"127.0.0.1:5353\"\ntsig_key = \"wildcert.\"\ntsig_algorithm = \"hmac-sha256\"\ntsig_secret_env = \"TSIG_SECRET\"",
+            "provider = \"manual\"\ndeadline = \"5m\"",
+        );
+        let c = parse(&manual).unwrap();
+        let err = c.refuse_interactive(&c.certificates, "run").unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }));
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "wildcert.toml: certificate \"gradient\".dns: [dns.office] uses provider = \"manual\""
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("`wildcert run` runs unattended") && text.contains("`wildcert issue gradient`"),
+            "{text}"
+        );
+        let rfc2136 = parse(MINIMAL).unwrap();
+        assert!(rfc2136.refuse_interactive(&rfc2136.certificates, "renew").is_ok());
+        let off = format!("{manual}\n[propagation]\ncheck = false\n");
+        let err = parse(&off).unwrap_err().to_string();
+        assert!(err.contains("propagation.check") && err.contains("[dns.office]"), "{err}");
     }
 
     #[test]

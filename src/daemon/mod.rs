@@ -39,6 +39,7 @@ const STOP_GRACE: Duration = Duration::from_secs(8);
 
 pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
     let mut config = Config::load(&config_path)?;
+    config.refuse_interactive(&config.certificates, "run")?;
     preflight(&config)?;
     for w in &config.warnings {
         tracing::warn!("{w}");
@@ -110,7 +111,7 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
             _ = shutdown.wait() => break,
             _ = hup.recv() => {
                 notifier.reloading();
-                match Config::load(&config_path).and_then(|c| preflight(&c).map(|_| c).map_err(|e| crate::config::ConfigError::Invalid {
+                match Config::load(&config_path).and_then(|c| c.refuse_interactive(&c.certificates, "run").map(|_| c)).and_then(|c| preflight(&c).map(|_| c).map_err(|e| crate::config::ConfigError::Invalid {
                     path: config_path.clone(), line: None, key: "storage".into(), message: e.to_string(),
                 })) {
                     Ok(new) => {

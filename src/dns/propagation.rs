@@ -23,6 +23,8 @@ const DEAD_AFTER_FAILURES: u32 = 2;
 const FIRST_POLL_DELAY: Duration = Duration::from_millis(25);
 const MAX_POLL_DELAY: Duration = Duration::from_secs(2);
 const MAX_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a long wait says how far it got (a record typed by hand takes minutes).
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -87,6 +89,7 @@ pub async fn wait_until_served(
     }
     let mut checks: Vec<Check> = grouped.into_values().collect();
     let mut delay = FIRST_POLL_DELAY;
+    let mut next_progress = started + PROGRESS_EVERY;
     loop {
         let now = Instant::now();
         let query_timeout =
@@ -168,6 +171,18 @@ pub async fn wait_until_served(
                 seen: if seen.is_empty() { "none".into() } else { seen.join(", ") },
                 waited: started.elapsed().as_secs(),
             });
+        }
+        if Instant::now() >= next_progress {
+            next_progress += PROGRESS_EVERY;
+            let waiting: Vec<&str> =
+                checks.iter().filter(|c| c.state == State::Waiting).map(|c| c.server_name.as_str()).collect();
+            tracing::info!(
+                served_by = checks.iter().filter(|c| c.state == State::Seen).count(),
+                of = checks.len(),
+                waiting_for = %waiting.join(", "),
+                left_s = deadline.saturating_duration_since(Instant::now()).as_secs(),
+                "still waiting for the challenge records on every authoritative name server"
+            );
         }
         // A full pass over the servers finished: the wait is alive, only not done yet.
         crate::progress::tick();

@@ -58,6 +58,20 @@ macro_rules! registry {
                     $( $(#[cfg(feature = $feature)])? Provider::$variant(p) => p.authoritative_server(), )*
                 }
             }
+
+            /// A person creates the records (`ProviderSpec::INTERACTIVE`).
+            pub fn interactive(&self) -> bool {
+                match self {
+                    $( $(#[cfg(feature = $feature)])? Provider::$variant(_) => <$krate::$ty as _Spec>::INTERACTIVE, )*
+                }
+            }
+
+            /// The adapter's own propagation deadline, when longer waits are its nature.
+            pub fn propagation_deadline(&self) -> Option<std::time::Duration> {
+                match self {
+                    $( $(#[cfg(feature = $feature)])? Provider::$variant(p) => p.propagation_deadline(), )*
+                }
+            }
         }
 
         impl _Dns for Provider {
@@ -131,6 +145,12 @@ pub struct Builtin {
     /// The adapter's crate, for the log filter.
     pub crate_name: &'static str,
     pub parse: ParseFn,
+    /// What the credentials must be allowed to do (`ProviderSpec::PERMISSIONS`).
+    pub permissions: &'static str,
+    /// TTL floors, propagation behaviour (`ProviderSpec::NOTES`).
+    pub notes: &'static str,
+    /// Needs a person at the terminal (`ProviderSpec::INTERACTIVE`).
+    pub interactive: bool,
 }
 
 impl std::fmt::Debug for Builtin {
@@ -151,6 +171,9 @@ impl Builtin {
             fields: wildcert_dns_api::spec::struct_fields::<T::Config>(),
             crate_name,
             parse,
+            permissions: T::PERMISSIONS,
+            notes: T::NOTES,
+            interactive: T::INTERACTIVE,
         }
     }
 

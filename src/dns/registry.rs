@@ -38,4 +38,5 @@ crate::dns::provider::registry! {
     Zoneee("zoneee") => wildcert_dns_zoneee::Zoneee,
     Versio("versio") => wildcert_dns_versio::Versio,
     Exoscale("exoscale") => wildcert_dns_exoscale::Exoscale,
+    Manual("manual") => wildcert_dns_manual::Manual,
 }

@@ -186,6 +186,20 @@ pub trait ProviderSpec: DnsProvider + Sized + Clone + fmt::Debug + 'static {
     const SECRETS: &'static [&'static str] = &[];
     /// lego's environment variable names, for `settings = { ... }` and `wildcert providers`.
     const ENV: &'static [EnvName];
+    /// The least the credentials must be allowed to do, for `docs/providers.md`, e.g. "an API
+    /// token with Zone:DNS:Edit on the challenge zones". Empty: not documented yet.
+    const PERMISSIONS: &'static str = "";
+    /// What an operator should know about the provider's DNS: TTL floors, how fast changes
+    /// reach its name servers, limits. For `docs/providers.md`; empty: nothing special.
+    const NOTES: &'static str = "";
+    /// The adapter needs a person at the terminal (`manual`): `wildcert issue` may use it,
+    /// the daemon and `renew`, which run unattended, refuse a certificate that does.
+    const INTERACTIVE: bool = false;
+    /// How long to wait for the record to reach every authoritative server when it is longer
+    /// than `[propagation] timeout` (a person typing the record needs minutes, not seconds).
+    fn propagation_deadline(&self) -> Option<Duration> {
+        None
+    }
 
     /// Offline checks of the settings (no I/O): the first unusable setting, with its key.
     fn check(config: &Self::Config, checks: &mut dyn Checks) -> Result<(), SettingError>;

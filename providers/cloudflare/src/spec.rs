@@ -49,6 +49,8 @@ impl ProviderSpec for Cloudflare {
     type Config = CloudflareConfig;
     const CODE: &'static str = "cloudflare";
     const NAME: &'static str = "Cloudflare";
+    const PERMISSIONS: &'static str = "an API token with Zone:DNS:Edit on the challenge zones (Zone:Zone:Read too, or a separate zone_api_token, to find the zone)";
+    const NOTES: &'static str = "changes reach Cloudflare's name servers within seconds";
     const SECRETS: &'static [&'static str] = &["api_token", "zone_api_token", "api_key"];
     const ENV: &'static [EnvName] = &[
         env("CF_API_EMAIL", "email", Kind::Text),

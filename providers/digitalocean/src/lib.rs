@@ -194,6 +194,7 @@ impl ProviderSpec for DigitalOcean {
     type Config = DigitalOceanConfig;
     const CODE: &'static str = "digitalocean";
     const NAME: &'static str = "DigitalOcean";
+    const PERMISSIONS: &'static str = "a personal access token with read and write access to domains";
     const SECRETS: &'static [&'static str] = &["auth_token"];
     const ENV: &'static [EnvName] = &[
         env("DO_AUTH_TOKEN", "auth_token", Kind::Secret),

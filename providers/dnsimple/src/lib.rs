@@ -243,6 +243,7 @@ impl ProviderSpec for Dnsimple {
     type Config = DnsimpleConfig;
     const CODE: &'static str = "dnsimple";
     const NAME: &'static str = "DNSimple";
+    const PERMISSIONS: &'static str = "an account access token (a user token needs account_id)";
     const SECRETS: &'static [&'static str] = &["oauth_token"];
     const ENV: &'static [EnvName] = &[
         env("DNSIMPLE_OAUTH_TOKEN", "oauth_token", Kind::Secret),

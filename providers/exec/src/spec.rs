@@ -35,6 +35,9 @@ impl ProviderSpec for Exec {
     type Config = ExecConfig;
     const CODE: &'static str = "exec";
     const NAME: &'static str = "External program";
+    const PERMISSIONS: &'static str = "whatever the program uses";
+    const NOTES: &'static str =
+        "the program must exit only once the record is applied; lego's EXEC_* contract";
     const ENV: &'static [EnvName] = &[
         env("EXEC_PATH", "program", Kind::Text),
         env("EXEC_MODE", "mode", Kind::Text),

@@ -162,6 +162,9 @@ impl ProviderSpec for Gandi {
     type Config = GandiConfig;
     const CODE: &'static str = "gandiv5";
     const NAME: &'static str = "Gandi Live DNS (v5)";
+    const PERMISSIONS: &'static str =
+        "a personal access token allowed to manage the domains' technical configuration (LiveDNS)";
+    const NOTES: &'static str = "LiveDNS minimum TTL 300 s";
     const SECRETS: &'static [&'static str] = &["personal_access_token", "api_key"];
     const ENV: &'static [EnvName] = &[
         env("GANDIV5_PERSONAL_ACCESS_TOKEN", "personal_access_token", Kind::Secret),

@@ -172,6 +172,8 @@ impl ProviderSpec for GoDaddy {
     type Config = GoDaddyConfig;
     const CODE: &'static str = "godaddy";
     const NAME: &'static str = "GoDaddy";
+    const PERMISSIONS: &'static str = "a production API key and secret; GoDaddy serves its DNS API only to accounts that qualify (many domains or a paid plan)";
+    const NOTES: &'static str = "minimum TTL 600 s";
     const SECRETS: &'static [&'static str] = &["api_key", "api_secret"];
     const ENV: &'static [EnvName] = &[
         env("GODADDY_API_KEY", "api_key", Kind::Secret),

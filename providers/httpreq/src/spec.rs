@@ -41,6 +41,9 @@ impl ProviderSpec for Httpreq {
     type Config = HttpreqConfig;
     const CODE: &'static str = "httpreq";
     const NAME: &'static str = "HTTP request";
+    const PERMISSIONS: &'static str = "whatever the endpoint checks (optional HTTP basic auth)";
+    const NOTES: &'static str =
+        "the endpoint must answer only once the record is applied; lego's HTTPREQ_* contract";
     const SECRETS: &'static [&'static str] = &["password"];
     const ENV: &'static [EnvName] = &[
         env("HTTPREQ_ENDPOINT", "endpoint", Kind::Text),

@@ -196,6 +196,8 @@ impl ProviderSpec for Linode {
     type Config = LinodeConfig;
     const CODE: &'static str = "linodev4";
     const NAME: &'static str = "Linode (v4 API)";
+    const PERMISSIONS: &'static str = "a personal access token with Domains: Read/Write";
+    const NOTES: &'static str = "changes can take minutes to reach Linode's name servers: raise [propagation] timeout if orders time out";
     const ALIASES: &'static [&'static str] = &["linode"];
     const SECRETS: &'static [&'static str] = &["token"];
     const ENV: &'static [EnvName] = &[

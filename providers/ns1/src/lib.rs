@@ -159,6 +159,7 @@ impl ProviderSpec for Ns1 {
     type Config = Ns1Config;
     const CODE: &'static str = "ns1";
     const NAME: &'static str = "NS1";
+    const PERMISSIONS: &'static str = "an API key allowed to manage the records of the zones";
     const SECRETS: &'static [&'static str] = &["api_key"];
     const ENV: &'static [EnvName] = &[
         env("NS1_API_KEY", "api_key", Kind::Secret),

@@ -375,6 +375,8 @@ impl ProviderSpec for Ovh {
     type Config = OvhConfig;
     const CODE: &'static str = "ovh";
     const NAME: &'static str = "OVH";
+    const PERMISSIONS: &'static str = "API rights GET, POST and DELETE on /domain/zone/*/record* and POST on /domain/zone/*/refresh (application keys or an OAuth2 service account)";
+    const NOTES: &'static str = "a record is served after the zone refresh the adapter requests";
     const SECRETS: &'static [&'static str] = &["application_secret", "consumer_key", "client_secret"];
     const ENV: &'static [EnvName] = &[
         env("OVH_ENDPOINT", "endpoint", Kind::Text),

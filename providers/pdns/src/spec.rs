@@ -45,6 +45,8 @@ impl ProviderSpec for Pdns {
     type Config = PdnsConfig;
     const CODE: &'static str = "pdns";
     const NAME: &'static str = "PowerDNS Authoritative";
+    const PERMISSIONS: &'static str = "the server's API key (PowerDNS has no narrower scope)";
+    const NOTES: &'static str = "secondaries follow by NOTIFY and zone transfer; wildcert waits for every NS";
     const SECRETS: &'static [&'static str] = &["api_key"];
     const ENV: &'static [EnvName] = &[
         env("PDNS_API_URL", "api_url", Kind::Text),

@@ -43,6 +43,8 @@ impl ProviderSpec for Rfc2136 {
     type Config = Rfc2136Config;
     const CODE: &'static str = "rfc2136";
     const NAME: &'static str = "RFC 2136 dynamic update (BIND, Knot, PowerDNS, Windows DNS)";
+    const PERMISSIONS: &'static str = "a TSIG key the primary allows to update TXT records in the zone (BIND: `update-policy { grant KEY zonesub TXT; }`)";
+    const NOTES: &'static str = "written to `nameserver`, the primary; secondaries follow by NOTIFY and zone transfer, and wildcert waits for every NS";
     const SECRETS: &'static [&'static str] = &["tsig_secret"];
     const ENV: &'static [EnvName] = &[
         env("RFC2136_NAMESERVER", "nameserver", Kind::Text),

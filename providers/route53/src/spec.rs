@@ -63,6 +63,8 @@ impl ProviderSpec for Route53 {
     type Config = Route53Config;
     const CODE: &'static str = "route53";
     const NAME: &'static str = "Amazon Route 53";
+    const PERMISSIONS: &'static str = "IAM: route53:ListHostedZones, route53:ListResourceRecordSets and route53:ChangeResourceRecordSets on the hosted zone, route53:GetChange";
+    const NOTES: &'static str = "waits until Route 53 reports the change INSYNC; credentials from the settings or the standard AWS chain";
     const SECRETS: &'static [&'static str] = &["secret_access_key", "session_token"];
     const ENV: &'static [EnvName] = &[
         env("AWS_ACCESS_KEY_ID", "access_key_id", Kind::Text),

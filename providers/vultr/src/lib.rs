@@ -230,6 +230,8 @@ impl ProviderSpec for Vultr {
     type Config = VultrConfig;
     const CODE: &'static str = "vultr";
     const NAME: &'static str = "Vultr";
+    const PERMISSIONS: &'static str =
+        "an API key (account-wide; restrict it to the host's address in the control panel)";
     const SECRETS: &'static [&'static str] = &["api_key"];
     const ENV: &'static [EnvName] = &[
         env("VULTR_API_KEY", "api_key", Kind::Secret),
