@@ -66,6 +66,11 @@ pub enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Revoke the certificate in use (e.g. its key leaked); the next renewal replaces it.
+    Revoke(commands::revoke::RevokeArgs),
+    /// ACME account helpers.
+    #[command(subcommand)]
+    Account(commands::account::AccountCommand),
 }
 
 #[derive(Debug, Args)]
@@ -246,5 +251,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Command::Dns(DnsCommand::Check { cert }) => commands::dns_check::run(load()?, cert).await,
         Command::Providers => commands::providers::run().await,
         Command::Config(ConfigCommand::Check) => commands::config_check::run(load()?).await,
+        Command::Revoke(args) => commands::revoke::run(load()?, args).await,
+        Command::Account(cmd) => commands::account::run(load()?, cmd).await,
     }
 }
