@@ -72,7 +72,10 @@ impl S3Store {
             .connect_timeout(cfg.request_timeout.min(Duration::from_secs(5)))
             .operation_attempt_timeout(cfg.request_timeout)
             .build();
+        let http_client = wildcert_dns_http::aws::sdk_http_client()
+            .map_err(|detail| StoreError::Config { key: "network.proxy".into(), detail })?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client)
             .region(Region::new(region.clone()))
             .timeout_config(timeouts)
             .retry_config(RetryConfig::standard().with_max_attempts(3));
