@@ -204,12 +204,15 @@ impl S3Store {
                         | "ExpiredToken"
                         | "AccountProblem",
                     )
-                    | (401 | 403, _) => (
-                        format!(
-                            "access denied while {doing}: {said}; check storage.access_key_id / the secret access key and the bucket policy (`wildcert bucket policy` prints the one wildcert needs)"
-                        ),
-                        false,
-                    ),
+                    | (401 | 403, _) => {
+                        return Failure::Other(StoreError::Denied {
+                            bucket: self.bucket.clone(),
+                            endpoint: self.endpoint.clone(),
+                            detail: format!(
+                                "access denied while {doing}: {said}; check storage.access_key_id / the secret access key and the bucket policy (`wildcert bucket policy` prints the one wildcert needs)"
+                            ),
+                        });
+                    }
                     (301 | 307, _) | (_, "PermanentRedirect" | "AuthorizationHeaderMalformed") => (
                         format!(
                             "wrong region or endpoint while {doing}: {said}; set storage.region to the bucket's region (now {})",
