@@ -97,3 +97,25 @@ fn account_rollover_replaces_the_key_and_the_old_key_is_refused() {
     let err = stderr(&out);
     assert!(err.to_ascii_lowercase().contains("the ca at"), "{err}");
 }
+
+#[test]
+fn revoke_with_the_certificate_key_needs_no_account() {
+    let stack = stack();
+    let out = stack.wildcert(&["issue"]);
+    assert!(out.status.success(), "issue failed:\n{}\n{}", stdout(&out), stderr(&out));
+    let serial = live_serial(&stack);
+    // The account is gone (a lost state directory): the certificate's key still revokes.
+    let accounts = stack.dir().join("state/accounts");
+    std::fs::remove_dir_all(&accounts).unwrap();
+
+    let out =
+        stack.wildcert(&["revoke", "--cert", "gradient", "--with-cert-key", "--reason", "keyCompromise"]);
+    assert!(out.status.success(), "revoke failed:\n{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains(&format!("revoked serial {serial}")), "{}", stdout(&out));
+    assert!(pebble_cert_status(&stack, &serial).contains("Revoked"));
+    assert!(!accounts.exists(), "no account was registered for it");
+
+    let again = stack.wildcert(&["revoke", "--cert", "gradient", "--with-cert-key"]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("revoked"), "{}", stderr(&again));
+}

@@ -22,7 +22,8 @@ pub fn account_path(state_dir: &Path, directory: &str) -> PathBuf {
     state_dir.join("accounts").join(slug).join("account.json")
 }
 
-fn client(config: &Config) -> Result<Box<AcmeHttp>, AcmeError> {
+/// The HTTP client for the configured CA (its roots, timeout, `allow_http`, the proxy).
+pub fn client(config: &Config) -> Result<Box<AcmeHttp>, AcmeError> {
     let http = AcmeHttp::new(config.acme.ca_certificates.as_deref(), config.acme.request_timeout)
         .map_err(|detail| AcmeError::Refused { url: directory_url(&config.acme.directory).into(), detail })?
         .allowing_http(config.acme.allow_http);

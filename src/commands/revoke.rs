@@ -1,5 +1,5 @@
 //! `wildcert revoke`: asks the CA to revoke the certificate in use (RFC 8555 §7.6), signed
-//! with the ACME account key, then marks it so that the next `renew`, `issue` or daemon round
+//! with the ACME account key (or, `--with-cert-key`, with the certificate's own key), then marks it so that the next `renew`, `issue` or daemon round
 //! replaces it at once.
 
 use anyhow::{Context as _, bail};
@@ -39,7 +39,7 @@ impl Reason {
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "The certificate in use (the local copy, else the bucket's) is revoked with the ACME account key. \
+    after_help = "The certificate in use (the local copy, else the bucket's) is revoked with the ACME account key (--with-cert-key: its own key). \
     Afterwards it is due at once: the next `wildcert renew` (or the service's next round) orders a new one."
 )]
 pub struct RevokeArgs {
@@ -49,6 +49,10 @@ pub struct RevokeArgs {
     /// Why (RFC 5280 reason code); keyCompromise when its private key leaked.
     #[arg(long, value_enum)]
     pub reason: Option<Reason>,
+    /// Sign the request with the certificate's own key (ECDSA) instead of the account key:
+    /// needs no account, e.g. when the account that ordered it is gone.
+    #[arg(long)]
+    pub with_cert_key: bool,
 }
 
 pub async fn run(config: Config, args: RevokeArgs) -> anyhow::Result<Status> {
@@ -60,10 +64,10 @@ pub async fn run(config: Config, args: RevokeArgs) -> anyhow::Result<Status> {
         );
     }
     let storage = Storage::new(&config);
-    let fullchain = match storage.live().read(&cert.name).await? {
-        Some(files) => files.fullchain,
+    let (fullchain, privkey) = match storage.live().read(&cert.name).await? {
+        Some(files) => (files.fullchain, files.privkey),
         None => match storage.fetch(&cert.name).await? {
-            Some(stored) => stored.files.fullchain,
+            Some(stored) => (stored.files.fullchain, stored.files.privkey),
             None => {
                 bail!("no certificate `{}` stored locally or in the bucket: nothing to revoke", cert.name)
             }
@@ -78,14 +82,21 @@ pub async fn run(config: Config, args: RevokeArgs) -> anyhow::Result<Status> {
         .context("the stored full chain's first PEM block is unreadable")?;
 
     let url = directory_url(&config.acme.directory).to_string();
-    let account = acme::load_or_create(&config).await?;
-    let request = RevocationRequest { certificate: &leaf, reason: args.reason.map(Reason::to_acme) };
-    account.revoke(&request).await.map_err(|e| match AcmeError::from_client(e, &url) {
+    let already = |e: AcmeError| match e {
         AcmeError::Refused { url, detail } if detail.contains("alreadyRevoked") => {
             AcmeError::Refused { url, detail: format!("{detail}; it was revoked before") }
         }
         other => other,
-    })?;
+    };
+    if args.with_cert_key {
+        let http = acme::account::client(&config)?;
+        let reason = args.reason.map(|r| r.to_acme() as u8);
+        acme::revoke::with_cert_key(&http, &url, &leaf, &privkey, reason).await.map_err(already)?;
+    } else {
+        let account = acme::load_or_create(&config).await?;
+        let request = RevocationRequest { certificate: &leaf, reason: args.reason.map(Reason::to_acme) };
+        account.revoke(&request).await.map_err(|e| already(AcmeError::from_client(e, &url)))?;
+    }
 
     let mut st = state::load(&config.storage.state_dir, &cert.name);
     st.revoked_serial = Some(info.serial.clone());
