@@ -119,3 +119,20 @@ fn revoke_with_the_certificate_key_needs_no_account() {
     assert!(!again.status.success());
     assert!(stderr(&again).contains("revoked"), "{}", stderr(&again));
 }
+
+#[test]
+fn the_service_replaces_a_revoked_certificate_at_its_next_check() {
+    let stack = stack();
+    let text = stack.config_text() + "\n[daemon]\ncheck_interval = \"2s\"\n";
+    let config = stack.write_config("daemon.toml", &text);
+    let mut daemon = support::Daemon::start(&config, stack.dir().join("daemon.log"));
+    daemon.wait_for("new certificate stored", 1, std::time::Duration::from_secs(30));
+    let serial = live_serial(&stack);
+
+    let out = stack.wildcert_with(&config, &["revoke", "--cert", "gradient"]);
+    assert!(out.status.success(), "revoke failed:\n{}\n{}", stdout(&out), stderr(&out));
+    daemon.wait_for("new certificate stored", 2, std::time::Duration::from_secs(30));
+    assert_ne!(live_serial(&stack), serial);
+    assert!(pebble_cert_status(&stack, &serial).contains("Revoked"));
+    daemon.stop();
+}
