@@ -135,3 +135,63 @@ fn a_proxy_that_does_not_answer_is_named_in_the_error() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("network.proxy") && stderr(&out).contains("socks5"), "{}", stderr(&out));
 }
+
+/// Route53 (the AWS SDK with wildcert's HTTP client) through the configured proxy: its API
+/// calls to moto arrive at the proxy in absolute form. (In-process: the proxy setting is
+/// process-wide, and this is the only test of this file that builds clients itself.)
+#[cfg(feature = "route53")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route53_api_calls_go_through_the_configured_proxy() {
+    use wildcert_dns_api::{DnsProvider, TxtRecord};
+    use wildcert_dns_route53::sdk::config::{BehaviorVersion, Credentials, Region};
+    use wildcert_dns_route53::{Route53, Route53Settings};
+
+    let stack = Stack::up();
+    let proxy = HttpProxy::start();
+    let endpoint = stack.get("S3_ENDPOINT").to_string();
+    let moto = port_of(&endpoint);
+    let direct = wildcert_dns_route53::sdk::Client::from_conf(
+        wildcert_dns_route53::sdk::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"))
+            .endpoint_url(&endpoint)
+            .build(),
+    );
+    direct
+        .create_hosted_zone()
+        .name("proxied.example.com")
+        .caller_reference(format!("proxy-test-{}", std::process::id()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(count(&proxy.seen().forwarded, &moto), 0);
+
+    wildcert_dns_http::proxy::configure(Some(wildcert_dns_http::proxy::ProxySettings::configured(
+        &proxy.url(),
+        None,
+        "[network] proxy",
+    )));
+    let r53 = Route53::new(Route53Settings {
+        access_key_id: Some("AKIDEXAMPLE".into()),
+        secret_access_key: Some(wildcert_dns_api::Secret::new("moto-does-not-check")),
+        endpoint: Some(endpoint.clone()),
+        change_timeout: std::time::Duration::from_secs(10),
+        request_timeout: std::time::Duration::from_secs(10),
+        ..Default::default()
+    })
+    .unwrap();
+    let record = TxtRecord {
+        fqdn: "_acme-challenge.proxied.example.com".into(),
+        zone: None,
+        value: "through-the-proxy".into(),
+        ttl: 60,
+        raw: None,
+    };
+    r53.present(&record).await.unwrap();
+    r53.cleanup(&record).await.unwrap();
+    wildcert_dns_http::proxy::configure(None);
+    let seen = proxy.seen();
+    eprintln!("route53 through the proxy: forwarded {:?}", seen.forwarded);
+    assert!(count(&seen.forwarded, &moto) >= 3, "zone lookup, change, cleanup: {seen:?}");
+}
