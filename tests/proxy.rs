@@ -129,6 +129,29 @@ fn a_proxy_that_does_not_answer_is_named_in_the_error() {
     assert!(err.contains("(from [network] proxy)"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 
+    // `config check` names an unusable proxy variable, and shows a usable one without its password.
+    let out = run(&stack.config_path(), &[("HTTPS_PROXY", "socks5://127.0.0.1:1080")], &["config", "check"]);
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out)
+            .contains("proxy: HTTPS_PROXY = socks5://127.0.0.1:1080: socks5:// proxies are not supported"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(
+        &stack.config_path(),
+        &[("https_proxy", dead_url.as_str()), ("no_proxy", "localhost")],
+        &["config", "check"],
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("proxy: https:// through http://127.0.0.1:")
+            && stdout(&out).contains("(from https_proxy), http:// through direct; no proxy for: localhost"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("hunter2"));
+
     let text = stack.config_text() + "\n[network]\nproxy = \"socks5://127.0.0.1:1080\"\n";
     let socks = stack.write_config("socks.toml", &text);
     let out = run(&socks, &[], &["config", "check"]);

@@ -100,6 +100,24 @@ impl ProxySettings {
         Ok(())
     }
 
+    /// One line for operators (`config check`): which proxy serves which scheme, from which
+    /// setting, and the exemptions; `None` without a proxy. Credentials are left out.
+    pub fn describe(&self) -> Option<String> {
+        if self.http.is_none() && self.https.is_none() {
+            return None;
+        }
+        let show = |v: &Option<(String, String)>| match v {
+            Some((url, from)) => format!("{} (from {from})", redacted(url)),
+            None => "direct".into(),
+        };
+        let no = if self.no_proxy.trim().is_empty() { "none".to_string() } else { self.no_proxy.clone() };
+        Some(format!(
+            "proxy: https:// through {}, http:// through {}; no proxy for: {no} (loopback included only when listed)",
+            show(&self.https),
+            show(&self.http)
+        ))
+    }
+
     pub fn resolver(&self) -> Result<Resolver, String> {
         self.validate()?;
         let mut builder = Matcher::builder();
