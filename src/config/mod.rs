@@ -93,7 +93,7 @@ struct RawConfig {
 /// `[network]`: the outbound proxy for every HTTP client (the CA, the bucket, Route53, the DNS
 /// APIs, webhooks). Without `proxy`, `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` from the
 /// environment apply.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
     /// `http://host:port` (optionally `http://user:password@host:port`): https:// requests
@@ -105,6 +105,16 @@ pub struct NetworkConfig {
     /// implied: list `127.0.0.1`, `localhost` here when local services must be reached
     /// directly.
     pub no_proxy: Option<Vec<String>>,
+}
+
+/// The proxy URL may hold credentials: `Debug` shows it without them.
+impl std::fmt::Debug for NetworkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkConfig")
+            .field("proxy", &self.proxy.as_deref().map(wildcert_dns_http::proxy::redacted))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
 }
 
 impl NetworkConfig {
@@ -883,6 +893,28 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, column)
+}
+
+#[cfg(test)]
+mod network_tests {
+    use super::*;
+
+    #[test]
+    fn network_proxy_is_validated_and_its_credentials_never_debug_printed() {
+        let base = "[storage]\nlocal_dir = \"/tmp/l\"\nstate_dir = \"/tmp/s\"\n";
+        let text = format!(
+            "{base}[network]\nproxy = \"http://u:hunter2@proxy.corp:3128\"\nno_proxy = [\"localhost\"]\n"
+        );
+        let config = Config::parse(Path::new("t.toml"), &text).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(format!("{:?}", config.network).contains("http://proxy.corp:3128"));
+        assert!(config.warnings.iter().any(|w| w.contains("credentials inline")), "{:?}", config.warnings);
+        let bad = format!("{base}[network]\nproxy = \"socks5://proxy:1080\"\n");
+        let err = Config::parse(Path::new("t.toml"), &bad).unwrap_err().to_string();
+        assert!(err.contains("network.proxy") && err.contains("socks5"), "{err}");
+        let unknown = format!("{base}[network]\nproxxy = \"http://p:1\"\n");
+        assert!(Config::parse(Path::new("t.toml"), &unknown).is_err());
+    }
 }
 
 #[cfg(test)]
