@@ -66,6 +66,11 @@ pub enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Revoke the certificate in use (e.g. its key leaked); the next renewal replaces it.
+    Revoke(commands::revoke::RevokeArgs),
+    /// ACME account helpers.
+    #[command(subcommand)]
+    Account(commands::account::AccountCommand),
 }
 
 #[derive(Debug, Args)]
@@ -165,10 +170,21 @@ pub enum BucketCommand {
         #[arg(long)]
         bucket: Option<String>,
     },
-    /// Check access, CORS and versioning of the configured bucket.
-    Check,
+    /// Check object access under the prefix (what the restricted user needs), then CORS and
+    /// versioning (what only the bucket owner may look at).
+    Check {
+        /// The configured keys are the restricted user's: check object access only and print
+        /// the owner's steps (also chosen when the bucket denies the bucket-level calls).
+        #[arg(long)]
+        restricted: bool,
+    },
     /// Create the bucket if missing and add the console's CORS rule (idempotent).
-    Setup,
+    Setup {
+        /// Use the bucket owner's credentials from the AWS chain (AWS_ACCESS_KEY_ID /
+        /// AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...) instead of the configured restricted keys.
+        #[arg(long)]
+        owner: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -246,5 +262,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Command::Dns(DnsCommand::Check { cert }) => commands::dns_check::run(load()?, cert).await,
         Command::Providers => commands::providers::run().await,
         Command::Config(ConfigCommand::Check) => commands::config_check::run(load()?).await,
+        Command::Revoke(args) => commands::revoke::run(load()?, args).await,
+        Command::Account(cmd) => commands::account::run(load()?, cmd).await,
     }
 }

@@ -124,6 +124,8 @@ pub enum Reason {
     Backoff,
     /// The order ceiling (`[daemon] max_orders` per `orders_window`) was reached.
     Ceiling,
+    /// The certificate in use was revoked (`wildcert revoke`): replace it at once.
+    Revoked,
 }
 
 impl Reason {
@@ -134,6 +136,7 @@ impl Reason {
             Reason::Lifetime => "at 2/3 of the lifetime",
             Reason::Backoff => "retry after failure",
             Reason::Ceiling => "order ceiling reached; waiting for the window",
+            Reason::Revoked => "revoked; replaced at once",
         }
     }
 }
@@ -181,6 +184,7 @@ pub fn plan(
     let jitter = jitter.clamp(0.0, 1.0);
     let (mut at, mut reason) = match info {
         None => (now, Reason::Missing),
+        Some(info) if state.revoked_serial.as_deref() == Some(info.serial.as_str()) => (now, Reason::Revoked),
         Some(info) => match &state.ari {
             Some(ari) if info.ari_id.as_deref() == Some(ari.cert_id.as_str()) && ari.end > ari.start => {
                 (ari.start + (ari.end - ari.start) * jitter, Reason::AriWindow)
@@ -324,6 +328,19 @@ mod tests {
         s.ari.as_mut().unwrap().cert_id = "aki.02".into();
         let p = plan(Some(&i), None, &s, RetryPolicy::default(), 0.5, datetime!(2026-01-05 0:00 UTC));
         assert_eq!(p.reason, Reason::Lifetime);
+    }
+
+    #[test]
+    fn a_revoked_certificate_in_use_is_due_at_once_and_its_successor_is_not() {
+        let i = info(datetime!(2026-01-01 0:00 UTC), datetime!(2026-04-01 0:00 UTC));
+        let now = datetime!(2026-01-05 0:00 UTC);
+        let s = CertState { revoked_serial: Some("01".into()), ..CertState::default() };
+        let p = plan(Some(&i), None, &s, RetryPolicy::default(), 0.5, now);
+        assert_eq!(p, Plan { at: now, reason: Reason::Revoked });
+        let s = CertState { revoked_serial: Some("02".into()), ..CertState::default() };
+        let p = plan(Some(&i), None, &s, RetryPolicy::default(), 0.5, now);
+        assert_eq!(p.reason, Reason::Lifetime);
+        assert!(!p.is_due(now));
     }
 
     #[test]

@@ -75,6 +75,10 @@ pub struct CertState {
     /// `source = "files"`: the smallest "days left" threshold already warned about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry_warned_days: Option<i64>,
+    /// The serial (hex, as `CertInfo::serial`) of a certificate `wildcert revoke` revoked:
+    /// while it is the one in use, the certificate is due at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_serial: Option<String>,
 }
 
 impl CertState {

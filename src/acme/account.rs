@@ -22,7 +22,8 @@ pub fn account_path(state_dir: &Path, directory: &str) -> PathBuf {
     state_dir.join("accounts").join(slug).join("account.json")
 }
 
-fn client(config: &Config) -> Result<Box<AcmeHttp>, AcmeError> {
+/// The HTTP client for the configured CA (its roots, timeout, `allow_http`, the proxy).
+pub fn client(config: &Config) -> Result<Box<AcmeHttp>, AcmeError> {
     let http = AcmeHttp::new(config.acme.ca_certificates.as_deref(), config.acme.request_timeout)
         .map_err(|detail| AcmeError::Refused { url: directory_url(&config.acme.directory).into(), detail })?
         .allowing_http(config.acme.allow_http);
@@ -92,17 +93,60 @@ pub async fn load_or_create(config: &Config) -> Result<Account, AcmeError> {
     Ok(account)
 }
 
+/// Replaces the account key with a new one (RFC 8555 §7.3.5) and stores the new credentials
+/// in place of the old (atomically, 0600). The old credentials stay next to them as
+/// `account.json.old` (0600) until the new ones are written, so that a failure before the
+/// CA answered leaves a usable account either way. Returns the account file's path.
+pub async fn rollover(config: &Config) -> Result<PathBuf, AcmeError> {
+    let url = directory_url(&config.acme.directory).to_string();
+    let path = account_path(&config.storage.state_dir, &url);
+    let account_error = |detail: String| AcmeError::Account { path: path.display().to_string(), detail };
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(account_error(
+                "no ACME account stored for this CA yet: there is no key to roll over".into(),
+            ));
+        }
+        Err(e) => return Err(account_error(e.to_string())),
+    };
+    let credentials: AccountCredentials = serde_json::from_slice(&bytes)
+        .map_err(|e| account_error(format!("unreadable ({e}); cannot roll over its key")))?;
+    let backup = path.with_extension("json.old");
+    write_private(&backup, &bytes).map_err(|e| account_error(format!("cannot keep a backup: {e}")))?;
+    let mut account = Account::builder_with_http(client(config)?)
+        .from_credentials(credentials)
+        .await
+        .map_err(|e| AcmeError::from_client(e, &url))?;
+    let fresh = account.update_key().await.map_err(|e| AcmeError::from_client(e, &url))?;
+    save_credentials(&path, &fresh).map_err(|e| {
+        account_error(format!(
+            "the CA accepted the new key but it could not be saved ({e}); the old key in {} no longer works",
+            backup.display()
+        ))
+    })?;
+    let _ = std::fs::remove_file(&backup);
+    tracing::info!(account = account.id(), path = %path.display(), "rolled over the ACME account key");
+    Ok(path)
+}
+
+/// Writes `bytes` to `path` through a 0600 temporary file and a rename.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("account path has a parent");
+    let tmp = dir.join(".account.write.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
 fn save_credentials(path: &Path, credentials: &AccountCredentials) -> std::io::Result<()> {
     let dir = path.parent().expect("account path has a parent");
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let json = serde_json::to_vec_pretty(credentials).map_err(std::io::Error::other)?;
-    let tmp = dir.join(".account.json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    f.write_all(&json)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+    write_private(path, &json)
 }
 
 #[cfg(test)]

@@ -19,13 +19,14 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Limited};
 use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use instant_acme::{BodyWrapper, BytesResponse, HttpClient};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+/// Through the proxy in force (`[network] proxy`, else `HTTPS_PROXY`/`NO_PROXY`).
+type Https = hyper_rustls::HttpsConnector<ProxyConnector>;
+use wildcert_dns_http::proxy::ProxyConnector;
 
 /// The largest Retry-After handed on to instant-acme; the scheduler caps its own copy at
 /// `[daemon] retry_max` anyway.
@@ -90,6 +91,7 @@ const MAX_BODY: usize = 1024 * 1024;
 /// An instant-acme HTTP client with bounded requests.
 pub struct AcmeHttp {
     client: HyperClient<Https, BodyWrapper<Bytes>>,
+    proxy: ProxyConnector,
     timeout: Duration,
     /// `[acme] allow_http`: plain `http://` to another host (loopback is always allowed).
     allow_http: bool,
@@ -134,18 +136,16 @@ pub fn tls_config(extra_roots: Option<&Path>) -> Result<rustls::ClientConfig, St
 
 impl AcmeHttp {
     pub fn new(extra_roots: Option<&Path>, timeout: Duration) -> Result<AcmeHttp, String> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeout.min(Duration::from_secs(10))));
-        http.set_nodelay(true);
+        let proxy =
+            ProxyConnector::from_current()?.with_connect_timeout(timeout.min(Duration::from_secs(10)));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config(extra_roots)?)
             .https_or_http()
             .enable_http1()
             .enable_http2()
-            .wrap_connector(http);
+            .wrap_connector(proxy.clone());
         let client = HyperClient::builder(TokioExecutor::new()).build(https);
-        Ok(AcmeHttp { client, timeout, allow_http: false })
+        Ok(AcmeHttp { client, proxy, timeout, allow_http: false })
     }
 
     /// Also talks plain `http://` to other hosts (`[acme] allow_http = true`).
@@ -169,7 +169,7 @@ fn permitted(uri: &http::Uri, allow_http: bool) -> bool {
 impl HttpClient for AcmeHttp {
     fn request(
         &self,
-        req: Request<BodyWrapper<Bytes>>,
+        mut req: Request<BodyWrapper<Bytes>>,
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
         let timeout = self.timeout;
         let uri = req.uri().to_string();
@@ -179,6 +179,7 @@ impl HttpClient for AcmeHttp {
             );
             return Box::pin(std::future::ready(Err(refused)));
         }
+        self.proxy.authorize(&mut req);
         let fut = self.client.request(req);
         Box::pin(bounded(fut, uri, timeout, MAX_BODY))
     }

@@ -6,6 +6,7 @@ pub mod ari;
 pub mod http;
 pub mod journal;
 pub mod order;
+pub mod revoke;
 
 use std::time::Duration;
 

@@ -10,8 +10,8 @@ use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use wildcert_dns_http::proxy::ProxyConnector;
 
 use super::{Failure, Payload};
 use crate::config::{Secret, WebhookFormat};
@@ -23,7 +23,8 @@ pub(super) struct Webhook {
     uri: Uri,
     format: WebhookFormat,
     timeout: Duration,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<ProxyConnector>, Full<Bytes>>,
+    proxy: ProxyConnector,
 }
 
 impl Webhook {
@@ -35,16 +36,14 @@ impl Webhook {
     ) -> Result<Webhook, String> {
         let uri: Uri = url.expose().trim().parse().map_err(|_| "not a valid URL".to_string())?;
         let tls = crate::acme::http::tls_config(extra_roots)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeout));
+        let proxy = ProxyConnector::from_current()?.with_connect_timeout(timeout);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http);
+            .wrap_connector(proxy.clone());
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(Webhook { uri, format, timeout, client })
+        Ok(Webhook { uri, format, timeout, client, proxy })
     }
 
     /// `scheme://host[:port]`: all of the URL a log line may show.
@@ -54,11 +53,12 @@ impl Webhook {
 
     pub(super) async fn post(&self, payload: &Payload) -> Result<(), Failure> {
         let body = serde_json::to_vec(&super::body(self.format, payload)).expect("payload serializes");
-        let request = Request::post(self.uri.clone())
+        let mut request = Request::post(self.uri.clone())
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::USER_AGENT, concat!("wildcert/", env!("CARGO_PKG_VERSION")))
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| Failure { detail: format!("cannot build the request: {e}"), retry: false })?;
+        self.proxy.authorize(&mut request);
         let exchange = async {
             let response = self.client.request(request).await.map_err(|e| Failure {
                 // hyper's errors name the failure (refused, TLS, DNS), never the URL.

@@ -8,14 +8,14 @@ use anyhow::{Context, bail};
 use crate::cli::BucketCommand;
 use crate::config::Config;
 use crate::exit::Status;
-use crate::store::S3Store;
 use crate::store::bucket::{self, Level};
+use crate::store::{S3Store, StoreError};
 
 pub async fn run(config_path: &Path, cmd: BucketCommand) -> anyhow::Result<Status> {
     match cmd {
         BucketCommand::Policy { bucket } => policy(config_path, bucket),
-        BucketCommand::Check => check(&Config::load(config_path)?).await,
-        BucketCommand::Setup => setup(&Config::load(config_path)?).await,
+        BucketCommand::Check { restricted } => check(&Config::load(config_path)?, restricted).await,
+        BucketCommand::Setup { owner } => setup(&Config::load(config_path)?, owner).await,
     }
 }
 
@@ -42,38 +42,71 @@ fn policy(config_path: &Path, bucket: Option<String>) -> anyhow::Result<Status> 
     Ok(Status::Ok)
 }
 
-async fn connect(config: &Config) -> anyhow::Result<S3Store> {
+/// `owner`: the AWS credential chain instead of the configured (restricted) keys.
+async fn connect(config: &Config, owner: bool) -> anyhow::Result<S3Store> {
     if config.storage.bucket.is_none() {
         bail!("{}: [storage] names no bucket; add bucket = \"NAME\"", config.path.display());
     }
-    Ok(S3Store::connect(&config.storage).await?)
+    let mut storage = config.storage.clone();
+    if owner {
+        storage.access_key_id = None;
+        storage.secret_access_key = None;
+        storage.secret_access_key_file = None;
+        storage.secret_access_key_env = None;
+    }
+    Ok(S3Store::connect(&storage).await?)
 }
 
-async fn check(config: &Config) -> anyhow::Result<Status> {
-    let store = connect(config).await?;
+fn owner_steps(config: &Config, store: &S3Store) -> String {
+    bucket::owner_steps(store.bucket(), config.storage.endpoint.as_deref(), &config.storage.console_origin)
+}
+
+async fn check(config: &Config, restricted: bool) -> anyhow::Result<Status> {
+    let store = connect(config, false).await?;
     println!("bucket {} at {} (prefix {:?})", store.bucket(), store.endpoint(), store.prefix());
-    let findings = bucket::check(&store, &config.storage.console_origin).await;
+    let findings = bucket::check(&store, &config.storage.console_origin, restricted).await;
     for f in &findings {
         let tag = match f.level {
             Level::Ok => "ok",
             Level::Info => "info",
             Level::Fail => "FAIL",
             Level::Skipped => "skip",
+            Level::Owner => "owner",
         };
         println!("  {tag:<5} {}", f.what);
     }
     let failed: Vec<_> = findings.iter().filter(|f| f.level == Level::Fail).collect();
+    let left_to_owner = findings.iter().any(|f| f.level == Level::Owner);
+    if left_to_owner {
+        println!("\n{}\n", owner_steps(config, &store));
+    }
     if failed.is_empty() {
-        println!("bucket check passed");
+        if left_to_owner {
+            println!("bucket check passed for these (restricted) credentials; the owner's steps are above");
+        } else {
+            println!("bucket check passed");
+        }
         return Ok(Status::Ok);
     }
     eprintln!("error: bucket check found {} problem(s); see FAIL above", failed.len());
     Ok(if failed.iter().all(|f| f.transient) { Status::Temporary } else { Status::Failed })
 }
 
-async fn setup(config: &Config) -> anyhow::Result<Status> {
-    let store = connect(config).await?;
-    let changes = bucket::setup(&store, &config.storage.console_origin).await?;
+async fn setup(config: &Config, owner: bool) -> anyhow::Result<Status> {
+    let store = connect(config, owner).await?;
+    let changes = match bucket::setup(&store, &config.storage.console_origin).await {
+        Ok(changes) => changes,
+        Err(e @ StoreError::Denied { .. }) => {
+            eprintln!("{}\n", owner_steps(config, &store));
+            let hint = if owner {
+                "the credentials of the AWS chain are not the bucket owner's either"
+            } else {
+                "setup makes bucket-level calls (CreateBucket, PutBucketCors) the restricted user may not: run it with the owner's keys (`wildcert bucket setup --owner`, keys in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) or have the owner run the commands above"
+            };
+            return Err(anyhow::Error::new(e).context(hint));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if changes.is_empty() {
         println!(
             "bucket {} at {}: already set up (bucket exists, CORS allows GET and PUT from {})",

@@ -37,6 +37,15 @@ pub async fn run(config: Config) -> anyhow::Result<Status> {
             Err(e) => errors.push(format!("{key}: {e}")),
         }
     }
+    let proxy = wildcert_dns_http::proxy::current();
+    match proxy.validate() {
+        Ok(()) => {
+            if let Some(line) = proxy.describe() {
+                println!("{line}");
+            }
+        }
+        Err(e) => errors.push(format!("proxy: {e}")),
+    }
     for w in &warnings {
         println!("warning: {w}");
     }

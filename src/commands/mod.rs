@@ -1,6 +1,7 @@
 //! One file per command. Each wires configuration, planning, ordering and storage together;
 //! no logic below this layer imports it.
 
+pub mod account;
 pub mod bucket;
 pub mod config_check;
 pub mod daemon;
@@ -10,5 +11,6 @@ pub mod issue;
 pub mod providers;
 pub mod pull;
 pub mod renew;
+pub mod revoke;
 pub mod status;
 pub mod verify;

@@ -66,6 +66,7 @@ pub struct Config {
     pub certificates: Vec<CertificateConfig>,
     pub daemon: DaemonConfig,
     pub notify: NotifyConfig,
+    pub network: NetworkConfig,
     /// Things that work but deserve a look (inline secrets, a readable secret file).
     pub warnings: Vec<String>,
 }
@@ -85,6 +86,53 @@ struct RawConfig {
     daemon: DaemonConfig,
     #[serde(default)]
     notify: NotifyConfig,
+    #[serde(default)]
+    network: NetworkConfig,
+}
+
+/// `[network]`: the outbound proxy for every HTTP client (the CA, the bucket, Route53, the DNS
+/// APIs, webhooks). Without `proxy`, `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` from the
+/// environment apply.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// `http://host:port` (optionally `http://user:password@host:port`): https:// requests
+    /// are tunnelled through it with CONNECT, http:// requests sent to it in absolute form.
+    /// Replaces the environment's proxy variables.
+    pub proxy: Option<String>,
+    /// Hosts that bypass the proxy, `NO_PROXY` syntax (names with their subdomains, IPs,
+    /// CIDRs, `*`, `host:port`); default: the environment's `NO_PROXY`. Loopback is not
+    /// implied: list `127.0.0.1`, `localhost` here when local services must be reached
+    /// directly.
+    pub no_proxy: Option<Vec<String>>,
+}
+
+/// The proxy URL may hold credentials: `Debug` shows it without them.
+impl std::fmt::Debug for NetworkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkConfig")
+            .field("proxy", &self.proxy.as_deref().map(wildcert_dns_http::proxy::redacted))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
+impl NetworkConfig {
+    /// The proxy settings this table gives, `None` to use the environment's.
+    pub fn proxy_settings(&self) -> Option<wildcert_dns_http::proxy::ProxySettings> {
+        let proxy = self.proxy.as_deref()?;
+        let no_proxy = self.no_proxy.as_ref().map(|list| list.join(","));
+        Some(wildcert_dns_http::proxy::ProxySettings::configured(
+            proxy,
+            no_proxy.as_deref(),
+            "[network] proxy",
+        ))
+    }
+
+    /// Makes these settings the ones every HTTP client built from now on uses.
+    pub fn apply(&self) {
+        wildcert_dns_http::proxy::configure(self.proxy_settings());
+    }
 }
 
 /// `[acme]`: the certificate authority.
@@ -547,11 +595,14 @@ pub fn directory_url(directory: &str) -> &str {
 }
 
 impl Config {
-    /// Reads and validates the file at `path`.
+    /// Reads and validates the file at `path`, and makes its `[network]` proxy settings the
+    /// ones every HTTP client built afterwards uses (the environment's when it has none).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Config::parse(path, &text)
+        let config = Config::parse(path, &text)?;
+        config.network.apply();
+        Ok(config)
     }
 
     /// Parses and validates `text` (read from `path`, which errors name).
@@ -769,6 +820,14 @@ impl Config {
             }
         }
         raw.notify.validate().map_err(|(key, m)| invalid(None, &key, m))?;
+        if let Some(settings) = raw.network.proxy_settings() {
+            settings.validate().map_err(|m| invalid(None, "network.proxy", m))?;
+            if raw.network.proxy.as_deref().is_some_and(|p| p.contains('@')) {
+                warnings.push(
+                    "[network] proxy holds credentials inline; prefer HTTPS_PROXY in the unit's EnvironmentFile (mode 0600) so they stay out of the configuration".into(),
+                );
+            }
+        }
         if raw.daemon.max_concurrent_orders == 0 {
             return Err(invalid(None, "daemon.max_concurrent_orders", "must be at least 1".into()));
         }
@@ -805,6 +864,7 @@ impl Config {
             certificates,
             daemon: raw.daemon,
             notify: raw.notify,
+            network: raw.network,
             warnings,
         })
     }
@@ -882,6 +942,28 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, column)
+}
+
+#[cfg(test)]
+mod network_tests {
+    use super::*;
+
+    #[test]
+    fn network_proxy_is_validated_and_its_credentials_never_debug_printed() {
+        let base = "[storage]\nlocal_dir = \"/tmp/l\"\nstate_dir = \"/tmp/s\"\n";
+        let text = format!(
+            "{base}[network]\nproxy = \"http://u:hunter2@proxy.corp:3128\"\nno_proxy = [\"localhost\"]\n"
+        );
+        let config = Config::parse(Path::new("t.toml"), &text).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(format!("{:?}", config.network).contains("http://proxy.corp:3128"));
+        assert!(config.warnings.iter().any(|w| w.contains("credentials inline")), "{:?}", config.warnings);
+        let bad = format!("{base}[network]\nproxy = \"socks5://proxy:1080\"\n");
+        let err = Config::parse(Path::new("t.toml"), &bad).unwrap_err().to_string();
+        assert!(err.contains("network.proxy") && err.contains("socks5"), "{err}");
+        let unknown = format!("{base}[network]\nproxxy = \"http://p:1\"\n");
+        assert!(Config::parse(Path::new("t.toml"), &unknown).is_err());
+    }
 }
 
 #[cfg(test)]

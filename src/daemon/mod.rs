@@ -117,7 +117,8 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
                     Ok(new) => {
                         tracing::info!("configuration reloaded");
                         crate::dns::provider::Provider::forget_shared();
-                        if new.acme.directory != config.acme.directory {
+                        // A new CA, or a new proxy (the account holds its HTTP client).
+                        if new.acme.directory != config.acme.directory || new.network != config.network {
                             account = None;
                         }
                         match Alerts::start(&new) {

@@ -106,6 +106,8 @@ pub enum Level {
     Info,
     Fail,
     Skipped,
+    /// Left to the bucket owner: these credentials may not look (restricted user).
+    Owner,
 }
 
 impl Finding {
@@ -121,27 +123,45 @@ impl Finding {
     fn error(what: &str, e: &StoreError) -> Finding {
         Finding { level: Level::Fail, what: format!("{what}: {e}"), transient: e.is_transient() }
     }
+    fn owner(what: impl Into<String>) -> Finding {
+        Finding { level: Level::Owner, what: what.into(), transient: false }
+    }
+    /// A failed object call; when access was denied, the right that is missing and where.
+    fn access(what: &str, e: &StoreError, action: &str, resource: &str) -> Finding {
+        match e {
+            StoreError::Denied { detail, .. } => Finding::fail(format!(
+                "{what}: {detail}; the policy must allow {action} on {resource} (the AllowBucketAccess / AllowListBucket statements of `wildcert bucket policy`)"
+            )),
+            other => Finding::error(what, other),
+        }
+    }
     fn skipped(what: impl Into<String>) -> Finding {
         Finding { level: Level::Skipped, what: what.into(), transient: false }
     }
 }
 
-/// Checks, with the configured credentials: the bucket is there; listing, writing, reading,
-/// conditional writes and deleting under the prefix work (with a probe object); the CORS rules
-/// let the console GET and PUT; and reports the versioning state.
-pub async fn check(store: &S3Store, origin: &str) -> Vec<Finding> {
+/// Checks, with the configured credentials, what wildcert itself needs and the restricted
+/// user of the platform's policy may do: the bucket is there; listing, writing, reading,
+/// conditional writes and deleting under the prefix work (with a probe object). Then what
+/// only the bucket owner may look at (the CORS rules the console needs, versioning): with
+/// `restricted`, or when the bucket refuses these calls (AccessDenied), they are reported as
+/// `Level::Owner`, left to the owner (see `owner_steps`), and are no failure.
+pub async fn check(store: &S3Store, origin: &str, restricted: bool) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let bucket = store.bucket();
     match store.bucket_exists().await {
         Ok(true) => findings.push(Finding::ok("the bucket exists and these credentials reach it")),
         Ok(false) => {
             findings.push(Finding::fail(format!(
-                "bucket {} does not exist at {}: run `wildcert bucket setup` or create it",
-                store.bucket(),
+                "bucket {bucket} does not exist at {}: the bucket owner creates it (`wildcert bucket setup --owner` with the owner's keys, or `aws s3api create-bucket --bucket {bucket}`)",
                 store.endpoint()
             )));
             findings.push(Finding::skipped("object access, CORS and versioning"));
             return findings;
         }
+        Err(StoreError::Denied { .. }) => findings.push(Finding::owner(
+            "looking up the bucket itself (HeadBucket) is denied to these credentials; object access is checked below",
+        )),
         Err(e) => {
             findings.push(Finding::error("cannot use the bucket", &e));
             findings.push(Finding::skipped("object access, CORS and versioning"));
@@ -156,10 +176,20 @@ pub async fn check(store: &S3Store, origin: &str) -> Vec<Finding> {
     };
     match store.list("certificates/").await {
         Ok(_) => findings.push(Finding::ok(format!("list under {folder}"))),
-        Err(e) => findings.push(Finding::error(&format!("list under {folder}"), &e)),
+        Err(e) => findings.push(Finding::access(
+            &format!("list under {folder}"),
+            &e,
+            "s3:ListBucket",
+            &bucket_arn(bucket),
+        )),
     }
     findings.extend(probe(store).await);
 
+    if restricted {
+        findings.push(Finding::owner(format!("CORS for {origin}: checked by the bucket owner (see below)")));
+        findings.push(Finding::owner("versioning: checked by the bucket owner (see below)"));
+        return findings;
+    }
     match store.cors_rules().await {
         Ok(rules) => {
             let missing = cors_missing(&rules, origin);
@@ -167,11 +197,15 @@ pub async fn check(store: &S3Store, origin: &str) -> Vec<Finding> {
                 findings.push(Finding::ok(format!("CORS allows GET and PUT from {origin}")));
             } else {
                 findings.push(Finding::fail(format!(
-                    "CORS: no rule allows {} from {origin} (with AllowedHeaders \"*\"); run `wildcert bucket setup` or add the rule {{\"AllowedHeaders\": [\"*\"], \"AllowedMethods\": [\"GET\", \"PUT\"], \"AllowedOrigins\": [\"{origin}\"], \"MaxAgeSeconds\": 3000}}",
-                    missing.join(" and ")
+                    "CORS: no rule allows {} from {origin} (with AllowedHeaders \"*\"); run `wildcert bucket setup` or add the rule {}",
+                    missing.join(" and "),
+                    cors_json(origin)
                 )));
             }
         }
+        Err(StoreError::Denied { .. }) => findings.push(Finding::owner(format!(
+            "CORS for {origin}: reading the rules (GetBucketCors) is denied to these credentials, as the restricted policy intends; checked by the bucket owner (see below)"
+        ))),
         Err(e) => findings.push(Finding::error("cannot read the CORS rules", &e)),
     }
 
@@ -186,21 +220,55 @@ pub async fn check(store: &S3Store, origin: &str) -> Vec<Finding> {
         Ok(None) => findings.push(Finding::info(
             "versioning is not enabled: wildcert keeps its own last versions (storage.keep_versions)",
         )),
+        Err(StoreError::Denied { .. }) => findings.push(Finding::owner(
+            "versioning: reading it (GetBucketVersioning) is denied to these credentials; checked by the bucket owner (see below)",
+        )),
         Err(e) => findings.push(Finding::info(format!("versioning state unknown: {e}"))),
     }
     findings
+}
+
+fn bucket_arn(bucket: &str) -> String {
+    format!("arn:aws:s3:::{bucket}")
+}
+
+fn cors_json(origin: &str) -> String {
+    format!(
+        "{{\"AllowedHeaders\": [\"*\"], \"AllowedMethods\": [\"GET\", \"PUT\"], \"AllowedOrigins\": [\"{origin}\"], \"MaxAgeSeconds\": 3000}}"
+    )
+}
+
+/// What the bucket owner runs (with the owner's credentials) to check and fix what restricted
+/// credentials may not look at: the CORS rule the console needs and versioning, and the
+/// restricted user's policy.
+pub fn owner_steps(bucket: &str, endpoint: Option<&str>, origin: &str) -> String {
+    let endpoint = endpoint.map(|e| format!(" --endpoint-url {e}")).unwrap_or_default();
+    let policy = serde_json::to_string_pretty(&policy(bucket)).expect("serializable");
+    format!(
+        "For the bucket owner (owner credentials; the restricted user may not do these):\n\
+         \x20 aws s3api get-bucket-cors --bucket {bucket}{endpoint}\n\
+         \x20   expect a rule with AllowedOrigins [\"{origin}\"], AllowedMethods GET and PUT, AllowedHeaders [\"*\"]; if missing:\n\
+         \x20 aws s3api put-bucket-cors --bucket {bucket}{endpoint} --cors-configuration '{{\"CORSRules\": [{cors}]}}'\n\
+         \x20   (this replaces the bucket's rules: merge with those get-bucket-cors printed)\n\
+         \x20 aws s3api get-bucket-versioning --bucket {bucket}{endpoint}\n\
+         \x20   (optional: wildcert keeps its own last versions)\n\
+         \x20 or both at once: AWS_ACCESS_KEY_ID=<owner> AWS_SECRET_ACCESS_KEY=<owner> wildcert bucket setup --owner\n\
+         The restricted user's policy (`wildcert bucket policy`):\n{policy}",
+        cors = cors_json(origin)
+    )
 }
 
 /// Put, get, conditional puts and delete of a probe object under the prefix.
 async fn probe(store: &S3Store) -> Vec<Finding> {
     let key = format!("wildcert-probe-{:016x}", rand::random::<u64>());
     let full = store.full_key(&key);
+    let objects = format!("{}/*", bucket_arn(store.bucket()));
     let body = format!("wildcert bucket check probe {}\n", sha256_hex(key.as_bytes())).into_bytes();
     let mut findings = Vec::new();
     let etag = match store.put(&key, body.clone(), PutCondition::Any).await {
         Ok(etag) => etag,
         Err(e) => {
-            findings.push(Finding::error(&format!("write {full}"), &e));
+            findings.push(Finding::access(&format!("write {full}"), &e, "s3:PutObject", &objects));
             return findings;
         }
     };
@@ -209,7 +277,7 @@ async fn probe(store: &S3Store) -> Vec<Finding> {
             findings.push(Finding::ok(format!("write and read back {full}")))
         }
         Ok(_) => findings.push(Finding::fail(format!("{full} read back differently from what was written"))),
-        Err(e) => findings.push(Finding::error(&format!("read {full}"), &e)),
+        Err(e) => findings.push(Finding::access(&format!("read {full}"), &e, "s3:GetObject", &objects)),
     }
     let refused_absent = store.put(&key, body.clone(), PutCondition::IfAbsent).await;
     let refused_stale = store.put(&key, body.clone(), PutCondition::IfMatch("\"0000\"".into())).await;
@@ -220,7 +288,7 @@ async fn probe(store: &S3Store) -> Vec<Finding> {
         .filter_map(|r| r.as_ref().err())
         .find(|e| !matches!(e, StoreError::ConditionFailed { .. }));
     if let Some(e) = other_error {
-        findings.push(Finding::error("conditional writes", e));
+        findings.push(Finding::access("conditional writes", e, "s3:PutObject", &objects));
     } else if refused(&refused_absent) && refused(&refused_stale) && matched.is_ok() {
         findings.push(Finding::ok("conditional writes (If-None-Match, If-Match) are honoured"));
     } else {
@@ -232,9 +300,14 @@ async fn probe(store: &S3Store) -> Vec<Finding> {
         Ok(()) => match store.get(&key).await {
             Ok(None) => findings.push(Finding::ok(format!("delete {full}"))),
             Ok(Some(_)) => findings.push(Finding::fail(format!("{full} is still there after deleting it"))),
-            Err(e) => findings.push(Finding::error(&format!("read {full} after deleting it"), &e)),
+            Err(e) => findings.push(Finding::access(
+                &format!("read {full} after deleting it"),
+                &e,
+                "s3:GetObject",
+                &objects,
+            )),
         },
-        Err(e) => findings.push(Finding::error(&format!("delete {full}"), &e)),
+        Err(e) => findings.push(Finding::access(&format!("delete {full}"), &e, "s3:DeleteObject", &objects)),
     }
     findings
 }

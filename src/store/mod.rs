@@ -34,6 +34,10 @@ pub enum StoreError {
     Io { path: PathBuf, action: &'static str, source: std::io::Error },
     #[error("bucket {bucket} at {endpoint}: {detail}")]
     Bucket { bucket: String, endpoint: String, detail: String, transient: bool },
+    /// The credentials may not do this (AccessDenied and the like, 401/403): a key or policy
+    /// to change, not a passing fault. `bucket check` tells these apart from other failures.
+    #[error("bucket {bucket} at {endpoint}: {detail}")]
+    Denied { bucket: String, endpoint: String, detail: String },
     /// A conditional write lost: somebody else changed the object first.
     #[error("{key}: changed by another writer (condition failed)")]
     ConditionFailed { key: String },

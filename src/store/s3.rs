@@ -72,7 +72,10 @@ impl S3Store {
             .connect_timeout(cfg.request_timeout.min(Duration::from_secs(5)))
             .operation_attempt_timeout(cfg.request_timeout)
             .build();
+        let http_client = wildcert_dns_http::aws::sdk_http_client()
+            .map_err(|detail| StoreError::Config { key: "network.proxy".into(), detail })?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client)
             .region(Region::new(region.clone()))
             .timeout_config(timeouts)
             .retry_config(RetryConfig::standard().with_max_attempts(3));
@@ -201,12 +204,15 @@ impl S3Store {
                         | "ExpiredToken"
                         | "AccountProblem",
                     )
-                    | (401 | 403, _) => (
-                        format!(
-                            "access denied while {doing}: {said}; check storage.access_key_id / the secret access key and the bucket policy (`wildcert bucket policy` prints the one wildcert needs)"
-                        ),
-                        false,
-                    ),
+                    | (401 | 403, _) => {
+                        return Failure::Other(StoreError::Denied {
+                            bucket: self.bucket.clone(),
+                            endpoint: self.endpoint.clone(),
+                            detail: format!(
+                                "access denied while {doing}: {said}; check storage.access_key_id / the secret access key and the bucket policy (`wildcert bucket policy` prints the one wildcert needs)"
+                            ),
+                        });
+                    }
                     (301 | 307, _) | (_, "PermanentRedirect" | "AuthorizationHeaderMalformed") => (
                         format!(
                             "wrong region or endpoint while {doing}: {said}; set storage.region to the bucket's region (now {})",

@@ -12,6 +12,8 @@
 pub mod api;
 pub mod jwt;
 pub mod metadata;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod oauth;
 pub mod proxy;
 pub mod sign;
@@ -50,6 +52,7 @@ pub fn default_timeout() -> Duration {
 #[derive(Clone)]
 pub struct HttpClient {
     client: Client<HttpsConnector<proxy::ProxyConnector>, Full<Bytes>>,
+    proxy: proxy::ProxyConnector,
     timeout: Duration,
 }
 
@@ -70,10 +73,10 @@ pub struct Response {
 impl HttpClient {
     /// A client that trusts the system's roots and, when given, the certificates in the PEM
     /// file `extra_roots` (for an API behind an internal CA). Plain `http://` works as well.
-    /// An https:// API is reached through the proxy `HTTPS_PROXY` names, unless `NO_PROXY`
-    /// exempts it.
+    /// The API is reached through the proxy in force (`[network] proxy`, else
+    /// `HTTPS_PROXY` / `HTTP_PROXY`), unless `NO_PROXY` exempts it: see [`proxy`].
     pub fn new(timeout: Duration, extra_roots: Option<&Path>) -> Result<HttpClient, String> {
-        HttpClient::with_connector(timeout, extra_roots, proxy::ProxyConnector::from_env())
+        HttpClient::with_connector(timeout, extra_roots, proxy::ProxyConnector::from_current()?)
     }
 
     /// As `new`, connecting through `connector` (a fixed proxy set-up, for tests).
@@ -103,13 +106,14 @@ impl HttpClient {
             .map_err(|e| format!("TLS set-up: {e}"))?
             .with_root_certificates(roots)
             .with_no_client_auth();
+        let proxy = connector.clone();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(HttpClient { client, timeout })
+        Ok(HttpClient { client, proxy, timeout })
     }
 
     pub fn timeout(&self) -> Duration {
@@ -122,9 +126,10 @@ impl HttpClient {
     pub async fn send(
         &self,
         provider: &str,
-        request: Request<Full<Bytes>>,
+        mut request: Request<Full<Bytes>>,
     ) -> Result<Response, ProviderError> {
         let target = display_uri(request.uri());
+        self.proxy.authorize(&mut request);
         let work = async {
             let response = self.client.request(request).await.map_err(|e| error_chain(&e))?;
             let (parts, body) = response.into_parts();
@@ -219,7 +224,7 @@ pub fn display_uri(uri: &Uri) -> String {
 }
 
 /// The messages of an error and its sources, `outer: inner`, each once.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

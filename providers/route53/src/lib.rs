@@ -190,6 +190,14 @@ impl Route53 {
                     .region(Region::new(region))
                     .retry_config(RetryConfig::standard().with_max_attempts(s.max_attempts))
                     .timeout_config(timeouts);
+                // Through the proxy in force, like every other client; an unusable proxy
+                // setting is reported by every other client as an error, here logged.
+                match wildcert_dns_http::aws::sdk_http_client() {
+                    Ok(http) => loader = loader.http_client(http),
+                    Err(e) => {
+                        tracing::error!(error = %e, "route53: unusable proxy setting; connecting directly")
+                    }
+                }
                 if let Some(profile) = &s.profile {
                     loader = loader.profile_name(profile);
                 }
