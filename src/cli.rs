@@ -66,6 +66,13 @@ pub enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Write a first configuration: by questions, or from the Gradient installer's Terraform.
+    Init(commands::init::InitArgs),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), made from the same definitions as --help.
+    #[command(hide = true)]
+    Manpage,
 }
 
 #[derive(Debug, Args)]
@@ -246,5 +253,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Command::Dns(DnsCommand::Check { cert }) => commands::dns_check::run(load()?, cert).await,
         Command::Providers => commands::providers::run().await,
         Command::Config(ConfigCommand::Check) => commands::config_check::run(load()?).await,
+        Command::Init(args) => commands::init::run(&cli.config, args).await,
+        Command::Completions { shell } => commands::completions::completions(shell),
+        Command::Manpage => commands::completions::manpage(),
     }
 }

@@ -2,10 +2,12 @@
 //! no logic below this layer imports it.
 
 pub mod bucket;
+pub mod completions;
 pub mod config_check;
 pub mod daemon;
 pub mod dns_check;
 pub mod import;
+pub mod init;
 pub mod issue;
 pub mod providers;
 pub mod pull;
