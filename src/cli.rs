@@ -71,6 +71,13 @@ pub enum Command {
     /// ACME account helpers.
     #[command(subcommand)]
     Account(commands::account::AccountCommand),
+    /// Write a first configuration: by questions, or from the Gradient installer's Terraform.
+    Init(commands::init::InitArgs),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), made from the same definitions as --help.
+    #[command(hide = true)]
+    Manpage,
 }
 
 #[derive(Debug, Args)]
@@ -264,5 +271,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Command::Config(ConfigCommand::Check) => commands::config_check::run(load()?).await,
         Command::Revoke(args) => commands::revoke::run(load()?, args).await,
         Command::Account(cmd) => commands::account::run(load()?, cmd).await,
+        Command::Init(args) => commands::init::run(&cli.config, args).await,
+        Command::Completions { shell } => commands::completions::completions(shell),
+        Command::Manpage => commands::completions::manpage(),
     }
 }

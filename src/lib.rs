@@ -23,6 +23,7 @@ pub mod exit;
 pub mod failpoint;
 pub mod hooks;
 pub mod host;
+pub mod init;
 pub mod logging;
 pub mod names;
 pub mod plan;

@@ -3,10 +3,12 @@
 
 pub mod account;
 pub mod bucket;
+pub mod completions;
 pub mod config_check;
 pub mod daemon;
 pub mod dns_check;
 pub mod import;
+pub mod init;
 pub mod issue;
 pub mod providers;
 pub mod pull;
