@@ -26,6 +26,7 @@ pub mod host;
 pub mod logging;
 pub mod names;
 pub mod plan;
+pub mod private_file;
 pub mod progress;
 pub mod renewal;
 pub mod signals;

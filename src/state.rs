@@ -2,7 +2,6 @@
 //! CA's renewal window (ARI). `<state_dir>/status/<name>.json`, written atomically. Planning
 //! reads it; `status` shows it.
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -139,16 +138,8 @@ pub fn load(state_dir: &Path, name: &str) -> CertState {
 }
 
 pub fn save(state_dir: &Path, name: &str, state: &CertState) -> std::io::Result<()> {
-    let p = path(state_dir, name);
-    let dir = p.parent().expect("status file has a directory");
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let tmp = p.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    use std::io::Write;
-    f.write_all(&serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &p)
+    let bytes = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
+    Ok(crate::private_file::write_private_atomic(&path(state_dir, name), &bytes)?)
 }
 
 #[cfg(test)]

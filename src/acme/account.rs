@@ -1,8 +1,6 @@
 //! The ACME account: created once per CA directory, its credentials kept private (0600) in
 //! `<state_dir>/accounts/`, reused afterwards.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -11,6 +9,7 @@ use instant_acme::{Account, AccountCredentials, ExternalAccountKey, NewAccount};
 use super::AcmeError;
 use super::http::AcmeHttp;
 use crate::config::{Config, SecretKeys, directory_url, read_secret};
+use crate::private_file::write_private_atomic;
 
 /// The file holding the account for `directory` under `state_dir`.
 pub fn account_path(state_dir: &Path, directory: &str) -> PathBuf {
@@ -93,16 +92,8 @@ pub async fn load_or_create(config: &Config) -> Result<Account, AcmeError> {
 }
 
 fn save_credentials(path: &Path, credentials: &AccountCredentials) -> std::io::Result<()> {
-    let dir = path.parent().expect("account path has a parent");
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let json = serde_json::to_vec_pretty(credentials).map_err(std::io::Error::other)?;
-    let tmp = dir.join(".account.json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    f.write_all(&json)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+    Ok(write_private_atomic(path, &json)?)
 }
 
 #[cfg(test)]

@@ -5,12 +5,12 @@
 //! holds a private key.
 
 use std::fmt;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+use crate::private_file::write_private_atomic;
 
 #[derive(Clone, Serialize, Deserialize)]
 pub struct JournaledOrder {
@@ -56,14 +56,8 @@ impl OrderJournal {
     }
 
     pub fn save(&self, order: &JournaledOrder) -> std::io::Result<()> {
-        let dir = self.path.parent().expect("journal has a directory");
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        let tmp = self.path.with_extension("json.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(order).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &self.path)
+        let bytes = serde_json::to_vec_pretty(order).map_err(std::io::Error::other)?;
+        Ok(write_private_atomic(&self.path, &bytes)?)
     }
 
     pub fn remove(&self) {

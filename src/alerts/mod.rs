@@ -431,17 +431,8 @@ impl Memory {
     }
 
     fn save(&self, state_dir: &Path, name: &str) -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        let path = Memory::path(state_dir, name);
-        let dir = path.parent().expect("alerts file has a directory");
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        let tmp = path.with_extension("json.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        f.write_all(&serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        Ok(crate::private_file::write_private_atomic(&Memory::path(state_dir, name), &bytes)?)
     }
 }
 

@@ -8,7 +8,6 @@
 //! certificate's local lock (an order, or `recover_leftovers`); the bucket copy only by the
 //! holder of the certificate's renewal lease.
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -104,15 +103,8 @@ pub(super) fn write(path: &Path, entries: &[JournalEntry]) -> std::io::Result<()
             _ => Ok(()),
         };
     }
-    let dir = path.parent().expect("journal has a directory");
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let tmp = path.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    use std::io::Write;
-    f.write_all(&serde_json::to_vec_pretty(entries).map_err(std::io::Error::other)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let bytes = serde_json::to_vec_pretty(entries).map_err(std::io::Error::other)?;
+    Ok(crate::private_file::write_private_atomic(path, &bytes)?)
 }
 
 /// Adds and removes records in the local journal file. An unreadable file is kept aside

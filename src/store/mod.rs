@@ -81,6 +81,12 @@ impl StoreError {
     }
 }
 
+impl From<crate::private_file::PrivateWriteError> for StoreError {
+    fn from(e: crate::private_file::PrivateWriteError) -> StoreError {
+        StoreError::Io { path: e.path, action: e.step, source: e.source }
+    }
+}
+
 /// Lower-case hex SHA-256, the ETag of the directory backend and the sums in `meta.json`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
