@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use instant_acme::{Account, CertificateIdentifier};
 use time::OffsetDateTime;
 
-use crate::acme::journal::OrderJournal;
+use crate::acme::order_resume::OrderResumeFile;
 use crate::acme::{self, AcmeError, OrderError, OrderSpec, ari};
 use crate::bundle::{self, CertInfo, CheckOptions, CheckedPair, Input};
 use crate::ceiling::{self, Ceiling, CeilingTripped};
@@ -51,7 +51,7 @@ pub async fn obtain(
     cancel: impl Future<Output = ()>,
 ) -> anyhow::Result<Obtained> {
     let section = config.dns_for(cert).expect("validated at load");
-    let journal = OrderJournal::new(&config.storage.state_dir, &cert.name);
+    let resume_file = OrderResumeFile::new(&config.storage.state_dir, &cert.name);
     let challenger =
         Challenger::new(config, section, &cert.name).await?.with_remote_journal(storage, &cert.name);
     let spec = OrderSpec {
@@ -63,7 +63,7 @@ pub async fn obtain(
         timeout: config.acme.order_timeout,
     };
     let result = tokio::select! {
-        result = acme::run_order(account, &spec, &challenger, &journal, on_created) => result,
+        result = acme::run_order(account, &spec, &challenger, &resume_file, on_created) => result,
         _ = cancel => {
             challenger.cleanup().await;
             bail!("stopped; the challenge records written so far were removed");
@@ -83,7 +83,7 @@ pub async fn obtain(
         .save_fenced(&cert.name, &pair, Origin::Acme, false, &fence)
         .await
         .context("storing the new certificate")?;
-    journal.remove();
+    resume_file.remove();
     tracing::info!(
         cert = %cert.name,
         serial = %pair.info.serial,

@@ -1,15 +1,6 @@
-//! DNS-01 challenges end to end: where each TXT record goes (CNAME delegation, zone),
-//! writing it through the adapter, waiting until every authoritative server serves it, and
-//! removing it again.
-//!
-//! Every record is journaled (`journal`) *before* it is written, and leaves the journal only
-//! once it has been removed. A crash, a kill or a failed cleanup therefore leaves a note that
-//! `recover_leftovers` acts on at the next start and in every round of the daemon (`recover`).
-
-mod journal;
-mod recover;
-
-pub use recover::{challenge_names, is_key_authorization_digest, recover_leftovers, recover_remote};
+//! The challenger: writes the DNS-01 TXT records of one order through the adapter, waits
+//! until every authoritative server serves them, and removes them again. Each record is noted
+//! in the [`CrashJournal`] before it is written and leaves it only once removed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,7 +9,7 @@ use std::time::Duration;
 
 use wildcert_dns_api::{DnsProvider, ProviderError, RawChallenge, TxtRecord};
 
-use journal::{CHALLENGE_TTL, JournalEntry};
+use super::crash_journal::{CHALLENGE_TTL, CrashJournal, JournalEntry};
 
 use crate::config::{Config, DnsSection};
 use crate::dns::propagation::{PropagationReport, wait_until_served};
@@ -73,12 +64,9 @@ pub struct Challenger {
     check: bool,
     timeout: Duration,
     settle: Duration,
-    journal_path: PathBuf,
+    journal: CrashJournal,
     /// For the host-wide lock of each record name written.
     state_dir: PathBuf,
-    /// A copy of the journal in the bucket, so that the host that takes over an expired
-    /// renewal lock can remove records the dead holder left.
-    remote_journal: Option<(Storage, String)>,
     written: Mutex<Vec<JournalEntry>>,
 }
 
@@ -122,18 +110,15 @@ impl Challenger {
             check: propagation.check,
             timeout: propagation.timeout,
             settle: propagation.settle,
-            journal_path: journal::path(&config.storage.state_dir, cert),
+            journal: CrashJournal::local(&config.storage.state_dir, cert),
             state_dir: config.storage.state_dir.clone(),
-            remote_journal: None,
             written: Mutex::new(Vec::new()),
         })
     }
 
     /// Also journals to the bucket (when `storage` has one).
     pub fn with_remote_journal(mut self, storage: &Storage, cert: &str) -> Challenger {
-        if storage.has_remote() {
-            self.remote_journal = Some((storage.clone(), journal::remote_key(cert)));
-        }
+        self.journal = self.journal.with_remote(storage, cert);
         self
     }
 
@@ -264,20 +249,11 @@ impl Challenger {
         self.journal_update(&[entry], &[]).await
     }
 
-    /// Notes `add` and forgets `remove` in the local journal and the bucket's copy, keeping
-    /// every other record noted there.
     async fn journal_update(
         &self,
         add: &[JournalEntry],
         remove: &[JournalEntry],
     ) -> Result<(), ChallengeError> {
-        journal::update_local(&self.journal_path, add, remove).map_err(|e| ChallengeError::Journal {
-            path: self.journal_path.clone(),
-            detail: e.to_string(),
-        })?;
-        if let Some((storage, key)) = &self.remote_journal {
-            journal::update_remote(storage, key, add, remove).await;
-        }
-        Ok(())
+        self.journal.update(add, remove).await
     }
 }

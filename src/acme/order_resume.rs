@@ -1,4 +1,4 @@
-//! The order journal: the URL of the order in flight and the key made for it, so that a
+//! The order resume file: the URL of the order in flight and the key made for it, so that a
 //! process killed mid-order resumes that order at its next start instead of opening a new
 //! one (an order that is already validated or finalized would otherwise be wasted, and
 //! count against the CA's rate limits). `<state_dir>/orders/<name>.json`, mode 0600: it
@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::private_file::write_private_atomic;
 
 #[derive(Clone, Serialize, Deserialize)]
-pub struct JournaledOrder {
+pub struct ResumableOrder {
     pub order_url: String,
     pub domains: Vec<String>,
     pub key_type: String,
@@ -23,9 +23,9 @@ pub struct JournaledOrder {
     pub created_at: OffsetDateTime,
 }
 
-impl fmt::Debug for JournaledOrder {
+impl fmt::Debug for ResumableOrder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JournaledOrder")
+        f.debug_struct("ResumableOrder")
             .field("order_url", &self.order_url)
             .field("domains", &self.domains)
             .field("key_pem", &"[redacted]")
@@ -35,16 +35,16 @@ impl fmt::Debug for JournaledOrder {
 
 /// One certificate's order journal file.
 #[derive(Debug, Clone)]
-pub struct OrderJournal {
+pub struct OrderResumeFile {
     path: PathBuf,
 }
 
-impl OrderJournal {
-    pub fn new(state_dir: &Path, cert: &str) -> OrderJournal {
-        OrderJournal { path: state_dir.join("orders").join(format!("{cert}.json")) }
+impl OrderResumeFile {
+    pub fn new(state_dir: &Path, cert: &str) -> OrderResumeFile {
+        OrderResumeFile { path: state_dir.join("orders").join(format!("{cert}.json")) }
     }
 
-    pub fn load(&self) -> Option<JournaledOrder> {
+    pub fn load(&self) -> Option<ResumableOrder> {
         let bytes = std::fs::read(&self.path).ok()?;
         match serde_json::from_slice(&bytes) {
             Ok(j) => Some(j),
@@ -55,7 +55,7 @@ impl OrderJournal {
         }
     }
 
-    pub fn save(&self, order: &JournaledOrder) -> std::io::Result<()> {
+    pub fn save(&self, order: &ResumableOrder) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(order).map_err(std::io::Error::other)?;
         Ok(write_private_atomic(&self.path, &bytes)?)
     }
@@ -77,9 +77,9 @@ mod tests {
     #[test]
     fn private_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let j = OrderJournal::new(dir.path(), "gradient");
+        let j = OrderResumeFile::new(dir.path(), "gradient");
         assert!(j.load().is_none());
-        let order = JournaledOrder {
+        let order = ResumableOrder {
             order_url: "https://ca/order/1".into(),
             domains: vec!["*.example.com".into()],
             key_type: "ec256".into(),
