@@ -214,18 +214,7 @@ pub fn main() -> ExitCode {
 
 /// `outer: inner: innermost`, skipping causes whose text the outer message already contains.
 pub fn chain_message(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
+    crate::error_chain::message(err.as_ref())
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<Status> {

@@ -31,6 +31,31 @@ impl From<Status> for ExitCode {
     }
 }
 
+impl From<&crate::renewal::Error> for Status {
+    /// A failed renewal: one `match`, every variant decided here.
+    fn from(e: &crate::renewal::Error) -> Status {
+        use crate::renewal::Error;
+        match e {
+            Error::Bundle(_) => Status::Invalid,
+            // The order ceiling lifts by itself once its window allows: retry later.
+            Error::Ceiling(_) => Status::Temporary,
+            Error::Acme(_)
+            | Error::Challenge(_)
+            | Error::Order { .. }
+            | Error::Store(_)
+            | Error::Lock(_)
+            | Error::Stopped
+            | Error::Hook(_) => {
+                if e.is_transient() {
+                    Status::Temporary
+                } else {
+                    Status::Failed
+                }
+            }
+        }
+    }
+}
+
 /// Text for `--help`.
 pub const EXIT_CODES_HELP: &str = "Exit codes:
   0   success (also: nothing was due)
@@ -48,16 +73,11 @@ pub fn classify(err: &anyhow::Error) -> Status {
         if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
             return Status::Usage;
         }
-        if let Some(e) = cause.downcast_ref::<crate::bundle::BundleRejected>() {
-            let _ = e;
+        if let Some(e) = cause.downcast_ref::<crate::renewal::Error>() {
+            return Status::from(e);
+        }
+        if cause.downcast_ref::<crate::bundle::BundleRejected>().is_some() {
             return Status::Invalid;
-        }
-        // The order ceiling lifts by itself once its window allows: retry later.
-        if cause.downcast_ref::<crate::ceiling::CeilingTripped>().is_some() {
-            return Status::Temporary;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::acme::OrderError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
         }
         if let Some(e) = cause.downcast_ref::<crate::challenge::ChallengeError>() {
             return if e.is_transient() { Status::Temporary } else { Status::Failed };

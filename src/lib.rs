@@ -19,6 +19,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod dns;
+pub mod error_chain;
 pub mod exit;
 pub mod failpoint;
 pub mod hooks;

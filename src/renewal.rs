@@ -5,12 +5,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
 use instant_acme::{Account, CertificateIdentifier};
 use time::OffsetDateTime;
 
 use crate::acme::order_resume::OrderResumeFile;
-use crate::acme::{self, AcmeError, OrderError, OrderSpec, ari};
+use crate::acme::{self, AcmeError, OrderSpec, ari};
 use crate::bundle::{self, CertInfo, CheckOptions, CheckedPair, Input};
 use crate::ceiling::{self, Ceiling, CeilingTripped};
 use crate::challenge::Challenger;
@@ -22,6 +21,9 @@ use crate::store::lock::Fence;
 use crate::store::{Expected, LockOutcome, Origin, RenewalLock, Saved, Storage, StoreError};
 
 /// First pause while watching another host's lease; doubles up to `WATCH_MAX`.
+mod error;
+pub use error::Error;
+
 const WATCH_FIRST: Duration = Duration::from_millis(250);
 const WATCH_MAX: Duration = Duration::from_secs(2);
 
@@ -49,7 +51,7 @@ pub async fn obtain(
     fence: Fence,
     on_created: &(dyn Fn() + Sync),
     cancel: impl Future<Output = ()>,
-) -> anyhow::Result<Obtained> {
+) -> Result<Obtained, Error> {
     let section = config.dns_for(cert).expect("validated at load");
     let resume_file = OrderResumeFile::new(&config.storage.state_dir, &cert.name);
     let challenger =
@@ -66,11 +68,11 @@ pub async fn obtain(
         result = acme::run_order(account, &spec, &challenger, &resume_file, on_created) => result,
         _ = cancel => {
             challenger.cleanup().await;
-            bail!("stopped; the challenge records written so far were removed");
+            return Err(Error::Stopped);
         }
     };
     challenger.cleanup().await;
-    let issued = result.with_context(|| format!("order for {}", cert.domains.join(", ")))?;
+    let issued = result.map_err(|source| Error::Order { domains: cert.domains.join(", "), source })?;
 
     let pair = bundle::check(
         Input { label: "the new private key", bytes: issued.key_pem.as_bytes() },
@@ -78,11 +80,9 @@ pub async fn obtain(
         &issued_chain_options(config, cert),
     )
     .into_result()
-    .context("the CA's certificate failed the checks; nothing was stored")?;
-    let saved = storage
-        .save_fenced(&cert.name, &pair, Origin::Acme, false, &fence)
-        .await
-        .context("storing the new certificate")?;
+    .map_err(Error::Bundle)?;
+    let saved =
+        storage.save_fenced(&cert.name, &pair, Origin::Acme, false, &fence).await.map_err(Error::Store)?;
     resume_file.remove();
     tracing::info!(
         cert = %cert.name,
@@ -170,7 +170,7 @@ pub enum Outcome {
     NotDue(Plan),
     Renewed(Box<Obtained>),
     Failed {
-        error: anyhow::Error,
+        error: Error,
         next: Plan,
     },
     /// Another process holds the renewal lock; look again at `retry_at`.
@@ -184,7 +184,7 @@ impl Outcome {
     /// The order ceiling held a due certificate back (the typed cause of a failure).
     pub fn ceiling_tripped(&self) -> Option<&CeilingTripped> {
         match self {
-            Outcome::Failed { error, .. } => error.downcast_ref::<CeilingTripped>(),
+            Outcome::Failed { error, .. } => error.ceiling_tripped(),
             _ => None,
         }
     }
@@ -369,7 +369,7 @@ impl<'a> Context<'a> {
                 if self.plan_without_ceiling(cert, info.as_ref(), &state, now).is_due(now)
                     && let Err(tripped) = self.retry_policy().ceiling.check(&state.orders, now)
                 {
-                    return self.record_failure(cert, &mut state, info.as_ref(), anyhow::Error::new(tripped));
+                    return self.record_failure(cert, &mut state, info.as_ref(), Error::Ceiling(tripped));
                 }
             }
             let _ = state::save(state_dir, &cert.name, &state);
@@ -403,8 +403,7 @@ impl<'a> Context<'a> {
             }
             Waited::Busy { holder, retry_at } => return Outcome::Busy { holder, retry_at },
             Waited::Failed(e) => {
-                let error = anyhow::Error::new(e).context("cannot take the renewal lock in the bucket");
-                return self.record_failure(cert, &mut state, info.as_ref(), error);
+                return self.record_failure(cert, &mut state, info.as_ref(), Error::Lock(e));
             }
         };
         crate::challenge::recover_remote(self.config, self.storage, &cert.name).await;
@@ -424,7 +423,7 @@ impl<'a> Context<'a> {
         if recheck && let Err(tripped) = self.retry_policy().ceiling.check(&state.orders, now) {
             held.share_orders(&state.orders).await;
             self.storage.release_lock(held).await;
-            return self.record_failure(cert, &mut state, info.as_ref(), anyhow::Error::new(tripped));
+            return self.record_failure(cert, &mut state, info.as_ref(), Error::Ceiling(tripped));
         }
         let replaces = match (&state.ari, &info) {
             (Some(w), Some(i)) if i.ari_id.as_deref() == Some(w.cert_id.as_str()) => {
@@ -458,7 +457,7 @@ impl<'a> Context<'a> {
                 Ok(account) => {
                     obtain(self.config, self.storage, account, cert, replaces, fence, &on_created, stop).await
                 }
-                Err(e) => Err(anyhow::Error::new(e)),
+                Err(e) => Err(Error::Acme(e)),
             }
         };
         let result = tokio::select! {
@@ -610,34 +609,24 @@ impl<'a> Context<'a> {
         cert: &CertificateConfig,
         state: &mut CertState,
         info: Option<&CertInfo>,
-        error: anyhow::Error,
+        error: Error,
     ) -> Outcome {
         let now = OffsetDateTime::now_utc();
-        // The CA's or the DNS provider's "come back later", whichever is in the chain, capped
-        // at `retry_max` and before expiry (a year-long value must not let it expire).
+        // The CA's or the DNS provider's "come back later", capped at `retry_max` and before
+        // expiry (a year-long value must not let it expire).
         let retry_after = error
-            .chain()
-            .find_map(|c| {
-                c.downcast_ref::<AcmeError>().and_then(AcmeError::retry_after).or_else(|| {
-                    match c.downcast_ref::<wildcert_dns_api::ProviderError>() {
-                        Some(wildcert_dns_api::ProviderError::Temporary { retry_after, .. }) => *retry_after,
-                        _ => None,
-                    }
-                })
-            })
+            .retry_after()
             .map(|d| plan::cap_retry_after(d, now, self.config.daemon.retry_max, info.map(|i| i.not_after)));
-        let tripped = error.downcast_ref::<CeilingTripped>().cloned();
+        let tripped = error.ceiling_tripped().cloned();
         let kind = if tripped.is_some() {
             FailureKind::Ceiling
-        } else if error.chain().any(|c| {
-            c.downcast_ref::<OrderError>().is_some_and(OrderError::is_validation)
-                || c.downcast_ref::<AcmeError>().is_some_and(AcmeError::is_validation)
-        }) {
+        } else if error.is_validation() {
             FailureKind::Validation
         } else {
             FailureKind::Other
         };
-        state.record_failure(now, crate::cli::chain_message(&error), retry_after);
+        let message = crate::error_chain::message(&error);
+        state.record_failure(now, message.clone(), retry_after);
         state.failure_kind = Some(kind);
         let jitter = plan::jitter_for(&self.jitter_seed, &cert.name, "");
         let next = plan::plan(info, cert.renew_before, state, self.retry_policy(), jitter, now);
@@ -652,7 +641,7 @@ impl<'a> Context<'a> {
                 plan::stamp(t.until)
             ),
             None => tracing::error!(
-                error = %crate::cli::chain_message(&error),
+                error = %message,
                 failures = state.failures,
                 kind = ?kind,
                 retry_after = retry_after.map(plan::stamp),

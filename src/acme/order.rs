@@ -45,10 +45,10 @@ pub struct Issued {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OrderError {
-    #[error("{0}")]
-    Acme(#[source] AcmeError),
-    #[error("{0}")]
-    Challenge(#[source] ChallengeError),
+    #[error(transparent)]
+    Acme(AcmeError),
+    #[error(transparent)]
+    Challenge(ChallengeError),
     #[error("the CA could not validate {identifier}: {detail}")]
     ValidationFailed { identifier: String, detail: String },
     #[error("cannot make the key or CSR: {0}")]
@@ -79,6 +79,7 @@ impl OrderError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             OrderError::Acme(e) => e.retry_after(),
+            OrderError::Challenge(e) => e.retry_after(),
             _ => None,
         }
     }

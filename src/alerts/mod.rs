@@ -301,13 +301,13 @@ impl Alerts {
         &self,
         ctx: &crate::renewal::Context<'_>,
         cert: &crate::config::CertificateConfig,
-        error: &anyhow::Error,
+        error: &crate::renewal::Error,
         next_attempt: OffsetDateTime,
     ) {
         if self.inner.is_none() {
             return;
         }
-        if let Some(tripped) = error.downcast_ref::<crate::ceiling::CeilingTripped>() {
+        if let Some(tripped) = error.ceiling_tripped() {
             self.send(Event::OrderCeiling {
                 certificate: cert.name.clone(),
                 orders: u32::try_from(tripped.recent).unwrap_or(u32::MAX),
@@ -320,7 +320,7 @@ impl Alerts {
         let attempts = crate::state::load(&ctx.config.storage.state_dir, &cert.name).failures.max(1);
         self.send(Event::RenewalFailed {
             certificate: cert.name.clone(),
-            cause: crate::cli::chain_message(error),
+            cause: crate::error_chain::message(error),
             attempts,
             next_attempt,
             not_after: ctx.current_info(&cert.name).await.map(|i| i.not_after),

@@ -36,10 +36,10 @@ pub struct ChallengeRecord {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChallengeError {
-    #[error("{0}")]
-    Provider(#[source] ProviderError),
-    #[error("{0}")]
-    Dns(#[source] DnsError),
+    #[error(transparent)]
+    Provider(ProviderError),
+    #[error(transparent)]
+    Dns(DnsError),
     #[error("challenge journal {path}: {detail}")]
     Journal { path: PathBuf, detail: String },
 }
@@ -50,6 +50,14 @@ impl ChallengeError {
             ChallengeError::Provider(e) => e.is_transient(),
             ChallengeError::Dns(e) => e.is_transient(),
             ChallengeError::Journal { .. } => false,
+        }
+    }
+
+    /// How long the DNS provider asked to wait, when it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ChallengeError::Provider(ProviderError::Temporary { retry_after, .. }) => *retry_after,
+            _ => None,
         }
     }
 }

@@ -124,11 +124,11 @@ async fn issue(
                 first_error.get_or_insert(e);
             }
             Outcome::Failed { error, next } => {
-                eprintln!("error: {}: {}", cert.name, crate::cli::chain_message(&error));
+                eprintln!("error: {}: {}", cert.name, crate::error_chain::message(&error));
                 if shutdown.requested().is_none() {
                     alerts.renewal_failed(&ctx, cert, &error, next.at).await;
                 }
-                first_error.get_or_insert(error);
+                first_error.get_or_insert(anyhow::Error::new(error));
             }
         }
     }

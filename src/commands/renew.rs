@@ -75,7 +75,7 @@ async fn renew(
                 eprintln!(
                     "error: {}: {} (next attempt {})",
                     cert.name,
-                    crate::cli::chain_message(&error),
+                    crate::error_chain::message(&error),
                     show(next.at)
                 );
                 if shutdown.requested().is_none() {
@@ -89,7 +89,7 @@ async fn renew(
         alerts.check_expiry_all(&ctx, &selected).await;
     }
     match first_error {
-        Some(e) => Err(e.context("not every due certificate could be renewed")),
+        Some(e) => Err(anyhow::Error::new(e).context("not every due certificate could be renewed")),
         None => Ok(Status::Ok),
     }
 }
