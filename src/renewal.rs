@@ -154,14 +154,27 @@ pub async fn sync_from_bucket(config: &Config, storage: &Storage) {
     }
 }
 
-/// What a renewal pass needs, with the ACME account loaded only when a certificate is due
-/// (or its renewal window must be fetched).
-pub struct Context<'a> {
+/// What a renewal pass needs: the configuration, the storage, this host's jitter, and the
+/// ACME account, loaded only when a certificate is due (or its renewal window must be
+/// fetched). `issue`, `renew`, `status` and every round of the daemon start one the same way
+/// ([`Session::open`]), so none of them can skip a start-up step the others take.
+pub struct Session<'a> {
     pub config: &'a Config,
-    pub storage: &'a Storage,
+    pub storage: Storage,
     account: tokio::sync::OnceCell<Account>,
     /// What makes this host's jitter differ from every other host's.
     jitter_seed: String,
+}
+
+/// Whether a renewal happens only while the certificate is due, or regardless
+/// (`issue --force`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Urgency {
+    /// Renew only if due, and check again once the lock is held: another host may have
+    /// just renewed it, or the order ceiling may hold it back.
+    IfDue,
+    /// Renew now, due or not.
+    Forced,
 }
 
 /// The outcome of looking at one certificate.
@@ -198,11 +211,27 @@ fn newest(candidates: impl IntoIterator<Item = Option<CertInfo>>) -> Option<Cert
     candidates.into_iter().flatten().reduce(|best, c| if c.not_after > best.not_after { c } else { best })
 }
 
-impl<'a> Context<'a> {
-    pub fn new(config: &'a Config, storage: &'a Storage) -> Context<'a> {
-        Context {
+impl<'a> Session<'a> {
+    /// Starts work on the certificates of `config`: removes challenge records an earlier run
+    /// left (under each certificate's local lock, so records an order in flight still needs
+    /// stay), opens the storage, uploads what was queued while the bucket was down and
+    /// installs certificates other hosts stored (deploy hooks included).
+    pub async fn open(config: &'a Config) -> Session<'a> {
+        let removed = crate::challenge::recover_leftovers(config).await;
+        if removed > 0 {
+            tracing::info!(removed, "cleaned up challenge records left by an earlier run");
+        }
+        let session = Session::read_only(config);
+        sync_from_bucket(config, &session.storage).await;
+        session
+    }
+
+    /// A session that changes nothing when it starts, for reports (`status`): no record is
+    /// removed, nothing uploaded or installed.
+    pub fn read_only(config: &'a Config) -> Session<'a> {
+        Session {
             config,
-            storage,
+            storage: Storage::new(config),
             account: tokio::sync::OnceCell::new(),
             jitter_seed: crate::host::identity().jitter_seed(),
         }
@@ -351,19 +380,19 @@ impl<'a> Context<'a> {
         plan::plan(info, cert.renew_before, state, unlimited, jitter, now)
     }
 
-    /// Renews `cert` if its plan says so (or `force`), recording the outcome in its state.
+    /// Renews `cert` if its plan says so (or when `Forced`), recording the outcome in its state.
     #[tracing::instrument(name = "cert", skip_all, fields(cert = %cert.name))]
     pub async fn renew_if_due(
         &self,
         cert: &CertificateConfig,
-        force: bool,
+        urgency: Urgency,
         cancel: impl Future<Output = ()>,
     ) -> Outcome {
         let state_dir = &self.config.storage.state_dir;
         let mut state = state::load(state_dir, &cert.name);
         let now = OffsetDateTime::now_utc();
         let (info, planned) = self.plan(cert, &mut state, now).await;
-        if !force && !planned.is_due(now) {
+        if urgency == Urgency::IfDue && !planned.is_due(now) {
             if planned.reason == plan::Reason::Ceiling {
                 // Due but for the ceiling: that is an alert, not a quiet "not due".
                 if self.plan_without_ceiling(cert, info.as_ref(), &state, now).is_due(now)
@@ -376,10 +405,10 @@ impl<'a> Context<'a> {
             return Outcome::NotDue(planned);
         }
         tracing::info!(reason = planned.reason.describe(), "renewing");
-        self.renew_locked(cert, state, info, !force, cancel).await
+        self.renew_locked(cert, state, info, urgency, cancel).await
     }
 
-    /// Takes the renewal lock, checks again whether renewal is still needed (`recheck`:
+    /// Takes the renewal lock, checks again whether renewal is still needed (`IfDue`:
     /// another host may have just finished), renews while keeping the lease alive, records
     /// the outcome and releases the lock. While another host holds the lease it is watched
     /// (see `wait_for_lock`), and its certificate installed as soon as it is stored.
@@ -388,9 +417,10 @@ impl<'a> Context<'a> {
         cert: &CertificateConfig,
         mut state: CertState,
         info: Option<CertInfo>,
-        recheck: bool,
+        urgency: Urgency,
         cancel: impl Future<Output = ()>,
     ) -> Outcome {
+        let recheck = urgency == Urgency::IfDue;
         let state_dir = &self.config.storage.state_dir;
         let ttl = self.config.daemon.lock_ttl;
         let mut cancel = std::pin::pin!(cancel);
@@ -406,7 +436,7 @@ impl<'a> Context<'a> {
                 return self.record_failure(cert, &mut state, info.as_ref(), Error::Lock(e));
             }
         };
-        crate::challenge::recover_remote(self.config, self.storage, &cert.name).await;
+        crate::challenge::recover_remote(self.config, &self.storage, &cert.name).await;
         // Orders other hosts (or an earlier run) made count against the ceiling too.
         let now = OffsetDateTime::now_utc();
         state.orders =
@@ -455,14 +485,15 @@ impl<'a> Context<'a> {
         let work = async {
             match self.account().await {
                 Ok(account) => {
-                    obtain(self.config, self.storage, account, cert, replaces, fence, &on_created, stop).await
+                    obtain(self.config, &self.storage, account, cert, replaces, fence, &on_created, stop)
+                        .await
                 }
                 Err(e) => Err(Error::Acme(e)),
             }
         };
         let result = tokio::select! {
             result = work => result,
-            _ = keep_alive(self.storage, &held, ttl, lost_tx) => unreachable!("keep_alive never returns"),
+            _ = keep_alive(&self.storage, &held, ttl, lost_tx) => unreachable!("keep_alive never returns"),
         };
         let now = OffsetDateTime::now_utc();
         let created = created.into_inner().unwrap_or_default();

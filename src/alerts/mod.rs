@@ -299,7 +299,7 @@ impl Alerts {
     /// order ceiling held the certificate back.
     pub async fn renewal_failed(
         &self,
-        ctx: &crate::renewal::Context<'_>,
+        ctx: &crate::renewal::Session<'_>,
         cert: &crate::config::CertificateConfig,
         error: &crate::renewal::Error,
         next_attempt: OffsetDateTime,
@@ -331,7 +331,7 @@ impl Alerts {
     /// current version, else the local copy).
     pub async fn check_expiry_all(
         &self,
-        ctx: &crate::renewal::Context<'_>,
+        ctx: &crate::renewal::Session<'_>,
         certs: &[&crate::config::CertificateConfig],
     ) {
         if self.inner.is_none() {

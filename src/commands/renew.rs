@@ -2,15 +2,13 @@
 //! same planning as the daemon, so a timer and a service agree on what "due" means.
 
 use crate::alerts::{Alerts, Event};
-use crate::challenge;
 use crate::cli::RenewArgs;
 use crate::commands::issue::{NOTIFY_GRACE, NOTIFY_GRACE_STOPPING};
 use crate::config::{Config, Source};
 use crate::exit::Status;
 use crate::plan::show;
-use crate::renewal::{Context, Outcome};
+use crate::renewal::{Outcome, Session, Urgency};
 use crate::signals::Shutdown;
-use crate::store::Storage;
 
 pub async fn run(config: Config, args: RenewArgs) -> anyhow::Result<Status> {
     let shutdown = Shutdown::listen();
@@ -34,24 +32,18 @@ async fn renew(
     alerts: &Alerts,
 ) -> anyhow::Result<Status> {
     let selected = config.select(args.cert.as_deref())?;
-    let removed = challenge::recover_leftovers(config).await;
-    if removed > 0 {
-        tracing::info!(removed, "cleaned up challenge records left by an earlier run");
-    }
-    let storage = Storage::new(config);
-    crate::renewal::sync_from_bucket(config, &storage).await;
-    let ctx = Context::new(config, &storage);
+    let ctx = Session::open(config).await;
     let mut first_error = None;
     for cert in selected.iter().copied() {
         if shutdown.requested().is_some() {
             break;
         }
         if cert.source == Source::Files {
-            crate::supplied::check_and_reimport(config, &storage, cert).await;
+            crate::supplied::check_and_reimport(config, &ctx.storage, cert).await;
             continue;
         }
         let stop = shutdown.clone();
-        match ctx.renew_if_due(cert, false, async move { stop.wait().await }).await {
+        match ctx.renew_if_due(cert, Urgency::IfDue, async move { stop.wait().await }).await {
             Outcome::NotDue(plan) => {
                 println!("{}: not due; renewal {} ({})", cert.name, show(plan.at), plan.reason.describe());
             }

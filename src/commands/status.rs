@@ -8,9 +8,8 @@ use crate::cli::StatusArgs;
 use crate::config::{Config, Source};
 use crate::exit::Status;
 use crate::plan::show;
-use crate::renewal::Context;
+use crate::renewal::Session;
 use crate::state;
-use crate::store::Storage;
 
 #[derive(Debug, Serialize)]
 struct Row {
@@ -44,8 +43,8 @@ struct Row {
 }
 
 pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
-    let storage = Storage::new(&config);
-    let ctx = Context::new(&config, &storage);
+    let ctx = Session::read_only(&config);
+    let storage = &ctx.storage;
     let now = OffsetDateTime::now_utc();
     let pending = storage.pending().unwrap_or_default();
     let mut rows = Vec::new();

@@ -25,10 +25,9 @@ use tokio::sync::Semaphore;
 use crate::alerts::{Alerts, Event};
 use crate::config::{Config, Source};
 use crate::exit::Status;
-use crate::renewal::{Context, Outcome};
+use crate::renewal::{Outcome, Session};
 use crate::signals::Shutdown;
-use crate::store::Storage;
-use crate::{challenge, state, supplied};
+use crate::{state, supplied};
 use metrics::Metrics;
 use notify::Notifier;
 
@@ -67,13 +66,18 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
 
     let mut account = None;
     loop {
-        let storage = Storage::new(&config);
-        let mut ctx = Context::new(&config, &storage);
-        if let Some(a) = account.take() {
-            ctx.set_account(a);
-        }
-        let next = watched(round(&ctx, &metrics, &shutdown, &alerts), watchdog, &notifier).await;
-        account = ctx.into_account();
+        let work = async {
+            // Every round starts like a command: leftovers removed (skipping certificates
+            // another process is working on), queued uploads and other hosts' certificates.
+            let mut ctx = Session::open(&config).await;
+            if let Some(a) = account.take() {
+                ctx.set_account(a);
+            }
+            let next = round(&ctx, &metrics, &shutdown, &alerts).await;
+            (next, ctx.into_account())
+        };
+        let (next, kept) = watched(work, watchdog, &notifier).await;
+        account = kept;
         notifier.watchdog();
         metrics.loop_ran(OffsetDateTime::now_utc());
         if shutdown.requested().is_some() {
@@ -185,21 +189,14 @@ fn writable(dir: &Path) -> std::io::Result<()> {
 
 /// One pass over every certificate; returns the earliest next planned renewal.
 async fn round(
-    ctx: &Context<'_>,
+    ctx: &Session<'_>,
     metrics: &Metrics,
     stop: &Shutdown,
     alerts: &Alerts,
 ) -> Option<(OffsetDateTime, String)> {
     let config = ctx.config;
-    // Records an earlier run (or an earlier round's cleanup) could not remove: retried every
-    // round, skipping certificates another process is working on.
-    let removed = challenge::recover_leftovers(config).await;
-    if removed > 0 {
-        tracing::info!(removed, "cleaned up challenge records left by an earlier run");
-    }
-    crate::renewal::sync_from_bucket(config, ctx.storage).await;
     for cert in config.certificates.iter().filter(|c| c.source == Source::Files) {
-        supplied::check_and_reimport(config, ctx.storage, cert).await;
+        supplied::check_and_reimport(config, &ctx.storage, cert).await;
         let st = state::load(&config.storage.state_dir, &cert.name);
         let not_after = ctx.current_info(&cert.name).await.map(|i| i.not_after);
         alerts.check_expiry(&cert.name, not_after, true, OffsetDateTime::now_utc());
@@ -232,7 +229,7 @@ async fn round(
                 stop.wait().await;
                 tokio::time::sleep(Duration::ZERO).await;
             };
-            let outcome = ctx.renew_if_due(cert, false, cancel).await;
+            let outcome = ctx.renew_if_due(cert, crate::renewal::Urgency::IfDue, cancel).await;
             Some((cert.name.clone(), outcome, started.elapsed()))
         }
     });
