@@ -142,7 +142,7 @@ pub async fn sync_from_bucket(config: &Config, storage: &Storage) {
     for cert in &config.certificates {
         match storage.sync_local(&cert.name, &Expected::for_certificate(cert)).await {
             Ok(Some(live)) => {
-                let saved = Saved { live, bucket: crate::store::BucketOutcome::NotConfigured };
+                let saved = Saved { live, bucket: crate::store::BucketOutcome::InstalledFromBucket };
                 deploy(cert, &saved).await;
             }
             Ok(None) => {}
@@ -627,7 +627,7 @@ impl<'a> Session<'a> {
         tracing::info!(serial = %fresh.serial, "renewed by another process meanwhile; installing its certificate");
         match self.storage.sync_local(&cert.name, &Expected::for_certificate(cert)).await {
             Ok(Some(live)) => {
-                deploy(cert, &Saved { live, bucket: crate::store::BucketOutcome::NotConfigured }).await;
+                deploy(cert, &Saved { live, bucket: crate::store::BucketOutcome::InstalledFromBucket }).await;
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot install the certificate stored in the bucket"),

@@ -167,6 +167,9 @@ impl CertStore for Backend {
 pub enum BucketOutcome {
     /// No bucket or shared directory is configured.
     NotConfigured,
+    /// The certificate came from the bucket's current version and was installed here;
+    /// nothing was written to the bucket.
+    InstalledFromBucket,
     /// This certificate is the current version now (or already was).
     Stored { version: String },
     /// The bucket holds a certificate that expires later; that one was installed locally.
