@@ -66,34 +66,3 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   10  pull: already current, nothing changed
   130 stopped by SIGINT, 143 stopped by SIGTERM (the order in flight was cancelled and
       its challenge records removed; no further certificate was started)";
-
-/// Maps an error to its exit status by the first classified error in its chain.
-pub fn classify(err: &anyhow::Error) -> Status {
-    for cause in err.chain() {
-        if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
-            return Status::Usage;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::renewal::Error>() {
-            return Status::from(e);
-        }
-        if cause.downcast_ref::<crate::bundle::BundleRejected>().is_some() {
-            return Status::Invalid;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::challenge::ChallengeError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-        if let Some(e) = cause.downcast_ref::<crate::acme::AcmeError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-        if let Some(e) = cause.downcast_ref::<wildcert_dns_api::ProviderError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-        if let Some(e) = cause.downcast_ref::<crate::dns::DnsError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-        if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-    }
-    Status::Failed
-}

@@ -3,7 +3,8 @@
 //! The way a certificate travels: configuration → plan (what is due, when) → either an ACME
 //! order proven through DNS-01 or a bundle the operator supplied → the bundle checks (one
 //! module for both paths) → storage (bucket version folder, `current.json`, local directory)
-//! → deploy hook. The binary (`main.rs`, `cli.rs`) only wires these together.
+//! → deploy hook. The binary (`main.rs`, `cli.rs`, `commands/`) only wires these together:
+//! the library knows nothing of the command line, and reports failures as typed errors.
 
 // The renewal future nests the ACME, DNS discovery and storage futures deeply enough to pass
 // the default query depth when its layout is computed.
@@ -14,8 +15,6 @@ pub mod alerts;
 pub mod bundle;
 pub mod ceiling;
 pub mod challenge;
-pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod dns;

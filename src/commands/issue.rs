@@ -6,14 +6,14 @@ use anyhow::bail;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use crate::alerts::{Alerts, Event};
 use crate::cli::IssueArgs;
-use crate::config::{CertificateConfig, Config, Source};
-use crate::exit::Status;
-use crate::renewal::{Outcome, Session, Urgency};
-use crate::signals::Shutdown;
-use crate::state::CertState;
-use crate::{plan, state};
+use wildcert::alerts::{Alerts, Event};
+use wildcert::config::{CertificateConfig, Config, Source};
+use wildcert::exit::Status;
+use wildcert::renewal::{Outcome, Session, Urgency};
+use wildcert::signals::Shutdown;
+use wildcert::state::CertState;
+use wildcert::{plan, state};
 
 /// How long a finished command waits for notifications still being delivered.
 pub(crate) const NOTIFY_GRACE: Duration = Duration::from_secs(20);
@@ -116,12 +116,12 @@ async fn issue(
             }
             Outcome::Busy { holder, .. } => {
                 let e =
-                    anyhow::Error::new(crate::store::StoreError::Busy { name: cert.name.clone(), holder });
+                    anyhow::Error::new(wildcert::store::StoreError::Busy { name: cert.name.clone(), holder });
                 eprintln!("error: {}", crate::cli::chain_message(&e));
                 first_error.get_or_insert(e);
             }
             Outcome::Failed { error, next } => {
-                eprintln!("error: {}: {}", cert.name, crate::error_chain::message(&error));
+                eprintln!("error: {}: {}", cert.name, wildcert::error_chain::message(&error));
                 if shutdown.requested().is_none() {
                     alerts.renewal_failed(&ctx, cert, &error, next.at).await;
                 }

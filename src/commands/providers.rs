@@ -3,9 +3,9 @@
 
 use wildcert_dns_api::spec::{Kind, Target};
 
-use crate::config::provider_codes::PROVIDER_CODES;
-use crate::dns::provider::{Builtin, builtins, left_out};
-use crate::exit::Status;
+use wildcert::config::provider_codes::PROVIDER_CODES;
+use wildcert::dns::provider::{Builtin, builtins, left_out};
+use wildcert::exit::Status;
 
 pub async fn run() -> anyhow::Result<Status> {
     print!("{}", render());

@@ -1,14 +1,14 @@
 //! `wildcert renew`: renew what is due now and exit — for a systemd timer or cron. Uses the
 //! same planning as the daemon, so a timer and a service agree on what "due" means.
 
-use crate::alerts::{Alerts, Event};
 use crate::cli::RenewArgs;
 use crate::commands::issue::{NOTIFY_GRACE, NOTIFY_GRACE_STOPPING};
-use crate::config::{Config, Source};
-use crate::exit::Status;
-use crate::plan::show;
-use crate::renewal::{Outcome, Session, Urgency};
-use crate::signals::Shutdown;
+use wildcert::alerts::{Alerts, Event};
+use wildcert::config::{Config, Source};
+use wildcert::exit::Status;
+use wildcert::plan::show;
+use wildcert::renewal::{Outcome, Session, Urgency};
+use wildcert::signals::Shutdown;
 
 pub async fn run(config: Config, args: RenewArgs) -> anyhow::Result<Status> {
     let shutdown = Shutdown::listen();
@@ -39,7 +39,7 @@ async fn renew(
             break;
         }
         if cert.source == Source::Files {
-            crate::supplied::check_and_reimport(config, &ctx.storage, cert).await;
+            wildcert::supplied::check_and_reimport(config, &ctx.storage, cert).await;
             continue;
         }
         let stop = shutdown.clone();
@@ -67,7 +67,7 @@ async fn renew(
                 eprintln!(
                     "error: {}: {} (next attempt {})",
                     cert.name,
-                    crate::error_chain::message(&error),
+                    wildcert::error_chain::message(&error),
                     show(next.at)
                 );
                 if shutdown.requested().is_none() {

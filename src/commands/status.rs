@@ -5,11 +5,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::cli::StatusArgs;
-use crate::config::{Config, Source};
-use crate::exit::Status;
-use crate::plan::show;
-use crate::renewal::Session;
-use crate::state;
+use wildcert::config::{Config, Source};
+use wildcert::exit::Status;
+use wildcert::plan::show;
+use wildcert::renewal::Session;
+use wildcert::state;
 
 #[derive(Debug, Serialize)]
 struct Row {
@@ -30,7 +30,7 @@ struct Row {
     #[serde(with = "time::serde::rfc3339::option")]
     last_success: Option<OffsetDateTime>,
     /// Who holds the renewal lock in the bucket right now, if anyone.
-    lock: Option<crate::store::lock::LockRecord>,
+    lock: Option<wildcert::store::lock::LockRecord>,
     /// A certificate waits in the local queue for the bucket to accept it.
     pending_upload: bool,
     /// New orders within the order ceiling's window, and the ceiling.
@@ -65,7 +65,7 @@ pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
         rows.push(Row {
             orders_recent: ceiling.recent(&st.orders, now),
             max_orders: ceiling.max_orders,
-            orders_window: crate::ceiling::show_duration(ceiling.window),
+            orders_window: wildcert::ceiling::show_duration(ceiling.window),
             orders_blocked_until: ceiling.next_allowed(&st.orders, now),
             name: cert.name.clone(),
             source: match cert.source {

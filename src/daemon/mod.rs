@@ -36,7 +36,40 @@ const PER_DNS_CONCURRENCY: usize = 2;
 /// How long SIGTERM waits for in-flight orders to clean up.
 const STOP_GRACE: Duration = Duration::from_secs(8);
 
-pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
+/// Why the service could not start (once running, failures are logged and retried instead).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration file is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A directory wildcert must write to is not writable: found before READY, not in the
+    /// middle of the first order.
+    #[error("{what} {}: {error}", path.display())]
+    NotWritable {
+        /// The setting that names the directory.
+        what: &'static str,
+        /// The directory.
+        path: PathBuf,
+        /// What the operating system said.
+        error: std::io::Error,
+    },
+    /// `[daemon] metrics_listen` cannot be bound.
+    #[error("cannot serve metrics on {addr} ([daemon] metrics_listen): {error}")]
+    Metrics {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// Why it cannot be bound.
+        error: std::io::Error,
+    },
+    /// The SIGHUP handler cannot be installed.
+    #[error(transparent)]
+    Signal(#[from] std::io::Error),
+}
+
+/// Runs the service until SIGTERM or SIGINT: a renewal round, then a wait until the next
+/// certificate is due (or `check_interval`), re-reading the configuration on SIGHUP.
+pub async fn run(config_path: PathBuf) -> Result<Status, Error> {
     let mut config = Config::load(&config_path)?;
     preflight(&config)?;
     for w in &config.warnings {
@@ -49,9 +82,11 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         Some(addr) => {
             let stale =
                 time::Duration::try_from(config.daemon.check_interval * 3).unwrap_or(time::Duration::DAY);
-            Some(metrics::serve(addr, metrics.clone(), stale).await.map_err(|e| {
-                anyhow::anyhow!("cannot serve metrics on {addr} ([daemon] metrics_listen): {e}")
-            })?)
+            Some(
+                metrics::serve(addr, metrics.clone(), stale)
+                    .await
+                    .map_err(|error| Error::Metrics { addr, error })?,
+            )
         }
         None => None,
     };
@@ -171,11 +206,11 @@ async fn watched<T>(
 }
 
 /// Checks that the directories wildcert writes to can be written, before READY.
-fn preflight(config: &Config) -> anyhow::Result<()> {
+fn preflight(config: &Config) -> Result<(), Error> {
     for (what, dir) in
         [("storage.state_dir", &config.storage.state_dir), ("storage.local_dir", &config.storage.local_dir)]
     {
-        writable(dir).map_err(|e| anyhow::anyhow!("{what} {}: {e}", dir.display()))?;
+        writable(dir).map_err(|error| Error::NotWritable { what, path: dir.clone(), error })?;
     }
     Ok(())
 }
