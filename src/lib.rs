@@ -17,6 +17,7 @@ pub mod ceiling;
 pub mod challenge;
 pub mod config;
 pub mod daemon;
+pub mod digest;
 pub mod dns;
 pub mod error_chain;
 pub mod exit;

@@ -88,14 +88,7 @@ impl From<crate::private_file::PrivateWriteError> for StoreError {
 }
 
 /// Lower-case hex SHA-256, the ETag of the directory backend and the sums in `meta.json`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    digest.as_ref().iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
+pub use crate::digest::sha256_hex;
 
 /// Where a stored certificate came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
