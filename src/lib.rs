@@ -9,28 +9,41 @@
 // The renewal future nests the ACME, DNS discovery and storage futures deeply enough to pass
 // the default query depth when its layout is computed.
 #![recursion_limit = "256"]
+#![warn(missing_docs)]
 
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod acme;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod alerts;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod bundle;
 pub mod ceiling;
 pub mod challenge;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod config;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod daemon;
 pub mod digest;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod dns;
 pub mod error_chain;
 pub mod exit;
 pub mod failpoint;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod hooks;
 pub mod host;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod logging;
 pub mod names;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod plan;
 pub mod private_file;
 pub mod progress;
 pub mod renewal;
 pub mod signals;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod state;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod store;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod supplied;

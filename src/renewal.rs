@@ -30,8 +30,11 @@ const WATCH_MAX: Duration = Duration::from_secs(2);
 /// What one successful run produced.
 #[derive(Debug)]
 pub struct Obtained {
+    /// The new certificate and key, as checked.
     pub pair: CheckedPair,
+    /// Where it was stored and what the bucket did.
     pub saved: Saved,
+    /// The CA's URL of the order, for logs and notifications.
     pub order_url: String,
     /// The deploy hook's outcome, when one is configured.
     pub hook: Option<Result<(), HookError>>,
@@ -159,7 +162,9 @@ pub async fn sync_from_bucket(config: &Config, storage: &Storage) {
 /// fetched). `issue`, `renew`, `status` and every round of the daemon start one the same way
 /// ([`Session::open`]), so none of them can skip a start-up step the others take.
 pub struct Session<'a> {
+    /// The configuration the session was opened with.
     pub config: &'a Config,
+    /// The bucket (when configured), the local directory and the upload queue.
     pub storage: Storage,
     account: tokio::sync::OnceCell<Account>,
     /// What makes this host's jitter differ from every other host's.
@@ -180,15 +185,22 @@ pub enum Urgency {
 /// The outcome of looking at one certificate.
 #[derive(Debug)]
 pub enum Outcome {
+    /// Nothing to do until the plan's time.
     NotDue(Plan),
+    /// A new certificate is stored and installed.
     Renewed(Box<Obtained>),
+    /// The attempt failed; it is recorded in the state file.
     Failed {
+        /// Why.
         error: Error,
+        /// The next attempt, after the backoff.
         next: Plan,
     },
     /// Another process holds the renewal lock; look again at `retry_at`.
     Busy {
+        /// Who holds it, as the lease describes it.
         holder: String,
+        /// When to look again.
         retry_at: OffsetDateTime,
     },
 }
@@ -242,14 +254,18 @@ impl<'a> Session<'a> {
         let _ = self.account.set(account);
     }
 
+    /// The account loaded during this session, for the next one.
     pub fn into_account(self) -> Option<Account> {
         self.account.into_inner()
     }
 
+    /// The ACME account, loaded (or registered) on first use only: a pass with nothing
+    /// due never talks to the CA.
     pub async fn account(&self) -> Result<&Account, AcmeError> {
         self.account.get_or_try_init(|| acme::load_or_create(self.config)).await
     }
 
+    /// The backoff and order ceiling of `[daemon]`, the same for every entry point.
     pub fn retry_policy(&self) -> RetryPolicy {
         let daemon = &self.config.daemon;
         RetryPolicy {

@@ -12,13 +12,19 @@ use time::OffsetDateTime;
 
 use crate::private_file::write_private_atomic;
 
+/// What a restarted process needs to pick up an order: the file's format on disk, unchanged
+/// from the releases that called it the order journal.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ResumableOrder {
+    /// The CA's URL of the order, to ask for its state.
     pub order_url: String,
+    /// The names it was placed for: an order for other names is not resumed.
     pub domains: Vec<String>,
+    /// The key type it was placed with: a changed `key_type` starts a new order.
     pub key_type: String,
     /// The certificate's new private key (PEM).
     pub key_pem: String,
+    /// When the order was placed.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -40,10 +46,13 @@ pub struct OrderResumeFile {
 }
 
 impl OrderResumeFile {
+    /// The file of certificate `cert`: `<state_dir>/orders/<cert>.json`.
     pub fn new(state_dir: &Path, cert: &str) -> OrderResumeFile {
         OrderResumeFile { path: state_dir.join("orders").join(format!("{cert}.json")) }
     }
 
+    /// The order in flight, if any. An unreadable file is logged and treated as none: a new
+    /// order is the safe fallback.
     pub fn load(&self) -> Option<ResumableOrder> {
         let bytes = std::fs::read(&self.path).ok()?;
         match serde_json::from_slice(&bytes) {
@@ -55,11 +64,13 @@ impl OrderResumeFile {
         }
     }
 
+    /// Notes the order as soon as the CA created it, durably and 0600 (it holds the key).
     pub fn save(&self, order: &ResumableOrder) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(order).map_err(std::io::Error::other)?;
         Ok(write_private_atomic(&self.path, &bytes)?)
     }
 
+    /// Forgets the order once its certificate is stored (or it cannot be resumed).
     pub fn remove(&self) {
         if let Err(e) = std::fs::remove_file(&self.path)
             && e.kind() != std::io::ErrorKind::NotFound

@@ -28,23 +28,35 @@ pub struct ChallengeRecord {
     pub identifier: String,
     /// `_acme-challenge.<base>.`
     pub fqdn: String,
+    /// The TXT value: the digest of the key authorization.
     pub value: String,
     /// Domain, token and key authorization, for adapters in lego's RAW mode.
     pub raw: Option<RawChallenge>,
 }
 
+/// Why the challenge records could not be put in place.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChallengeError {
+    /// The DNS adapter failed to write or remove a record.
     #[error(transparent)]
     Provider(ProviderError),
+    /// Locating the zone or waiting for the authoritative servers failed.
     #[error(transparent)]
     Dns(DnsError),
+    /// The crash journal could not be written: no record is written without its note.
     #[error("challenge journal {path}: {detail}")]
-    Journal { path: PathBuf, detail: String },
+    Journal {
+        /// The local journal file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 impl ChallengeError {
+    /// Whether a later attempt may succeed without a change (a DNS API outage, a server
+    /// that did not answer in time).
     pub fn is_transient(&self) -> bool {
         match self {
             ChallengeError::Provider(e) => e.is_transient(),
@@ -95,6 +107,8 @@ async fn resolve_all(specs: &[String]) -> Result<Vec<SocketAddr>, ChallengeError
 }
 
 impl Challenger {
+    /// A challenger for certificate `cert` through the adapter of `section`, with the
+    /// `[propagation]` resolvers and servers resolved once.
     pub async fn new(
         config: &Config,
         section: &DnsSection,
@@ -130,10 +144,12 @@ impl Challenger {
         self
     }
 
+    /// The adapter, for `dns check`.
     pub fn provider(&self) -> &Provider {
         &self.provider
     }
 
+    /// The resolvers used to find zones, for `dns check`.
     pub fn resolvers(&self) -> &Resolvers {
         &self.resolvers
     }
