@@ -29,7 +29,6 @@ pub mod dns;
 pub mod error_chain;
 pub mod exit;
 pub mod failpoint;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod hooks;
 pub mod host;
 #[allow(missing_docs)] // pending: its public items still lack docs
@@ -41,7 +40,6 @@ pub mod private_file;
 pub mod progress;
 pub mod renewal;
 pub mod signals;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod state;
 #[allow(missing_docs)] // pending: its public items still lack docs
 pub mod store;
