@@ -270,14 +270,16 @@ impl Alerts {
     }
 
     /// Sends an expiry warning when `not_after` is within `warn_before` of `now`, at most
-    /// once a day per certificate (remembered in `<state_dir>/alerts/<name>.json`).
+    /// once a day per certificate (remembered in `<state_dir>/alerts/<name>.json`). The
+    /// certificate's `source` decides the advice: a supplied one only a person renews.
     pub fn check_expiry(
         &self,
         certificate: &str,
         not_after: Option<OffsetDateTime>,
-        supplied: bool,
+        source: crate::config::Source,
         now: OffsetDateTime,
     ) {
+        let supplied = source == crate::config::Source::Files;
         let (Some(inner), Some(not_after)) = (&self.inner, not_after) else { return };
         let Ok(warn_before) = time::Duration::try_from(inner.warn_before) else { return };
         if not_after - now > warn_before {
@@ -339,8 +341,7 @@ impl Alerts {
         }
         for cert in certs {
             let not_after = ctx.current_info(&cert.name).await.map(|i| i.not_after);
-            let supplied = cert.source == crate::config::Source::Files;
-            self.check_expiry(&cert.name, not_after, supplied, OffsetDateTime::now_utc());
+            self.check_expiry(&cert.name, not_after, cert.source, OffsetDateTime::now_utc());
         }
     }
 
@@ -525,10 +526,10 @@ mod tests {
         };
         let now = datetime!(2026-01-01 00:00:00 UTC);
         let soon = Some(now + time::Duration::days(3));
-        alerts.check_expiry("g", Some(now + time::Duration::days(30)), false, now);
-        alerts.check_expiry("g", soon, false, now);
-        alerts.check_expiry("g", soon, false, now + time::Duration::hours(23));
-        alerts.check_expiry("g", soon, false, now + time::Duration::hours(25));
+        alerts.check_expiry("g", Some(now + time::Duration::days(30)), crate::config::Source::Acme, now);
+        alerts.check_expiry("g", soon, crate::config::Source::Acme, now);
+        alerts.check_expiry("g", soon, crate::config::Source::Acme, now + time::Duration::hours(23));
+        alerts.check_expiry("g", soon, crate::config::Source::Acme, now + time::Duration::hours(25));
         alerts.send(Event::Renewed { certificate: "g".into(), not_after: now, serial: "1".into() });
         drop(alerts);
         let mut kinds = Vec::new();

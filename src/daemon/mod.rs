@@ -234,7 +234,7 @@ async fn round(
         supplied::check_and_reimport(config, &ctx.storage, cert).await;
         let st = state::load(&config.storage.state_dir, &cert.name);
         let not_after = ctx.current_info(&cert.name).await.map(|i| i.not_after);
-        alerts.check_expiry(&cert.name, not_after, true, OffsetDateTime::now_utc());
+        alerts.check_expiry(&cert.name, not_after, cert.source, OffsetDateTime::now_utc());
         metrics.update(&cert.name, |m| {
             m.not_after = not_after;
             m.last_success = st.last_success;
@@ -330,7 +330,7 @@ async fn round(
     for cert in acme_certs {
         let mut st = state::load(&config.storage.state_dir, &cert.name);
         let (info, plan) = ctx.plan_offline(cert, &mut st, now).await;
-        alerts.check_expiry(&cert.name, info.as_ref().map(|i| i.not_after), false, now);
+        alerts.check_expiry(&cert.name, info.as_ref().map(|i| i.not_after), cert.source, now);
         metrics.update(&cert.name, |m| {
             m.not_after = info.as_ref().map(|i| i.not_after);
             m.next_renewal = Some(plan.at);
