@@ -39,7 +39,7 @@ impl fmt::Debug for ResumableOrder {
     }
 }
 
-/// One certificate's order journal file.
+/// One certificate's order resume file.
 #[derive(Debug, Clone)]
 pub struct OrderResumeFile {
     path: PathBuf,
