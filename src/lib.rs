@@ -34,7 +34,6 @@ pub mod host;
 #[allow(missing_docs)] // pending: its public items still lack docs
 pub mod logging;
 pub mod names;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod plan;
 pub mod private_file;
 pub mod progress;
@@ -43,5 +42,4 @@ pub mod signals;
 pub mod state;
 #[allow(missing_docs)] // pending: its public items still lack docs
 pub mod store;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod supplied;
