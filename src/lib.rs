@@ -31,7 +31,6 @@ pub mod exit;
 pub mod failpoint;
 pub mod hooks;
 pub mod host;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod logging;
 pub mod names;
 pub mod plan;
