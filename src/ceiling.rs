@@ -32,6 +32,7 @@ pub struct CeilingTripped {
     pub until: OffsetDateTime,
     /// Orders counted in the window.
     pub recent: usize,
+    /// The configured limit that was reached.
     pub max_orders: u32,
     /// The window, as written for people (`24h`).
     pub window: String,
@@ -40,7 +41,9 @@ pub struct CeilingTripped {
 /// The configured limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ceiling {
+    /// New orders allowed per certificate within `window`.
     pub max_orders: u32,
+    /// How far back orders count.
     pub window: Duration,
 }
 

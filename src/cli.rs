@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
-use crate::config::{Config, DEFAULT_CONFIG_PATH};
-use crate::exit::{self, EXIT_CODES_HELP, Status};
-use crate::logging::{self, LogFormat};
+use wildcert::config::{Config, DEFAULT_CONFIG_PATH};
+use wildcert::exit::{EXIT_CODES_HELP, Status};
+use wildcert::logging;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,8 +33,8 @@ pub struct Cli {
     #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "WILDCERT_LOG_FORMAT")]
-    pub log_format: LogFormat,
+    #[arg(long, global = true, value_enum, default_value_t = LogFormatArg::Text, env = "WILDCERT_LOG_FORMAT")]
+    pub log_format: LogFormatArg,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -209,11 +209,28 @@ pub enum ConfigCommand {
     Check,
 }
 
+/// `--log-format`: the command line's name for `logging::LogFormat` (the library does not
+/// know clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl From<LogFormatArg> for logging::LogFormat {
+    fn from(f: LogFormatArg) -> logging::LogFormat {
+        match f {
+            LogFormatArg::Text => logging::LogFormat::Text,
+            LogFormatArg::Json => logging::LogFormat::Json,
+        }
+    }
+}
+
 /// Entry point for the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let verbosity = if cli.quiet { -1 } else { cli.verbose.min(3) as i8 };
-    logging::init(verbosity, cli.log_format);
+    logging::init(verbosity, cli.log_format.into());
     // One thread: the work is waiting on the network; key generation and file writes go to
     // the small blocking pool.
     let runtime =
@@ -228,27 +245,47 @@ pub fn main() -> ExitCode {
     match result {
         Ok(status) => status.into(),
         Err(err) => {
-            let status = exit::classify(&err);
+            let status = classify(&err);
             eprintln!("error: {}", chain_message(&err));
             status.into()
         }
     }
 }
 
+/// Maps an error to its exit status by the first classified error in its chain.
+fn classify(err: &anyhow::Error) -> Status {
+    for cause in err.chain() {
+        if cause.downcast_ref::<wildcert::config::ConfigError>().is_some() {
+            return Status::Usage;
+        }
+        if let Some(e) = cause.downcast_ref::<wildcert::renewal::Error>() {
+            return Status::from(e);
+        }
+        if cause.downcast_ref::<wildcert::bundle::BundleRejected>().is_some() {
+            return Status::Invalid;
+        }
+        if let Some(e) = cause.downcast_ref::<wildcert::challenge::ChallengeError>() {
+            return if e.is_transient() { Status::Temporary } else { Status::Failed };
+        }
+        if let Some(e) = cause.downcast_ref::<wildcert::acme::AcmeError>() {
+            return if e.is_transient() { Status::Temporary } else { Status::Failed };
+        }
+        if let Some(e) = cause.downcast_ref::<wildcert_dns_api::ProviderError>() {
+            return if e.is_transient() { Status::Temporary } else { Status::Failed };
+        }
+        if let Some(e) = cause.downcast_ref::<wildcert::dns::DnsError>() {
+            return if e.is_transient() { Status::Temporary } else { Status::Failed };
+        }
+        if let Some(e) = cause.downcast_ref::<wildcert::store::StoreError>() {
+            return if e.is_transient() { Status::Temporary } else { Status::Failed };
+        }
+    }
+    Status::Failed
+}
+
 /// `outer: inner: innermost`, skipping causes whose text the outer message already contains.
 pub fn chain_message(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
+    wildcert::error_chain::message(err.as_ref())
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<Status> {

@@ -31,6 +31,31 @@ impl From<Status> for ExitCode {
     }
 }
 
+impl From<&crate::renewal::Error> for Status {
+    /// A failed renewal: one `match`, every variant decided here.
+    fn from(e: &crate::renewal::Error) -> Status {
+        use crate::renewal::Error;
+        match e {
+            Error::Bundle(_) => Status::Invalid,
+            // The order ceiling lifts by itself once its window allows: retry later.
+            Error::Ceiling(_) => Status::Temporary,
+            Error::Acme(_)
+            | Error::Challenge(_)
+            | Error::Order { .. }
+            | Error::Store(_)
+            | Error::Lock(_)
+            | Error::Stopped
+            | Error::Hook(_) => {
+                if e.is_transient() {
+                    Status::Temporary
+                } else {
+                    Status::Failed
+                }
+            }
+        }
+    }
+}
+
 /// Text for `--help`.
 pub const EXIT_CODES_HELP: &str = "Exit codes:
   0   success (also: nothing was due)
@@ -41,39 +66,3 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   10  pull: already current, nothing changed
   130 stopped by SIGINT, 143 stopped by SIGTERM (the order in flight was cancelled and
       its challenge records removed; no further certificate was started)";
-
-/// Maps an error to its exit status by the first classified error in its chain.
-pub fn classify(err: &anyhow::Error) -> Status {
-    for cause in err.chain() {
-        if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
-            return Status::Usage;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::bundle::BundleRejected>() {
-            let _ = e;
-            return Status::Invalid;
-        }
-        // The order ceiling lifts by itself once its window allows: retry later.
-        if cause.downcast_ref::<crate::ceiling::CeilingTripped>().is_some() {
-            return Status::Temporary;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::acme::OrderError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-        if let Some(e) = cause.downcast_ref::<crate::challenge::ChallengeError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-        if let Some(e) = cause.downcast_ref::<crate::acme::AcmeError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-        if let Some(e) = cause.downcast_ref::<wildcert_dns_api::ProviderError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-        if let Some(e) = cause.downcast_ref::<crate::dns::DnsError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-        if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-    }
-    Status::Failed
-}

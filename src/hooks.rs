@@ -8,15 +8,37 @@ use tokio::io::AsyncReadExt;
 
 use crate::store::live::LivePaths;
 
+/// Why a deploy hook failed. The certificate stays stored either way; the failure is
+/// counted, reported and the hook is not retried until the next new certificate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HookError {
+    /// `/bin/sh` could not be started.
     #[error("deploy hook for {name} could not start: {detail}")]
-    Spawn { name: String, detail: String },
+    Spawn {
+        /// The certificate.
+        name: String,
+        /// Why.
+        detail: String,
+    },
+    /// It ran past `hook_timeout` and was killed with its children.
     #[error("deploy hook for {name} was killed after {timeout:?}")]
-    Timeout { name: String, timeout: Duration },
+    Timeout {
+        /// The certificate.
+        name: String,
+        /// The limit it ran into.
+        timeout: Duration,
+    },
+    /// It exited unsuccessfully.
     #[error("deploy hook for {name} exited with {status}: {stderr}")]
-    Failed { name: String, status: String, stderr: String },
+    Failed {
+        /// The certificate.
+        name: String,
+        /// The exit status or signal.
+        status: String,
+        /// The end of what it wrote to stderr.
+        stderr: String,
+    },
 }
 
 /// Runs `command` with `/bin/sh -c`, giving it the certificate's paths in `WILDCERT_*`

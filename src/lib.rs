@@ -3,33 +3,44 @@
 //! The way a certificate travels: configuration → plan (what is due, when) → either an ACME
 //! order proven through DNS-01 or a bundle the operator supplied → the bundle checks (one
 //! module for both paths) → storage (bucket version folder, `current.json`, local directory)
-//! → deploy hook. The binary (`main.rs`, `cli.rs`) only wires these together.
+//! → deploy hook. The binary (`main.rs`, `cli.rs`, `commands/`) only wires these together:
+//! the library knows nothing of the command line, and reports failures as typed errors.
 
 // The renewal future nests the ACME, DNS discovery and storage futures deeply enough to pass
 // the default query depth when its layout is computed.
 #![recursion_limit = "256"]
+#![warn(missing_docs)]
 
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod acme;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod alerts;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod bundle;
 pub mod ceiling;
 pub mod challenge;
-pub mod cli;
-pub mod commands;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod config;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod daemon;
+pub mod digest;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod dns;
+pub mod error_chain;
 pub mod exit;
 pub mod failpoint;
 pub mod hooks;
 pub mod host;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod init;
 pub mod logging;
 pub mod names;
 pub mod plan;
+pub mod private_file;
 pub mod progress;
 pub mod renewal;
 pub mod signals;
 pub mod state;
+#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod store;
 pub mod supplied;

@@ -80,9 +80,13 @@ pub fn is_due(
 /// after failed validations) up to `max`; new orders, at most as the ceiling allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
+    /// The first pause after a failure (`[daemon] retry_min`).
     pub min: Duration,
+    /// The longest pause (`retry_max`); also caps a CA's Retry-After.
     pub max: Duration,
+    /// The first pause after a failed validation (`validation_retry_min`): CAs limit those.
     pub validation_min: Duration,
+    /// At most this many new orders per window.
     pub ceiling: Ceiling,
 }
 
@@ -129,6 +133,7 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The reason in words, for `status`, logs and messages.
     pub fn describe(self) -> &'static str {
         match self {
             Reason::Missing => "nothing stored yet",
@@ -144,11 +149,14 @@ impl Reason {
 /// The next renewal attempt for one certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
+    /// When.
     pub at: OffsetDateTime,
+    /// Why then.
     pub reason: Reason,
 }
 
 impl Plan {
+    /// Whether the attempt is due at `now`.
     pub fn is_due(&self, now: OffsetDateTime) -> bool {
         now >= self.at
     }

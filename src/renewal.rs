@@ -5,12 +5,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
 use instant_acme::{Account, CertificateIdentifier};
 use time::OffsetDateTime;
 
-use crate::acme::journal::OrderJournal;
-use crate::acme::{self, AcmeError, OrderError, OrderSpec, ari};
+use crate::acme::order_resume::OrderResumeFile;
+use crate::acme::{self, AcmeError, OrderSpec, ari};
 use crate::bundle::{self, CertInfo, CheckOptions, CheckedPair, Input};
 use crate::ceiling::{self, Ceiling, CeilingTripped};
 use crate::challenge::Challenger;
@@ -22,14 +21,20 @@ use crate::store::lock::Fence;
 use crate::store::{Expected, LockOutcome, Origin, RenewalLock, Saved, Storage, StoreError};
 
 /// First pause while watching another host's lease; doubles up to `WATCH_MAX`.
+mod error;
+pub use error::Error;
+
 const WATCH_FIRST: Duration = Duration::from_millis(250);
 const WATCH_MAX: Duration = Duration::from_secs(2);
 
 /// What one successful run produced.
 #[derive(Debug)]
 pub struct Obtained {
+    /// The new certificate and key, as checked.
     pub pair: CheckedPair,
+    /// Where it was stored and what the bucket did.
     pub saved: Saved,
+    /// The CA's URL of the order, for logs and notifications.
     pub order_url: String,
     /// The deploy hook's outcome, when one is configured.
     pub hook: Option<Result<(), HookError>>,
@@ -49,9 +54,9 @@ pub async fn obtain(
     fence: Fence,
     on_created: &(dyn Fn() + Sync),
     cancel: impl Future<Output = ()>,
-) -> anyhow::Result<Obtained> {
+) -> Result<Obtained, Error> {
     let section = config.dns_for(cert).expect("validated at load");
-    let journal = OrderJournal::new(&config.storage.state_dir, &cert.name);
+    let resume_file = OrderResumeFile::new(&config.storage.state_dir, &cert.name);
     let challenger =
         Challenger::new(config, section, &cert.name).await?.with_remote_journal(storage, &cert.name);
     let spec = OrderSpec {
@@ -63,14 +68,14 @@ pub async fn obtain(
         timeout: config.acme.order_timeout,
     };
     let result = tokio::select! {
-        result = acme::run_order(account, &spec, &challenger, &journal, on_created) => result,
+        result = acme::run_order(account, &spec, &challenger, &resume_file, on_created) => result,
         _ = cancel => {
             challenger.cleanup().await;
-            bail!("stopped; the challenge records written so far were removed");
+            return Err(Error::Stopped);
         }
     };
     challenger.cleanup().await;
-    let issued = result.with_context(|| format!("order for {}", cert.domains.join(", ")))?;
+    let issued = result.map_err(|source| Error::Order { domains: cert.domains.join(", "), source })?;
 
     let pair = bundle::check(
         Input { label: "the new private key", bytes: issued.key_pem.as_bytes() },
@@ -78,12 +83,10 @@ pub async fn obtain(
         &issued_chain_options(config, cert),
     )
     .into_result()
-    .context("the CA's certificate failed the checks; nothing was stored")?;
-    let saved = storage
-        .save_fenced(&cert.name, &pair, Origin::Acme, false, &fence)
-        .await
-        .context("storing the new certificate")?;
-    journal.remove();
+    .map_err(Error::Bundle)?;
+    let saved =
+        storage.save_fenced(&cert.name, &pair, Origin::Acme, false, &fence).await.map_err(Error::Store)?;
+    resume_file.remove();
     tracing::info!(
         cert = %cert.name,
         serial = %pair.info.serial,
@@ -142,7 +145,7 @@ pub async fn sync_from_bucket(config: &Config, storage: &Storage) {
     for cert in &config.certificates {
         match storage.sync_local(&cert.name, &Expected::for_certificate(cert)).await {
             Ok(Some(live)) => {
-                let saved = Saved { live, bucket: crate::store::BucketOutcome::NotConfigured };
+                let saved = Saved { live, bucket: crate::store::BucketOutcome::InstalledFromBucket };
                 deploy(cert, &saved).await;
             }
             Ok(None) => {}
@@ -154,28 +157,50 @@ pub async fn sync_from_bucket(config: &Config, storage: &Storage) {
     }
 }
 
-/// What a renewal pass needs, with the ACME account loaded only when a certificate is due
-/// (or its renewal window must be fetched).
-pub struct Context<'a> {
+/// What a renewal pass needs: the configuration, the storage, this host's jitter, and the
+/// ACME account, loaded only when a certificate is due (or its renewal window must be
+/// fetched). `issue`, `renew`, `status` and every round of the daemon start one the same way
+/// ([`Session::open`]), so none of them can skip a start-up step the others take.
+pub struct Session<'a> {
+    /// The configuration the session was opened with.
     pub config: &'a Config,
-    pub storage: &'a Storage,
+    /// The bucket (when configured), the local directory and the upload queue.
+    pub storage: Storage,
     account: tokio::sync::OnceCell<Account>,
     /// What makes this host's jitter differ from every other host's.
     jitter_seed: String,
 }
 
+/// Whether a renewal happens only while the certificate is due, or regardless
+/// (`issue --force`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Urgency {
+    /// Renew only if due, and check again once the lock is held: another host may have
+    /// just renewed it, or the order ceiling may hold it back.
+    IfDue,
+    /// Renew now, due or not.
+    Forced,
+}
+
 /// The outcome of looking at one certificate.
 #[derive(Debug)]
 pub enum Outcome {
+    /// Nothing to do until the plan's time.
     NotDue(Plan),
+    /// A new certificate is stored and installed.
     Renewed(Box<Obtained>),
+    /// The attempt failed; it is recorded in the state file.
     Failed {
-        error: anyhow::Error,
+        /// Why.
+        error: Error,
+        /// The next attempt, after the backoff.
         next: Plan,
     },
     /// Another process holds the renewal lock; look again at `retry_at`.
     Busy {
+        /// Who holds it, as the lease describes it.
         holder: String,
+        /// When to look again.
         retry_at: OffsetDateTime,
     },
 }
@@ -184,7 +209,7 @@ impl Outcome {
     /// The order ceiling held a due certificate back (the typed cause of a failure).
     pub fn ceiling_tripped(&self) -> Option<&CeilingTripped> {
         match self {
-            Outcome::Failed { error, .. } => error.downcast_ref::<CeilingTripped>(),
+            Outcome::Failed { error, .. } => error.ceiling_tripped(),
             _ => None,
         }
     }
@@ -198,11 +223,27 @@ fn newest(candidates: impl IntoIterator<Item = Option<CertInfo>>) -> Option<Cert
     candidates.into_iter().flatten().reduce(|best, c| if c.not_after > best.not_after { c } else { best })
 }
 
-impl<'a> Context<'a> {
-    pub fn new(config: &'a Config, storage: &'a Storage) -> Context<'a> {
-        Context {
+impl<'a> Session<'a> {
+    /// Starts work on the certificates of `config`: removes challenge records an earlier run
+    /// left (under each certificate's local lock, so records an order in flight still needs
+    /// stay), opens the storage, uploads what was queued while the bucket was down and
+    /// installs certificates other hosts stored (deploy hooks included).
+    pub async fn open(config: &'a Config) -> Session<'a> {
+        let removed = crate::challenge::recover_leftovers(config).await;
+        if removed > 0 {
+            tracing::info!(removed, "cleaned up challenge records left by an earlier run");
+        }
+        let session = Session::read_only(config);
+        sync_from_bucket(config, &session.storage).await;
+        session
+    }
+
+    /// A session that changes nothing when it starts, for reports (`status`): no record is
+    /// removed, nothing uploaded or installed.
+    pub fn read_only(config: &'a Config) -> Session<'a> {
+        Session {
             config,
-            storage,
+            storage: Storage::new(config),
             account: tokio::sync::OnceCell::new(),
             jitter_seed: crate::host::identity().jitter_seed(),
         }
@@ -213,14 +254,18 @@ impl<'a> Context<'a> {
         let _ = self.account.set(account);
     }
 
+    /// The account loaded during this session, for the next one.
     pub fn into_account(self) -> Option<Account> {
         self.account.into_inner()
     }
 
+    /// The ACME account, loaded (or registered) on first use only: a pass with nothing
+    /// due never talks to the CA.
     pub async fn account(&self) -> Result<&Account, AcmeError> {
         self.account.get_or_try_init(|| acme::load_or_create(self.config)).await
     }
 
+    /// The backoff and order ceiling of `[daemon]`, the same for every entry point.
     pub fn retry_policy(&self) -> RetryPolicy {
         let daemon = &self.config.daemon;
         RetryPolicy {
@@ -351,35 +396,35 @@ impl<'a> Context<'a> {
         plan::plan(info, cert.renew_before, state, unlimited, jitter, now)
     }
 
-    /// Renews `cert` if its plan says so (or `force`), recording the outcome in its state.
+    /// Renews `cert` if its plan says so (or when `Forced`), recording the outcome in its state.
     #[tracing::instrument(name = "cert", skip_all, fields(cert = %cert.name))]
     pub async fn renew_if_due(
         &self,
         cert: &CertificateConfig,
-        force: bool,
+        urgency: Urgency,
         cancel: impl Future<Output = ()>,
     ) -> Outcome {
         let state_dir = &self.config.storage.state_dir;
         let mut state = state::load(state_dir, &cert.name);
         let now = OffsetDateTime::now_utc();
         let (info, planned) = self.plan(cert, &mut state, now).await;
-        if !force && !planned.is_due(now) {
+        if urgency == Urgency::IfDue && !planned.is_due(now) {
             if planned.reason == plan::Reason::Ceiling {
                 // Due but for the ceiling: that is an alert, not a quiet "not due".
                 if self.plan_without_ceiling(cert, info.as_ref(), &state, now).is_due(now)
                     && let Err(tripped) = self.retry_policy().ceiling.check(&state.orders, now)
                 {
-                    return self.record_failure(cert, &mut state, info.as_ref(), anyhow::Error::new(tripped));
+                    return self.record_failure(cert, &mut state, info.as_ref(), Error::Ceiling(tripped));
                 }
             }
             let _ = state::save(state_dir, &cert.name, &state);
             return Outcome::NotDue(planned);
         }
         tracing::info!(reason = planned.reason.describe(), "renewing");
-        self.renew_locked(cert, state, info, !force, cancel).await
+        self.renew_locked(cert, state, info, urgency, cancel).await
     }
 
-    /// Takes the renewal lock, checks again whether renewal is still needed (`recheck`:
+    /// Takes the renewal lock, checks again whether renewal is still needed (`IfDue`:
     /// another host may have just finished), renews while keeping the lease alive, records
     /// the outcome and releases the lock. While another host holds the lease it is watched
     /// (see `wait_for_lock`), and its certificate installed as soon as it is stored.
@@ -388,9 +433,10 @@ impl<'a> Context<'a> {
         cert: &CertificateConfig,
         mut state: CertState,
         info: Option<CertInfo>,
-        recheck: bool,
+        urgency: Urgency,
         cancel: impl Future<Output = ()>,
     ) -> Outcome {
+        let recheck = urgency == Urgency::IfDue;
         let state_dir = &self.config.storage.state_dir;
         let ttl = self.config.daemon.lock_ttl;
         let mut cancel = std::pin::pin!(cancel);
@@ -403,11 +449,10 @@ impl<'a> Context<'a> {
             }
             Waited::Busy { holder, retry_at } => return Outcome::Busy { holder, retry_at },
             Waited::Failed(e) => {
-                let error = anyhow::Error::new(e).context("cannot take the renewal lock in the bucket");
-                return self.record_failure(cert, &mut state, info.as_ref(), error);
+                return self.record_failure(cert, &mut state, info.as_ref(), Error::Lock(e));
             }
         };
-        crate::challenge::recover_remote(self.config, self.storage, &cert.name).await;
+        crate::challenge::recover_remote(self.config, &self.storage, &cert.name).await;
         // Orders other hosts (or an earlier run) made count against the ceiling too.
         let now = OffsetDateTime::now_utc();
         state.orders =
@@ -424,7 +469,7 @@ impl<'a> Context<'a> {
         if recheck && let Err(tripped) = self.retry_policy().ceiling.check(&state.orders, now) {
             held.share_orders(&state.orders).await;
             self.storage.release_lock(held).await;
-            return self.record_failure(cert, &mut state, info.as_ref(), anyhow::Error::new(tripped));
+            return self.record_failure(cert, &mut state, info.as_ref(), Error::Ceiling(tripped));
         }
         let replaces = match (&state.ari, &info) {
             (Some(w), Some(i)) if i.ari_id.as_deref() == Some(w.cert_id.as_str()) => {
@@ -456,14 +501,15 @@ impl<'a> Context<'a> {
         let work = async {
             match self.account().await {
                 Ok(account) => {
-                    obtain(self.config, self.storage, account, cert, replaces, fence, &on_created, stop).await
+                    obtain(self.config, &self.storage, account, cert, replaces, fence, &on_created, stop)
+                        .await
                 }
-                Err(e) => Err(anyhow::Error::new(e)),
+                Err(e) => Err(Error::Acme(e)),
             }
         };
         let result = tokio::select! {
             result = work => result,
-            _ = keep_alive(self.storage, &held, ttl, lost_tx) => unreachable!("keep_alive never returns"),
+            _ = keep_alive(&self.storage, &held, ttl, lost_tx) => unreachable!("keep_alive never returns"),
         };
         let now = OffsetDateTime::now_utc();
         let created = created.into_inner().unwrap_or_default();
@@ -597,7 +643,7 @@ impl<'a> Context<'a> {
         tracing::info!(serial = %fresh.serial, "renewed by another process meanwhile; installing its certificate");
         match self.storage.sync_local(&cert.name, &Expected::for_certificate(cert)).await {
             Ok(Some(live)) => {
-                deploy(cert, &Saved { live, bucket: crate::store::BucketOutcome::NotConfigured }).await;
+                deploy(cert, &Saved { live, bucket: crate::store::BucketOutcome::InstalledFromBucket }).await;
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot install the certificate stored in the bucket"),
@@ -610,34 +656,24 @@ impl<'a> Context<'a> {
         cert: &CertificateConfig,
         state: &mut CertState,
         info: Option<&CertInfo>,
-        error: anyhow::Error,
+        error: Error,
     ) -> Outcome {
         let now = OffsetDateTime::now_utc();
-        // The CA's or the DNS provider's "come back later", whichever is in the chain, capped
-        // at `retry_max` and before expiry (a year-long value must not let it expire).
+        // The CA's or the DNS provider's "come back later", capped at `retry_max` and before
+        // expiry (a year-long value must not let it expire).
         let retry_after = error
-            .chain()
-            .find_map(|c| {
-                c.downcast_ref::<AcmeError>().and_then(AcmeError::retry_after).or_else(|| {
-                    match c.downcast_ref::<wildcert_dns_api::ProviderError>() {
-                        Some(wildcert_dns_api::ProviderError::Temporary { retry_after, .. }) => *retry_after,
-                        _ => None,
-                    }
-                })
-            })
+            .retry_after()
             .map(|d| plan::cap_retry_after(d, now, self.config.daemon.retry_max, info.map(|i| i.not_after)));
-        let tripped = error.downcast_ref::<CeilingTripped>().cloned();
+        let tripped = error.ceiling_tripped().cloned();
         let kind = if tripped.is_some() {
             FailureKind::Ceiling
-        } else if error.chain().any(|c| {
-            c.downcast_ref::<OrderError>().is_some_and(OrderError::is_validation)
-                || c.downcast_ref::<AcmeError>().is_some_and(AcmeError::is_validation)
-        }) {
+        } else if error.is_validation() {
             FailureKind::Validation
         } else {
             FailureKind::Other
         };
-        state.record_failure(now, crate::cli::chain_message(&error), retry_after);
+        let message = crate::error_chain::message(&error);
+        state.record_failure(now, message.clone(), retry_after);
         state.failure_kind = Some(kind);
         let jitter = plan::jitter_for(&self.jitter_seed, &cert.name, "");
         let next = plan::plan(info, cert.renew_before, state, self.retry_policy(), jitter, now);
@@ -652,7 +688,7 @@ impl<'a> Context<'a> {
                 plan::stamp(t.until)
             ),
             None => tracing::error!(
-                error = %crate::cli::chain_message(&error),
+                error = %message,
                 failures = state.failures,
                 kind = ?kind,
                 retry_after = retry_after.map(plan::stamp),

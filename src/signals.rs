@@ -9,11 +9,14 @@ use tokio::sync::watch;
 /// Which signal asked us to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
+    /// SIGINT (Ctrl-C).
     Interrupt,
+    /// SIGTERM (systemd stopping the unit).
     Terminate,
 }
 
 impl Stop {
+    /// The signal's name, for messages.
     pub fn name(self) -> &'static str {
         match self {
             Stop::Interrupt => "SIGINT",

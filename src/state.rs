@@ -2,7 +2,6 @@
 //! CA's renewal window (ARI). `<state_dir>/status/<name>.json`, written atomically. Planning
 //! reads it; `status` shows it.
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -13,13 +12,16 @@ use time::OffsetDateTime;
 pub struct AriWindow {
     /// The certificate it is about (`aki.serial`).
     pub cert_id: String,
+    /// The window opens: renew at a jittered time between `start` and `end`.
     #[serde(with = "time::serde::rfc3339")]
     pub start: OffsetDateTime,
+    /// The window closes.
     #[serde(with = "time::serde::rfc3339")]
     pub end: OffsetDateTime,
     /// When to ask again (the CA's Retry-After).
     #[serde(with = "time::serde::rfc3339")]
     pub refetch_at: OffsetDateTime,
+    /// The CA's explanation, when it moved the window (e.g. a revocation), for the logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explanation_url: Option<String>,
 }
@@ -39,10 +41,15 @@ pub enum FailureKind {
     Ceiling,
 }
 
+/// What this host remembers about one certificate between runs
+/// (`<state_dir>/status/<name>.json`): the inputs of planning that are not in the
+/// certificate itself, and what `status` reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertState {
+    /// The last renewal attempt, successful or not.
     #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
     pub last_attempt: Option<OffsetDateTime>,
+    /// The last successful renewal.
     #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
     pub last_success: Option<OffsetDateTime>,
     /// The last failure's message (no secrets: errors never carry them).
@@ -57,6 +64,7 @@ pub struct CertState {
     /// Not before this time, because the CA said so (429/503 Retry-After).
     #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<OffsetDateTime>,
+    /// The CA's renewal window for the current certificate, when it offers ARI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ari: Option<AriWindow>,
     /// Asking for the ARI window failed and the CA said to come back then (capped).
@@ -82,6 +90,7 @@ pub struct CertState {
 }
 
 impl CertState {
+    /// A renewal succeeded: failures, backoff and the old certificate's window are cleared.
     pub fn record_success(&mut self, now: OffsetDateTime) {
         self.last_attempt = Some(now);
         self.last_success = Some(now);
@@ -92,6 +101,7 @@ impl CertState {
         self.ari = None;
     }
 
+    /// A renewal failed with `error` (a message for people); the caller sets the kind.
     pub fn record_failure(
         &mut self,
         now: OffsetDateTime,
@@ -113,10 +123,12 @@ mod stamps {
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
 
+    /// Writes the times as RFC 3339 strings.
     pub fn serialize<S: Serializer>(times: &[OffsetDateTime], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(times.iter().filter_map(|t| t.format(&Rfc3339).ok()))
     }
 
+    /// Reads the times, dropping entries that do not parse.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<OffsetDateTime>, D::Error> {
         let texts = Vec::<String>::deserialize(d)?;
         Ok(texts.iter().filter_map(|t| OffsetDateTime::parse(t, &Rfc3339).ok()).collect())
@@ -142,17 +154,10 @@ pub fn load(state_dir: &Path, name: &str) -> CertState {
     }
 }
 
+/// Writes the state of certificate `name`, durably and 0600.
 pub fn save(state_dir: &Path, name: &str, state: &CertState) -> std::io::Result<()> {
-    let p = path(state_dir, name);
-    let dir = p.parent().expect("status file has a directory");
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let tmp = p.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    use std::io::Write;
-    f.write_all(&serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &p)
+    let bytes = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
+    Ok(crate::private_file::write_private_atomic(&path(state_dir, name), &bytes)?)
 }
 
 #[cfg(test)]

@@ -1,8 +1,6 @@
 //! The ACME account: created once per CA directory, its credentials kept private (0600) in
 //! `<state_dir>/accounts/`, reused afterwards.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -11,6 +9,7 @@ use instant_acme::{Account, AccountCredentials, ExternalAccountKey, NewAccount};
 use super::AcmeError;
 use super::http::AcmeHttp;
 use crate::config::{Config, SecretKeys, directory_url, read_secret};
+use crate::private_file::write_private_atomic;
 
 /// The file holding the account for `directory` under `state_dir`.
 pub fn account_path(state_dir: &Path, directory: &str) -> PathBuf {
@@ -113,7 +112,7 @@ pub async fn rollover(config: &Config) -> Result<PathBuf, AcmeError> {
     let credentials: AccountCredentials = serde_json::from_slice(&bytes)
         .map_err(|e| account_error(format!("unreadable ({e}); cannot roll over its key")))?;
     let backup = path.with_extension("json.old");
-    write_private(&backup, &bytes).map_err(|e| account_error(format!("cannot keep a backup: {e}")))?;
+    write_private_atomic(&backup, &bytes).map_err(|e| account_error(format!("cannot keep a backup: {e}")))?;
     let mut account = Account::builder_with_http(client(config)?)
         .from_credentials(credentials)
         .await
@@ -130,23 +129,9 @@ pub async fn rollover(config: &Config) -> Result<PathBuf, AcmeError> {
     Ok(path)
 }
 
-/// Writes `bytes` to `path` through a 0600 temporary file and a rename.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().expect("account path has a parent");
-    let tmp = dir.join(".account.write.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
-}
-
 fn save_credentials(path: &Path, credentials: &AccountCredentials) -> std::io::Result<()> {
-    let dir = path.parent().expect("account path has a parent");
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let json = serde_json::to_vec_pretty(credentials).map_err(std::io::Error::other)?;
-    write_private(path, &json)
+    Ok(write_private_atomic(path, &json)?)
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 pub mod account;
 pub mod ari;
 pub mod http;
-pub mod journal;
 pub mod order;
+pub mod order_resume;
 pub mod revoke;
 
 use std::time::Duration;

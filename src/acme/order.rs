@@ -12,7 +12,7 @@ use instant_acme::{
 use rcgen::{CertificateParams, DistinguishedName, KeyPair};
 use wildcert_dns_api::{RawChallenge, Secret};
 
-use super::journal::{JournaledOrder, OrderJournal};
+use super::order_resume::{OrderResumeFile, ResumableOrder};
 use super::{AcmeError, problem_text};
 use crate::challenge::{ChallengeError, ChallengeRecord, Challenger};
 use crate::config::KeyType;
@@ -45,10 +45,10 @@ pub struct Issued {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OrderError {
-    #[error("{0}")]
-    Acme(#[source] AcmeError),
-    #[error("{0}")]
-    Challenge(#[source] ChallengeError),
+    #[error(transparent)]
+    Acme(AcmeError),
+    #[error(transparent)]
+    Challenge(ChallengeError),
     #[error("the CA could not validate {identifier}: {detail}")]
     ValidationFailed { identifier: String, detail: String },
     #[error("cannot make the key or CSR: {0}")]
@@ -79,6 +79,7 @@ impl OrderError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             OrderError::Acme(e) => e.retry_after(),
+            OrderError::Challenge(e) => e.retry_after(),
             _ => None,
         }
     }
@@ -128,16 +129,16 @@ pub async fn run_order(
     account: &Account,
     spec: &OrderSpec<'_>,
     challenger: &Challenger,
-    journal: &OrderJournal,
+    resume_file: &OrderResumeFile,
     on_created: &(dyn Fn() + Sync),
 ) -> Result<Issued, OrderError> {
     // Boxed: the whole order's state machine is large, and nesting it unboxed in the
     // capture scope (and the caller's `select!`) overflows the compiler's layout depth.
     super::http::capture_retry_after(Box::pin(async {
-        let (order, key) = match resume(account, spec, journal).await {
+        let (order, key) = match resume(account, spec, resume_file).await {
             Some(resumed) => resumed,
             None => {
-                let created = new_order(account, spec, journal).await?;
+                let created = new_order(account, spec, resume_file).await?;
                 on_created();
                 created
             }
@@ -180,12 +181,12 @@ async fn complete(
 async fn resume(
     account: &Account,
     spec: &OrderSpec<'_>,
-    journal: &OrderJournal,
+    resume_file: &OrderResumeFile,
 ) -> Option<(instant_acme::Order, KeyPair)> {
-    let saved = journal.load()?;
+    let saved = resume_file.load()?;
     if saved.domains != spec.domains || saved.key_type != spec.key_type.as_str() {
         tracing::info!("the journaled order is for other names or another key type; starting a new one");
-        journal.remove();
+        resume_file.remove();
         return None;
     }
     let key = KeyPair::from_pem(&saved.key_pem).ok()?;
@@ -194,7 +195,7 @@ async fn resume(
             let status = order.state().status;
             if status == OrderStatus::Invalid {
                 tracing::info!(order_url = %saved.order_url, "the journaled order is invalid; starting a new one");
-                journal.remove();
+                resume_file.remove();
                 return None;
             }
             tracing::info!(order_url = %saved.order_url, ?status, "resuming the order a stopped run left");
@@ -202,7 +203,7 @@ async fn resume(
         }
         Err(e) => {
             tracing::info!(order_url = %saved.order_url, error = %e, "the journaled order is gone; starting a new one");
-            journal.remove();
+            resume_file.remove();
             None
         }
     }
@@ -211,7 +212,7 @@ async fn resume(
 async fn new_order(
     account: &Account,
     spec: &OrderSpec<'_>,
-    journal: &OrderJournal,
+    resume_file: &OrderResumeFile,
 ) -> Result<(instant_acme::Order, KeyPair), OrderError> {
     let identifiers: Vec<Identifier> = spec.domains.iter().map(|d| Identifier::Dns(d.clone())).collect();
     // The key does not depend on the CA: make it while the order is on its way.
@@ -243,14 +244,14 @@ async fn new_order(
     };
     tracing::info!(order_url = order.url(), names = %spec.domains.join(", "), "order created");
     let key = key_task.await.map_err(|e| OrderError::Key(e.to_string()))??;
-    let journaled = JournaledOrder {
+    let resumable = ResumableOrder {
         order_url: order.url().to_string(),
         domains: spec.domains.to_vec(),
         key_type: spec.key_type.as_str().to_string(),
         key_pem: key.serialize_pem(),
         created_at: time::OffsetDateTime::now_utc(),
     };
-    if let Err(e) = journal.save(&journaled) {
+    if let Err(e) = resume_file.save(&resumable) {
         tracing::warn!(error = %e, "could not journal the order; a crash now would start a new one");
     }
     Ok((order, key))

@@ -270,14 +270,16 @@ impl Alerts {
     }
 
     /// Sends an expiry warning when `not_after` is within `warn_before` of `now`, at most
-    /// once a day per certificate (remembered in `<state_dir>/alerts/<name>.json`).
+    /// once a day per certificate (remembered in `<state_dir>/alerts/<name>.json`). The
+    /// certificate's `source` decides the advice: a supplied one only a person renews.
     pub fn check_expiry(
         &self,
         certificate: &str,
         not_after: Option<OffsetDateTime>,
-        supplied: bool,
+        source: crate::config::Source,
         now: OffsetDateTime,
     ) {
+        let supplied = source == crate::config::Source::Files;
         let (Some(inner), Some(not_after)) = (&self.inner, not_after) else { return };
         let Ok(warn_before) = time::Duration::try_from(inner.warn_before) else { return };
         if not_after - now > warn_before {
@@ -299,15 +301,15 @@ impl Alerts {
     /// order ceiling held the certificate back.
     pub async fn renewal_failed(
         &self,
-        ctx: &crate::renewal::Context<'_>,
+        ctx: &crate::renewal::Session<'_>,
         cert: &crate::config::CertificateConfig,
-        error: &anyhow::Error,
+        error: &crate::renewal::Error,
         next_attempt: OffsetDateTime,
     ) {
         if self.inner.is_none() {
             return;
         }
-        if let Some(tripped) = error.downcast_ref::<crate::ceiling::CeilingTripped>() {
+        if let Some(tripped) = error.ceiling_tripped() {
             self.send(Event::OrderCeiling {
                 certificate: cert.name.clone(),
                 orders: u32::try_from(tripped.recent).unwrap_or(u32::MAX),
@@ -320,7 +322,7 @@ impl Alerts {
         let attempts = crate::state::load(&ctx.config.storage.state_dir, &cert.name).failures.max(1);
         self.send(Event::RenewalFailed {
             certificate: cert.name.clone(),
-            cause: crate::cli::chain_message(error),
+            cause: crate::error_chain::message(error),
             attempts,
             next_attempt,
             not_after: ctx.current_info(&cert.name).await.map(|i| i.not_after),
@@ -331,7 +333,7 @@ impl Alerts {
     /// current version, else the local copy).
     pub async fn check_expiry_all(
         &self,
-        ctx: &crate::renewal::Context<'_>,
+        ctx: &crate::renewal::Session<'_>,
         certs: &[&crate::config::CertificateConfig],
     ) {
         if self.inner.is_none() {
@@ -339,8 +341,7 @@ impl Alerts {
         }
         for cert in certs {
             let not_after = ctx.current_info(&cert.name).await.map(|i| i.not_after);
-            let supplied = cert.source == crate::config::Source::Files;
-            self.check_expiry(&cert.name, not_after, supplied, OffsetDateTime::now_utc());
+            self.check_expiry(&cert.name, not_after, cert.source, OffsetDateTime::now_utc());
         }
     }
 
@@ -431,17 +432,8 @@ impl Memory {
     }
 
     fn save(&self, state_dir: &Path, name: &str) -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        let path = Memory::path(state_dir, name);
-        let dir = path.parent().expect("alerts file has a directory");
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        let tmp = path.with_extension("json.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        f.write_all(&serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        Ok(crate::private_file::write_private_atomic(&Memory::path(state_dir, name), &bytes)?)
     }
 }
 
@@ -534,10 +526,10 @@ mod tests {
         };
         let now = datetime!(2026-01-01 00:00:00 UTC);
         let soon = Some(now + time::Duration::days(3));
-        alerts.check_expiry("g", Some(now + time::Duration::days(30)), false, now);
-        alerts.check_expiry("g", soon, false, now);
-        alerts.check_expiry("g", soon, false, now + time::Duration::hours(23));
-        alerts.check_expiry("g", soon, false, now + time::Duration::hours(25));
+        alerts.check_expiry("g", Some(now + time::Duration::days(30)), crate::config::Source::Acme, now);
+        alerts.check_expiry("g", soon, crate::config::Source::Acme, now);
+        alerts.check_expiry("g", soon, crate::config::Source::Acme, now + time::Duration::hours(23));
+        alerts.check_expiry("g", soon, crate::config::Source::Acme, now + time::Duration::hours(25));
         alerts.send(Event::Renewed { certificate: "g".into(), not_after: now, serial: "1".into() });
         drop(alerts);
         let mut kinds = Vec::new();

@@ -16,7 +16,7 @@ use crate::store::Storage;
 use crate::store::lock::LocalLock;
 
 use super::Challenger;
-use super::journal::{self, JournalEntry};
+use super::crash_journal::{self as journal, JournalEntry};
 use wildcert_dns_api::DnsProvider;
 
 /// Whether `value` is shaped like a DNS-01 TXT value: the base64url encoding (no padding) of

@@ -1,7 +1,7 @@
 //! `wildcert account`: the ACME account's key.
 
-use crate::config::Config;
-use crate::exit::Status;
+use wildcert::config::Config;
+use wildcert::exit::Status;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AccountCommand {
@@ -13,7 +13,7 @@ pub enum AccountCommand {
 pub async fn run(config: Config, command: AccountCommand) -> anyhow::Result<Status> {
     match command {
         AccountCommand::Rollover => {
-            let path = crate::acme::account::rollover(&config).await?;
+            let path = wildcert::acme::account::rollover(&config).await?;
             println!("account key rolled over; the new credentials are in {}", path.display());
             Ok(Status::Ok)
         }

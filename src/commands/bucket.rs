@@ -6,10 +6,10 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use crate::cli::BucketCommand;
-use crate::config::Config;
-use crate::exit::Status;
-use crate::store::bucket::{self, Level};
-use crate::store::{S3Store, StoreError};
+use wildcert::config::Config;
+use wildcert::exit::Status;
+use wildcert::store::bucket::{self, Level};
+use wildcert::store::{S3Store, StoreError};
 
 pub async fn run(config_path: &Path, cmd: BucketCommand) -> anyhow::Result<Status> {
     match cmd {

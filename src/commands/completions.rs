@@ -6,7 +6,7 @@ use std::io::Write;
 use clap::CommandFactory;
 
 use crate::cli::Cli;
-use crate::exit::Status;
+use wildcert::exit::Status;
 
 pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<Status> {
     let mut cmd = Cli::command();

@@ -1,8 +1,8 @@
 //! `wildcert config check`: parse, validate, read every secret, report warnings.
 
-use crate::config::{Config, SecretKeys, read_secret};
-use crate::dns::provider::Provider;
-use crate::exit::Status;
+use wildcert::config::{Config, SecretKeys, read_secret};
+use wildcert::dns::provider::Provider;
+use wildcert::exit::Status;
 
 pub async fn run(config: Config) -> anyhow::Result<Status> {
     let mut warnings = config.warnings.clone();
@@ -30,7 +30,7 @@ pub async fn run(config: Config) -> anyhow::Result<Status> {
         let key = format!("notify.webhook[{i}].url");
         match read_secret(&hook.url_keys(), "url", &mut warnings) {
             Ok(url) => {
-                if let Err(e) = crate::config::transport::check(url.expose(), hook.allow_http, &key) {
+                if let Err(e) = wildcert::config::transport::check(url.expose(), hook.allow_http, &key) {
                     errors.push(format!("{key}: {e}"));
                 }
             }

@@ -9,14 +9,14 @@ use bytes::Bytes;
 use hickory_proto::rr::RecordType;
 use instant_acme::{BodyWrapper, HttpClient};
 
-use crate::acme::http::AcmeHttp;
-use crate::challenge::{ChallengeRecord, Challenger};
-use crate::config::{Config, Source, directory_url};
-use crate::dns::caa::{self, CaaVerdict};
-use crate::dns::query::query;
-use crate::dns::zone;
-use crate::exit::Status;
-use crate::names;
+use wildcert::acme::http::AcmeHttp;
+use wildcert::challenge::{ChallengeRecord, Challenger};
+use wildcert::config::{Config, Source, directory_url};
+use wildcert::dns::caa::{self, CaaVerdict};
+use wildcert::dns::query::query;
+use wildcert::dns::zone;
+use wildcert::exit::Status;
+use wildcert::names;
 
 /// Clock difference above which TSIG (fudge 300 s) and SigV4 (5 min) start failing.
 const SKEW_WARN: Duration = Duration::from_secs(60);
@@ -195,7 +195,7 @@ async fn ca_facts(config: &Config) -> (Vec<String>, Result<f64, String>) {
     };
     let mut response = match HttpClient::request(&http, request).await {
         Ok(r) => r,
-        Err(e) => return (identities, Err(crate::acme::error_chain(&e))),
+        Err(e) => return (identities, Err(wildcert::acme::error_chain(&e))),
     };
     let date =
         response.parts.headers.get(http::header::DATE).and_then(|d| d.to_str().ok()).and_then(|d| {

@@ -4,12 +4,12 @@
 //! It never stores a pair that fails the checks, and does not replace a stored certificate
 //! with one that expires sooner unless told to (`--force`).
 
-use crate::bundle::{self, CheckOptions};
 use crate::cli::ImportArgs;
 use crate::commands::verify::{Files, load_roots};
-use crate::config::Config;
-use crate::exit::Status;
-use crate::store::{Origin, Storage};
+use wildcert::bundle::{self, CheckOptions};
+use wildcert::config::Config;
+use wildcert::exit::Status;
+use wildcert::store::{Origin, Storage};
 
 pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<Status> {
     let certificate = config.select(Some(&args.cert))?[0].clone();
@@ -68,7 +68,7 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<Status> {
     }
     let saved = storage.save_with(&certificate.name, &pair, Origin::Files, args.force).await?;
     tracing::info!(cert = %certificate.name, serial = %pair.info.serial, "stored an imported certificate");
-    if let Some(Err(e)) = crate::renewal::deploy(&certificate, &saved).await {
+    if let Some(Err(e)) = wildcert::renewal::deploy(&certificate, &saved).await {
         println!("warning: {e}");
     }
     println!(

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use wildcert_dns_api::spec::{Kind, Target};
 
 use crate::cli::VerifyArgs;
-use crate::config::{Config, Secret};
-use crate::exit::Status;
-use crate::init::terraform::{self, Installer};
-use crate::init::write::{self, Owner};
-use crate::init::{self as draft, Answers, CertSource, Layout, Storage, Supplied};
+use wildcert::config::{Config, Secret};
+use wildcert::exit::Status;
+use wildcert::init::terraform::{self, Installer};
+use wildcert::init::write::{self, Owner};
+use wildcert::init::{self as draft, Answers, CertSource, Layout, Storage, Supplied};
 
 /// `wildcert init [--from-terraform FILE ...]`.
 #[derive(Debug, clap::Args)]
@@ -154,7 +154,7 @@ pub async fn run(config_path: &Path, args: InitArgs) -> anyhow::Result<Status> {
         }
     }
 
-    let c = if out == Path::new(crate::config::DEFAULT_CONFIG_PATH) {
+    let c = if out == Path::new(wildcert::config::DEFAULT_CONFIG_PATH) {
         String::new()
     } else {
         format!(" --config {}", out.display())
@@ -427,12 +427,12 @@ fn ask_acme<R: BufRead>(p: &mut Prompt<R>) -> Result<CertSource, String> {
             "DNS provider code (the installer's letsencrypt_dns_name; `wildcert providers` lists them)",
             Some("rfc2136"),
         )?;
-        match crate::dns::provider::find(&code) {
+        match wildcert::dns::provider::find(&code) {
             Some(b) => break b,
             None => {
                 let message = format!(
                     "`{code}` has no built-in adapter; built in: {}. Other DNS APIs work through exec (a script) or httpreq (an HTTP endpoint)",
-                    crate::dns::provider::builtins().iter().map(|b| b.code).collect::<Vec<_>>().join(", ")
+                    wildcert::dns::provider::builtins().iter().map(|b| b.code).collect::<Vec<_>>().join(", ")
                 );
                 if p.tty {
                     eprintln!("  {message}");

@@ -6,16 +6,14 @@ use anyhow::bail;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use crate::alerts::{Alerts, Event};
-use crate::challenge;
 use crate::cli::IssueArgs;
-use crate::config::{CertificateConfig, Config, Source};
-use crate::exit::Status;
-use crate::renewal::{Context, Outcome};
-use crate::signals::Shutdown;
-use crate::state::CertState;
-use crate::store::Storage;
-use crate::{plan, state};
+use wildcert::alerts::{Alerts, Event};
+use wildcert::config::{CertificateConfig, Config, Source};
+use wildcert::exit::Status;
+use wildcert::renewal::{Outcome, Session, Urgency};
+use wildcert::signals::Shutdown;
+use wildcert::state::CertState;
+use wildcert::{plan, state};
 
 /// How long a finished command waits for notifications still being delivered.
 pub(crate) const NOTIFY_GRACE: Duration = Duration::from_secs(20);
@@ -37,6 +35,11 @@ pub async fn run(config: Config, args: IssueArgs) -> anyhow::Result<Status> {
     }
 }
 
+/// `--force` orders even when the certificate is not due.
+fn urgency(force: bool) -> Urgency {
+    if force { Urgency::Forced } else { Urgency::IfDue }
+}
+
 async fn issue(
     config: &Config,
     args: &IssueArgs,
@@ -56,14 +59,8 @@ async fn issue(
         println!("no ACME certificates configured in {}", config.path.display());
         return Ok(Status::Ok);
     }
-    let removed = challenge::recover_leftovers(config).await;
-    if removed > 0 {
-        tracing::info!(removed, "cleaned up challenge records left by an earlier run");
-    }
-    let storage = Storage::new(config);
     // A new host of a fleet gets the certificate the others already stored.
-    crate::renewal::sync_from_bucket(config, &storage).await;
-    let ctx = Context::new(config, &storage);
+    let ctx = Session::open(config).await;
     let mut first_error: Option<anyhow::Error> = None;
     for cert in &certs {
         if shutdown.requested().is_some() {
@@ -91,7 +88,7 @@ async fn issue(
         }
         let stop = shutdown.clone();
         let outcome = ctx
-            .renew_locked(cert, state, info, !args.force, async move { stop.wait().await })
+            .renew_locked(cert, state, info, urgency(args.force), async move { stop.wait().await })
             .instrument(tracing::info_span!("cert", cert = %cert.name))
             .await;
         match outcome {
@@ -119,16 +116,16 @@ async fn issue(
             }
             Outcome::Busy { holder, .. } => {
                 let e =
-                    anyhow::Error::new(crate::store::StoreError::Busy { name: cert.name.clone(), holder });
+                    anyhow::Error::new(wildcert::store::StoreError::Busy { name: cert.name.clone(), holder });
                 eprintln!("error: {}", crate::cli::chain_message(&e));
                 first_error.get_or_insert(e);
             }
             Outcome::Failed { error, next } => {
-                eprintln!("error: {}: {}", cert.name, crate::cli::chain_message(&error));
+                eprintln!("error: {}: {}", cert.name, wildcert::error_chain::message(&error));
                 if shutdown.requested().is_none() {
                     alerts.renewal_failed(&ctx, cert, &error, next.at).await;
                 }
-                first_error.get_or_insert(error);
+                first_error.get_or_insert(anyhow::Error::new(error));
             }
         }
     }

@@ -7,9 +7,11 @@
 
 use wildcert_dns_api::spec::{Kind, Target};
 
-use crate::config::provider_codes::{self, Fate, ProviderCode, Status, all_codes, lookup};
-use crate::dns::provider::Builtin;
-use crate::exit::Status as Exit;
+#[cfg(test)]
+use wildcert::config::provider_codes::Fate;
+use wildcert::config::provider_codes::{self, ProviderCode, Status, all_codes, lookup};
+use wildcert::dns::provider::Builtin;
+use wildcert::exit::Status as Exit;
 
 pub async fn run() -> anyhow::Result<Exit> {
     print!("{}", render());
@@ -138,6 +140,7 @@ pub fn render() -> String {
 
 /// `docs/providers.md`'s table: every code with status, settings, permissions, notes and
 /// sources.
+#[cfg(test)] // docs/providers.md is written by this file's tests
 pub fn render_markdown() -> String {
     let (native, routed, refused) = counts(installer_codes());
     let mut out = format!(
@@ -207,6 +210,7 @@ pub fn render_markdown() -> String {
     out
 }
 
+#[cfg(test)]
 fn join_sentences(a: &str, b: &str) -> String {
     match (a.is_empty(), b.is_empty()) {
         (true, _) => b.to_string(),
@@ -262,7 +266,7 @@ fn wrap(items: &[String], width: usize, separator: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::provider::{builtins, left_out};
+    use wildcert::dns::provider::{builtins, left_out};
 
     /// `docs/providers.md` holds the current table (of a build with every adapter).
     #[test]
@@ -280,7 +284,9 @@ mod tests {
             if std::env::var_os("WILDCERT_BLESS").is_some() {
                 std::fs::write(&path, format!("{}{table}{}", &text[..start], &text[stop..])).unwrap();
             } else {
-                panic!("docs/providers.md is out of date: WILDCERT_BLESS=1 cargo test --lib providers_md");
+                panic!(
+                    "docs/providers.md is out of date: WILDCERT_BLESS=1 cargo test --bin wildcert providers_md"
+                );
             }
         }
     }
@@ -314,7 +320,7 @@ mod tests {
             "{text}"
         );
         assert!(line_of(&text, "linode").contains("served by linodev4"), "{text}");
-        if crate::dns::provider::find("cloudns").is_none() {
+        if wildcert::dns::provider::find("cloudns").is_none() {
             assert!(line_of(&text, "cloudns").contains("not built in yet: use exec or httpreq"), "{text}");
             assert!(text.contains("CLOUDNS_AUTH_ID CLOUDNS_AUTH_PASSWORD"), "{text}");
         }

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::bundle::{self, CheckOptions, Input, Severity};
 use crate::cli::PullArgs;
-use crate::config::Config;
-use crate::exit::Status;
-use crate::store::live::{CERT, CHAIN, FULLCHAIN, PRIVKEY};
-use crate::store::{CertFiles, Expected, LiveDir, Storage, StoreError, local_matches, trust};
+use wildcert::bundle::{self, CheckOptions, Input, Severity};
+use wildcert::config::Config;
+use wildcert::exit::Status;
+use wildcert::store::live::{CERT, CHAIN, FULLCHAIN, PRIVKEY};
+use wildcert::store::{CertFiles, Expected, LiveDir, Storage, StoreError, local_matches, trust};
 
 pub async fn run(config: Config, args: PullArgs) -> anyhow::Result<Status> {
     let storage = Storage::new(&config);

@@ -1,16 +1,14 @@
 //! `wildcert renew`: renew what is due now and exit — for a systemd timer or cron. Uses the
 //! same planning as the daemon, so a timer and a service agree on what "due" means.
 
-use crate::alerts::{Alerts, Event};
-use crate::challenge;
 use crate::cli::RenewArgs;
 use crate::commands::issue::{NOTIFY_GRACE, NOTIFY_GRACE_STOPPING};
-use crate::config::{Config, Source};
-use crate::exit::Status;
-use crate::plan::show;
-use crate::renewal::{Context, Outcome};
-use crate::signals::Shutdown;
-use crate::store::Storage;
+use wildcert::alerts::{Alerts, Event};
+use wildcert::config::{Config, Source};
+use wildcert::exit::Status;
+use wildcert::plan::show;
+use wildcert::renewal::{Outcome, Session, Urgency};
+use wildcert::signals::Shutdown;
 
 pub async fn run(config: Config, args: RenewArgs) -> anyhow::Result<Status> {
     let shutdown = Shutdown::listen();
@@ -35,24 +33,18 @@ async fn renew(
 ) -> anyhow::Result<Status> {
     let selected = config.select(args.cert.as_deref())?;
     config.refuse_interactive(selected.iter().copied(), "renew")?;
-    let removed = challenge::recover_leftovers(config).await;
-    if removed > 0 {
-        tracing::info!(removed, "cleaned up challenge records left by an earlier run");
-    }
-    let storage = Storage::new(config);
-    crate::renewal::sync_from_bucket(config, &storage).await;
-    let ctx = Context::new(config, &storage);
+    let ctx = Session::open(config).await;
     let mut first_error = None;
     for cert in selected.iter().copied() {
         if shutdown.requested().is_some() {
             break;
         }
         if cert.source == Source::Files {
-            crate::supplied::check_and_reimport(config, &storage, cert).await;
+            wildcert::supplied::check_and_reimport(config, &ctx.storage, cert).await;
             continue;
         }
         let stop = shutdown.clone();
-        match ctx.renew_if_due(cert, false, async move { stop.wait().await }).await {
+        match ctx.renew_if_due(cert, Urgency::IfDue, async move { stop.wait().await }).await {
             Outcome::NotDue(plan) => {
                 println!("{}: not due; renewal {} ({})", cert.name, show(plan.at), plan.reason.describe());
             }
@@ -76,7 +68,7 @@ async fn renew(
                 eprintln!(
                     "error: {}: {} (next attempt {})",
                     cert.name,
-                    crate::cli::chain_message(&error),
+                    wildcert::error_chain::message(&error),
                     show(next.at)
                 );
                 if shutdown.requested().is_none() {
@@ -90,7 +82,7 @@ async fn renew(
         alerts.check_expiry_all(&ctx, &selected).await;
     }
     match first_error {
-        Some(e) => Err(e.context("not every due certificate could be renewed")),
+        Some(e) => Err(anyhow::Error::new(e).context("not every due certificate could be renewed")),
         None => Ok(Status::Ok),
     }
 }

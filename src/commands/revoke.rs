@@ -7,12 +7,12 @@ use instant_acme::{RevocationReason, RevocationRequest};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::acme::{self, AcmeError};
-use crate::bundle;
-use crate::config::{Config, Source, directory_url};
-use crate::exit::Status;
-use crate::state;
-use crate::store::Storage;
+use wildcert::acme::{self, AcmeError};
+use wildcert::bundle;
+use wildcert::config::{Config, Source, directory_url};
+use wildcert::exit::Status;
+use wildcert::state;
+use wildcert::store::Storage;
 
 /// RFC 5280 §5.3.1 reason codes a subscriber may give (the CA-only ones are left out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

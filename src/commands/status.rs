@@ -5,12 +5,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::cli::StatusArgs;
-use crate::config::{Config, Source};
-use crate::exit::Status;
-use crate::plan::show;
-use crate::renewal::Context;
-use crate::state;
-use crate::store::Storage;
+use wildcert::config::{Config, Source};
+use wildcert::exit::Status;
+use wildcert::plan::show;
+use wildcert::renewal::Session;
+use wildcert::state;
 
 #[derive(Debug, Serialize)]
 struct Row {
@@ -31,7 +30,7 @@ struct Row {
     #[serde(with = "time::serde::rfc3339::option")]
     last_success: Option<OffsetDateTime>,
     /// Who holds the renewal lock in the bucket right now, if anyone.
-    lock: Option<crate::store::lock::LockRecord>,
+    lock: Option<wildcert::store::lock::LockRecord>,
     /// A certificate waits in the local queue for the bucket to accept it.
     pending_upload: bool,
     /// New orders within the order ceiling's window, and the ceiling.
@@ -44,8 +43,8 @@ struct Row {
 }
 
 pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
-    let storage = Storage::new(&config);
-    let ctx = Context::new(&config, &storage);
+    let ctx = Session::read_only(&config);
+    let storage = &ctx.storage;
     let now = OffsetDateTime::now_utc();
     let pending = storage.pending().unwrap_or_default();
     let mut rows = Vec::new();
@@ -66,7 +65,7 @@ pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
         rows.push(Row {
             orders_recent: ceiling.recent(&st.orders, now),
             max_orders: ceiling.max_orders,
-            orders_window: crate::ceiling::show_duration(ceiling.window),
+            orders_window: wildcert::ceiling::show_duration(ceiling.window),
             orders_blocked_until: ceiling.next_allowed(&st.orders, now),
             name: cert.name.clone(),
             source: match cert.source {

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::bundle::{self, CheckOptions, Input, Report, Role, Severity};
 use crate::cli::VerifyArgs;
-use crate::config::Config;
-use crate::exit::Status;
+use wildcert::bundle::{self, CheckOptions, Input, Report, Role, Severity};
+use wildcert::config::Config;
+use wildcert::exit::Status;
 
 /// Where the system's trust anchors are read from (Debian, Ubuntu, Alpine; others through
 /// `rustls-native-certs`).
@@ -122,7 +122,7 @@ fn pick_names(config: Option<&Config>, args: &VerifyArgs, files: &Files) -> Name
         config
             .certificates
             .iter()
-            .find(|c| c.domains.iter().any(|d| leaf_names.iter().any(|san| crate::names::covers(san, d))))
+            .find(|c| c.domains.iter().any(|d| leaf_names.iter().any(|san| wildcert::names::covers(san, d))))
     };
     match by_file.or_else(by_names) {
         Some(c) => Names {

@@ -25,10 +25,9 @@ use tokio::sync::Semaphore;
 use crate::alerts::{Alerts, Event};
 use crate::config::{Config, Source};
 use crate::exit::Status;
-use crate::renewal::{Context, Outcome};
+use crate::renewal::{Outcome, Session};
 use crate::signals::Shutdown;
-use crate::store::Storage;
-use crate::{challenge, state, supplied};
+use crate::{state, supplied};
 use metrics::Metrics;
 use notify::Notifier;
 
@@ -37,7 +36,40 @@ const PER_DNS_CONCURRENCY: usize = 2;
 /// How long SIGTERM waits for in-flight orders to clean up.
 const STOP_GRACE: Duration = Duration::from_secs(8);
 
-pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
+/// Why the service could not start (once running, failures are logged and retried instead).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration file is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A directory wildcert must write to is not writable: found before READY, not in the
+    /// middle of the first order.
+    #[error("{what} {}: {error}", path.display())]
+    NotWritable {
+        /// The setting that names the directory.
+        what: &'static str,
+        /// The directory.
+        path: PathBuf,
+        /// What the operating system said.
+        error: std::io::Error,
+    },
+    /// `[daemon] metrics_listen` cannot be bound.
+    #[error("cannot serve metrics on {addr} ([daemon] metrics_listen): {error}")]
+    Metrics {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// Why it cannot be bound.
+        error: std::io::Error,
+    },
+    /// The SIGHUP handler cannot be installed.
+    #[error(transparent)]
+    Signal(#[from] std::io::Error),
+}
+
+/// Runs the service until SIGTERM or SIGINT: a renewal round, then a wait until the next
+/// certificate is due (or `check_interval`), re-reading the configuration on SIGHUP.
+pub async fn run(config_path: PathBuf) -> Result<Status, Error> {
     let mut config = Config::load(&config_path)?;
     config.refuse_interactive(&config.certificates, "run")?;
     preflight(&config)?;
@@ -51,9 +83,11 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
         Some(addr) => {
             let stale =
                 time::Duration::try_from(config.daemon.check_interval * 3).unwrap_or(time::Duration::DAY);
-            Some(metrics::serve(addr, metrics.clone(), stale).await.map_err(|e| {
-                anyhow::anyhow!("cannot serve metrics on {addr} ([daemon] metrics_listen): {e}")
-            })?)
+            Some(
+                metrics::serve(addr, metrics.clone(), stale)
+                    .await
+                    .map_err(|error| Error::Metrics { addr, error })?,
+            )
         }
         None => None,
     };
@@ -68,13 +102,18 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<Status> {
 
     let mut account = None;
     loop {
-        let storage = Storage::new(&config);
-        let mut ctx = Context::new(&config, &storage);
-        if let Some(a) = account.take() {
-            ctx.set_account(a);
-        }
-        let next = watched(round(&ctx, &metrics, &shutdown, &alerts), watchdog, &notifier).await;
-        account = ctx.into_account();
+        let work = async {
+            // Every round starts like a command: leftovers removed (skipping certificates
+            // another process is working on), queued uploads and other hosts' certificates.
+            let mut ctx = Session::open(&config).await;
+            if let Some(a) = account.take() {
+                ctx.set_account(a);
+            }
+            let next = round(&ctx, &metrics, &shutdown, &alerts).await;
+            (next, ctx.into_account())
+        };
+        let (next, kept) = watched(work, watchdog, &notifier).await;
+        account = kept;
         notifier.watchdog();
         metrics.loop_ran(OffsetDateTime::now_utc());
         if shutdown.requested().is_some() {
@@ -169,11 +208,11 @@ async fn watched<T>(
 }
 
 /// Checks that the directories wildcert writes to can be written, before READY.
-fn preflight(config: &Config) -> anyhow::Result<()> {
+fn preflight(config: &Config) -> Result<(), Error> {
     for (what, dir) in
         [("storage.state_dir", &config.storage.state_dir), ("storage.local_dir", &config.storage.local_dir)]
     {
-        writable(dir).map_err(|e| anyhow::anyhow!("{what} {}: {e}", dir.display()))?;
+        writable(dir).map_err(|error| Error::NotWritable { what, path: dir.clone(), error })?;
     }
     Ok(())
 }
@@ -187,24 +226,17 @@ fn writable(dir: &Path) -> std::io::Result<()> {
 
 /// One pass over every certificate; returns the earliest next planned renewal.
 async fn round(
-    ctx: &Context<'_>,
+    ctx: &Session<'_>,
     metrics: &Metrics,
     stop: &Shutdown,
     alerts: &Alerts,
 ) -> Option<(OffsetDateTime, String)> {
     let config = ctx.config;
-    // Records an earlier run (or an earlier round's cleanup) could not remove: retried every
-    // round, skipping certificates another process is working on.
-    let removed = challenge::recover_leftovers(config).await;
-    if removed > 0 {
-        tracing::info!(removed, "cleaned up challenge records left by an earlier run");
-    }
-    crate::renewal::sync_from_bucket(config, ctx.storage).await;
     for cert in config.certificates.iter().filter(|c| c.source == Source::Files) {
-        supplied::check_and_reimport(config, ctx.storage, cert).await;
+        supplied::check_and_reimport(config, &ctx.storage, cert).await;
         let st = state::load(&config.storage.state_dir, &cert.name);
         let not_after = ctx.current_info(&cert.name).await.map(|i| i.not_after);
-        alerts.check_expiry(&cert.name, not_after, true, OffsetDateTime::now_utc());
+        alerts.check_expiry(&cert.name, not_after, cert.source, OffsetDateTime::now_utc());
         metrics.update(&cert.name, |m| {
             m.not_after = not_after;
             m.last_success = st.last_success;
@@ -234,7 +266,7 @@ async fn round(
                 stop.wait().await;
                 tokio::time::sleep(Duration::ZERO).await;
             };
-            let outcome = ctx.renew_if_due(cert, false, cancel).await;
+            let outcome = ctx.renew_if_due(cert, crate::renewal::Urgency::IfDue, cancel).await;
             Some((cert.name.clone(), outcome, started.elapsed()))
         }
     });
@@ -300,7 +332,7 @@ async fn round(
     for cert in acme_certs {
         let mut st = state::load(&config.storage.state_dir, &cert.name);
         let (info, plan) = ctx.plan_offline(cert, &mut st, now).await;
-        alerts.check_expiry(&cert.name, info.as_ref().map(|i| i.not_after), false, now);
+        alerts.check_expiry(&cert.name, info.as_ref().map(|i| i.not_after), cert.source, now);
         metrics.update(&cert.name, |m| {
             m.not_after = info.as_ref().map(|i| i.not_after);
             m.next_renewal = Some(plan.at);

@@ -28,7 +28,7 @@ pub struct NameLock {
 pub async fn lock(state_dir: &Path, fqdn: &str) -> NameLock {
     let name = fqdn.trim_end_matches('.').to_ascii_lowercase();
     let dir = state_dir.join("locks").join("dns");
-    let path = dir.join(format!("{}.lock", &crate::store::sha256_hex(name.as_bytes())[..32]));
+    let path = dir.join(format!("{}.lock", &crate::digest::sha256_hex(name.as_bytes())[..32]));
     let file =
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).and_then(|()| {
             OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path)

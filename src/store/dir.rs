@@ -9,12 +9,13 @@
 //! keys.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::backend::{CertStore, Object, PutCondition};
 use super::{StoreError, sha256_hex};
+use crate::private_file::write_private_atomic;
 
 const LOCK_FILE: &str = ".wildcert.lock";
 
@@ -99,31 +100,8 @@ impl Drop for Locked {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(StoreError::io(dir, "sync directory"))
-}
-
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let parent = path.parent().expect("keys have a parent");
-    private_dirs(parent)?;
-    let name = path.file_name().expect("keys have a file name").to_string_lossy();
-    let tmp = parent.join(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(StoreError::io(&tmp, "create"))?;
-        f.write_all(bytes).map_err(StoreError::io(&tmp, "write"))?;
-        f.sync_all().map_err(StoreError::io(&tmp, "sync"))?;
-        fs::rename(&tmp, path).map_err(StoreError::io(path, "rename into place"))?;
-        sync_dir(parent)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    write_private_atomic(path, bytes).map_err(StoreError::from)
 }
 
 /// Removes now-empty folders from `dir` up to (not including) `root`.

@@ -5,7 +5,7 @@
 //! symlink is replaced with one `rename`, so a reader opening `privkey.pem` and
 //! `fullchain.pem` sees the old pair or the new pair, never a mix.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -213,7 +213,7 @@ fn share_dir(dir: &Path, gid: u32) -> Result<(), StoreError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(StoreError::io(dir, "sync directory"))
+    crate::private_file::sync_dir(dir).map_err(StoreError::io(dir, "sync directory"))
 }
 
 /// Removes the oldest versions beyond `KEEP_LOCAL_VERSIONS`, never the current one.

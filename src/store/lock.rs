@@ -129,13 +129,25 @@ pub enum Attempt {
     Held(LockRecord),
 }
 
-/// This process as a lock owner.
-pub fn owner() -> &'static (String, String, u32) {
-    static OWNER: OnceLock<(String, String, u32)> = OnceLock::new();
+/// This process as a lock owner: what a lease it writes says about its holder.
+#[derive(Debug)]
+pub struct Owner {
+    /// `host/pid/token`: unique per process, so two processes on one host differ, and a
+    /// restart with the same PID is still another owner.
+    pub id: String,
+    /// This host's name.
+    pub host: String,
+    /// This process.
+    pub pid: u32,
+}
+
+/// This process as a lock owner, the same for its whole life.
+pub fn owner() -> &'static Owner {
+    static OWNER: OnceLock<Owner> = OnceLock::new();
     OWNER.get_or_init(|| {
         let host = host::host_name();
         let pid = std::process::id();
-        (format!("{host}/{pid}/{:08x}", rand::random::<u32>()), host, pid)
+        Owner { id: format!("{host}/{pid}/{:08x}", rand::random::<u32>()), host, pid }
     })
 }
 
@@ -147,10 +159,10 @@ pub fn key(name: &str) -> String {
 /// runs (killed, crashed, or a previous run that had our PID): taking it over at once is safe,
 /// and waiting out its TTL would only delay recovery. A lease of another machine never is.
 fn dead_on_this_host(record: &LockRecord) -> bool {
-    let (me, _, pid) = owner();
-    record.owner != *me
+    let me = owner();
+    record.owner != me.id
         && host::identity().is_this_host(record.machine_id.as_deref(), &record.host)
-        && (record.pid == *pid || !host::pid_alive(record.pid))
+        && (record.pid == me.pid || !host::pid_alive(record.pid))
 }
 
 /// A lease object as first seen by this process.
@@ -200,7 +212,7 @@ pub async fn acquire<S: CertStore>(
     ttl: Duration,
     floor: u64,
 ) -> Result<Attempt, StoreError> {
-    let (me, host_name, pid) = owner();
+    let me = owner();
     let watched = format!("{}\n{}", store.describe(), key(name));
     for _ in 0..5 {
         let sent = Instant::now();
@@ -210,7 +222,7 @@ pub async fn acquire<S: CertStore>(
             Some(obj) => {
                 let record: Option<LockRecord> = serde_json::from_slice(&obj.bytes).ok();
                 match record {
-                    Some(r) if r.owner == *me || r.released() => {
+                    Some(r) if r.owner == me.id || r.released() => {
                         (PutCondition::IfMatch(obj.etag.clone()), Some(r))
                     }
                     Some(r) if dead_on_this_host(&r) => {
@@ -238,9 +250,9 @@ pub async fn acquire<S: CertStore>(
         let record = LockRecord {
             format: FORMAT,
             name: name.to_string(),
-            owner: me.clone(),
-            host: host_name.clone(),
-            pid: *pid,
+            owner: me.id.clone(),
+            host: me.host.clone(),
+            pid: me.pid,
             machine_id: host::identity().machine_id.clone(),
             acquired_at: now,
             expires_at: now + ttl,

@@ -85,15 +85,14 @@ impl StoreError {
     }
 }
 
-/// Lower-case hex SHA-256, the ETag of the directory backend and the sums in `meta.json`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    digest.as_ref().iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+impl From<crate::private_file::PrivateWriteError> for StoreError {
+    fn from(e: crate::private_file::PrivateWriteError) -> StoreError {
+        StoreError::Io { path: e.path, action: e.step, source: e.source }
+    }
 }
+
+/// Lower-case hex SHA-256, the ETag of the directory backend and the sums in `meta.json`.
+pub use crate::digest::sha256_hex;
 
 /// Where a stored certificate came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -165,6 +164,9 @@ impl CertStore for Backend {
 pub enum BucketOutcome {
     /// No bucket or shared directory is configured.
     NotConfigured,
+    /// The certificate came from the bucket's current version and was installed here;
+    /// nothing was written to the bucket.
+    InstalledFromBucket,
     /// This certificate is the current version now (or already was).
     Stored { version: String },
     /// The bucket holds a certificate that expires later; that one was installed locally.

@@ -3,9 +3,9 @@
 //! record 0600). `Storage::flush_pending` uploads them; nothing is lost while the bucket is
 //! away, and a record never displaces a queued certificate that expires later.
 
-use std::fs::{self, DirBuilder, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self, DirBuilder};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use super::layout::CertFiles;
 use super::{Origin, StoreError};
 use crate::bundle::CertInfo;
+use crate::private_file::write_private_atomic;
 
 const FORMAT: u32 = 1;
 
@@ -117,17 +118,8 @@ impl PendingDir {
             .map_err(StoreError::io(&self.dir, "create directory"))?;
         fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
             .map_err(StoreError::io(&self.dir, "chmod"))?;
-        let tmp = self.dir.join(format!(".{name}.{:08x}.tmp", rand::random::<u32>()));
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(StoreError::io(&tmp, "create"))?;
         let bytes = serde_json::to_vec_pretty(&record).expect("serializable");
-        f.write_all(&bytes).and_then(|()| f.sync_all()).map_err(StoreError::io(&tmp, "write"))?;
-        fs::rename(&tmp, &path).map_err(StoreError::io(&path, "rename into place"))?;
-        Ok(())
+        write_private_atomic(&path, &bytes).map_err(StoreError::from)
     }
 
     /// Every readable record, by name. Unreadable ones are reported and left in place.

@@ -10,10 +10,10 @@
 //! `ProviderError` kinds, so both adapters report a refused key or an overloaded API alike.
 
 pub mod api;
-pub mod jwt;
-pub mod metadata;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod jwt;
+pub mod metadata;
 pub mod oauth;
 pub mod proxy;
 pub mod sign;

@@ -1,31 +1,37 @@
-//! The order journal: the URL of the order in flight and the key made for it, so that a
+//! The order resume file: the URL of the order in flight and the key made for it, so that a
 //! process killed mid-order resumes that order at its next start instead of opening a new
 //! one (an order that is already validated or finalized would otherwise be wasted, and
 //! count against the CA's rate limits). `<state_dir>/orders/<name>.json`, mode 0600: it
 //! holds a private key.
 
 use std::fmt;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::private_file::write_private_atomic;
+
+/// What a restarted process needs to pick up an order: the file's format on disk, unchanged
+/// from the releases that called it the order journal.
 #[derive(Clone, Serialize, Deserialize)]
-pub struct JournaledOrder {
+pub struct ResumableOrder {
+    /// The CA's URL of the order, to ask for its state.
     pub order_url: String,
+    /// The names it was placed for: an order for other names is not resumed.
     pub domains: Vec<String>,
+    /// The key type it was placed with: a changed `key_type` starts a new order.
     pub key_type: String,
     /// The certificate's new private key (PEM).
     pub key_pem: String,
+    /// When the order was placed.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
-impl fmt::Debug for JournaledOrder {
+impl fmt::Debug for ResumableOrder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JournaledOrder")
+        f.debug_struct("ResumableOrder")
             .field("order_url", &self.order_url)
             .field("domains", &self.domains)
             .field("key_pem", &"[redacted]")
@@ -33,18 +39,21 @@ impl fmt::Debug for JournaledOrder {
     }
 }
 
-/// One certificate's order journal file.
+/// One certificate's order resume file.
 #[derive(Debug, Clone)]
-pub struct OrderJournal {
+pub struct OrderResumeFile {
     path: PathBuf,
 }
 
-impl OrderJournal {
-    pub fn new(state_dir: &Path, cert: &str) -> OrderJournal {
-        OrderJournal { path: state_dir.join("orders").join(format!("{cert}.json")) }
+impl OrderResumeFile {
+    /// The file of certificate `cert`: `<state_dir>/orders/<cert>.json`.
+    pub fn new(state_dir: &Path, cert: &str) -> OrderResumeFile {
+        OrderResumeFile { path: state_dir.join("orders").join(format!("{cert}.json")) }
     }
 
-    pub fn load(&self) -> Option<JournaledOrder> {
+    /// The order in flight, if any. An unreadable file is logged and treated as none: a new
+    /// order is the safe fallback.
+    pub fn load(&self) -> Option<ResumableOrder> {
         let bytes = std::fs::read(&self.path).ok()?;
         match serde_json::from_slice(&bytes) {
             Ok(j) => Some(j),
@@ -55,17 +64,13 @@ impl OrderJournal {
         }
     }
 
-    pub fn save(&self, order: &JournaledOrder) -> std::io::Result<()> {
-        let dir = self.path.parent().expect("journal has a directory");
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        let tmp = self.path.with_extension("json.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(order).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &self.path)
+    /// Notes the order as soon as the CA created it, durably and 0600 (it holds the key).
+    pub fn save(&self, order: &ResumableOrder) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(order).map_err(std::io::Error::other)?;
+        Ok(write_private_atomic(&self.path, &bytes)?)
     }
 
+    /// Forgets the order once its certificate is stored (or it cannot be resumed).
     pub fn remove(&self) {
         if let Err(e) = std::fs::remove_file(&self.path)
             && e.kind() != std::io::ErrorKind::NotFound
@@ -83,9 +88,9 @@ mod tests {
     #[test]
     fn private_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let j = OrderJournal::new(dir.path(), "gradient");
+        let j = OrderResumeFile::new(dir.path(), "gradient");
         assert!(j.load().is_none());
-        let order = JournaledOrder {
+        let order = ResumableOrder {
             order_url: "https://ca/order/1".into(),
             domains: vec!["*.example.com".into()],
             key_type: "ec256".into(),

@@ -1,4 +1,4 @@
-//! The challenge journal: every TXT record is noted in `<state_dir>/journal/<cert>.json`
+//! The challenge crash journal: every TXT record is noted in `<state_dir>/journal/<cert>.json`
 //! (and copied to `journal/<cert>.json` in the bucket) before it is written, and leaves the
 //! note only once it has been removed.
 //!
@@ -8,12 +8,12 @@
 //! certificate's local lock (an order, or `recover_leftovers`); the bucket copy only by the
 //! holder of the certificate's renewal lease.
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::{RawChallenge, Secret, TxtRecord};
 
+use super::ChallengeError;
 use crate::store::Storage;
 
 /// TTL of challenge records: short, so a retried challenge is not answered from a cache.
@@ -84,6 +84,46 @@ pub(super) fn merged(
     entries
 }
 
+/// The journal of one certificate: the local file, and the bucket's copy when there is a
+/// bucket, so that the host that takes over an expired renewal lease can remove records the
+/// dead holder left.
+#[derive(Debug)]
+pub(super) struct CrashJournal {
+    path: PathBuf,
+    remote: Option<(Storage, String)>,
+}
+
+impl CrashJournal {
+    /// The local file only.
+    pub(super) fn local(state_dir: &Path, cert: &str) -> CrashJournal {
+        CrashJournal { path: path(state_dir, cert), remote: None }
+    }
+
+    /// Also keeps the bucket's copy (when `storage` has a bucket).
+    pub(super) fn with_remote(mut self, storage: &Storage, cert: &str) -> CrashJournal {
+        if storage.has_remote() {
+            self.remote = Some((storage.clone(), remote_key(cert)));
+        }
+        self
+    }
+
+    /// Notes `add` and forgets `remove` in the local journal and the bucket's copy, keeping
+    /// every other record noted there. Only the local file must succeed: it is the record
+    /// this host relies on.
+    pub(super) async fn update(
+        &self,
+        add: &[JournalEntry],
+        remove: &[JournalEntry],
+    ) -> Result<(), ChallengeError> {
+        update_local(&self.path, add, remove)
+            .map_err(|e| ChallengeError::Journal { path: self.path.clone(), detail: e.to_string() })?;
+        if let Some((storage, key)) = &self.remote {
+            update_remote(storage, key, add, remove).await;
+        }
+        Ok(())
+    }
+}
+
 pub(super) fn path(state_dir: &Path, cert: &str) -> PathBuf {
     state_dir.join("journal").join(format!("{cert}.json"))
 }
@@ -104,15 +144,8 @@ pub(super) fn write(path: &Path, entries: &[JournalEntry]) -> std::io::Result<()
             _ => Ok(()),
         };
     }
-    let dir = path.parent().expect("journal has a directory");
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let tmp = path.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    use std::io::Write;
-    f.write_all(&serde_json::to_vec_pretty(entries).map_err(std::io::Error::other)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let bytes = serde_json::to_vec_pretty(entries).map_err(std::io::Error::other)?;
+    Ok(crate::private_file::write_private_atomic(path, &bytes)?)
 }
 
 /// Adds and removes records in the local journal file. An unreadable file is kept aside

@@ -1,15 +1,6 @@
-//! DNS-01 challenges end to end: where each TXT record goes (CNAME delegation, zone),
-//! writing it through the adapter, waiting until every authoritative server serves it, and
-//! removing it again.
-//!
-//! Every record is journaled (`journal`) *before* it is written, and leaves the journal only
-//! once it has been removed. A crash, a kill or a failed cleanup therefore leaves a note that
-//! `recover_leftovers` acts on at the next start and in every round of the daemon (`recover`).
-
-mod journal;
-mod recover;
-
-pub use recover::{challenge_names, is_key_authorization_digest, recover_leftovers, recover_remote};
+//! The challenger: writes the DNS-01 TXT records of one order through the adapter, waits
+//! until every authoritative server serves them, and removes them again. Each record is noted
+//! in the [`CrashJournal`] before it is written and leaves it only once removed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,7 +9,7 @@ use std::time::Duration;
 
 use wildcert_dns_api::{DnsProvider, ProviderError, RawChallenge, TxtRecord};
 
-use journal::{CHALLENGE_TTL, JournalEntry};
+use super::crash_journal::{CHALLENGE_TTL, CrashJournal, JournalEntry};
 
 use crate::config::{Config, DnsSection};
 use crate::dns::propagation::{PropagationReport, wait_until_served};
@@ -37,28 +28,48 @@ pub struct ChallengeRecord {
     pub identifier: String,
     /// `_acme-challenge.<base>.`
     pub fqdn: String,
+    /// The TXT value: the digest of the key authorization.
     pub value: String,
     /// Domain, token and key authorization, for adapters in lego's RAW mode.
     pub raw: Option<RawChallenge>,
 }
 
+/// Why the challenge records could not be put in place.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChallengeError {
-    #[error("{0}")]
-    Provider(#[source] ProviderError),
-    #[error("{0}")]
-    Dns(#[source] DnsError),
+    /// The DNS adapter failed to write or remove a record.
+    #[error(transparent)]
+    Provider(ProviderError),
+    /// Locating the zone or waiting for the authoritative servers failed.
+    #[error(transparent)]
+    Dns(DnsError),
+    /// The crash journal could not be written: no record is written without its note.
     #[error("challenge journal {path}: {detail}")]
-    Journal { path: PathBuf, detail: String },
+    Journal {
+        /// The local journal file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 impl ChallengeError {
+    /// Whether a later attempt may succeed without a change (a DNS API outage, a server
+    /// that did not answer in time).
     pub fn is_transient(&self) -> bool {
         match self {
             ChallengeError::Provider(e) => e.is_transient(),
             ChallengeError::Dns(e) => e.is_transient(),
             ChallengeError::Journal { .. } => false,
+        }
+    }
+
+    /// How long the DNS provider asked to wait, when it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ChallengeError::Provider(ProviderError::Temporary { retry_after, .. }) => *retry_after,
+            _ => None,
         }
     }
 }
@@ -73,12 +84,9 @@ pub struct Challenger {
     check: bool,
     timeout: Duration,
     settle: Duration,
-    journal_path: PathBuf,
+    journal: CrashJournal,
     /// For the host-wide lock of each record name written.
     state_dir: PathBuf,
-    /// A copy of the journal in the bucket, so that the host that takes over an expired
-    /// renewal lock can remove records the dead holder left.
-    remote_journal: Option<(Storage, String)>,
     written: Mutex<Vec<JournalEntry>>,
 }
 
@@ -99,6 +107,8 @@ async fn resolve_all(specs: &[String]) -> Result<Vec<SocketAddr>, ChallengeError
 }
 
 impl Challenger {
+    /// A challenger for certificate `cert` through the adapter of `section`, with the
+    /// `[propagation]` resolvers and servers resolved once.
     pub async fn new(
         config: &Config,
         section: &DnsSection,
@@ -125,25 +135,24 @@ impl Challenger {
             check: propagation.check,
             timeout,
             settle: propagation.settle,
-            journal_path: journal::path(&config.storage.state_dir, cert),
+            journal: CrashJournal::local(&config.storage.state_dir, cert),
             state_dir: config.storage.state_dir.clone(),
-            remote_journal: None,
             written: Mutex::new(Vec::new()),
         })
     }
 
     /// Also journals to the bucket (when `storage` has one).
     pub fn with_remote_journal(mut self, storage: &Storage, cert: &str) -> Challenger {
-        if storage.has_remote() {
-            self.remote_journal = Some((storage.clone(), journal::remote_key(cert)));
-        }
+        self.journal = self.journal.with_remote(storage, cert);
         self
     }
 
+    /// The adapter, for `dns check`.
     pub fn provider(&self) -> &Provider {
         &self.provider
     }
 
+    /// The resolvers used to find zones, for `dns check`.
     pub fn resolvers(&self) -> &Resolvers {
         &self.resolvers
     }
@@ -267,20 +276,11 @@ impl Challenger {
         self.journal_update(&[entry], &[]).await
     }
 
-    /// Notes `add` and forgets `remove` in the local journal and the bucket's copy, keeping
-    /// every other record noted there.
     async fn journal_update(
         &self,
         add: &[JournalEntry],
         remove: &[JournalEntry],
     ) -> Result<(), ChallengeError> {
-        journal::update_local(&self.journal_path, add, remove).map_err(|e| ChallengeError::Journal {
-            path: self.journal_path.clone(),
-            detail: e.to_string(),
-        })?;
-        if let Some((storage, key)) = &self.remote_journal {
-            journal::update_remote(storage, key, add, remove).await;
-        }
-        Ok(())
+        self.journal.update(add, remove).await
     }
 }
