@@ -18,7 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("challenge", &["challenge"]),
     ("acme", &["acme"]),
     ("renewal", &["renewal", "supplied", "alerts"]),
-    ("service", &["exit", "signals", "daemon"]),
+    ("service", &["exit", "signals", "daemon", "init"]),
 ];
 
 /// Modules of the binary crate (`main.rs`): the library must not name them.

@@ -66,7 +66,11 @@ pub async fn traced<T>(captured: &Captured, work: impl Future<Output = T>) -> T 
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
-    work.with_subscriber(subscriber).await
+    let dispatch = tracing::Dispatch::new(subscriber);
+    // Tests of one binary run in parallel threads: a callsite first hit by another test while
+    // no subscriber wanted it may keep a cached "never" interest; recompute it with ours alive.
+    tracing::callsite::rebuild_interest_cache();
+    work.with_subscriber(dispatch).await
 }
 
 pub fn record(fqdn: &str, zone: &Option<String>, value: &str) -> TxtRecord {
