@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_required, required,
+    check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord};
 use wildcert_dns_http::zone::{candidates, relative_name};
@@ -389,10 +389,7 @@ impl ProviderSpec for ClouDns {
             }
         }
         required(&config.auth_password, "auth_password")?;
-        checks.url("api_url", &config.api_url)?;
-        if config.timeout.is_zero() {
-            return Err(SettingError::new("timeout", "must be longer than zero"));
-        }
+        check_http(checks, &config.api_url, config.timeout)?;
         Ok(())
     }
 

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_required, required,
+    check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, same_name};
 use wildcert_dns_http::{Api, Body, HttpClient, excerpt, form_encode};
@@ -259,10 +259,7 @@ impl ProviderSpec for DreamHost {
 
     fn check(config: &DreamHostConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
         required(&config.api_key, "api_key")?;
-        checks.url("api_url", &config.api_url)?;
-        if config.timeout.is_zero() {
-            return Err(SettingError::new("timeout", "must be longer than zero"));
-        }
+        check_http(checks, &config.api_url, config.timeout)?;
         Ok(())
     }
 

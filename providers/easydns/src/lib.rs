@@ -14,7 +14,7 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SEQUENCE, SecretReader, SecretSource,
-    SettingError, TTL, env, ignored, read_required, required,
+    SettingError, TTL, check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, txt_text};
 use wildcert_dns_http::zone::{candidates, relative_name};
@@ -268,10 +268,7 @@ impl ProviderSpec for EasyDns {
     fn check(config: &EasyDnsConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
         required(&config.token, "token")?;
         required(&config.key, "key")?;
-        checks.url("api_url", &config.api_url)?;
-        if config.timeout.is_zero() {
-            return Err(SettingError::new("timeout", "must be longer than zero"));
-        }
+        check_http(checks, &config.api_url, config.timeout)?;
         Ok(())
     }
 

@@ -14,8 +14,8 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use wildcert_dns_api::spec::{
-    Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, env,
-    ignored, read_required, required,
+    Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError,
+    check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord};
 use wildcert_dns_http::zone::{candidates, relative_name};
@@ -382,10 +382,7 @@ impl ProviderSpec for Netcup {
         }
         required(&config.api_key, "api_key")?;
         required(&config.api_password, "api_password")?;
-        checks.url("api_url", &config.api_url)?;
-        if config.timeout.is_zero() {
-            return Err(SettingError::new("timeout", "must be longer than zero"));
-        }
+        check_http(checks, &config.api_url, config.timeout)?;
         Ok(())
     }
 

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SEQUENCE, SecretReader, SecretSource,
-    SettingError, TTL, env, ignored, read_required, required,
+    SettingError, TTL, check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord, quote_txt, same_name, txt_text};
 use wildcert_dns_http::zone::candidates;
@@ -214,10 +214,7 @@ impl ProviderSpec for Versio {
             return Err(SettingError::new("username", "set the Versio user name (lego: VERSIO_USERNAME)"));
         }
         required(&config.password, "password")?;
-        checks.url("api_url", &config.api_url)?;
-        if config.timeout.is_zero() {
-            return Err(SettingError::new("timeout", "must be longer than zero"));
-        }
+        check_http(checks, &config.api_url, config.timeout)?;
         Ok(())
     }
 

@@ -13,7 +13,7 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_required, required,
+    check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, same_name};
 use wildcert_dns_http::zone::candidates;
@@ -198,10 +198,7 @@ impl ProviderSpec for Zoneee {
             return Err(SettingError::new("api_user", "set the ZoneID user name (lego: ZONEEE_API_USER)"));
         }
         required(&config.api_key, "api_key")?;
-        checks.url("api_url", &config.api_url)?;
-        if config.timeout.is_zero() {
-            return Err(SettingError::new("timeout", "must be longer than zero"));
-        }
+        check_http(checks, &config.api_url, config.timeout)?;
         Ok(())
     }
 
