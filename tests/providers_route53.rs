@@ -446,17 +446,23 @@ async fn route53_two_writers_on_one_name_lose_no_value() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let zone = Arc::new(std::sync::Mutex::new(StrictZone::default()));
+    // The first two reads wait for each other, so that both writers read the same set and
+    // the race happens however the machine schedules them (a sleep was not enough on a
+    // loaded machine).
+    let first_reads = Arc::new(tokio::sync::Barrier::new(2));
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let server = {
         let zone = zone.clone();
         tokio::spawn(async move {
             loop {
                 let (mut socket, _) = listener.accept().await.unwrap();
                 let zone = zone.clone();
+                let (first_reads, reads) = (first_reads.clone(), reads.clone());
                 tokio::spawn(async move {
                     let Some(request) = support::read_http_request(&mut socket).await else { return };
-                    // Reads answer slowly, so that both writers read the same set.
-                    if request.method == "GET" {
-                        tokio::time::sleep(Duration::from_millis(30)).await;
+                    if request.method == "GET" && reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2
+                    {
+                        let _ = tokio::time::timeout(Duration::from_secs(10), first_reads.wait()).await;
                     }
                     let (status, body) = zone.lock().unwrap().answer(&request.method, &request.body);
                     let response = format!(

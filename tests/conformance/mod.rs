@@ -18,7 +18,6 @@ use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use tracing::instrument::WithSubscriber;
 use wildcert_dns_api::{DnsProvider, ProviderError, TxtRecord};
 
 /// Reads the values the provider's server holds at a name (by `dig`, or from a fake's
@@ -58,19 +57,50 @@ impl Write for Captured {
     }
 }
 
-/// Runs `work` with every tracing event, at every level, captured.
+tokio::task_local! {
+    /// Where the events of the test task running under [`traced`] go.
+    static CAPTURE: Captured;
+}
+
+/// Writes a formatted event into the capture of the task that emitted it.
+struct TaskWriter;
+
+impl Write for TaskWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = CAPTURE.try_with(|captured| captured.0.lock().unwrap().extend_from_slice(buf));
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One process-wide subscriber at trace level that keeps the events of tasks running under
+/// [`traced`]. A scoped subscriber per test is not enough: tests of one binary run on
+/// parallel threads, and a callsite first reached while no scoped subscriber was alive keeps
+/// a cached "never" interest, so a test could capture nothing (seen on a loaded CI machine).
+/// A global subscriber that never goes away leaves no such window.
+fn install_capturing_subscriber() {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let only_captured_tasks = tracing_subscriber::filter::filter_fn(|_| CAPTURE.try_with(|_| ()).is_ok());
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(|| TaskWriter)
+            .with_ansi(false)
+            .with_filter(tracing_subscriber::filter::LevelFilter::TRACE)
+            .with_filter(only_captured_tasks);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other global subscriber in a test binary");
+    });
+}
+
+/// Runs `work` with every tracing event it emits, at every level, captured.
 pub async fn traced<T>(captured: &Captured, work: impl Future<Output = T>) -> T {
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let dispatch = tracing::Dispatch::new(subscriber);
-    // Tests of one binary run in parallel threads: a callsite first hit by another test while
-    // no subscriber wanted it may keep a cached "never" interest; recompute it with ours alive.
-    tracing::callsite::rebuild_interest_cache();
-    work.with_subscriber(dispatch).await
+    install_capturing_subscriber();
+    CAPTURE.scope(captured.clone(), work).await
 }
 
 pub fn record(fqdn: &str, zone: &Option<String>, value: &str) -> TxtRecord {
