@@ -39,5 +39,6 @@ crate::dns::provider::registry! {
     Versio("versio") => wildcert_dns_versio::Versio,
     Exoscale("exoscale") => wildcert_dns_exoscale::Exoscale,
     Alidns("alidns") => wildcert_dns_alidns::Alidns,
+    TencentCloud("tencentcloud") => wildcert_dns_tencentcloud::TencentCloud,
     Manual("manual") => wildcert_dns_manual::Manual,
 }
