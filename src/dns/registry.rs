@@ -40,5 +40,6 @@ crate::dns::provider::registry! {
     Exoscale("exoscale") => wildcert_dns_exoscale::Exoscale,
     Alidns("alidns") => wildcert_dns_alidns::Alidns,
     TencentCloud("tencentcloud") => wildcert_dns_tencentcloud::TencentCloud,
+    SakuraCloud("sakuracloud") => wildcert_dns_sakuracloud::SakuraCloud,
     Manual("manual") => wildcert_dns_manual::Manual,
 }
