@@ -41,5 +41,6 @@ crate::dns::provider::registry! {
     Alidns("alidns") => wildcert_dns_alidns::Alidns,
     TencentCloud("tencentcloud") => wildcert_dns_tencentcloud::TencentCloud,
     SakuraCloud("sakuracloud") => wildcert_dns_sakuracloud::SakuraCloud,
+    Nifcloud("nifcloud") => wildcert_dns_nifcloud::Nifcloud,
     Manual("manual") => wildcert_dns_manual::Manual,
 }
