@@ -22,6 +22,7 @@ use crate::store::{Expected, LockOutcome, Origin, RenewalLock, Saved, Storage, S
 
 /// First pause while watching another host's lease; doubles up to `WATCH_MAX`.
 mod error;
+pub mod revoked;
 pub use error::Error;
 
 const WATCH_FIRST: Duration = Duration::from_millis(250);
@@ -335,6 +336,10 @@ impl<'a> Session<'a> {
         fetch_ari: bool,
     ) -> (Option<CertInfo>, Plan) {
         let info = self.current_info(&cert.name).await;
+        if fetch_ari && let Some(info) = &info && self.storage.has_remote() {
+            let notice = revoked::read(&self.storage, &cert.name).await;
+            revoked::apply(notice.as_ref(), &info.serial, &mut state.revoked_serial);
+        }
         if fetch_ari
             && let Some(info) = &info
             && plan::renew_before_ignored(info, cert.renew_before)
