@@ -5,13 +5,14 @@
 //! with one that expires sooner unless told to (`--force`).
 
 use crate::cli::ImportArgs;
+use crate::commands::error::CommandError;
 use crate::commands::verify::{Files, load_roots};
 use wildcert::bundle::{self, CheckOptions};
 use wildcert::config::Config;
 use wildcert::exit::Status;
 use wildcert::store::{Origin, Storage};
 
-pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<Status> {
+pub async fn run(config: Config, args: ImportArgs) -> Result<Status, CommandError> {
     let certificate = config.select(Some(&args.cert))?[0].clone();
     let files = match Files::read(&args.key, &args.bundles) {
         Ok(f) => f,
