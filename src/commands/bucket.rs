@@ -14,7 +14,10 @@ pub async fn run(config_path: &Path, cmd: BucketCommand) -> Result<Status, Comma
     match cmd {
         BucketCommand::Policy { bucket } => policy(config_path, bucket),
         BucketCommand::Check { restricted } => check(&Config::load(config_path)?, restricted).await,
-        BucketCommand::Setup { owner } => setup(&Config::load(config_path)?, owner).await,
+        BucketCommand::Setup { owner } => {
+            let keys = if owner { Keys::OwnerChain } else { Keys::Configured };
+            setup(&Config::load(config_path)?, keys).await
+        }
     }
 }
 
@@ -37,13 +40,22 @@ fn policy(config_path: &Path, bucket: Option<String>) -> Result<Status, CommandE
     Ok(Status::Ok)
 }
 
-/// `owner`: the AWS credential chain instead of the configured (restricted) keys.
-async fn connect(config: &Config, owner: bool) -> Result<S3Store, CommandError> {
+/// Whose credentials a bucket command signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    /// The configured keys (usually the restricted user's).
+    Configured,
+    /// The AWS credential chain (environment, profile): the bucket owner's, for the
+    /// bucket-level calls a restricted user may not make.
+    OwnerChain,
+}
+
+async fn connect(config: &Config, keys: Keys) -> Result<S3Store, CommandError> {
     if config.storage.bucket.is_none() {
         return Err(CommandError::NoBucket { config: config.path.clone() });
     }
     let mut storage = config.storage.clone();
-    if owner {
+    if keys == Keys::OwnerChain {
         storage.access_key_id = None;
         storage.secret_access_key = None;
         storage.secret_access_key_file = None;
@@ -57,7 +69,7 @@ fn owner_steps(config: &Config, store: &S3Store) -> String {
 }
 
 async fn check(config: &Config, restricted: bool) -> Result<Status, CommandError> {
-    let store = connect(config, false).await?;
+    let store = connect(config, Keys::Configured).await?;
     println!("bucket {} at {} (prefix {:?})", store.bucket(), store.endpoint(), store.prefix());
     let findings = bucket::check(&store, &config.storage.console_origin, restricted).await;
     for f in &findings {
@@ -87,13 +99,13 @@ async fn check(config: &Config, restricted: bool) -> Result<Status, CommandError
     Ok(if failed.iter().all(|f| f.transient) { Status::Temporary } else { Status::Failed })
 }
 
-async fn setup(config: &Config, owner: bool) -> Result<Status, CommandError> {
-    let store = connect(config, owner).await?;
+async fn setup(config: &Config, keys: Keys) -> Result<Status, CommandError> {
+    let store = connect(config, keys).await?;
     let changes = match bucket::setup(&store, &config.storage.console_origin).await {
         Ok(changes) => changes,
         Err(e @ StoreError::Denied { .. }) => {
             eprintln!("{}\n", owner_steps(config, &store));
-            let hint = if owner {
+            let hint = if keys == Keys::OwnerChain {
                 "the credentials of the AWS chain are not the bucket owner's either"
             } else {
                 "setup makes bucket-level calls (CreateBucket, PutBucketCors) the restricted user may not: run it with the owner's keys (`wildcert bucket setup --owner`, keys in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) or have the owner run the commands above"
