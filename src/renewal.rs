@@ -18,7 +18,7 @@ use crate::hooks::{self, HookError};
 use crate::plan::{self, Plan, RetryPolicy};
 use crate::state::{self, CertState, FailureKind};
 use crate::store::lock::Fence;
-use crate::store::{Expected, LockOutcome, Origin, RenewalLock, Saved, Storage, StoreError};
+use crate::store::{Expected, LockOutcome, Origin, Overwrite, RenewalLock, Saved, Storage, StoreError};
 
 /// First pause while watching another host's lease; doubles up to `WATCH_MAX`.
 mod error;
@@ -85,8 +85,10 @@ pub async fn obtain(
     )
     .into_result()
     .map_err(Error::Bundle)?;
-    let saved =
-        storage.save_fenced(&cert.name, &pair, Origin::Acme, false, &fence).await.map_err(Error::Store)?;
+    let saved = storage
+        .save_fenced(&cert.name, &pair, Origin::Acme, Overwrite::IfNewer, &fence)
+        .await
+        .map_err(Error::Store)?;
     resume_file.remove();
     tracing::info!(
         cert = %cert.name,
