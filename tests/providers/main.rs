@@ -10,6 +10,7 @@ mod support;
 
 // Adapters.
 mod acmedns;
+mod alidns;
 mod azure;
 mod cloudflare;
 mod cloudns;
@@ -35,11 +36,14 @@ mod namecheap;
 mod namedotcom;
 mod namesilo;
 mod netcup;
+mod nifcloud;
 mod ns1;
 mod ovh;
 mod pdns;
 mod rfc2136;
 mod route53;
+mod sakuracloud;
+mod tencentcloud;
 mod versio;
 mod vultr;
 mod zoneee;
