@@ -40,4 +40,5 @@ crate::dns::provider::registry! {
     Exoscale("exoscale") => wildcert_dns_exoscale::Exoscale,
     Manual("manual") => wildcert_dns_manual::Manual,
     Dode("dode") => wildcert_dns_dode::Dode,
+    MyDnsJp("mydnsjp") => wildcert_dns_mydnsjp::MyDnsJp,
 }
