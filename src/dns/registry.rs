@@ -41,4 +41,5 @@ crate::dns::provider::registry! {
     Manual("manual") => wildcert_dns_manual::Manual,
     Dode("dode") => wildcert_dns_dode::Dode,
     MyDnsJp("mydnsjp") => wildcert_dns_mydnsjp::MyDnsJp,
+    Joker("joker") => wildcert_dns_joker::Joker,
 }
