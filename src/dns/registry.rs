@@ -42,4 +42,5 @@ crate::dns::provider::registry! {
     Dode("dode") => wildcert_dns_dode::Dode,
     MyDnsJp("mydnsjp") => wildcert_dns_mydnsjp::MyDnsJp,
     Joker("joker") => wildcert_dns_joker::Joker,
+    BlueCat("bluecat") => wildcert_dns_bluecat::BlueCat,
 }
