@@ -43,4 +43,5 @@ crate::dns::provider::registry! {
     MyDnsJp("mydnsjp") => wildcert_dns_mydnsjp::MyDnsJp,
     Joker("joker") => wildcert_dns_joker::Joker,
     BlueCat("bluecat") => wildcert_dns_bluecat::BlueCat,
+    Bindman("bindman") => wildcert_dns_bindman::Bindman,
 }
