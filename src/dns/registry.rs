@@ -44,4 +44,5 @@ crate::dns::provider::registry! {
     Joker("joker") => wildcert_dns_joker::Joker,
     BlueCat("bluecat") => wildcert_dns_bluecat::BlueCat,
     Bindman("bindman") => wildcert_dns_bindman::Bindman,
+    VegaDns("vegadns") => wildcert_dns_vegadns::VegaDns,
 }
