@@ -12,8 +12,8 @@
 //! through RFC 2136 at `quickDeploy`, as Address Manager's servers get them, so Pebble
 //! validates a real issuance through this adapter.
 
-mod conformance;
-mod support;
+use crate::conformance;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

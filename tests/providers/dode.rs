@@ -9,8 +9,8 @@
 //! given a BIND, the fake applies each change to it through RFC 2136, so Pebble validates a
 //! real issuance through this adapter.
 
-mod conformance;
-mod support;
+use crate::conformance;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

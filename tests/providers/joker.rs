@@ -20,8 +20,8 @@
 //! When given a BIND, the fakes apply each TXT change to it through RFC 2136, so Pebble
 //! validates a real issuance through this adapter.
 
-mod conformance;
-mod support;
+use crate::conformance;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

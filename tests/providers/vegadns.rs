@@ -12,8 +12,8 @@
 //! Errors carry `{"status": "error", "message"}`. When given a BIND, the fake applies each TXT
 //! change to it through RFC 2136, so Pebble validates a real issuance through this adapter.
 
-mod conformance;
-mod support;
+use crate::conformance;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
