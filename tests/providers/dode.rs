@@ -3,9 +3,10 @@
 //! <https://www.do.de/wiki/LetsEncrypt_-_Entwickler>) and lego's client of it
 //! (<https://github.com/go-acme/lego/tree/master/providers/dns/dode>): `GET
 //! /api/letsencrypt?token=<token>&domain=<_acme-challenge name>&value=<value>` sets the
-//! name's one TXT value (a second value replaces the first), `&action=delete` removes it;
-//! only `_acme-challenge` names of the token's account are accepted; the answer is JSON
-//! `{"success": true}` or `{"success": false, "error": "..."}` (HTTP 200 either way). When
+//! name's TXT value (modelled as its only value: a second replaces the first),
+//! `&action=delete` removes it; only `_acme-challenge` names of the token's account are
+//! accepted; the answer is JSON `{"success": true}` or `{"success": false, "error": "..."}`
+//! (HTTP 200 either way; the error text is not documented and is modelled). When
 //! given a BIND, the fake applies each change to it through RFC 2136, so Pebble validates a
 //! real issuance through this adapter.
 

@@ -161,7 +161,7 @@ impl ProviderSpec for Bindman {
     ];
     const PERMISSIONS: &'static str =
         "network access to the Bindman manager (it has no credentials: keep it on a trusted network)";
-    const NOTES: &'static str = "one TXT record per name: a wildcard and its bare name go in two certificates; Bindman removes records after its BINDMAN_DNS_REMOVAL_DELAY (10 minutes by default)";
+    const NOTES: &'static str = "self-hosted open-source software (github.com/labbsr0x/bindman-dns-webhook, bindman-dns-bind9), quiet but still downloadable: built for the installs that run it. One TXT record per name: a wildcard and its bare name go in two certificates; Bindman removes records after its BINDMAN_DNS_REMOVAL_DELAY (10 minutes by default)";
 
     fn check(config: &BindmanConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
         let Some(address) = config.manager_address.as_deref().filter(|a| !a.trim().is_empty()) else {

@@ -3,8 +3,8 @@
 //! and removes it with `&action=delete` (no value: the name's value goes); the answer is
 //! JSON `{"success": true|false, ...}`.
 //!
-//! The API holds one value per name: a second `value` for the same name replaces the first,
-//! and `action=delete` names no value. A certificate for both `*.example.com` and
+//! The API addresses a name's value by the name alone (`action=delete` names no value, and
+//! lego runs this provider's challenges one after another): one value per name. A certificate for both `*.example.com` and
 //! `example.com` needs two values at `_acme-challenge.example.com` at once (wildcert, like
 //! every ACME client answering an order's challenges together, presents both before the CA
 //! looks), so the adapter refuses the second value while the first is outstanding and says

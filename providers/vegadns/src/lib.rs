@@ -311,7 +311,7 @@ impl ProviderSpec for VegaDns {
         ignored("VEGADNS_POLLING_INTERVAL", POLLING),
     ];
     const PERMISSIONS: &'static str = "an API key pair of an account that may edit the domain's records";
-    const NOTES: &'static str = "tinydns rebuilds its data on VegaDNS's schedule: raise [propagation] timeout (lego waits up to 12 minutes)";
+    const NOTES: &'static str = "self-hosted open-source software (github.com/shupp/VegaDNS-API; lego keeps its client, github.com/nrdcg/vegadns), quiet but still downloadable: built for the installs that run it. tinydns rebuilds its data on VegaDNS's schedule: raise [propagation] timeout (lego waits up to 12 minutes)";
 
     fn check(config: &VegaDnsConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
         let Some(url) = config.url.as_deref().filter(|u| !u.trim().is_empty()) else {
