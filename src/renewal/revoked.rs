@@ -41,13 +41,22 @@ pub async fn read(storage: &Storage, cert: &str) -> Option<Notice> {
     let key = key(cert);
     match storage.get_note(&key).await {
         Ok(Some(bytes)) if bytes.len() > MAX_NOTICE_BYTES => {
-            tracing::warn!(cert, key, bytes = bytes.len(), "the revocation notice in the bucket is far larger than wildcert writes; ignored");
+            tracing::warn!(
+                cert,
+                key,
+                bytes = bytes.len(),
+                "the revocation notice in the bucket is far larger than wildcert writes; ignored"
+            );
             None
         }
         Ok(Some(bytes)) => match serde_json::from_slice::<Notice>(&bytes) {
             Ok(notice) if is_serial(&notice.serial) => Some(notice),
             Ok(_) => {
-                tracing::warn!(cert, key, "the revocation notice in the bucket names no valid serial; ignored");
+                tracing::warn!(
+                    cert,
+                    key,
+                    "the revocation notice in the bucket names no valid serial; ignored"
+                );
                 None
             }
             Err(e) => {
