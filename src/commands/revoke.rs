@@ -1,6 +1,7 @@
-//! `wildcert revoke`: asks the CA to revoke the certificate in use (RFC 8555 §7.6), signed
-//! with the ACME account key (or, `--with-cert-key`, with the certificate's own key), then marks it so that the next `renew`, `issue` or daemon round
-//! replaces it at once.
+//! `wildcert revoke`: asks the CA to revoke the certificate in use (RFC 8555 §7.6), signed with
+//! the ACME account key (or, `--with-cert-key`, with the certificate's own key), then marks it
+//! (here, and for the other hosts of the bucket in a notice there) so that the next `renew`,
+//! `issue` or daemon round replaces it at once.
 
 use instant_acme::{RevocationReason, RevocationRequest};
 use rustls_pki_types::CertificateDer;
@@ -11,6 +12,7 @@ use wildcert::acme::{self, AcmeError};
 use wildcert::bundle;
 use wildcert::config::{Config, Source, directory_url};
 use wildcert::exit::Status;
+use wildcert::renewal::revoked;
 use wildcert::state;
 use wildcert::store::Storage;
 
@@ -103,6 +105,18 @@ pub async fn run(config: Config, args: RevokeArgs) -> Result<Status, CommandErro
         }
     })?;
     tracing::info!(cert = %cert.name, serial = %info.serial, "certificate revoked");
+    // The other hosts of the bucket serve the same certificate: tell them.
+    let notice = revoked::Notice {
+        serial: info.serial.clone(),
+        revoked_at: time::OffsetDateTime::now_utc(),
+        host: wildcert::host::host_name(),
+    };
+    if let Err(e) = revoked::publish(&storage, &cert.name, &notice).await {
+        eprintln!(
+            "warning: {}: revoked, but the notice for the other hosts of the bucket could not be written ({e}); run `wildcert renew --cert {}` here, and the new certificate reaches them through the bucket",
+            cert.name, cert.name
+        );
+    }
     println!(
         "{}: revoked serial {}; it is due now: run `wildcert renew --cert {}` (a running service replaces it at its next check)",
         cert.name, info.serial, cert.name
