@@ -338,7 +338,10 @@ impl<'a> Session<'a> {
         fetch_ari: bool,
     ) -> (Option<CertInfo>, Plan) {
         let info = self.current_info(&cert.name).await;
-        if fetch_ari && let Some(info) = &info && self.storage.has_remote() {
+        if fetch_ari
+            && let Some(info) = &info
+            && self.storage.has_remote()
+        {
             let notice = revoked::read(&self.storage, &cert.name).await;
             revoked::apply(notice.as_ref(), &info.serial, &mut state.revoked_serial);
         }
