@@ -26,6 +26,7 @@ crate::dns::provider::registry! {
     AcmeDns("acme-dns") => wildcert_dns_acmedns::AcmeDns,
     DuckDns("duckdns") => wildcert_dns_duckdns::DuckDns,
     HostingDe("hostingde") => wildcert_dns_hostingde::HostingDe,
+    IijDpf("iijdpf") => wildcert_dns_iijdpf::IijDpf,
     Inwx("inwx") => wildcert_dns_inwx::Inwx,
     ClouDns("cloudns") => wildcert_dns_cloudns::ClouDns,
     NameSilo("namesilo") => wildcert_dns_namesilo::NameSilo,

@@ -31,6 +31,7 @@ mod glesys;
 mod godaddy;
 mod hostingde;
 mod httpreq;
+mod iijdpf;
 mod inwx;
 mod joker;
 mod lightsail;
