@@ -462,3 +462,59 @@ async fn iijdpf_issue_through_pebble_validating_bind() {
     assert!(state.zones[0].draft.is_empty() && state.zones[0].published.is_empty());
     assert!(state.applies >= 2, "{}", state.applies);
 }
+
+/// The zone search is paged: with more partial matches than one page holds, the zone on a
+/// later page is found, and only it is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iijdpf_finds_the_zone_on_a_later_page() {
+    let mut zones: Vec<(String, String)> =
+        (0..130).map(|i| (format!("z{i:03}.example.com"), format!("dpm9{i:06}"))).collect();
+    zones.push(("example.com".into(), "dpm0000002".into()));
+    let zones: Vec<(&str, &str)> = zones.iter().map(|(n, c)| (n.as_str(), c.as_str())).collect();
+    let api = fake(&zones, None).await;
+    let record = TxtRecord {
+        fqdn: "_acme-challenge.example.com.".into(),
+        zone: None,
+        value: "paged".into(),
+        ttl: 60,
+        raw: None,
+    };
+    adapter(&base(&api), TOKEN, None).present(&record).await.unwrap();
+    {
+        let state = api.state();
+        assert_eq!(values(&state, "_acme-challenge.example.com."), vec!["paged".to_string()]);
+        assert_eq!(state.zones[130].published.len(), 1);
+        assert!(state.zones[..130].iter().all(|z| z.draft.is_empty()));
+    }
+    let seen = api.seen();
+    assert!(
+        seen.iter().any(|s| s.starts_with("GET /dpf/v1/zones?") && s.contains("offset=100")),
+        "{seen:#?}"
+    );
+    adapter(&base(&api), TOKEN, None).cleanup(&record).await.unwrap();
+    assert!(api.state().zones[130].published.is_empty());
+}
+
+/// A TXT record set whose deletion waits in the zone's unapplied changes is not edited (an
+/// apply would publish someone else's pending work half-done): the error says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iijdpf_refuses_a_record_set_pending_deletion() {
+    let api = fake(&[("example.com", "dpm0000002")], None).await;
+    let mut pending = others("example.com")[2].clone();
+    pending["name"] = json!("_acme-challenge.example.com.");
+    pending["state"] = json!(2);
+    api.state().zones[0].draft = vec![pending.clone()];
+    let record = TxtRecord {
+        fqdn: "_acme-challenge.example.com.".into(),
+        zone: None,
+        value: "v".into(),
+        ttl: 60,
+        raw: None,
+    };
+    let err = adapter(&base(&api), TOKEN, Some("dpm0000002")).present(&record).await.unwrap_err();
+    assert!(matches!(err, ProviderError::Rejected { .. }), "{err}");
+    assert!(err.to_string().contains("apply or cancel"), "{err}");
+    let state = api.state();
+    assert_eq!(state.zones[0].draft, vec![pending]);
+    assert_eq!(state.applies, 0);
+}
