@@ -38,5 +38,6 @@ crate::dns::provider::registry! {
     Zoneee("zoneee") => wildcert_dns_zoneee::Zoneee,
     Versio("versio") => wildcert_dns_versio::Versio,
     Exoscale("exoscale") => wildcert_dns_exoscale::Exoscale,
+    EdgeDns("edgedns") => wildcert_dns_edgedns::EdgeDns,
     Manual("manual") => wildcert_dns_manual::Manual,
 }
