@@ -39,5 +39,6 @@ crate::dns::provider::registry! {
     Versio("versio") => wildcert_dns_versio::Versio,
     Exoscale("exoscale") => wildcert_dns_exoscale::Exoscale,
     EdgeDns("edgedns") => wildcert_dns_edgedns::EdgeDns,
+    AuroraDns("auroradns") => wildcert_dns_auroradns::AuroraDns,
     Manual("manual") => wildcert_dns_manual::Manual,
 }

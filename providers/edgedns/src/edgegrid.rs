@@ -10,7 +10,7 @@
 //!
 //! Spec: <https://techdocs.akamai.com/developer/docs/authenticate-with-edgegrid>.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use http::Method;
 use wildcert_dns_api::Secret;
@@ -41,24 +41,8 @@ pub struct Signed<'a> {
 
 /// `yyyyMMddTHH:mm:ss+0000` in UTC, the timestamp EdgeGrid wants.
 pub fn timestamp(now: SystemTime) -> String {
-    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!("{year:04}{month:02}{day:02}T{:02}:{:02}:{:02}+0000", rest / 3600, rest % 3600 / 60, rest % 60)
-}
-
-/// Gregorian date of a count of days since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let t = wildcert_dns_http::clock::utc(now);
+    format!("{:04}{:02}{:02}T{:02}:{:02}:{:02}+0000", t.year, t.month, t.day, t.hour, t.minute, t.second)
 }
 
 /// A fresh random nonce (128 bits, hexadecimal).
@@ -173,6 +157,7 @@ pub fn parse_edgerc(text: &str, section: &str) -> Result<EdgercSection, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn timestamps_are_utc_in_edgegrid_form() {
