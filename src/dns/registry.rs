@@ -40,5 +40,6 @@ crate::dns::provider::registry! {
     Exoscale("exoscale") => wildcert_dns_exoscale::Exoscale,
     EdgeDns("edgedns") => wildcert_dns_edgedns::EdgeDns,
     AuroraDns("auroradns") => wildcert_dns_auroradns::AuroraDns,
+    Transip("transip") => wildcert_dns_transip::Transip,
     Manual("manual") => wildcert_dns_manual::Manual,
 }
