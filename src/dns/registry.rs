@@ -41,5 +41,6 @@ crate::dns::provider::registry! {
     EdgeDns("edgedns") => wildcert_dns_edgedns::EdgeDns,
     AuroraDns("auroradns") => wildcert_dns_auroradns::AuroraDns,
     Transip("transip") => wildcert_dns_transip::Transip,
+    OracleCloud("oraclecloud") => wildcert_dns_oraclecloud::OracleCloud,
     Manual("manual") => wildcert_dns_manual::Manual,
 }
