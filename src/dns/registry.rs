@@ -43,4 +43,10 @@ crate::dns::provider::registry! {
     Transip("transip") => wildcert_dns_transip::Transip,
     OracleCloud("oraclecloud") => wildcert_dns_oraclecloud::OracleCloud,
     Manual("manual") => wildcert_dns_manual::Manual,
+    Dode("dode") => wildcert_dns_dode::Dode,
+    MyDnsJp("mydnsjp") => wildcert_dns_mydnsjp::MyDnsJp,
+    Joker("joker") => wildcert_dns_joker::Joker,
+    BlueCat("bluecat") => wildcert_dns_bluecat::BlueCat,
+    Bindman("bindman") => wildcert_dns_bindman::Bindman,
+    VegaDns("vegadns") => wildcert_dns_vegadns::VegaDns,
 }
