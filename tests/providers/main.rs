@@ -10,6 +10,7 @@ mod support;
 
 // Adapters.
 mod acmedns;
+mod auroradns;
 mod azure;
 mod bindman;
 mod bluecat;
@@ -22,6 +23,7 @@ mod dode;
 mod dreamhost;
 mod duckdns;
 mod easydns;
+mod edgedns;
 mod exec;
 mod exoscale;
 mod gandiv5;
@@ -41,10 +43,12 @@ mod namedotcom;
 mod namesilo;
 mod netcup;
 mod ns1;
+mod oraclecloud;
 mod ovh;
 mod pdns;
 mod rfc2136;
 mod route53;
+mod transip;
 mod vegadns;
 mod versio;
 mod vultr;

@@ -13,8 +13,8 @@
 //! `RecordNotFoundError`. When given a BIND, the fake applies every change to it through
 //! RFC 2136, so Pebble validates a real issuance through this adapter.
 
-mod conformance;
-mod support;
+use crate::conformance;
+use crate::support;
 
 use std::time::Duration;
 

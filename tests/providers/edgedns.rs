@@ -15,8 +15,8 @@
 //! the fake applies each TXT change to it through RFC 2136, so Pebble validates a real
 //! issuance through this adapter.
 
-mod conformance;
-mod support;
+use crate::conformance;
+use crate::support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;

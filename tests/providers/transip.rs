@@ -12,8 +12,8 @@
 //! body's `dnsEntry` (204, or 404). When given a BIND, the fake applies every change to it
 //! through RFC 2136, so Pebble validates a real issuance through this adapter.
 
-mod conformance;
-mod support;
+use crate::conformance;
+use crate::support;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

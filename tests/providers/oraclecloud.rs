@@ -17,8 +17,8 @@
 //! records. When given a BIND, the fake applies each TXT change to it through RFC 2136, so
 //! Pebble validates a real issuance through this adapter.
 
-mod conformance;
-mod support;
+use crate::conformance;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
