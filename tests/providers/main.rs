@@ -10,6 +10,7 @@ mod support;
 
 // Adapters.
 mod acmedns;
+mod alidns;
 mod auroradns;
 mod azure;
 mod bindman;
@@ -42,12 +43,15 @@ mod namecheap;
 mod namedotcom;
 mod namesilo;
 mod netcup;
+mod nifcloud;
 mod ns1;
 mod oraclecloud;
 mod ovh;
 mod pdns;
 mod rfc2136;
 mod route53;
+mod sakuracloud;
+mod tencentcloud;
 mod transip;
 mod vegadns;
 mod versio;
