@@ -39,4 +39,5 @@ crate::dns::provider::registry! {
     Versio("versio") => wildcert_dns_versio::Versio,
     Exoscale("exoscale") => wildcert_dns_exoscale::Exoscale,
     Manual("manual") => wildcert_dns_manual::Manual,
+    Designate("designate") => wildcert_dns_designate::Designate,
 }
