@@ -40,4 +40,5 @@ crate::dns::provider::registry! {
     Exoscale("exoscale") => wildcert_dns_exoscale::Exoscale,
     Manual("manual") => wildcert_dns_manual::Manual,
     Designate("designate") => wildcert_dns_designate::Designate,
+    Otc("otc") => wildcert_dns_otc::Otc,
 }
