@@ -41,4 +41,5 @@ crate::dns::provider::registry! {
     Manual("manual") => wildcert_dns_manual::Manual,
     Designate("designate") => wildcert_dns_designate::Designate,
     Otc("otc") => wildcert_dns_otc::Otc,
+    Selectel("selectelv2") => wildcert_dns_selectel::Selectel,
 }
