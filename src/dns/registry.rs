@@ -42,4 +42,5 @@ crate::dns::provider::registry! {
     Designate("designate") => wildcert_dns_designate::Designate,
     Otc("otc") => wildcert_dns_otc::Otc,
     Selectel("selectelv2") => wildcert_dns_selectel::Selectel,
+    Rackspace("rackspace") => wildcert_dns_rackspace::Rackspace,
 }

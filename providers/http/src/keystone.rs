@@ -21,11 +21,11 @@ use crate::api::{Api, Body, check_base_url};
 use crate::{StatusClass, classify, excerpt};
 
 /// Renew a token this long before it expires.
-const MARGIN: Duration = Duration::from_secs(120);
+pub(crate) const MARGIN: Duration = Duration::from_secs(120);
 
 /// The lifetime assumed when an answer's timestamps cannot be read (Keystone's default is
 /// one hour).
-const FALLBACK_LIFETIME: Duration = Duration::from_secs(30 * 60);
+pub(crate) const FALLBACK_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 /// A domain, by name or ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -298,7 +298,7 @@ impl Keystone {
 /// Seconds since the epoch of an ISO 8601 UTC time as Keystone writes it
 /// (`2026-12-03T08:16:00.000000Z`, also `+00:00` or no zone). Only differences are used, so
 /// the local clock never matters.
-fn timestamp(text: &str) -> Option<i64> {
+pub(crate) fn timestamp(text: &str) -> Option<i64> {
     let text = text.trim();
     let (date, time) = text.split_once('T')?;
     let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
