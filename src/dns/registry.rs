@@ -43,4 +43,5 @@ crate::dns::provider::registry! {
     Otc("otc") => wildcert_dns_otc::Otc,
     Selectel("selectelv2") => wildcert_dns_selectel::Selectel,
     Rackspace("rackspace") => wildcert_dns_rackspace::Rackspace,
+    Conoha("conoha") => wildcert_dns_conoha::Conoha,
 }
