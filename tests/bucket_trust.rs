@@ -15,45 +15,20 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, 
 use support::{Daemon, Stack, stderr, stdout};
 use wildcert::bundle::{CheckOptions, CheckedPair, Input, check};
 use wildcert::config::Config;
-use wildcert::store::{CertFiles, CertStore, Layout, Origin, PutCondition, Storage};
+use wildcert::store::{CertFiles, CertStore, Layout, Origin, Overwrite, PutCondition, Storage};
 
 const APEX_SPF: &str = "v=spf1 include:_spf.example.com ~all";
 /// Shaped like a key authorization digest (43 base64url characters).
 const DIGEST_A: &str = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
 const DIGEST_B: &str = "Xq3bN0aTmvZ7y2Jd8R5cW1eKfHgLsUoPiQrYtE4wA6M";
 
-/// A configuration for "host" `host`: its own local and state directories and a deploy hook
-/// that notes each run, the shared bucket.
+/// A configuration for "host" `host` sharing the bucket (see `Stack::host_config`).
 fn host_config(stack: &Stack, host: &str, extra_cert_keys: &str, extra: &str) -> PathBuf {
-    let dir = stack.dir().join(host);
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = stack
-        .config_text()
-        .replace(
-            &format!("local_dir = \"{}\"", stack.dir().join("live").display()),
-            &format!("local_dir = \"{}\"", dir.join("live").display()),
-        )
-        .replace(
-            &format!("state_dir = \"{}\"", stack.dir().join("state").display()),
-            &format!("state_dir = \"{}\"", dir.join("state").display()),
-        )
-        .replace(
-            "key_type = \"ec256\"",
-            &format!(
-                "key_type = \"ec256\"\ndeploy_hook = \"echo $WILDCERT_NAME >> {}\"{extra_cert_keys}",
-                dir.join("hook.log").display()
-            ),
-        );
-    let path = dir.join("wildcert.toml");
-    std::fs::write(&path, format!("{text}{extra}")).unwrap();
-    path
+    stack.host_config(host, None, extra_cert_keys, extra)
 }
 
 fn with_bucket() -> Stack {
-    let stack = Stack::up();
-    let out = stack.wildcert(&["bucket", "setup"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    stack
+    Stack::with_bucket()
 }
 
 fn run(config: &Path, args: &[&str]) -> Output {
@@ -239,7 +214,7 @@ async fn a_stored_pair_that_fails_the_checks_is_neither_installed_nor_deployed()
     ];
     for (what, files, info, reason) in cases {
         // A complete, correctly summed version made current, as a bucket writer can.
-        layout.save("gradient", &files, &info, Origin::Files, true).await.unwrap();
+        layout.save("gradient", &files, &info, Origin::Files, Overwrite::Always).await.unwrap();
         let out = run(&b, &["renew"]);
         ok(&out, &format!("renew with a wrong {what} in the bucket"));
         let log = stderr(&out);

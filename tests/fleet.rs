@@ -11,44 +11,16 @@ use support::{Daemon, Host, Stack, stderr, stdout};
 
 /// A configuration for "host" `host`: its own local and state directories, the shared bucket.
 fn host_config(stack: &Stack, host: &str, extra: &str) -> PathBuf {
-    host_config_at(stack, host, None, extra)
+    stack.host_config(host, None, "", extra)
 }
 
 /// `host_config` with its files under `stack/<dir>` and, given `prefix`, that team folder.
 fn host_config_at(stack: &Stack, folder: &str, prefix: Option<&str>, extra: &str) -> PathBuf {
-    let dir = stack.dir().join(folder);
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = stack
-        .config_text()
-        .replace(
-            &format!("local_dir = \"{}\"", stack.dir().join("live").display()),
-            &format!("local_dir = \"{}\"", dir.join("live").display()),
-        )
-        .replace(
-            &format!("state_dir = \"{}\"", stack.dir().join("state").display()),
-            &format!("state_dir = \"{}\"", dir.join("state").display()),
-        )
-        .replace(
-            "key_type = \"ec256\"",
-            &format!(
-                "key_type = \"ec256\"\ndeploy_hook = \"echo $WILDCERT_NAME >> {}\"",
-                dir.join("hook.log").display()
-            ),
-        );
-    let text = match prefix {
-        Some(p) => text.replace("prefix = \"team-demo\"", &format!("prefix = \"{p}\"")),
-        None => text,
-    };
-    let path = dir.join("wildcert.toml");
-    std::fs::write(&path, format!("{text}{extra}")).unwrap();
-    path
+    stack.host_config(folder, prefix, "", extra)
 }
 
 fn with_bucket() -> Stack {
-    let stack = Stack::up();
-    let out = stack.wildcert(&["bucket", "setup"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    stack
+    Stack::with_bucket()
 }
 
 fn orders_created(logs: &[&Path]) -> usize {
@@ -544,4 +516,44 @@ fn measure_convergence() {
         "three namespaced hosts, 5 rounds: median first-to-third {:?} (min {:?}, max {:?}); orders per round {orders:?}",
         spreads[2], spreads[0], spreads[4]
     );
+}
+
+/// `wildcert revoke` on one host reaches the other hosts of the bucket: its notice makes the
+/// revoked certificate due there too, one host orders the replacement, and the revoking host
+/// installs that one instead of ordering again.
+#[test]
+fn a_revocation_on_one_host_is_acted_on_by_the_other_hosts() {
+    let stack = with_bucket();
+    let (a, b) = (host_config(&stack, "host-a", ""), host_config(&stack, "host-b", ""));
+    let serial = |host: &str| {
+        let pem = std::fs::read(stack.dir().join(host).join("live/gradient/cert.pem")).unwrap();
+        wildcert::bundle::leaf_info(&pem).unwrap().serial
+    };
+    let out = stack.wildcert_with(&a, &["issue"]);
+    assert!(out.status.success(), "issue on a:\n{}\n{}", stdout(&out), stderr(&out));
+    let out = stack.wildcert_with(&b, &["renew"]);
+    assert!(stdout(&out).contains("gradient: not due"), "{}\n{}", stdout(&out), stderr(&out));
+    let revoked = serial("host-a");
+    assert_eq!(serial("host-b"), revoked, "b serves the bucket's certificate");
+
+    let out = stack.wildcert_with(&a, &["revoke", "--cert", "gradient", "--reason", "keyCompromise"]);
+    assert!(out.status.success(), "revoke on a:\n{}\n{}", stdout(&out), stderr(&out));
+    assert!(!stderr(&out).contains("could not be written"), "{}", stderr(&out));
+
+    let out = stack.wildcert_with(&b, &["renew"]);
+    assert!(out.status.success(), "renew on b:\n{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("gradient: renewed"), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("revoked on another host"), "{}", stderr(&out));
+    let replacement = serial("host-b");
+    assert_ne!(replacement, revoked);
+
+    let out = stack.wildcert_with(&a, &["renew"]);
+    assert!(out.status.success(), "renew on a:\n{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("gradient: not due"),
+        "a installs b's replacement:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(serial("host-a"), replacement);
 }
