@@ -10,6 +10,7 @@ mod support;
 
 // Adapters.
 mod acmedns;
+mod alidns;
 mod azure;
 mod bindman;
 mod bluecat;
@@ -42,6 +43,7 @@ mod namecheap;
 mod namedotcom;
 mod namesilo;
 mod netcup;
+mod nifcloud;
 mod ns1;
 mod otc;
 mod ovh;
@@ -49,7 +51,9 @@ mod pdns;
 mod rackspace;
 mod rfc2136;
 mod route53;
+mod sakuracloud;
 mod selectelv2;
+mod tencentcloud;
 mod vegadns;
 mod versio;
 mod vultr;
