@@ -12,12 +12,14 @@
 pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod clock;
 pub mod identity_v2;
 pub mod jwt;
 pub mod keystone;
 pub mod metadata;
 pub mod oauth;
 pub mod proxy;
+pub mod rsa_key;
 pub mod sign;
 pub mod zone;
 
