@@ -1,8 +1,8 @@
 //! The toolkit wildcert's HTTP-API DNS adapters share: one HTTP client, [`Api`] (base URL,
 //! authentication headers, retries with `Retry-After`, redaction, JSON and form bodies),
-//! [`oauth`] client-credentials tokens, [`jwt`] service-account tokens, [`metadata`]
-//! instance-identity tokens, [`sign`] request-signing digests and [`zone`] zone
-//! finding.
+//! [`oauth`] client-credentials tokens, [`jwt`] service-account tokens, [`keystone`] and
+//! [`identity_v2`] OpenStack identity tokens, [`metadata`] instance-identity tokens, [`sign`]
+//! request-signing digests and [`zone`] zone finding.
 //!
 //! hyper 1 over rustls with the aws-lc-rs provider and the system's roots (plus, optionally,
 //! a PEM file of extra roots for an internal CA); one deadline per request that covers
@@ -13,7 +13,9 @@ pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod clock;
+pub mod identity_v2;
 pub mod jwt;
+pub mod keystone;
 pub mod metadata;
 pub mod oauth;
 pub mod proxy;
