@@ -41,6 +41,5 @@ pub mod progress;
 pub mod renewal;
 pub mod signals;
 pub mod state;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod store;
 pub mod supplied;
