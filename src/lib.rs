@@ -15,7 +15,6 @@
 pub mod acme;
 #[allow(missing_docs)] // pending: its public items still lack docs
 pub mod alerts;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod bundle;
 pub mod ceiling;
 pub mod challenge;
