@@ -11,7 +11,6 @@
 #![recursion_limit = "256"]
 #![warn(missing_docs)]
 
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod acme;
 #[allow(missing_docs)] // pending: its public items still lack docs
 pub mod alerts;
