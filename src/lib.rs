@@ -22,7 +22,6 @@ pub mod config;
 #[allow(missing_docs)] // pending: its public items still lack docs
 pub mod daemon;
 pub mod digest;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod dns;
 pub mod error_chain;
 pub mod exit;
