@@ -17,7 +17,6 @@ pub mod alerts;
 pub mod bundle;
 pub mod ceiling;
 pub mod challenge;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod config;
 #[allow(missing_docs)] // pending: its public items still lack docs
 pub mod daemon;
