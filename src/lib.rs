@@ -18,7 +18,6 @@ pub mod bundle;
 pub mod ceiling;
 pub mod challenge;
 pub mod config;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod daemon;
 pub mod digest;
 pub mod dns;
