@@ -12,7 +12,6 @@
 #![warn(missing_docs)]
 
 pub mod acme;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod alerts;
 pub mod bundle;
 pub mod ceiling;
