@@ -25,7 +25,6 @@ pub mod exit;
 pub mod failpoint;
 pub mod hooks;
 pub mod host;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod init;
 pub mod logging;
 pub mod names;
