@@ -85,7 +85,10 @@ fn install_capturing_subscriber() {
     use tracing_subscriber::layer::SubscriberExt;
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let only_captured_tasks = tracing_subscriber::filter::filter_fn(|_| CAPTURE.try_with(|_| ()).is_ok());
+        // Asked at every event (a plain `filter_fn` caches its first answer per callsite, and
+        // a callsite first reached outside a captured task would then stay silent).
+        let only_captured_tasks =
+            tracing_subscriber::filter::dynamic_filter_fn(|_, _| CAPTURE.try_with(|_| ()).is_ok());
         let layer = tracing_subscriber::fmt::layer()
             .with_writer(|| TaskWriter)
             .with_ansi(false)
@@ -288,4 +291,18 @@ pub fn dig_reader(port: u16) -> Reader {
             .collect();
         Box::pin(async move { values })
     })
+}
+
+/// The capture sees an event whose callsite was first reached outside any capture (by
+/// another test, or a background task): the filter must not cache its first answer.
+#[tokio::test]
+async fn capture_sees_a_callsite_first_reached_outside_it() {
+    fn emit() {
+        tracing::debug!("capture-probe-event");
+    }
+    install_capturing_subscriber();
+    emit();
+    let captured = Captured::default();
+    traced(&captured, async { emit() }).await;
+    assert!(captured.text().contains("capture-probe-event"), "{}", captured.text());
 }

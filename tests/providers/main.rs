@@ -1,0 +1,47 @@
+//! Every DNS adapter's tests, one module per adapter, in one test binary: one link instead of
+//! one per adapter, and the adapters' tests share the machine's test threads. Each module is
+//! what a standalone `tests/<file>.rs` would be, with the shared modules taken from here.
+//! Run one adapter's tests with `cargo test --test providers <code>::`.
+
+#[path = "../conformance/mod.rs"]
+mod conformance;
+#[path = "../contract/mod.rs"]
+mod contract;
+#[path = "../support/mod.rs"]
+mod support;
+
+// Adapters.
+mod acmedns;
+mod azure;
+mod cloudflare;
+mod cloudns;
+mod digitalocean;
+mod dnsimple;
+mod dnsmadeeasy;
+mod dreamhost;
+mod duckdns;
+mod easydns;
+mod exec;
+mod exoscale;
+mod gandiv5;
+mod gcloud;
+mod glesys;
+mod godaddy;
+mod hostingde;
+mod httpreq;
+mod inwx;
+mod lightsail;
+mod linode;
+mod manual;
+mod namecheap;
+mod namedotcom;
+mod namesilo;
+mod netcup;
+mod ns1;
+mod ovh;
+mod pdns;
+mod rfc2136;
+mod route53;
+mod versio;
+mod vultr;
+mod zoneee;
