@@ -9,6 +9,8 @@
 //! connecting, sending and reading the whole answer; and one mapping of HTTP statuses to
 //! `ProviderError` kinds, so both adapters report a refused key or an overloaded API alike.
 
+#![warn(missing_docs)]
+
 pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -65,8 +67,11 @@ impl std::fmt::Debug for HttpClient {
 /// A complete answer: status, headers and the whole body.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// The HTTP status; [`classify`] turns it into what to do.
     pub status: StatusCode,
+    /// The headers, for `Retry-After` and paging links.
     pub headers: HeaderMap,
+    /// The whole body (untrusted; excerpts in messages are redacted).
     pub body: Bytes,
 }
 
@@ -116,6 +121,7 @@ impl HttpClient {
         Ok(HttpClient { client, proxy, timeout })
     }
 
+    /// The deadline of one request, for messages and retry budgets.
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -263,6 +269,7 @@ pub enum StatusClass {
     Temporary,
 }
 
+/// What a status means for the adapter: success, retry later, fix credentials, and so on.
 pub fn classify(status: StatusCode) -> StatusClass {
     match status.as_u16() {
         200..=299 => StatusClass::Success,
