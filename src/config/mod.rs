@@ -63,7 +63,7 @@ pub enum ConfigError {
         path: PathBuf,
         /// Line of the table or key at fault, when known.
         line: Option<usize>,
-        /// The key at fault in dotted form, e.g. `certificate[0].dns`.
+        /// The key at fault, e.g. `certificate "gradient".dns` or `storage.bucket`.
         key: String,
         /// What is wrong and how to fix it; never a secret value.
         message: String,

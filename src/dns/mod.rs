@@ -24,13 +24,13 @@ pub enum DnsError {
         /// What was asked and which setting to change.
         detail: String,
     },
-    /// No SOA found for the name or any parent: the domain is not delegated, or the resolvers
-    /// cannot see it.
+    /// The zone of a name, or an authoritative server of it to ask, cannot be found (no SOA at
+    /// or above the name, no NS address).
     #[error("no zone found for {name}: {detail}")]
     NoZone {
         /// The name whose zone was looked for.
         name: String,
-        /// What the resolvers answered.
+        /// What was missing and which setting helps.
         detail: String,
     },
     /// A name or server address that cannot be used as given (not a DNS name, a bad

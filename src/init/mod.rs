@@ -37,7 +37,7 @@ pub enum InitError {
     Invalid {
         /// The setting as the source names it, e.g. `artifacts_path`.
         key: &'static str,
-        /// The value given (never a secret one), so the operator sees the typo.
+        /// The value given, so the operator sees the typo (only non-secret settings use this).
         value: String,
         /// What is wrong and the expected form.
         message: String,
@@ -72,9 +72,9 @@ pub enum CertSource {
     },
     /// A key and full-chain bundle the operator supplies (`tls_key`, `tls_cert`).
     Files {
-        /// The private key (`tls_key`): its path or content.
+        /// The private key (`tls_key`): its PEM, and the file it came from when known.
         key: Supplied,
-        /// The full chain (`tls_cert`): its path or content.
+        /// The full chain (`tls_cert`): its PEM, and the file it came from when known.
         bundle: Supplied,
     },
 }

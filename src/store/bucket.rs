@@ -107,7 +107,7 @@ pub struct Finding {
 pub enum Level {
     /// What wildcert needs works.
     Ok,
-    /// Worth knowing, not needed (e.g. versioning off).
+    /// Worth knowing, nothing to fix (e.g. whether versioning is on).
     Info,
     /// What wildcert needs does not work; the line says what to change.
     Fail,

@@ -50,7 +50,8 @@ const MAX_FENCING: u64 = 1 << 48;
 /// The four PEM files of one certificate, as stored.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CertFiles {
-    /// `privkey.pem`: the private key; installed 0600 and redacted from `Debug`.
+    /// `privkey.pem`: the private key; installed 0600 (0640 with `live_group`), redacted from
+    /// `Debug`.
     pub privkey: Vec<u8>,
     /// `fullchain.pem`: leaf then intermediates, what most web servers want.
     pub fullchain: Vec<u8>,

@@ -58,8 +58,8 @@ pub struct LockRecord {
     /// Absent in leases written before it was recorded (those are never "this host").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_id: Option<String>,
-    /// When the holder took or last extended it, by its own clock (for people, and to
-    /// recognise a released record).
+    /// When the holder took it, by its own clock (for people; a released record sets it equal
+    /// to `expires_at`).
     #[serde(with = "time::serde::rfc3339")]
     pub acquired_at: OffsetDateTime,
     /// The holder's own clock plus the TTL: for people, not for deciding a takeover.

@@ -115,7 +115,7 @@ pub enum StoreError {
     Busy {
         /// The certificate whose lock is held.
         name: String,
-        /// Who holds it (host, process, expiry), so the operator knows whom to wait for.
+        /// Who holds it (host and process when known), so the operator knows whom to wait for.
         holder: String,
     },
     /// Something read from the bucket failed validation and was not used.
