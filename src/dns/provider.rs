@@ -2,7 +2,7 @@
 //!
 //! Each adapter is a crate under `providers/` that implements `DnsProvider` and
 //! `ProviderSpec` (its code, settings struct, lego variable names, checks and constructor)
-//! and knows nothing of the configuration format. [`registry!`] turns one line per adapter
+//! and knows nothing of the configuration format. `registry!` turns one line per adapter
 //! (in `dns/registry.rs`) into everything wildcert needs: the `Provider` and
 //! `ProviderConfig` enums that forward to the adapters, the list behind `wildcert
 //! providers`, and the crates whose logs are shown.
