@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
+use crate::commands::error::CommandError;
 use wildcert::config::{Config, DEFAULT_CONFIG_PATH};
 use wildcert::exit::{EXIT_CODES_HELP, Status};
 use wildcert::logging;
@@ -245,50 +246,56 @@ pub fn main() -> ExitCode {
     match result {
         Ok(status) => status.into(),
         Err(err) => {
-            let status = classify(&err);
-            eprintln!("error: {}", chain_message(&err));
-            status.into()
+            eprintln!("error: {}", wildcert::error_chain::message(&err));
+            exit_status(&err).into()
         }
     }
 }
 
-/// Maps an error to its exit status by the first classified error in its chain.
-fn classify(err: &anyhow::Error) -> Status {
-    for cause in err.chain() {
-        if cause.downcast_ref::<wildcert::config::ConfigError>().is_some() {
-            return Status::Usage;
-        }
-        if let Some(e) = cause.downcast_ref::<wildcert::renewal::Error>() {
-            return Status::from(e);
-        }
-        if cause.downcast_ref::<wildcert::bundle::BundleRejected>().is_some() {
-            return Status::Invalid;
-        }
-        if let Some(e) = cause.downcast_ref::<wildcert::challenge::ChallengeError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-        if let Some(e) = cause.downcast_ref::<wildcert::acme::AcmeError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-        if let Some(e) = cause.downcast_ref::<wildcert_dns_api::ProviderError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-        if let Some(e) = cause.downcast_ref::<wildcert::dns::DnsError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
-        if let Some(e) = cause.downcast_ref::<wildcert::store::StoreError>() {
-            return if e.is_transient() { Status::Temporary } else { Status::Failed };
-        }
+/// The exit code of a failed command: decided by the variant alone. A library error that can
+/// pass (CA, DNS, bucket unreachable; rate limited) exits `Temporary`, so a timer or script
+/// knows to try again later.
+fn exit_status(err: &CommandError) -> Status {
+    let transient = |yes: bool| if yes { Status::Temporary } else { Status::Failed };
+    match err {
+        CommandError::Config(_) => Status::Usage,
+        CommandError::Renewal(e) => Status::from(e),
+        CommandError::Bundle(_) | CommandError::PulledVersion { .. } => Status::Invalid,
+        CommandError::Challenge(e) => transient(e.is_transient()),
+        CommandError::Acme(e) => transient(e.is_transient()),
+        CommandError::Provider(e) => transient(e.is_transient()),
+        CommandError::Dns(e) => transient(e.is_transient()),
+        CommandError::Store(e) | CommandError::SetupDenied { source: e, .. } => transient(e.is_transient()),
+        // The service reads its configuration itself: a bad one is still a usage error.
+        CommandError::Daemon(wildcert::daemon::Error::Config(_)) => Status::Usage,
+        CommandError::Unfinished { first, .. } => exit_status(first),
+        CommandError::Daemon(_)
+        | CommandError::InitWrite(_)
+        | CommandError::Json(_)
+        | CommandError::Io(_)
+        | CommandError::NotIssuedByAcme { .. }
+        | CommandError::PolicyWithoutConfig { .. }
+        | CommandError::PolicyWithoutBucket { .. }
+        | CommandError::BucketName(_)
+        | CommandError::NoBucket { .. }
+        | CommandError::NothingToPullFrom { .. }
+        | CommandError::NotInBucket { .. }
+        | CommandError::OutDir { .. }
+        | CommandError::OutNotADirectory { .. }
+        | CommandError::OutHidden { .. }
+        | CommandError::OutNotEmpty { .. }
+        | CommandError::NotRevocable { .. }
+        | CommandError::NothingToRevoke { .. }
+        | CommandError::NoReadableLeaf { .. }
+        | CommandError::NoPemCertificate
+        | CommandError::UnreadablePem(_)
+        | CommandError::RevokedNotRecorded { .. }
+        | CommandError::NotAFileName { .. }
+        | CommandError::Write { .. } => Status::Failed,
     }
-    Status::Failed
 }
 
-/// `outer: inner: innermost`, skipping causes whose text the outer message already contains.
-pub fn chain_message(err: &anyhow::Error) -> String {
-    wildcert::error_chain::message(err.as_ref())
-}
-
-async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
+async fn dispatch(cli: Cli) -> Result<Status, CommandError> {
     let load = || Config::load(&cli.config);
     match cli.command {
         Command::Issue(args) => commands::issue::run(load()?, args).await,
@@ -311,5 +318,161 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Command::Init(args) => commands::init::run(&cli.config, args).await,
         Command::Completions { shell } => commands::completions::completions(shell),
         Command::Manpage => commands::completions::manpage(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::path::PathBuf;
+
+    use wildcert::acme::AcmeError;
+    use wildcert::challenge::ChallengeError;
+    use wildcert::config::ConfigError;
+    use wildcert::dns::DnsError;
+    use wildcert::exit::Status;
+    use wildcert::store::StoreError;
+    use wildcert_dns_api::ProviderError;
+
+    use super::{CommandError, exit_status};
+
+    fn store(transient: bool) -> StoreError {
+        StoreError::Bucket { bucket: "b".into(), endpoint: "e".into(), detail: "d".into(), transient }
+    }
+
+    fn acme(transient: bool) -> AcmeError {
+        if transient {
+            AcmeError::Unreachable { url: "u".into(), detail: "d".into() }
+        } else {
+            AcmeError::Refused { url: "u".into(), detail: "d".into() }
+        }
+    }
+
+    fn provider(transient: bool) -> ProviderError {
+        if transient {
+            ProviderError::Unreachable { provider: "p".into(), detail: "d".into() }
+        } else {
+            ProviderError::Auth { provider: "p".into(), detail: "d".into() }
+        }
+    }
+
+    fn dns(transient: bool) -> DnsError {
+        if transient {
+            DnsError::Unreachable { server: "s".into(), detail: "d".into() }
+        } else {
+            DnsError::NoZone { name: "n".into(), detail: "d".into() }
+        }
+    }
+
+    fn config() -> ConfigError {
+        ConfigError::Invalid { path: "c.toml".into(), line: None, key: "k".into(), message: "m".into() }
+    }
+
+    fn rejected() -> wildcert::bundle::BundleRejected {
+        wildcert::bundle::BundleRejected { problems: Vec::new() }
+    }
+
+    fn io() -> io::Error {
+        io::Error::other("disk full")
+    }
+
+    /// Every variant's exit code: the ones scripts and timers branch on (`wildcert --help`).
+    #[test]
+    fn each_variant_has_its_exit_code() {
+        use wildcert::renewal::Error as Renewal;
+        let path = || PathBuf::from("/x/y");
+        let name = || "gradient".to_string();
+        let cases: Vec<(CommandError, Status)> = vec![
+            (config().into(), Status::Usage),
+            (Renewal::Stopped.into(), Status::Failed),
+            (Renewal::Acme(acme(true)).into(), Status::Temporary),
+            (Renewal::Bundle(rejected()).into(), Status::Invalid),
+            (Renewal::Lock(store(true)).into(), Status::Temporary),
+            (rejected().into(), Status::Invalid),
+            (ChallengeError::Dns(dns(true)).into(), Status::Temporary),
+            (ChallengeError::Provider(provider(false)).into(), Status::Failed),
+            (acme(true).into(), Status::Temporary),
+            (acme(false).into(), Status::Failed),
+            (provider(true).into(), Status::Temporary),
+            (provider(false).into(), Status::Failed),
+            (dns(true).into(), Status::Temporary),
+            (dns(false).into(), Status::Failed),
+            (store(true).into(), Status::Temporary),
+            (store(false).into(), Status::Failed),
+            (StoreError::Busy { name: name(), holder: "h".into() }.into(), Status::Temporary),
+            (wildcert::daemon::Error::Config(config()).into(), Status::Usage),
+            (wildcert::daemon::Error::Signal(io()).into(), Status::Failed),
+            (wildcert::init::write::WriteError::Exists { paths: vec![path()] }.into(), Status::Failed),
+            (serde_json::from_str::<u8>("x").unwrap_err().into(), Status::Failed),
+            (CommandError::Io(io()), Status::Failed),
+            (
+                CommandError::Unfinished { summary: "s", first: Box::new(store(true).into()) },
+                Status::Temporary,
+            ),
+            (CommandError::Unfinished { summary: "s", first: Box::new(config().into()) }, Status::Usage),
+            (
+                CommandError::Unfinished { summary: "s", first: Box::new(Renewal::Stopped.into()) },
+                Status::Failed,
+            ),
+            (CommandError::NotIssuedByAcme { name: name() }, Status::Failed),
+            (CommandError::PolicyWithoutConfig { config: path() }, Status::Failed),
+            (CommandError::PolicyWithoutBucket { config: path() }, Status::Failed),
+            (CommandError::BucketName("n".into()), Status::Failed),
+            (CommandError::NoBucket { config: path() }, Status::Failed),
+            (CommandError::SetupDenied { hint: "h", source: store(false) }, Status::Failed),
+            (CommandError::SetupDenied { hint: "h", source: store(true) }, Status::Temporary),
+            (CommandError::NothingToPullFrom { config: path() }, Status::Failed),
+            (CommandError::NotInBucket { name: name(), at: "a".into() }, Status::Failed),
+            (CommandError::PulledVersion { version: "v".into(), source: rejected() }, Status::Invalid),
+            (CommandError::OutDir { out: path(), source: io() }, Status::Failed),
+            (CommandError::OutNotADirectory { out: path() }, Status::Failed),
+            (CommandError::OutHidden { out: path() }, Status::Failed),
+            (CommandError::OutNotEmpty { out: path(), others: vec!["a".into()] }, Status::Failed),
+            (CommandError::NotRevocable { name: name() }, Status::Failed),
+            (CommandError::NothingToRevoke { name: name() }, Status::Failed),
+            (CommandError::NoReadableLeaf { name: name() }, Status::Failed),
+            (CommandError::NoPemCertificate, Status::Failed),
+            (
+                CommandError::UnreadablePem(rustls_pki_types::pem::Error::MissingSectionEnd {
+                    end_marker: Vec::new(),
+                }),
+                Status::Failed,
+            ),
+            (
+                CommandError::RevokedNotRecorded {
+                    serial: "01".into(),
+                    state_dir: path(),
+                    name: name(),
+                    source: io(),
+                },
+                Status::Failed,
+            ),
+            (CommandError::NotAFileName { path: path() }, Status::Failed),
+            (CommandError::Write { path: path(), source: io() }, Status::Failed),
+        ];
+        for (err, status) in cases {
+            assert_eq!(exit_status(&err), status, "{err:?}");
+        }
+    }
+
+    /// A command's own context comes first and the library's message once after it, as the
+    /// `anyhow` context printed it before.
+    #[test]
+    fn context_then_cause_each_once() {
+        let message = |e: &CommandError| wildcert::error_chain::message(e);
+        let busy = StoreError::Busy { name: "gradient".into(), holder: "host-b".into() };
+        let unfinished = CommandError::Unfinished {
+            summary: "not every certificate could be issued",
+            first: Box::new(busy.into()),
+        };
+        assert_eq!(
+            message(&unfinished),
+            "not every certificate could be issued: gradient: another process is renewing it: host-b; try again later"
+        );
+        let write = CommandError::Write { path: "/x/y".into(), source: io() };
+        assert_eq!(message(&write), "cannot write /x/y: disk full");
+        let denied = CommandError::SetupDenied { hint: "ask the owner", source: store(false) };
+        assert_eq!(message(&denied), "ask the owner: bucket b at e: d");
+        assert_eq!(message(&CommandError::from(config())), "c.toml: k: m");
     }
 }

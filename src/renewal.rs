@@ -18,10 +18,11 @@ use crate::hooks::{self, HookError};
 use crate::plan::{self, Plan, RetryPolicy};
 use crate::state::{self, CertState, FailureKind};
 use crate::store::lock::Fence;
-use crate::store::{Expected, LockOutcome, Origin, RenewalLock, Saved, Storage, StoreError};
+use crate::store::{Expected, LockOutcome, Origin, Overwrite, RenewalLock, Saved, Storage, StoreError};
 
 /// First pause while watching another host's lease; doubles up to `WATCH_MAX`.
 mod error;
+pub mod revoked;
 pub use error::Error;
 
 const WATCH_FIRST: Duration = Duration::from_millis(250);
@@ -84,8 +85,10 @@ pub async fn obtain(
     )
     .into_result()
     .map_err(Error::Bundle)?;
-    let saved =
-        storage.save_fenced(&cert.name, &pair, Origin::Acme, false, &fence).await.map_err(Error::Store)?;
+    let saved = storage
+        .save_fenced(&cert.name, &pair, Origin::Acme, Overwrite::IfNewer, &fence)
+        .await
+        .map_err(Error::Store)?;
     resume_file.remove();
     tracing::info!(
         cert = %cert.name,
@@ -335,6 +338,13 @@ impl<'a> Session<'a> {
         fetch_ari: bool,
     ) -> (Option<CertInfo>, Plan) {
         let info = self.current_info(&cert.name).await;
+        if fetch_ari
+            && let Some(info) = &info
+            && self.storage.has_remote()
+        {
+            let notice = revoked::read(&self.storage, &cert.name).await;
+            revoked::apply(notice.as_ref(), &info.serial, &mut state.revoked_serial);
+        }
         if fetch_ari
             && let Some(info) = &info
             && plan::renew_before_ignored(info, cert.renew_before)

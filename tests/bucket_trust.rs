@@ -15,7 +15,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, 
 use support::{Daemon, Stack, stderr, stdout};
 use wildcert::bundle::{CheckOptions, CheckedPair, Input, check};
 use wildcert::config::Config;
-use wildcert::store::{CertFiles, CertStore, Layout, Origin, PutCondition, Storage};
+use wildcert::store::{CertFiles, CertStore, Layout, Origin, Overwrite, PutCondition, Storage};
 
 const APEX_SPF: &str = "v=spf1 include:_spf.example.com ~all";
 /// Shaped like a key authorization digest (43 base64url characters).
@@ -239,7 +239,7 @@ async fn a_stored_pair_that_fails_the_checks_is_neither_installed_nor_deployed()
     ];
     for (what, files, info, reason) in cases {
         // A complete, correctly summed version made current, as a bucket writer can.
-        layout.save("gradient", &files, &info, Origin::Files, true).await.unwrap();
+        layout.save("gradient", &files, &info, Origin::Files, Overwrite::Always).await.unwrap();
         let out = run(&b, &["renew"]);
         ok(&out, &format!("renew with a wrong {what} in the bucket"));
         let log = stderr(&out);

@@ -545,3 +545,43 @@ fn measure_convergence() {
         spreads[2], spreads[0], spreads[4]
     );
 }
+
+/// `wildcert revoke` on one host reaches the other hosts of the bucket: its notice makes the
+/// revoked certificate due there too, one host orders the replacement, and the revoking host
+/// installs that one instead of ordering again.
+#[test]
+fn a_revocation_on_one_host_is_acted_on_by_the_other_hosts() {
+    let stack = with_bucket();
+    let (a, b) = (host_config(&stack, "host-a", ""), host_config(&stack, "host-b", ""));
+    let serial = |host: &str| {
+        let pem = std::fs::read(stack.dir().join(host).join("live/gradient/cert.pem")).unwrap();
+        wildcert::bundle::leaf_info(&pem).unwrap().serial
+    };
+    let out = stack.wildcert_with(&a, &["issue"]);
+    assert!(out.status.success(), "issue on a:\n{}\n{}", stdout(&out), stderr(&out));
+    let out = stack.wildcert_with(&b, &["renew"]);
+    assert!(stdout(&out).contains("gradient: not due"), "{}\n{}", stdout(&out), stderr(&out));
+    let revoked = serial("host-a");
+    assert_eq!(serial("host-b"), revoked, "b serves the bucket's certificate");
+
+    let out = stack.wildcert_with(&a, &["revoke", "--cert", "gradient", "--reason", "keyCompromise"]);
+    assert!(out.status.success(), "revoke on a:\n{}\n{}", stdout(&out), stderr(&out));
+    assert!(!stderr(&out).contains("could not be written"), "{}", stderr(&out));
+
+    let out = stack.wildcert_with(&b, &["renew"]);
+    assert!(out.status.success(), "renew on b:\n{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("gradient: renewed"), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("revoked on another host"), "{}", stderr(&out));
+    let replacement = serial("host-b");
+    assert_ne!(replacement, revoked);
+
+    let out = stack.wildcert_with(&a, &["renew"]);
+    assert!(out.status.success(), "renew on a:\n{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("gradient: not due"),
+        "a installs b's replacement:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(serial("host-a"), replacement);
+}

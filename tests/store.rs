@@ -18,8 +18,8 @@ use support::{Stack, stderr, stdout};
 use wildcert::bundle::{CheckOptions, CheckedPair, Input, check};
 use wildcert::config::Config;
 use wildcert::store::{
-    BucketOutcome, CertFiles, CertStore, DirStore, Layout, Origin, PutCondition, S3Store, SaveOutcome,
-    Storage, StoreError,
+    BucketOutcome, CertFiles, CertStore, DirStore, Layout, Origin, Overwrite, PutCondition, S3Store,
+    SaveOutcome, Storage, StoreError,
 };
 
 /// A leaf for `*.gradient.example.com` + apex from a throw-away root and intermediate,
@@ -439,7 +439,9 @@ async fn concurrent_writers_switch_current_json_one_at_a_time() {
     for pair in pairs.clone() {
         let layout = layout.clone();
         writers.push(tokio::spawn(async move {
-            layout.save("gradient", &CertFiles::from_pair(&pair), &pair.info, Origin::Acme, false).await
+            layout
+                .save("gradient", &CertFiles::from_pair(&pair), &pair.info, Origin::Acme, Overwrite::IfNewer)
+                .await
         }));
     }
     let mut stored = 0;
@@ -482,8 +484,8 @@ async fn concurrent_writers_switch_current_json_one_at_a_time() {
     let again = pair_expiring_in(400);
     let again_files = CertFiles::from_pair(&again);
     let (a, b) = tokio::join!(
-        layout.save("gradient", &again_files, &again.info, Origin::Acme, false),
-        layout.save("gradient", &again_files, &again.info, Origin::Acme, false),
+        layout.save("gradient", &again_files, &again.info, Origin::Acme, Overwrite::IfNewer),
+        layout.save("gradient", &again_files, &again.info, Origin::Acme, Overwrite::IfNewer),
     );
     let outcomes = [a.unwrap(), b.unwrap()];
     assert_eq!(

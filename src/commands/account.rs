@@ -1,5 +1,6 @@
 //! `wildcert account`: the ACME account's key.
 
+use crate::commands::error::CommandError;
 use wildcert::config::Config;
 use wildcert::exit::Status;
 
@@ -10,7 +11,7 @@ pub enum AccountCommand {
     Rollover,
 }
 
-pub async fn run(config: Config, command: AccountCommand) -> anyhow::Result<Status> {
+pub async fn run(config: Config, command: AccountCommand) -> Result<Status, CommandError> {
     match command {
         AccountCommand::Rollover => {
             let path = wildcert::acme::account::rollover(&config).await?;

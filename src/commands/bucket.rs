@@ -3,52 +3,59 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
-
 use crate::cli::BucketCommand;
+use crate::commands::error::CommandError;
 use wildcert::config::Config;
 use wildcert::exit::Status;
 use wildcert::store::bucket::{self, Level};
 use wildcert::store::{S3Store, StoreError};
 
-pub async fn run(config_path: &Path, cmd: BucketCommand) -> anyhow::Result<Status> {
+pub async fn run(config_path: &Path, cmd: BucketCommand) -> Result<Status, CommandError> {
     match cmd {
         BucketCommand::Policy { bucket } => policy(config_path, bucket),
         BucketCommand::Check { restricted } => check(&Config::load(config_path)?, restricted).await,
-        BucketCommand::Setup { owner } => setup(&Config::load(config_path)?, owner).await,
+        BucketCommand::Setup { owner } => {
+            let keys = if owner { Keys::OwnerChain } else { Keys::Configured };
+            setup(&Config::load(config_path)?, keys).await
+        }
     }
 }
 
-fn policy(config_path: &Path, bucket: Option<String>) -> anyhow::Result<Status> {
+fn policy(config_path: &Path, bucket: Option<String>) -> Result<Status, CommandError> {
     let bucket = match bucket {
         Some(b) => b,
         None => {
             if !config_path.exists() {
-                bail!(
-                    "give --bucket NAME, or a configuration with storage.bucket ({} does not exist)",
-                    config_path.display()
-                );
+                return Err(CommandError::PolicyWithoutConfig { config: config_path.to_owned() });
             }
             let config = Config::load(config_path)?;
-            config.storage.bucket.with_context(|| {
-                format!("{}: no storage.bucket; give --bucket NAME", config_path.display())
-            })?
+            config
+                .storage
+                .bucket
+                .ok_or_else(|| CommandError::PolicyWithoutBucket { config: config_path.to_owned() })?
         }
     };
-    if let Err(e) = bucket::check_bucket_name(&bucket) {
-        bail!("{e}");
-    }
+    bucket::check_bucket_name(&bucket).map_err(CommandError::BucketName)?;
     println!("{}", serde_json::to_string_pretty(&bucket::policy(&bucket)).expect("serializable"));
     Ok(Status::Ok)
 }
 
-/// `owner`: the AWS credential chain instead of the configured (restricted) keys.
-async fn connect(config: &Config, owner: bool) -> anyhow::Result<S3Store> {
+/// Whose credentials a bucket command signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    /// The configured keys (usually the restricted user's).
+    Configured,
+    /// The AWS credential chain (environment, profile): the bucket owner's, for the
+    /// bucket-level calls a restricted user may not make.
+    OwnerChain,
+}
+
+async fn connect(config: &Config, keys: Keys) -> Result<S3Store, CommandError> {
     if config.storage.bucket.is_none() {
-        bail!("{}: [storage] names no bucket; add bucket = \"NAME\"", config.path.display());
+        return Err(CommandError::NoBucket { config: config.path.clone() });
     }
     let mut storage = config.storage.clone();
-    if owner {
+    if keys == Keys::OwnerChain {
         storage.access_key_id = None;
         storage.secret_access_key = None;
         storage.secret_access_key_file = None;
@@ -61,8 +68,8 @@ fn owner_steps(config: &Config, store: &S3Store) -> String {
     bucket::owner_steps(store.bucket(), config.storage.endpoint.as_deref(), &config.storage.console_origin)
 }
 
-async fn check(config: &Config, restricted: bool) -> anyhow::Result<Status> {
-    let store = connect(config, false).await?;
+async fn check(config: &Config, restricted: bool) -> Result<Status, CommandError> {
+    let store = connect(config, Keys::Configured).await?;
     println!("bucket {} at {} (prefix {:?})", store.bucket(), store.endpoint(), store.prefix());
     let findings = bucket::check(&store, &config.storage.console_origin, restricted).await;
     for f in &findings {
@@ -92,18 +99,18 @@ async fn check(config: &Config, restricted: bool) -> anyhow::Result<Status> {
     Ok(if failed.iter().all(|f| f.transient) { Status::Temporary } else { Status::Failed })
 }
 
-async fn setup(config: &Config, owner: bool) -> anyhow::Result<Status> {
-    let store = connect(config, owner).await?;
+async fn setup(config: &Config, keys: Keys) -> Result<Status, CommandError> {
+    let store = connect(config, keys).await?;
     let changes = match bucket::setup(&store, &config.storage.console_origin).await {
         Ok(changes) => changes,
         Err(e @ StoreError::Denied { .. }) => {
             eprintln!("{}\n", owner_steps(config, &store));
-            let hint = if owner {
+            let hint = if keys == Keys::OwnerChain {
                 "the credentials of the AWS chain are not the bucket owner's either"
             } else {
                 "setup makes bucket-level calls (CreateBucket, PutBucketCors) the restricted user may not: run it with the owner's keys (`wildcert bucket setup --owner`, keys in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) or have the owner run the commands above"
             };
-            return Err(anyhow::Error::new(e).context(hint));
+            return Err(CommandError::SetupDenied { hint, source: e });
         }
         Err(e) => return Err(e.into()),
     };

@@ -6,17 +6,18 @@ use std::io::Write;
 use clap::CommandFactory;
 
 use crate::cli::Cli;
+use crate::commands::error::CommandError;
 use wildcert::exit::Status;
 
-pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<Status> {
+pub fn completions(shell: clap_complete::Shell) -> Result<Status, CommandError> {
     let mut cmd = Cli::command();
     clap_complete::generate(shell, &mut cmd, "wildcert", &mut std::io::stdout());
     Ok(Status::Ok)
 }
 
-pub fn manpage() -> anyhow::Result<Status> {
+pub fn manpage() -> Result<Status, CommandError> {
     let mut out = std::io::stdout().lock();
-    out.write_all(&render_manpage()?)?;
+    out.write_all(&render_manpage().map_err(CommandError::Io)?).map_err(CommandError::Io)?;
     Ok(Status::Ok)
 }
 

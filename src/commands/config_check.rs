@@ -1,10 +1,11 @@
 //! `wildcert config check`: parse, validate, read every secret, report warnings.
 
+use crate::commands::error::CommandError;
 use wildcert::config::{Config, SecretKeys, read_secret};
 use wildcert::dns::provider::Provider;
 use wildcert::exit::Status;
 
-pub async fn run(config: Config) -> anyhow::Result<Status> {
+pub async fn run(config: Config) -> Result<Status, CommandError> {
     let mut warnings = config.warnings.clone();
     let mut errors = Vec::new();
     for section in config.dns.values() {

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use hickory_proto::rr::RecordType;
 use instant_acme::{BodyWrapper, HttpClient};
 
+use crate::commands::error::CommandError;
 use wildcert::acme::http::AcmeHttp;
 use wildcert::challenge::{ChallengeRecord, Challenger};
 use wildcert::config::{Config, Source, directory_url};
@@ -40,7 +41,7 @@ impl Report {
     }
 }
 
-pub async fn run(config: Config, cert: Option<String>) -> anyhow::Result<Status> {
+pub async fn run(config: Config, cert: Option<String>) -> Result<Status, CommandError> {
     let mut report = Report { failures: 0, warnings: 0 };
     let (identities, clock) = ca_facts(&config).await;
     println!("CA {}", directory_url(&config.acme.directory));

@@ -5,13 +5,14 @@
 //! with one that expires sooner unless told to (`--force`).
 
 use crate::cli::ImportArgs;
+use crate::commands::error::CommandError;
 use crate::commands::verify::{Files, load_roots};
 use wildcert::bundle::{self, CheckOptions};
 use wildcert::config::Config;
 use wildcert::exit::Status;
-use wildcert::store::{Origin, Storage};
+use wildcert::store::{Origin, Overwrite, Storage};
 
-pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<Status> {
+pub async fn run(config: Config, args: ImportArgs) -> Result<Status, CommandError> {
     let certificate = config.select(Some(&args.cert))?[0].clone();
     let files = match Files::read(&args.key, &args.bundles) {
         Ok(f) => f,
@@ -66,7 +67,8 @@ pub async fn run(config: Config, args: ImportArgs) -> anyhow::Result<Status> {
             return Ok(Status::Invalid);
         }
     }
-    let saved = storage.save_with(&certificate.name, &pair, Origin::Files, args.force).await?;
+    let overwrite = if args.force { Overwrite::Always } else { Overwrite::IfNewer };
+    let saved = storage.save_with(&certificate.name, &pair, Origin::Files, overwrite).await?;
     tracing::info!(cert = %certificate.name, serial = %pair.info.serial, "stored an imported certificate");
     if let Some(Err(e)) = wildcert::renewal::deploy(&certificate, &saved).await {
         println!("warning: {e}");

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use wildcert_dns_api::spec::{Kind, Target};
 
 use crate::cli::VerifyArgs;
+use crate::commands::error::CommandError;
 use wildcert::config::{Config, Secret};
 use wildcert::exit::Status;
 use wildcert::init::terraform::{self, Installer};
@@ -56,7 +57,7 @@ pub struct InitArgs {
     pub no_trust: bool,
 }
 
-pub async fn run(config_path: &Path, args: InitArgs) -> anyhow::Result<Status> {
+pub async fn run(config_path: &Path, args: InitArgs) -> Result<Status, CommandError> {
     let out = args.out.clone().unwrap_or_else(|| config_path.to_owned());
     if !args.force && out.exists() {
         eprintln!(
@@ -236,15 +237,15 @@ async fn verify_pair(
     bundle: &Supplied,
     domain: &str,
     args: &InitArgs,
-) -> anyhow::Result<Status> {
+) -> Result<Status, CommandError> {
     let staged;
     let (key_path, bundle_path) = match (&key.path, &bundle.path) {
         (Some(k), Some(b)) => (k.clone(), b.clone()),
         _ => {
-            staged = Staged::new()?;
+            staged = Staged::new().map_err(CommandError::Io)?;
             (
-                staged.put("key.pem", key.contents.expose())?,
-                staged.put("bundle.pem", bundle.contents.expose())?,
+                staged.put("key.pem", key.contents.expose()).map_err(CommandError::Io)?,
+                staged.put("bundle.pem", bundle.contents.expose()).map_err(CommandError::Io)?,
             )
         }
     };

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use anyhow::bail;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
 use crate::cli::IssueArgs;
+use crate::commands::error::CommandError;
 use wildcert::alerts::{Alerts, Event};
 use wildcert::config::{CertificateConfig, Config, Source};
 use wildcert::exit::Status;
@@ -20,7 +20,7 @@ pub(crate) const NOTIFY_GRACE: Duration = Duration::from_secs(20);
 /// The same after a stop signal: systemd's stop timeout must not run out.
 pub(crate) const NOTIFY_GRACE_STOPPING: Duration = Duration::from_secs(2);
 
-pub async fn run(config: Config, args: IssueArgs) -> anyhow::Result<Status> {
+pub async fn run(config: Config, args: IssueArgs) -> Result<Status, CommandError> {
     let shutdown = Shutdown::listen();
     let alerts = Alerts::start(&config)?;
     let result = issue(&config, &args, &shutdown, &alerts).await;
@@ -45,14 +45,12 @@ async fn issue(
     args: &IssueArgs,
     shutdown: &Shutdown,
     alerts: &Alerts,
-) -> anyhow::Result<Status> {
+) -> Result<Status, CommandError> {
     let selected = config.select(args.cert.as_deref())?;
     if let Some(name) = &args.cert
         && selected.iter().any(|c| c.source == Source::Files)
     {
-        bail!(
-            "certificate {name} has source = \"files\"; it is not issued but imported: use `wildcert import --cert {name} --key KEY --bundle CRT`"
-        );
+        return Err(CommandError::NotIssuedByAcme { name: name.clone() });
     }
     let certs: Vec<&CertificateConfig> = selected.into_iter().filter(|c| c.source == Source::Acme).collect();
     if certs.is_empty() {
@@ -61,7 +59,7 @@ async fn issue(
     }
     // A new host of a fleet gets the certificate the others already stored.
     let ctx = Session::open(config).await;
-    let mut first_error: Option<anyhow::Error> = None;
+    let mut first_error: Option<CommandError> = None;
     for cert in &certs {
         if shutdown.requested().is_some() {
             break;
@@ -116,8 +114,8 @@ async fn issue(
             }
             Outcome::Busy { holder, .. } => {
                 let e =
-                    anyhow::Error::new(wildcert::store::StoreError::Busy { name: cert.name.clone(), holder });
-                eprintln!("error: {}", crate::cli::chain_message(&e));
+                    CommandError::from(wildcert::store::StoreError::Busy { name: cert.name.clone(), holder });
+                eprintln!("error: {}", wildcert::error_chain::message(&e));
                 first_error.get_or_insert(e);
             }
             Outcome::Failed { error, next } => {
@@ -125,7 +123,7 @@ async fn issue(
                 if shutdown.requested().is_none() {
                     alerts.renewal_failed(&ctx, cert, &error, next.at).await;
                 }
-                first_error.get_or_insert(anyhow::Error::new(error));
+                first_error.get_or_insert(error.into());
             }
         }
     }
@@ -133,7 +131,10 @@ async fn issue(
         alerts.check_expiry_all(&ctx, &certs).await;
     }
     match first_error {
-        Some(e) => Err(e.context("not every certificate could be issued")),
+        Some(e) => Err(CommandError::Unfinished {
+            summary: "not every certificate could be issued",
+            first: Box::new(e),
+        }),
         None => Ok(Status::Ok),
     }
 }

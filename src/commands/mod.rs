@@ -7,6 +7,7 @@ pub mod completions;
 pub mod config_check;
 pub mod daemon;
 pub mod dns_check;
+pub mod error;
 pub mod import;
 pub mod init;
 pub mod issue;

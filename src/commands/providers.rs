@@ -13,7 +13,7 @@ use wildcert::config::provider_codes::{self, ProviderCode, Status, all_codes, lo
 use wildcert::dns::provider::Builtin;
 use wildcert::exit::Status as Exit;
 
-pub async fn run() -> anyhow::Result<Exit> {
+pub async fn run() -> Result<Exit, crate::commands::error::CommandError> {
     print!("{}", render());
     Ok(Exit::Ok)
 }

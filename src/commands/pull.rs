@@ -3,32 +3,25 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
-
 use crate::cli::PullArgs;
+use crate::commands::error::CommandError;
 use wildcert::bundle::{self, CheckOptions, Input, Severity};
 use wildcert::config::Config;
 use wildcert::exit::Status;
 use wildcert::store::live::{CERT, CHAIN, FULLCHAIN, PRIVKEY};
 use wildcert::store::{CertFiles, Expected, LiveDir, Storage, StoreError, local_matches, trust};
 
-pub async fn run(config: Config, args: PullArgs) -> anyhow::Result<Status> {
+pub async fn run(config: Config, args: PullArgs) -> Result<Status, CommandError> {
     let storage = Storage::new(&config);
     if !storage.has_remote() {
-        bail!(
-            "{}: [storage] names no bucket (or shared_dir) to pull from; add bucket = \"NAME\"",
-            config.path.display()
-        );
+        return Err(CommandError::NothingToPullFrom { config: config.path.clone() });
     }
     let (live, name) = out_dir(&args.out)?;
     let stored = storage.fetch(&args.cert).await?;
     let Some(stored) = stored else {
         storage.check_exists().await?;
         let at = storage.describe().await.unwrap_or_default();
-        bail!(
-            "no certificate `{}` in {at}; store one first with `wildcert issue` or `wildcert import` on the host that manages it",
-            args.cert
-        );
+        return Err(CommandError::NotInBucket { name: args.cert, at });
     };
     // What the bucket says about the pair is not trusted: the names and key type come from
     // this host's configuration when it manages the certificate.
@@ -54,9 +47,10 @@ pub async fn run(config: Config, args: PullArgs) -> anyhow::Result<Status> {
     }
     if let Err(e) = trust::check_pair(&stored.files, &expected, &what) {
         tracing::error!(cert = %args.cert, error = %e, "refused the certificate stored in the bucket; nothing was written");
-        return Err(anyhow::Error::new(StoreError::Untrusted(e)));
+        return Err(StoreError::Untrusted(e).into());
     }
-    let checked = report.into_result().with_context(|| format!("version {what}"))?;
+    let checked =
+        report.into_result().map_err(|source| CommandError::PulledVersion { version: what, source })?;
     let files = &CertFiles::from_pair(&checked);
 
     let summary = format!(
@@ -78,14 +72,15 @@ pub async fn run(config: Config, args: PullArgs) -> anyhow::Result<Status> {
 
 /// `--out DIR` becomes a `LiveDir` entry: `DIR` is a symlink, switched in one rename, to a
 /// version folder in `<parent of DIR>/.archive/<DIR name>/`.
-fn out_dir(out: &Path) -> anyhow::Result<(LiveDir, String)> {
-    let abs: PathBuf = std::path::absolute(out).with_context(|| format!("--out {}", out.display()))?;
+fn out_dir(out: &Path) -> Result<(LiveDir, String), CommandError> {
+    let out_error = |source| CommandError::OutDir { out: out.to_owned(), source };
+    let abs: PathBuf = std::path::absolute(out).map_err(out_error)?;
     let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
-        bail!("--out {}: give a directory of its own, e.g. /etc/ssl/gradient", out.display());
+        return Err(CommandError::OutNotADirectory { out: out.to_owned() });
     };
     let name = name.to_string_lossy().into_owned();
     if name.starts_with('.') {
-        bail!("--out {}: the directory name must not start with '.'", out.display());
+        return Err(CommandError::OutHidden { out: out.to_owned() });
     }
     // A real directory is moved aside to become the symlink; refuse one that holds anything
     // else than the four files, so a typo cannot move /etc/nginx away.
@@ -93,17 +88,13 @@ fn out_dir(out: &Path) -> anyhow::Result<(LiveDir, String)> {
         && meta.is_dir()
     {
         let others: Vec<String> = std::fs::read_dir(&abs)
-            .with_context(|| format!("--out {}", out.display()))?
+            .map_err(out_error)?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| ![PRIVKEY, FULLCHAIN, CERT, CHAIN].contains(&n.as_str()))
             .collect();
         if !others.is_empty() {
-            bail!(
-                "--out {} holds other files ({}); give a directory of its own (wildcert replaces it with a symlink)",
-                out.display(),
-                others.join(", ")
-            );
+            return Err(CommandError::OutNotEmpty { out: out.to_owned(), others });
         }
     }
     Ok((LiveDir::new(parent.to_path_buf()), name))

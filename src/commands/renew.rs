@@ -2,6 +2,7 @@
 //! same planning as the daemon, so a timer and a service agree on what "due" means.
 
 use crate::cli::RenewArgs;
+use crate::commands::error::CommandError;
 use crate::commands::issue::{NOTIFY_GRACE, NOTIFY_GRACE_STOPPING};
 use wildcert::alerts::{Alerts, Event};
 use wildcert::config::{Config, Source};
@@ -10,7 +11,7 @@ use wildcert::plan::show;
 use wildcert::renewal::{Outcome, Session, Urgency};
 use wildcert::signals::Shutdown;
 
-pub async fn run(config: Config, args: RenewArgs) -> anyhow::Result<Status> {
+pub async fn run(config: Config, args: RenewArgs) -> Result<Status, CommandError> {
     let shutdown = Shutdown::listen();
     let alerts = Alerts::start(&config)?;
     let result = renew(&config, &args, &shutdown, &alerts).await;
@@ -30,7 +31,7 @@ async fn renew(
     args: &RenewArgs,
     shutdown: &Shutdown,
     alerts: &Alerts,
-) -> anyhow::Result<Status> {
+) -> Result<Status, CommandError> {
     let selected = config.select(args.cert.as_deref())?;
     config.refuse_interactive(selected.iter().copied(), "renew")?;
     let ctx = Session::open(config).await;
@@ -82,7 +83,10 @@ async fn renew(
         alerts.check_expiry_all(&ctx, &selected).await;
     }
     match first_error {
-        Some(e) => Err(anyhow::Error::new(e).context("not every due certificate could be renewed")),
+        Some(e) => Err(CommandError::Unfinished {
+            summary: "not every due certificate could be renewed",
+            first: Box::new(e.into()),
+        }),
         None => Ok(Status::Ok),
     }
 }

@@ -1,16 +1,18 @@
-//! `wildcert revoke`: asks the CA to revoke the certificate in use (RFC 8555 §7.6), signed
-//! with the ACME account key (or, `--with-cert-key`, with the certificate's own key), then marks it so that the next `renew`, `issue` or daemon round
-//! replaces it at once.
+//! `wildcert revoke`: asks the CA to revoke the certificate in use (RFC 8555 §7.6), signed with
+//! the ACME account key (or, `--with-cert-key`, with the certificate's own key), then marks it
+//! (here, and for the other hosts of the bucket in a notice there) so that the next `renew`,
+//! `issue` or daemon round replaces it at once.
 
-use anyhow::{Context as _, bail};
 use instant_acme::{RevocationReason, RevocationRequest};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use crate::commands::error::CommandError;
 use wildcert::acme::{self, AcmeError};
 use wildcert::bundle;
 use wildcert::config::{Config, Source, directory_url};
 use wildcert::exit::Status;
+use wildcert::renewal::revoked;
 use wildcert::state;
 use wildcert::store::Storage;
 
@@ -55,31 +57,25 @@ pub struct RevokeArgs {
     pub with_cert_key: bool,
 }
 
-pub async fn run(config: Config, args: RevokeArgs) -> anyhow::Result<Status> {
+pub async fn run(config: Config, args: RevokeArgs) -> Result<Status, CommandError> {
     let cert = config.select(Some(&args.cert))?[0];
     if cert.source != Source::Acme {
-        bail!(
-            "certificate `{}` is not issued by ACME (source = \"files\"): revoke it with the CA that issued it",
-            cert.name
-        );
+        return Err(CommandError::NotRevocable { name: cert.name.clone() });
     }
     let storage = Storage::new(&config);
     let (fullchain, privkey) = match storage.live().read(&cert.name).await? {
         Some(files) => (files.fullchain, files.privkey),
         None => match storage.fetch(&cert.name).await? {
             Some(stored) => (stored.files.fullchain, stored.files.privkey),
-            None => {
-                bail!("no certificate `{}` stored locally or in the bucket: nothing to revoke", cert.name)
-            }
+            None => return Err(CommandError::NothingToRevoke { name: cert.name.clone() }),
         },
     };
-    let info = bundle::leaf_info(&fullchain).with_context(|| {
-        format!("certificate `{}`: the stored full chain has no readable leaf", cert.name)
-    })?;
+    let info = bundle::leaf_info(&fullchain)
+        .ok_or_else(|| CommandError::NoReadableLeaf { name: cert.name.clone() })?;
     let leaf = CertificateDer::pem_slice_iter(&fullchain)
         .next()
-        .context("the stored full chain has no PEM certificate")?
-        .context("the stored full chain's first PEM block is unreadable")?;
+        .ok_or(CommandError::NoPemCertificate)?
+        .map_err(CommandError::UnreadablePem)?;
 
     let url = directory_url(&config.acme.directory).to_string();
     let already = |e: AcmeError| match e {
@@ -100,15 +96,27 @@ pub async fn run(config: Config, args: RevokeArgs) -> anyhow::Result<Status> {
 
     let mut st = state::load(&config.storage.state_dir, &cert.name);
     st.revoked_serial = Some(info.serial.clone());
-    state::save(&config.storage.state_dir, &cert.name, &st).with_context(|| {
-        format!(
-            "revoked serial {}, but could not record it in {}: run `wildcert issue --cert {} --force` now",
-            info.serial,
-            config.storage.state_dir.display(),
-            cert.name
-        )
+    state::save(&config.storage.state_dir, &cert.name, &st).map_err(|source| {
+        CommandError::RevokedNotRecorded {
+            serial: info.serial.clone(),
+            state_dir: config.storage.state_dir.clone(),
+            name: cert.name.clone(),
+            source,
+        }
     })?;
     tracing::info!(cert = %cert.name, serial = %info.serial, "certificate revoked");
+    // The other hosts of the bucket serve the same certificate: tell them.
+    let notice = revoked::Notice {
+        serial: info.serial.clone(),
+        revoked_at: time::OffsetDateTime::now_utc(),
+        host: wildcert::host::host_name(),
+    };
+    if let Err(e) = revoked::publish(&storage, &cert.name, &notice).await {
+        eprintln!(
+            "warning: {}: revoked, but the notice for the other hosts of the bucket could not be written ({e}); run `wildcert renew --cert {}` here, and the new certificate reaches them through the bucket",
+            cert.name, cert.name
+        );
+    }
     println!(
         "{}: revoked serial {}; it is due now: run `wildcert renew --cert {}` (a running service replaces it at its next check)",
         cert.name, info.serial, cert.name

@@ -5,6 +5,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::cli::StatusArgs;
+use crate::commands::error::CommandError;
 use wildcert::config::{Config, Source};
 use wildcert::exit::Status;
 use wildcert::plan::show;
@@ -42,7 +43,7 @@ struct Row {
     orders_blocked_until: Option<OffsetDateTime>,
 }
 
-pub async fn run(config: Config, args: StatusArgs) -> anyhow::Result<Status> {
+pub async fn run(config: Config, args: StatusArgs) -> Result<Status, CommandError> {
     let ctx = Session::read_only(&config);
     let storage = &ctx.storage;
     let now = OffsetDateTime::now_utc();

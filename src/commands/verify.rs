@@ -13,6 +13,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use crate::cli::VerifyArgs;
+use crate::commands::error::CommandError;
 use wildcert::bundle::{self, CheckOptions, Input, Report, Role, Severity};
 use wildcert::config::Config;
 use wildcert::exit::Status;
@@ -133,7 +134,7 @@ fn pick_names(config: Option<&Config>, args: &VerifyArgs, files: &Files) -> Name
     }
 }
 
-pub async fn run(config: Option<Config>, args: VerifyArgs) -> anyhow::Result<Status> {
+pub async fn run(config: Option<Config>, args: VerifyArgs) -> Result<Status, CommandError> {
     let files = match Files::read(&args.key, &args.bundles) {
         Ok(f) => f,
         Err(status) => return Ok(status),
@@ -187,7 +188,7 @@ struct Fixed {
     dropped: Vec<String>,
 }
 
-fn fix(out: &Path, files: &Files, opts: &CheckOptions, report: &Report) -> anyhow::Result<Fixed> {
+fn fix(out: &Path, files: &Files, opts: &CheckOptions, report: &Report) -> Result<Fixed, CommandError> {
     let Some(fixed) = &report.fixed_bundle else {
         return Ok(Fixed { out: out.to_owned(), report: None, dropped: Vec::new() });
     };
@@ -219,13 +220,12 @@ fn role_name(role: Role) -> &'static str {
 
 /// Temp file in the same directory, synced, then renamed over the target: a reader sees the
 /// old file or the new one, never half of it.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use anyhow::Context;
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CommandError> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().with_context(|| format!("{}: not a file name", path.display()))?;
+    let name = path.file_name().ok_or_else(|| CommandError::NotAFileName { path: path.to_owned() })?;
     let tmp = dir.join(format!(".{}.wildcert-{}.tmp", name.to_string_lossy(), std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut f = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp)?;
@@ -237,7 +237,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> 
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.with_context(|| format!("cannot write {}", path.display()))
+    result.map_err(|source| CommandError::Write { path: path.to_owned(), source })
 }
 
 fn print_text(report: &Report, names: &Names, trust: &Trust, fix: Option<&Fixed>, usable: bool) {

@@ -28,7 +28,7 @@ use super::backend::{CertStore, PutCondition};
 use super::live::{CERT, CHAIN, FULLCHAIN, PRIVKEY};
 use super::lock::Fence;
 use super::trust::{self, Expected, KeyKind};
-use super::{Origin, StoreError, sha256_hex};
+use super::{Origin, Overwrite, StoreError, sha256_hex};
 use crate::bundle::{CertInfo, CheckedPair};
 
 /// The pointer file under `certificates/<name>/` that names the live version; switched
@@ -202,7 +202,8 @@ pub enum SaveOutcome {
         /// The bucket's pointer, unchanged.
         current: Current,
     },
-    /// The current certificate expires later than this one; it stays (use force to replace).
+    /// The current certificate expires later than this one; it stays (`Overwrite::Always`
+    /// replaces it).
     Kept {
         /// The bucket's pointer to the later-expiring version.
         current: Current,
@@ -427,8 +428,8 @@ impl<S: CertStore> Layout<S> {
     }
 
     /// Stores a certificate as a new version and makes it current, unless the current one
-    /// is the same or expires strictly later (`force` replaces a later-expiring one that was current
-    /// when the save began). Concurrent writers: one wins each switch; a loser re-reads and
+    /// is the same or expires strictly later (`Overwrite::Always` replaces a later-expiring one
+    /// that was current when the save began). Concurrent writers: one wins each switch; a loser re-reads and
     /// tries again while its certificate is still the better one.
     pub async fn save(
         &self,
@@ -436,9 +437,9 @@ impl<S: CertStore> Layout<S> {
         files: &CertFiles,
         info: &CertInfo,
         origin: Origin,
-        force: bool,
+        overwrite: Overwrite,
     ) -> Result<SaveOutcome, StoreError> {
-        self.save_fenced(name, files, info, origin, force, &Fence::none()).await
+        self.save_fenced(name, files, info, origin, overwrite, &Fence::none()).await
     }
 
     /// `save` by the holder of the renewal lock `fence`: refused when a holder of a later
@@ -457,14 +458,14 @@ impl<S: CertStore> Layout<S> {
         files: &CertFiles,
         info: &CertInfo,
         origin: Origin,
-        force: bool,
+        overwrite: Overwrite,
         fence: &Fence,
     ) -> Result<SaveOutcome, StoreError> {
         check_name(name)?;
         let fencing = fence.counter();
         let expected = Expected { names: info.names.clone(), key: KeyKind::of_leaf(&files.cert) };
         let mut uploaded: Option<Uploaded> = None;
-        // `force` overrides only the certificate seen at the start, never one that another
+        // `Overwrite::Always` overrides only the certificate seen at the start, never one that another
         // writer stores while this save runs.
         let mut forced_over: Option<String> = None;
         for round in 1..=MAX_ROUNDS {
@@ -495,7 +496,7 @@ impl<S: CertStore> Layout<S> {
                 });
             }
             if let (Some((current, _)), Some(stored)) = (pointer.usable(), &standing) {
-                if round == 1 && force {
+                if round == 1 && overwrite == Overwrite::Always {
                     forced_over = Some(current.version.clone());
                 }
                 // An equal expiry is not worse: a re-issue within the same second replaces.
@@ -729,8 +730,8 @@ mod tests {
         Layout::new(DirStore::new(dir.path().join("share")), keep)
     }
 
-    async fn save(l: &Layout<DirStore>, pair: &CheckedPair, force: bool) -> SaveOutcome {
-        l.save("gradient", &CertFiles::from_pair(pair), &pair.info, Origin::Acme, force).await.unwrap()
+    async fn save(l: &Layout<DirStore>, pair: &CheckedPair, overwrite: Overwrite) -> SaveOutcome {
+        l.save("gradient", &CertFiles::from_pair(pair), &pair.info, Origin::Acme, overwrite).await.unwrap()
     }
 
     #[tokio::test]
@@ -739,7 +740,9 @@ mod tests {
         let l = layout(&dir, 5);
         assert!(l.read_current("gradient").await.unwrap().is_none());
         let pair = pair_expiring_in(90);
-        let SaveOutcome::Stored { version, replaced: None, pruned: 0 } = save(&l, &pair, false).await else {
+        let SaveOutcome::Stored { version, replaced: None, pruned: 0 } =
+            save(&l, &pair, Overwrite::IfNewer).await
+        else {
             panic!("first save stores")
         };
         let stored = l.read_current("gradient").await.unwrap().unwrap();
@@ -751,7 +754,7 @@ mod tests {
             String::from_utf8(l.store().get(&key("gradient", &version, META)).await.unwrap().unwrap().bytes)
                 .unwrap();
         assert!(!meta_text.contains("PRIVATE KEY"), "meta.json holds no key");
-        assert!(matches!(save(&l, &pair, false).await, SaveOutcome::AlreadyCurrent { .. }));
+        assert!(matches!(save(&l, &pair, Overwrite::IfNewer).await, SaveOutcome::AlreadyCurrent { .. }));
     }
 
     #[tokio::test]
@@ -760,14 +763,14 @@ mod tests {
         let l = layout(&dir, 5);
         let long = pair_expiring_in(90);
         let short = pair_expiring_in(30);
-        save(&l, &long, false).await;
-        assert!(matches!(save(&l, &short, false).await, SaveOutcome::Kept { .. }));
+        save(&l, &long, Overwrite::IfNewer).await;
+        assert!(matches!(save(&l, &short, Overwrite::IfNewer).await, SaveOutcome::Kept { .. }));
         assert_eq!(l.read_current("gradient").await.unwrap().unwrap().meta.serial, long.info.serial);
-        assert!(matches!(save(&l, &short, true).await, SaveOutcome::Stored { .. }));
+        assert!(matches!(save(&l, &short, Overwrite::Always).await, SaveOutcome::Stored { .. }));
         assert_eq!(l.read_current("gradient").await.unwrap().unwrap().meta.serial, short.info.serial);
         // The same expiry (a re-issue within the same second) is not worse.
         let twin = pair_expiring_in(30);
-        assert!(matches!(save(&l, &twin, false).await, SaveOutcome::Stored { .. }));
+        assert!(matches!(save(&l, &twin, Overwrite::IfNewer).await, SaveOutcome::Stored { .. }));
         // Nothing of the kept attempt is left behind.
         let versions: BTreeSet<String> = l
             .store()
@@ -788,7 +791,7 @@ mod tests {
         let mut last = None;
         for days in [30, 40, 50, 60] {
             let pair = pair_expiring_in(days);
-            let outcome = save(&l, &pair, false).await;
+            let outcome = save(&l, &pair, Overwrite::IfNewer).await;
             last = Some((pair, outcome));
         }
         let (pair, outcome) = last.unwrap();
@@ -805,7 +808,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let l = layout(&dir, 5);
         let pair = pair_expiring_in(90);
-        let SaveOutcome::Stored { version, .. } = save(&l, &pair, false).await else { panic!() };
+        let SaveOutcome::Stored { version, .. } = save(&l, &pair, Overwrite::IfNewer).await else { panic!() };
         l.store().put(&key("gradient", &version, CHAIN), b"junk".to_vec(), PutCondition::Any).await.unwrap();
         let err = l.read_current("gradient").await.unwrap_err().to_string();
         assert!(err.contains("chain.pem") && err.contains("SHA-256"), "{err}");
@@ -816,7 +819,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let l = layout(&dir, 5);
         let first = pair_expiring_in(30);
-        save(&l, &first, false).await;
+        save(&l, &first, Overwrite::IfNewer).await;
         let garbage = b"{\"format\": 1, \"version\": ".to_vec();
         l.store().put(&current_key("gradient"), garbage, PutCondition::Any).await.unwrap();
         assert!(matches!(l.read_pointer("gradient").await.unwrap(), Pointer::Unusable { .. }));
@@ -824,7 +827,8 @@ mod tests {
         assert!(l.read_current("gradient").await.unwrap().is_none());
         assert!(l.current_meta("gradient").await.unwrap().is_none());
         let second = pair_expiring_in(20);
-        let SaveOutcome::Stored { version, replaced: None, .. } = save(&l, &second, false).await else {
+        let SaveOutcome::Stored { version, replaced: None, .. } = save(&l, &second, Overwrite::IfNewer).await
+        else {
             panic!("the writer replaces the unusable pointer")
         };
         let stored = l.read_current("gradient").await.unwrap().unwrap();
@@ -837,7 +841,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let l = layout(&dir, 5);
         let pair = pair_expiring_in(30);
-        save(&l, &pair, false).await;
+        save(&l, &pair, Overwrite::IfNewer).await;
         let (mut current, _) = l.current("gradient").await.unwrap().unwrap();
         current.version = "../../locks".into();
         let body = serde_json::to_vec(&current).unwrap();
@@ -858,7 +862,7 @@ mod tests {
         };
         assert!(reason.contains("does not carry its sequence"), "{reason}");
         let next = pair_expiring_in(40);
-        assert!(matches!(save(&l, &next, false).await, SaveOutcome::Stored { .. }));
+        assert!(matches!(save(&l, &next, Overwrite::IfNewer).await, SaveOutcome::Stored { .. }));
         assert_eq!(l.read_current("gradient").await.unwrap().unwrap().meta.sequence, 2);
     }
 
@@ -867,14 +871,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let l = layout(&dir, 5);
         let old = pair_expiring_in(10);
-        save(&l, &old, false).await;
+        save(&l, &old, Overwrite::IfNewer).await;
         let (mut current, _) = l.current("gradient").await.unwrap().unwrap();
         current.not_after = OffsetDateTime::now_utc() + time::Duration::days(3650);
         let body = serde_json::to_vec(&current).unwrap();
         l.store().put(&current_key("gradient"), body, PutCondition::Any).await.unwrap();
         let renewed = pair_expiring_in(60);
         assert!(
-            matches!(save(&l, &renewed, false).await, SaveOutcome::Stored { .. }),
+            matches!(save(&l, &renewed, Overwrite::IfNewer).await, SaveOutcome::Stored { .. }),
             "judged by the stored leaf (10 days), not current.json"
         );
         assert_eq!(l.read_current("gradient").await.unwrap().unwrap().meta.serial, renewed.info.serial);
@@ -885,7 +889,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let l = layout(&dir, 5);
         let first = pair_expiring_in(90);
-        let SaveOutcome::Stored { version, .. } = save(&l, &first, false).await else { panic!() };
+        let SaveOutcome::Stored { version, .. } = save(&l, &first, Overwrite::IfNewer).await else {
+            panic!()
+        };
         // A writer of the bucket swaps in another key (and fixes up the sums to match).
         let stranger = pair_expiring_in(90);
         let key_pem = stranger.key_pem().as_bytes().to_vec();
@@ -903,7 +909,7 @@ mod tests {
             .await
             .unwrap();
         let shorter = pair_expiring_in(30);
-        assert!(matches!(save(&l, &shorter, false).await, SaveOutcome::Stored { .. }));
+        assert!(matches!(save(&l, &shorter, Overwrite::IfNewer).await, SaveOutcome::Stored { .. }));
         assert_eq!(l.read_current("gradient").await.unwrap().unwrap().meta.serial, shorter.info.serial);
     }
 
@@ -917,7 +923,8 @@ mod tests {
         for pair in pairs {
             let l = l.clone();
             tasks.push(tokio::spawn(async move {
-                l.save("gradient", &CertFiles::from_pair(&pair), &pair.info, Origin::Acme, false).await
+                l.save("gradient", &CertFiles::from_pair(&pair), &pair.info, Origin::Acme, Overwrite::IfNewer)
+                    .await
             }));
         }
         for t in tasks {

@@ -621,7 +621,7 @@ mod tests {
     #[tokio::test]
     async fn a_writer_whose_lease_was_taken_over_is_refused_before_it_switches() {
         use crate::store::testing::pair_expiring_in;
-        use crate::store::{CertFiles, Layout, Origin};
+        use crate::store::{CertFiles, Layout, Origin, Overwrite};
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(DirStore::new(dir.path()), 5);
         let ttl = Duration::from_secs(60);
@@ -632,7 +632,10 @@ mod tests {
         let pair = pair_expiring_in(90);
         let files = CertFiles::from_pair(&pair);
         // While the lease is ours the save confirms it and switches.
-        layout.save_fenced("gradient", &files, &pair.info, Origin::Acme, false, &fence).await.unwrap();
+        layout
+            .save_fenced("gradient", &files, &pair.info, Origin::Acme, Overwrite::IfNewer, &fence)
+            .await
+            .unwrap();
         // Another host takes it over (nothing stored by it yet: the counter alone cannot tell).
         let obj = layout.store().get(&key("gradient")).await.unwrap().unwrap();
         let mut theirs: LockRecord = serde_json::from_slice(&obj.bytes).unwrap();
@@ -645,7 +648,14 @@ mod tests {
             .unwrap();
         let newer = pair_expiring_in(91);
         let err = layout
-            .save_fenced("gradient", &CertFiles::from_pair(&newer), &newer.info, Origin::Acme, false, &fence)
+            .save_fenced(
+                "gradient",
+                &CertFiles::from_pair(&newer),
+                &newer.info,
+                Origin::Acme,
+                Overwrite::IfNewer,
+                &fence,
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");

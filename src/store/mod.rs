@@ -172,6 +172,19 @@ pub enum Origin {
     Files,
 }
 
+/// Whether a save may replace a stored certificate that expires later than the new one.
+/// The same certificate (same serial) is never stored twice either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overwrite {
+    /// Only when the new certificate expires no sooner: what every renewal does, so that a
+    /// slow host cannot replace a fresher certificate another host stored.
+    IfNewer,
+    /// Also over one that expires later, if it was current when the save began (`import
+    /// --force`: the operator replaces a certificate on purpose). One another writer stores
+    /// meanwhile still wins.
+    Always,
+}
+
 /// The shared store the configuration names: a bucket or a shared directory.
 #[derive(Debug, Clone)]
 pub enum Backend {
@@ -401,10 +414,11 @@ impl Storage {
 
     /// Stores a checked pair: the bucket first (when configured), then the local directory.
     pub async fn save(&self, name: &str, pair: &CheckedPair, origin: Origin) -> Result<Saved, StoreError> {
-        self.save_with(name, pair, origin, false).await
+        self.save_with(name, pair, origin, Overwrite::IfNewer).await
     }
 
-    /// `save`, and with `force` replace a stored certificate even if it expires later.
+    /// `save`, and with `Overwrite::Always` replace a stored certificate even if it expires
+    /// later.
     ///
     /// Pending uploads go first. When the bucket cannot be reached the pair is still
     /// installed locally and queued in `state_dir`; a refusal (credentials, missing bucket)
@@ -414,9 +428,9 @@ impl Storage {
         name: &str,
         pair: &CheckedPair,
         origin: Origin,
-        force: bool,
+        overwrite: Overwrite,
     ) -> Result<Saved, StoreError> {
-        self.save_fenced(name, pair, origin, force, &lock::Fence::none()).await
+        self.save_fenced(name, pair, origin, overwrite, &lock::Fence::none()).await
     }
 
     /// `save_with` by the holder of a renewal lock: the bucket refuses it when the lock was
@@ -427,7 +441,7 @@ impl Storage {
         name: &str,
         pair: &CheckedPair,
         origin: Origin,
-        force: bool,
+        overwrite: Overwrite,
         fence: &lock::Fence,
     ) -> Result<Saved, StoreError> {
         layout::check_name(name)?;
@@ -452,7 +466,7 @@ impl Storage {
         let stored = match self.layout().await {
             Ok(layout) => {
                 let layout = layout.expect("remote is configured");
-                layout.save_fenced(name, &files, &pair.info, origin, force, fence).await
+                layout.save_fenced(name, &files, &pair.info, origin, overwrite, fence).await
             }
             Err(e) => Err(e),
         };
@@ -489,7 +503,7 @@ impl Storage {
             Err(e @ (StoreError::Fenced { .. } | StoreError::LeaseLost { .. })) => Err(e),
             Err(e) => {
                 let live = self.live.write(name, pair).await?;
-                self.pending.queue(name, &files, &pair.info, origin, force, &e.to_string())?;
+                self.pending.queue(name, &files, &pair.info, origin, overwrite, &e.to_string())?;
                 if e.is_transient() {
                     tracing::warn!(
                         certificate = name,
@@ -646,7 +660,8 @@ impl Storage {
         let mut done = Vec::new();
         for record in records {
             let files = record.files();
-            let result = layout.save(&record.name, &files, &record.info, record.origin, record.force).await;
+            let result =
+                layout.save(&record.name, &files, &record.info, record.origin, record.overwrite()).await;
             if result.is_ok() {
                 self.pending.remove(&record.name, &record.info.serial)?;
             }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::layout::CertFiles;
-use super::{Origin, StoreError};
+use super::{Origin, Overwrite, StoreError};
 use crate::bundle::CertInfo;
 use crate::private_file::write_private_atomic;
 
@@ -28,7 +28,8 @@ pub(super) struct Record {
     format: u32,
     pub name: String,
     pub origin: Origin,
-    pub force: bool,
+    /// `Overwrite::Always` as stored on disk (the record format predates the enum).
+    force: bool,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     pub info: CertInfo,
@@ -41,6 +42,11 @@ pub(super) struct Record {
 }
 
 impl Record {
+    /// What the save that queued it allowed, for the upload that finishes it.
+    pub fn overwrite(&self) -> Overwrite {
+        if self.force { Overwrite::Always } else { Overwrite::IfNewer }
+    }
+
     pub fn files(&self) -> CertFiles {
         CertFiles {
             privkey: self.privkey.as_bytes().to_vec(),
@@ -82,14 +88,14 @@ impl PendingDir {
         files: &CertFiles,
         info: &CertInfo,
         origin: Origin,
-        force: bool,
+        overwrite: Overwrite,
         error: &str,
     ) -> Result<(), StoreError> {
         let path = self.path(name);
         if let Ok(Some(existing)) = Self::read(&path)
             && existing.info.serial != info.serial
             && existing.info.not_after > info.not_after
-            && !force
+            && overwrite == Overwrite::IfNewer
         {
             tracing::warn!(
                 certificate = name,
@@ -102,7 +108,7 @@ impl PendingDir {
             format: FORMAT,
             name: name.to_string(),
             origin,
-            force,
+            force: overwrite == Overwrite::Always,
             created_at: OffsetDateTime::now_utc(),
             info: info.clone(),
             last_error: error.to_string(),
@@ -174,7 +180,16 @@ mod tests {
         let long = pair_expiring_in(90);
         let short = pair_expiring_in(30);
         let q = |p: &crate::bundle::CheckedPair| {
-            pending.queue("gradient", &CertFiles::from_pair(p), &p.info, Origin::Acme, false, "down").unwrap()
+            pending
+                .queue(
+                    "gradient",
+                    &CertFiles::from_pair(p),
+                    &p.info,
+                    Origin::Acme,
+                    Overwrite::IfNewer,
+                    "down",
+                )
+                .unwrap()
         };
         q(&long);
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;

@@ -9,14 +9,13 @@
 //! change to it through RFC 2136, so Pebble validates a real issuance through this adapter.
 
 use crate::conformance;
-use crate::contract;
 use crate::support;
 
 use std::time::Duration;
 
-use contract::{Change, Fake, Reply, pairs, param, query};
 use serde_json::{Map, Value, json};
 use support::HttpRequest;
+use support::fake_api::{self, Change, FakeApi, Reply, param};
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_cloudns::{ClouDns, TTLS, User};
@@ -58,9 +57,9 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
     if request.target.contains(PASSWORD) {
         state.password_in_url = true;
     }
-    let mut params = query(&request.target);
+    let mut params = request.query();
     if request.method == "POST" {
-        params.extend(pairs(&request.body));
+        params.extend(fake_api::query_pairs(&request.body));
     }
     let p = |k: &str| param(&params, k).map(str::to_string);
     let main = p("auth-id").as_deref() == Some(AUTH_ID);
@@ -72,10 +71,8 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
             failed("Invalid authentication, incorrect auth-id or auth-password.")
         };
     }
-    let Some(method) = contract::path(request)
-        .strip_prefix("/dns/")
-        .and_then(|m| m.strip_suffix(".json"))
-        .map(str::to_string)
+    let Some(method) =
+        request.path().strip_prefix("/dns/").and_then(|m| m.strip_suffix(".json")).map(str::to_string)
     else {
         return (Reply::text(404, "text/html", "Not Found"), Vec::new());
     };
@@ -134,7 +131,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
             };
             state.next_id += 1;
             let record = Record { id: state.next_id, zone: zone.clone(), host, value, ttl };
-            let change = Change::Add { fqdn: full_name(&record), value: record.value.clone() };
+            let change = Change::add(full_name(&record), record.value.clone());
             state.records.push(record);
             (
                 Reply::json(
@@ -156,7 +153,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
                     200,
                     json!({"status": "Success", "statusDescription": "The record was deleted successfully."}),
                 ),
-                vec![Change::Remove { fqdn: full_name(&record), value: record.value }],
+                vec![Change::remove(full_name(&record), record.value)],
             )
         }
         _ => failed("Invalid method."),
@@ -172,10 +169,10 @@ fn values(state: &State, fqdn: &str) -> Vec<String> {
         .collect()
 }
 
-async fn fake(zones: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> Fake<State> {
+async fn fake(zones: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> FakeApi<State> {
     let state =
         State { zones: zones.iter().map(|z| (z.to_string(), "master")).collect(), ..Default::default() };
-    Fake::start(state, bind, route).await
+    FakeApi::start(state, bind, fake_api::with_changes(route)).await
 }
 
 fn adapter(url: &str, user: User, password: &str) -> ClouDns {
@@ -201,7 +198,7 @@ async fn cloudns_conformance() {
     conformance::records(&subject).await;
     let seen = api.seen();
     assert!(seen.iter().all(|s| s.starts_with("POST /dns/")), "{seen:#?}");
-    assert!(!api.state.lock().unwrap().password_in_url, "the password travelled in a URL");
+    assert!(!api.state().password_in_url, "the password travelled in a URL");
     conformance::auth_failure(
         &adapter(&api.url, main_user(), "wrong-pa55"),
         &fqdn,
@@ -225,7 +222,7 @@ async fn cloudns_conformance() {
 async fn cloudns_sub_user_pages_and_ttls() {
     let api = fake(&["example.com", "other.org"], None).await;
     {
-        let mut state = api.state.lock().unwrap();
+        let mut state = api.state();
         state.sub_zones = vec!["example.com".into()];
         for i in 0..150 {
             state.records.push(Record {
@@ -249,14 +246,14 @@ async fn cloudns_sub_user_pages_and_ttls() {
     // Present again: found on the second page, not added twice.
     p.present(&record).await.unwrap();
     {
-        let state = api.state.lock().unwrap();
+        let state = api.state();
         let ours: Vec<&Record> = state.records.iter().filter(|r| r.value == "ours").collect();
         assert_eq!(ours.len(), 1);
         assert_eq!(ours[0].ttl, 300, "120 s is raised to the next accepted TTL");
     }
     assert!(api.seen().len() >= 4);
     p.cleanup(&record).await.unwrap();
-    assert_eq!(api.state.lock().unwrap().records.len(), 150, "only our value was removed");
+    assert_eq!(api.state().records.len(), 150, "only our value was removed");
 
     // A zone the sub-user may not see is not found.
     record.fqdn = "_acme-challenge.other.org.".into();
@@ -269,19 +266,19 @@ async fn cloudns_sub_user_pages_and_ttls() {
 #[tokio::test]
 async fn cloudns_refuses_a_slave_zone() {
     let api = fake(&[], None).await;
-    api.state.lock().unwrap().zones.push(("example.net".into(), "slave"));
+    api.state().zones.push(("example.net".into(), "slave"));
     let record = conformance::record("_acme-challenge.example.net.", &None, "v");
     let err = adapter(&api.url, main_user(), PASSWORD).present(&record).await.unwrap_err();
     assert!(err.to_string().contains("slave"), "{err}");
-    assert!(api.state.lock().unwrap().records.is_empty());
+    assert!(api.state().records.is_empty());
 }
 
 /// The installer's settings reach the adapter.
 #[tokio::test]
 async fn cloudns_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let password = contract::temp_secret(dir.path(), "cloudns.password", PASSWORD);
-    let (warnings, provider) = contract::installer(
+    let password = fake_api::temp_secret(dir.path(), "cloudns.password", PASSWORD);
+    let (warnings, provider) = fake_api::installer(
         "cloudns",
         &format!(
             "CLOUDNS_AUTH_ID = \"{AUTH_ID}\", CLOUDNS_AUTH_PASSWORD_FILE = \"{password}\", CLOUDNS_TTL = \"60\", CLOUDNS_HTTP_TIMEOUT = \"10\""
@@ -292,9 +289,9 @@ async fn cloudns_installer_settings() {
     assert!(matches!(provider, Provider::ClouDns(_)));
     assert!(provider.describe().contains("api.cloudns.net"));
     let err =
-        contract::installer("cloudns", &format!("CLOUDNS_AUTH_PASSWORD_FILE = \"{password}\"")).unwrap_err();
+        fake_api::installer("cloudns", &format!("CLOUDNS_AUTH_PASSWORD_FILE = \"{password}\"")).unwrap_err();
     assert!(err.contains("CLOUDNS_AUTH_ID") && err.contains("CLOUDNS_SUB_AUTH_ID"), "{err}");
-    let err = contract::installer(
+    let err = fake_api::installer(
         "cloudns",
         &format!("CLOUDNS_AUTH_ID = \"admin\", CLOUDNS_AUTH_PASSWORD_FILE = \"{password}\""),
     )
@@ -306,17 +303,17 @@ async fn cloudns_installer_settings() {
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloudns_issue_through_pebble_validating_bind() {
-    let stack = contract::stack();
-    let api = fake(&["gradient.example.com"], Some(contract::bind(&stack))).await;
-    let password = contract::secret_file(&stack, "cloudns.password", PASSWORD);
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["gradient.example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let password = fake_api::secret_file(&stack, "cloudns.password", PASSWORD);
     let table = format!(
         "provider = \"cloudns\"\napi_url = \"{}/dns\"\nauth_id = {AUTH_ID}\nauth_password_file = \"{}\"",
         api.url,
         password.display()
     );
-    contract::issue(&stack, "cloudns.toml", &table, &[PASSWORD]);
+    fake_api::issue_through(&stack, &table, &[PASSWORD]);
     let seen = api.seen();
     assert_eq!(seen.iter().filter(|s| s.contains("/add-record.json")).count(), 2, "{seen:#?}");
     assert_eq!(seen.iter().filter(|s| s.contains("/delete-record.json")).count(), 2, "{seen:#?}");
-    assert!(api.state.lock().unwrap().records.is_empty());
+    assert!(api.state().records.is_empty());
 }

@@ -12,14 +12,13 @@
 //! Pebble validates a real issuance through this adapter.
 
 use crate::conformance;
-use crate::contract;
 use crate::support;
 
 use std::time::Duration;
 
-use contract::{Change, Fake, Reply, header, param, query};
 use serde_json::{Value, json};
 use support::HttpRequest;
+use support::fake_api::{self, Change, FakeApi, Reply, param};
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord, txt_text};
 use wildcert_dns_dnsmadeeasy::DnsMadeEasy;
@@ -65,16 +64,16 @@ fn record_json(r: &Record) -> Value {
 }
 
 fn authenticated(request: &HttpRequest) -> Result<(), &'static str> {
-    if header(request, "x-dnsme-apikey") != Some(KEY) {
+    if request.header("x-dnsme-apikey") != Some(KEY) {
         return Err("API key not found");
     }
-    let date = header(request, "x-dnsme-requestdate").ok_or("Missing request date")?;
+    let date = request.header("x-dnsme-requestdate").ok_or("Missing request date")?;
     let sent = time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc2822)
         .map_err(|_| "Invalid request date")?;
     if (time::OffsetDateTime::now_utc() - sent).abs() > time::Duration::minutes(5) {
         return Err("Request sent with date header too far out of sync");
     }
-    if header(request, "x-dnsme-hmac") != Some(hex_hmac_sha1(SECRET, date).as_str()) {
+    if request.header("x-dnsme-hmac") != Some(hex_hmac_sha1(SECRET, date).as_str()) {
         return Err("HMAC validation failed");
     }
     Ok(())
@@ -88,9 +87,9 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
         return error(400, "Rate limit exceeded");
     }
     state.requests_left -= 1;
-    let path = contract::path(request).to_string();
+    let path = request.path().to_string();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let q = query(&request.target);
+    let q = request.query();
     match (request.method.as_str(), parts.as_slice()) {
         ("GET", ["V2.0", "dns", "managed", "name"]) => {
             let name = param(&q, "domainname").unwrap_or_default();
@@ -135,7 +134,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
                 name: body["name"].as_str().unwrap().into(),
                 value: body["value"].as_str().unwrap().into(),
             };
-            let change = Change::Add { fqdn: fqdn(state, &record), value: txt_text(&record.value) };
+            let change = Change::add(fqdn(state, &record), txt_text(&record.value));
             let reply = Reply::json(201, record_json(&record));
             state.records.push(record);
             (reply, vec![change])
@@ -145,7 +144,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
             match state.records.iter().position(|r| r.id == record && r.domain == id) {
                 Some(i) => {
                     let r = state.records.remove(i);
-                    let change = Change::Remove { fqdn: fqdn(state, &r), value: txt_text(&r.value) };
+                    let change = Change::remove(fqdn(state, &r), txt_text(&r.value));
                     (Reply::json(200, Value::Null), vec![change])
                 }
                 None => error(404, "Record not found"),
@@ -164,14 +163,14 @@ fn values(state: &State, name: &str) -> Vec<String> {
         .collect()
 }
 
-async fn fake(domains: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> Fake<State> {
+async fn fake(domains: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> FakeApi<State> {
     let state = State {
         domains: domains.iter().enumerate().map(|(i, d)| (1_119_443 + i as u64, d.to_string())).collect(),
         records: Vec::new(),
         next_id: 66_000_000,
         requests_left: 150,
     };
-    Fake::start(state, bind, route).await
+    FakeApi::start(state, bind, fake_api::with_changes(route)).await
 }
 
 fn adapter(url: &str, secret: &str) -> DnsMadeEasy {
@@ -193,7 +192,7 @@ async fn dnsmadeeasy_conformance() {
     };
     conformance::records(&subject).await;
     // The checks below need more calls than are left of one rate-limit window.
-    api.state.lock().unwrap().requests_left = 1000;
+    api.state().requests_left = 1000;
     conformance::auth_failure(
         &adapter(&api.url, "wrong-secret"),
         &fqdn,
@@ -218,22 +217,22 @@ async fn dnsmadeeasy_quotes_values_and_respects_the_rate_limit() {
         raw: None,
     };
     p.present(&record).await.unwrap();
-    assert_eq!(api.state.lock().unwrap().records[0].value, "\"ours\"");
-    assert_eq!(api.state.lock().unwrap().records[0].name, "_acme-challenge");
-    api.state.lock().unwrap().requests_left = 0;
+    assert_eq!(api.state().records[0].value, "\"ours\"");
+    assert_eq!(api.state().records[0].name, "_acme-challenge");
+    api.state().requests_left = 0;
     let err = p.cleanup(&record).await.unwrap_err();
     assert!(err.is_transient() && err.to_string().contains("rate limit"), "{err}");
-    api.state.lock().unwrap().requests_left = 10;
+    api.state().requests_left = 10;
     p.cleanup(&record).await.unwrap();
-    assert!(api.state.lock().unwrap().records.is_empty());
+    assert!(api.state().records.is_empty());
 }
 
 /// The installer's settings reach the adapter; DNSMADEEASY_SANDBOX picks the sandbox.
 #[tokio::test]
 async fn dnsmadeeasy_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let secret = contract::temp_secret(dir.path(), "dme.secret", SECRET);
-    let (warnings, provider) = contract::installer(
+    let secret = fake_api::temp_secret(dir.path(), "dme.secret", SECRET);
+    let (warnings, provider) = fake_api::installer(
         "dnsmadeeasy",
         &format!(
             "DNSMADEEASY_API_KEY = \"{KEY}\", DNSMADEEASY_API_SECRET_FILE = \"{secret}\", DNSMADEEASY_SANDBOX = \"true\", DNSMADEEASY_TTL = \"120\""
@@ -243,7 +242,7 @@ async fn dnsmadeeasy_installer_settings() {
     assert!(warnings.iter().any(|w| w.contains("DNSMADEEASY_TTL has no effect")), "{warnings:?}");
     assert!(matches!(provider, Provider::DnsMadeEasy(_)));
     assert!(provider.describe().contains("api.sandbox.dnsmadeeasy.com"), "{}", provider.describe());
-    let err = contract::installer("dnsmadeeasy", &format!("DNSMADEEASY_API_KEY = \"{KEY}\"")).unwrap_err();
+    let err = fake_api::installer("dnsmadeeasy", &format!("DNSMADEEASY_API_KEY = \"{KEY}\"")).unwrap_err();
     assert!(err.contains("api_secret"), "{err}");
 }
 
@@ -251,19 +250,19 @@ async fn dnsmadeeasy_installer_settings() {
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dnsmadeeasy_issue_through_pebble_validating_bind() {
-    let stack = contract::stack();
-    let api = fake(&["gradient.example.com"], Some(contract::bind(&stack))).await;
-    let key = contract::secret_file(&stack, "dme.key", KEY);
-    let secret = contract::secret_file(&stack, "dme.secret", SECRET);
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["gradient.example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let key = fake_api::secret_file(&stack, "dme.key", KEY);
+    let secret = fake_api::secret_file(&stack, "dme.secret", SECRET);
     let table = format!(
         "provider = \"dnsmadeeasy\"\napi_url = \"{}/V2.0\"\napi_key_file = \"{}\"\napi_secret_file = \"{}\"",
         api.url,
         key.display(),
         secret.display()
     );
-    contract::issue(&stack, "dnsmadeeasy.toml", &table, &[KEY, SECRET]);
+    fake_api::issue_through(&stack, &table, &[KEY, SECRET]);
     let seen = api.seen();
     assert_eq!(seen.iter().filter(|s| s.starts_with("POST ")).count(), 2, "{seen:#?}");
     assert_eq!(seen.iter().filter(|s| s.starts_with("DELETE ")).count(), 2, "{seen:#?}");
-    assert!(api.state.lock().unwrap().records.is_empty());
+    assert!(api.state().records.is_empty());
 }

@@ -10,14 +10,13 @@
 //! RFC 2136, so Pebble validates a real issuance through this adapter.
 
 use crate::conformance;
-use crate::contract;
 use crate::support;
 
 use std::time::Duration;
 
-use contract::{Change, Fake, Reply, pairs, param, query};
 use serde_json::{Value, json};
 use support::HttpRequest;
+use support::fake_api::{self, Change, FakeApi, Reply, param};
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord};
 use wildcert_dns_dreamhost::DreamHost;
@@ -49,9 +48,9 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
     if request.target.contains(KEY) {
         state.key_in_url = true;
     }
-    let mut params = query(&request.target);
+    let mut params = request.query();
     if request.method == "POST" {
-        params.extend(pairs(&request.body));
+        params.extend(fake_api::query_pairs(&request.body));
     }
     let p = |k: &str| param(&params, k).unwrap_or_default().to_string();
     match param(&params, "key") {
@@ -96,7 +95,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
                 }
                 state.records.push(Record { zone, record: name.clone(), value: value.clone() });
                 let (reply, _) = result(true, json!("record_added"));
-                (reply, vec![Change::Add { fqdn: format!("{name}."), value }])
+                (reply, vec![Change::add(format!("{name}."), value)])
             } else {
                 let Some(i) = at else {
                     let known = state.records.iter().any(|r| r.record == name);
@@ -104,7 +103,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
                 };
                 state.records.remove(i);
                 let (reply, _) = result(true, json!("record_removed"));
-                (reply, vec![Change::Remove { fqdn: format!("{name}."), value }])
+                (reply, vec![Change::remove(format!("{name}."), value)])
             }
         }
         _ => result(false, json!("no_cmd")),
@@ -120,13 +119,13 @@ fn values(state: &State, name: &str) -> Vec<String> {
         .collect()
 }
 
-async fn fake(zones: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> Fake<State> {
+async fn fake(zones: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> FakeApi<State> {
     let state = State {
         zones: zones.iter().map(|z| z.to_string()).collect(),
         calls_left: 10_000,
         ..Default::default()
     };
-    Fake::start(state, bind, route).await
+    FakeApi::start(state, bind, fake_api::with_changes(route)).await
 }
 
 fn adapter(url: &str, key: &str) -> DreamHost {
@@ -146,7 +145,7 @@ async fn dreamhost_conformance() {
         secrets: vec![KEY.into()],
     };
     conformance::records(&subject).await;
-    assert!(!api.state.lock().unwrap().key_in_url, "the key travelled in a URL");
+    assert!(!api.state().key_in_url, "the key travelled in a URL");
     conformance::auth_failure(
         &adapter(&api.url, "WRONGKEY0000"),
         &fqdn,
@@ -165,7 +164,7 @@ async fn dreamhost_unknown_zone_and_rate_limit() {
     let p = adapter(&api.url, KEY);
     let err = p.present(&conformance::record("_acme-challenge.example.org.", &None, "v")).await.unwrap_err();
     assert!(matches!(err, ProviderError::ZoneNotFound { .. }), "{err}");
-    api.state.lock().unwrap().calls_left = 0;
+    api.state().calls_left = 0;
     let record = TxtRecord {
         fqdn: "_acme-challenge.example.com.".into(),
         zone: None,
@@ -181,8 +180,8 @@ async fn dreamhost_unknown_zone_and_rate_limit() {
 #[tokio::test]
 async fn dreamhost_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let key = contract::temp_secret(dir.path(), "dreamhost.key", KEY);
-    let (warnings, provider) = contract::installer(
+    let key = fake_api::temp_secret(dir.path(), "dreamhost.key", KEY);
+    let (warnings, provider) = fake_api::installer(
         "dreamhost",
         &format!("DREAMHOST_API_KEY_FILE = \"{key}\", DREAMHOST_PROPAGATION_TIMEOUT = \"3600\""),
     )
@@ -193,7 +192,7 @@ async fn dreamhost_installer_settings() {
     );
     assert!(matches!(provider, Provider::DreamHost(_)));
     assert!(provider.describe().contains("api.dreamhost.com"));
-    let err = contract::installer("dreamhost", "DREAMHOST_TTL = \"300\"").unwrap_err();
+    let err = fake_api::installer("dreamhost", "DREAMHOST_TTL = \"300\"").unwrap_err();
     assert!(err.contains("api_key"), "{err}");
 }
 
@@ -201,13 +200,13 @@ async fn dreamhost_installer_settings() {
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dreamhost_issue_through_pebble_validating_bind() {
-    let stack = contract::stack();
-    let api = fake(&["gradient.example.com"], Some(contract::bind(&stack))).await;
-    let key = contract::secret_file(&stack, "dreamhost.key", KEY);
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["gradient.example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let key = fake_api::secret_file(&stack, "dreamhost.key", KEY);
     let table =
         format!("provider = \"dreamhost\"\napi_url = \"{}\"\napi_key_file = \"{}\"", api.url, key.display());
-    contract::issue(&stack, "dreamhost.toml", &table, &[KEY]);
-    let state = api.state.lock().unwrap();
+    fake_api::issue_through(&stack, &table, &[KEY]);
+    let state = api.state();
     assert!(state.records.is_empty());
     assert!(!state.key_in_url);
 }

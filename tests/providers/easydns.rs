@@ -11,15 +11,14 @@
 //! issuance through this adapter.
 
 use crate::conformance;
-use crate::contract;
 use crate::support;
 
 use std::time::Duration;
 
 use base64::Engine;
-use contract::{Change, Fake, Reply, header, param, query};
 use serde_json::{Value, json};
 use support::HttpRequest;
+use support::fake_api::{self, Change, FakeApi, Reply, param};
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_easydns::EasyDns;
@@ -63,14 +62,14 @@ fn record_json(r: &Record) -> Value {
 fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
     let expected =
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{TOKEN}:{KEY}")));
-    if header(request, "authorization") != Some(expected.as_str()) {
+    if request.header("authorization") != Some(expected.as_str()) {
         return error(401, "The token or key is invalid.");
     }
-    let q = query(&request.target);
+    let q = request.query();
     if param(&q, "format") != Some("json") {
         return (Reply::text(200, "text/xml", "<response/>"), Vec::new());
     }
-    let path = contract::path(request).to_string();
+    let path = request.path().to_string();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let known = |d: &str| state.domains.iter().any(|x| x == d);
     match (request.method.as_str(), parts.as_slice()) {
@@ -101,7 +100,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
                 host: body["host"].as_str().unwrap().into(),
                 rdata: body["rdata"].as_str().unwrap().into(),
             };
-            let change = Change::Add { fqdn: fqdn(&r), value: r.rdata.clone() };
+            let change = Change::add(fqdn(&r), r.rdata.clone());
             let reply = Reply::json(
                 201,
                 json!({"msg": "OK", "tm": 1_764_734_400, "data": record_json(&r), "status": 201}),
@@ -118,7 +117,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
                         200,
                         json!({"msg": "OK", "tm": 1_764_734_400, "data": {"domain": d, "id": id.to_string()}, "status": 200}),
                     );
-                    (reply, vec![Change::Remove { fqdn: fqdn(&r), value: r.rdata }])
+                    (reply, vec![Change::remove(fqdn(&r), r.rdata)])
                 }
                 None => error(404, "record not found"),
             }
@@ -131,14 +130,14 @@ fn values(state: &State, name: &str) -> Vec<String> {
     state.records.iter().filter(|r| fqdn(r).eq_ignore_ascii_case(name)).map(|r| r.rdata.clone()).collect()
 }
 
-async fn fake(domains: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> Fake<State> {
+async fn fake(domains: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> FakeApi<State> {
     let state = State {
         domains: domains.iter().map(|d| d.to_string()).collect(),
         records: Vec::new(),
         next_id: 70_000,
         max: 1000,
     };
-    Fake::start(state, bind, route).await
+    FakeApi::start(state, bind, fake_api::with_changes(route)).await
 }
 
 fn adapter(url: &str, key: &str) -> EasyDns {
@@ -175,7 +174,7 @@ async fn easydns_conformance() {
 async fn easydns_pages_and_cleanup_after_restart() {
     let api = fake(&["example.com"], None).await;
     {
-        let mut state = api.state.lock().unwrap();
+        let mut state = api.state();
         state.max = 5;
         for i in 0..12 {
             state.records.push(Record {
@@ -196,12 +195,12 @@ async fn easydns_pages_and_cleanup_after_restart() {
     adapter(&api.url, KEY).present(&record).await.unwrap();
     adapter(&api.url, KEY).present(&record).await.unwrap();
     assert_eq!(
-        api.state.lock().unwrap().records.iter().filter(|r| r.rdata == "ours").count(),
+        api.state().records.iter().filter(|r| r.rdata == "ours").count(),
         1,
         "found on the third page"
     );
     adapter(&api.url, KEY).cleanup(&record).await.unwrap();
-    let state = api.state.lock().unwrap();
+    let state = api.state();
     assert_eq!(state.records.len(), 12);
     assert!(state.records.iter().all(|r| r.rdata != "ours"));
 }
@@ -210,8 +209,8 @@ async fn easydns_pages_and_cleanup_after_restart() {
 #[tokio::test]
 async fn easydns_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let key = contract::temp_secret(dir.path(), "easydns.key", KEY);
-    let (warnings, provider) = contract::installer(
+    let key = fake_api::temp_secret(dir.path(), "easydns.key", KEY);
+    let (warnings, provider) = fake_api::installer(
         "easydns",
         &format!("EASYDNS_TOKEN = \"{TOKEN}\", EASYDNS_KEY_FILE = \"{key}\", EASYDNS_ENDPOINT = \"https://sandbox.rest.easydns.net\", EASYDNS_SEQUENCE_INTERVAL = \"60\""),
     )
@@ -219,7 +218,7 @@ async fn easydns_installer_settings() {
     assert!(warnings.iter().any(|w| w.contains("EASYDNS_SEQUENCE_INTERVAL has no effect")), "{warnings:?}");
     assert!(matches!(provider, Provider::EasyDns(_)));
     assert!(provider.describe().contains("sandbox.rest.easydns.net"));
-    let err = contract::installer("easydns", &format!("EASYDNS_KEY_FILE = \"{key}\"")).unwrap_err();
+    let err = fake_api::installer("easydns", &format!("EASYDNS_KEY_FILE = \"{key}\"")).unwrap_err();
     assert!(err.contains("token"), "{err}");
 }
 
@@ -227,19 +226,19 @@ async fn easydns_installer_settings() {
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn easydns_issue_through_pebble_validating_bind() {
-    let stack = contract::stack();
-    let api = fake(&["example.com"], Some(contract::bind(&stack))).await;
-    let token = contract::secret_file(&stack, "easydns.token", TOKEN);
-    let key = contract::secret_file(&stack, "easydns.key", KEY);
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let token = fake_api::secret_file(&stack, "easydns.token", TOKEN);
+    let key = fake_api::secret_file(&stack, "easydns.key", KEY);
     let table = format!(
         "provider = \"easydns\"\napi_url = \"{}\"\ntoken_file = \"{}\"\nkey_file = \"{}\"",
         api.url,
         token.display(),
         key.display()
     );
-    contract::issue(&stack, "easydns.toml", &table, &[TOKEN, KEY]);
+    fake_api::issue_through(&stack, &table, &[TOKEN, KEY]);
     let seen = api.seen();
     assert_eq!(seen.iter().filter(|s| s.starts_with("PUT ")).count(), 2, "{seen:#?}");
     assert_eq!(seen.iter().filter(|s| s.starts_with("DELETE ")).count(), 2, "{seen:#?}");
-    assert!(api.state.lock().unwrap().records.is_empty());
+    assert!(api.state().records.is_empty());
 }

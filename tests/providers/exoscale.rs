@@ -13,15 +13,14 @@
 //! this adapter.
 
 use crate::conformance;
-use crate::contract;
 use crate::support;
 
 use std::time::Duration;
 
 use base64::Engine;
-use contract::{Change, Fake, Reply, header};
 use serde_json::{Value, json};
 use support::HttpRequest;
+use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_exoscale::Exoscale;
@@ -49,7 +48,7 @@ struct State {
 }
 
 fn signed(request: &HttpRequest) -> Result<(), &'static str> {
-    let value = header(request, "authorization").ok_or("missing Authorization")?;
+    let value = request.header("authorization").ok_or("missing Authorization")?;
     let rest = value.strip_prefix("EXO2-HMACSHA256 ").ok_or("unknown scheme")?;
     let field = |name: &str| rest.split(',').find_map(|p| p.strip_prefix(&format!("{name}=")));
     if field("credential") != Some(KEY) {
@@ -59,7 +58,7 @@ fn signed(request: &HttpRequest) -> Result<(), &'static str> {
     if expires < time::OffsetDateTime::now_utc().unix_timestamp() {
         return Err("expired signature");
     }
-    let message = format!("{} {}\n{}\n\n\n{expires}", request.method, contract::path(request), request.body);
+    let message = format!("{} {}\n{}\n\n\n{expires}", request.method, request.path(), request.body);
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET.as_bytes());
     let expected = base64::engine::general_purpose::STANDARD
         .encode(aws_lc_rs::hmac::sign(&key, message.as_bytes()).as_ref());
@@ -85,7 +84,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
     if let Err(why) = signed(request) {
         return (Reply::json(403, json!({"message": why})), Vec::new());
     }
-    let path = contract::path(request).to_string();
+    let path = request.path().to_string();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let known = |id: &str| state.domains.iter().any(|(d, _)| d == id);
     match (request.method.as_str(), parts.as_slice()) {
@@ -115,7 +114,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
                 name: body["name"].as_str().unwrap().into(),
                 content: body["content"].as_str().unwrap().into(),
             };
-            let change = Change::Add { fqdn: fqdn(state, &r), value: r.content.clone() };
+            let change = Change::add(fqdn(state, &r), r.content.clone());
             let op = operation(state, &r.id.clone());
             state.records.push(r);
             (Reply::json(200, op), vec![change])
@@ -125,7 +124,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
                 return (Reply::json(404, json!({"message": "record not found"})), Vec::new());
             };
             let r = state.records.remove(i);
-            let change = Change::Remove { fqdn: fqdn(state, &r), value: r.content.clone() };
+            let change = Change::remove(fqdn(state, &r), r.content.clone());
             let op = operation(state, &r.id);
             (Reply::json(200, op), vec![change])
         }
@@ -150,7 +149,7 @@ fn values(state: &State, name: &str) -> Vec<String> {
         .collect()
 }
 
-async fn fake(domains: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> Fake<State> {
+async fn fake(domains: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> FakeApi<State> {
     let state = State {
         domains: domains
             .iter()
@@ -159,7 +158,7 @@ async fn fake(domains: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> 
             .collect(),
         ..Default::default()
     };
-    Fake::start(state, bind, route).await
+    FakeApi::start(state, bind, fake_api::with_changes(route)).await
 }
 
 fn adapter(url: &str, secret: &str) -> Exoscale {
@@ -182,7 +181,7 @@ async fn exoscale_conformance() {
     };
     conformance::records(&subject).await;
     {
-        let state = api.state.lock().unwrap();
+        let state = api.state();
         assert!(state.polls >= 2, "operations were not polled");
         // Everything the suite presented was cleaned up.
         assert!(state.records.is_empty());
@@ -210,7 +209,7 @@ async fn exoscale_picks_the_longest_domain() {
         raw: None,
     };
     adapter(&api.url, SECRET).present(&record).await.unwrap();
-    let state = api.state.lock().unwrap();
+    let state = api.state();
     assert_eq!(state.records.len(), 1);
     assert_eq!(state.records[0].name, "_acme-challenge");
     assert_eq!(state.records[0].domain, state.domains[1].0);
@@ -220,8 +219,8 @@ async fn exoscale_picks_the_longest_domain() {
 #[tokio::test]
 async fn exoscale_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let secret = contract::temp_secret(dir.path(), "exoscale.secret", SECRET);
-    let (warnings, provider) = contract::installer(
+    let secret = fake_api::temp_secret(dir.path(), "exoscale.secret", SECRET);
+    let (warnings, provider) = fake_api::installer(
         "exoscale",
         &format!("EXOSCALE_API_KEY = \"{KEY}\", EXOSCALE_API_SECRET_FILE = \"{secret}\", EXOSCALE_ENDPOINT = \"https://api.exoscale.com/v1\", EXOSCALE_TTL = \"60\""),
     )
@@ -229,7 +228,7 @@ async fn exoscale_installer_settings() {
     assert!(warnings.iter().any(|w| w.contains("retired v1 API")), "{warnings:?}");
     assert!(matches!(provider, Provider::Exoscale(_)));
     assert!(provider.describe().contains("https://api-ch-gva-2.exoscale.com/v2"), "{}", provider.describe());
-    let err = contract::installer("exoscale", &format!("EXOSCALE_API_KEY = \"{KEY}\"")).unwrap_err();
+    let err = fake_api::installer("exoscale", &format!("EXOSCALE_API_KEY = \"{KEY}\"")).unwrap_err();
     assert!(err.contains("api_secret"), "{err}");
 }
 
@@ -237,19 +236,19 @@ async fn exoscale_installer_settings() {
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exoscale_issue_through_pebble_validating_bind() {
-    let stack = contract::stack();
-    let api = fake(&["gradient.example.com"], Some(contract::bind(&stack))).await;
-    let key = contract::secret_file(&stack, "exoscale.key", KEY);
-    let secret = contract::secret_file(&stack, "exoscale.secret", SECRET);
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["gradient.example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let key = fake_api::secret_file(&stack, "exoscale.key", KEY);
+    let secret = fake_api::secret_file(&stack, "exoscale.secret", SECRET);
     let table = format!(
         "provider = \"exoscale\"\napi_url = \"{}/v2\"\napi_key_file = \"{}\"\napi_secret_file = \"{}\"",
         api.url,
         key.display(),
         secret.display()
     );
-    contract::issue(&stack, "exoscale.toml", &table, &[SECRET]);
+    fake_api::issue_through(&stack, &table, &[SECRET]);
     let seen = api.seen();
     assert_eq!(seen.iter().filter(|s| s.starts_with("POST ")).count(), 2, "{seen:#?}");
     assert_eq!(seen.iter().filter(|s| s.starts_with("DELETE ")).count(), 2, "{seen:#?}");
-    assert!(api.state.lock().unwrap().records.is_empty());
+    assert!(api.state().records.is_empty());
 }

@@ -11,15 +11,14 @@
 //! validates a real issuance through this adapter.
 
 use crate::conformance;
-use crate::contract;
 use crate::support;
 
 use std::time::Duration;
 
 use base64::Engine;
-use contract::{Change, Fake, Reply, header};
 use serde_json::{Value, json};
 use support::HttpRequest;
+use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_glesys::Glesys;
@@ -66,14 +65,14 @@ fn record_json(r: &Record) -> Value {
 fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
     let expected =
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{KEY}")));
-    if header(request, "authorization") != Some(expected.as_str()) {
+    if request.header("authorization") != Some(expected.as_str()) {
         return status(401, "Unauthorized: invalid API key", json!({}));
     }
     if request.method != "POST" {
         return status(405, "Method not allowed", json!({}));
     }
     let body: Value = serde_json::from_str(&request.body).unwrap_or(Value::Null);
-    match contract::path(request) {
+    match request.path() {
         "/domain/listrecords" => {
             let domain = body["domainname"].as_str().unwrap_or_default();
             if !state.domains.iter().any(|d| d == domain) {
@@ -104,7 +103,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
                 data: body["data"].as_str().unwrap().into(),
                 ttl,
             };
-            let change = Change::Add { fqdn: fqdn(&r), value: r.data.clone() };
+            let change = Change::add(fqdn(&r), r.data.clone());
             let (reply, _) = status(200, "OK", json!({"record": record_json(&r)}));
             state.records.push(r);
             (reply, vec![change])
@@ -116,7 +115,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
             };
             let r = state.records.remove(i);
             let (reply, _) = status(200, "OK", json!({}));
-            (reply, vec![Change::Remove { fqdn: fqdn(&r), value: r.data }])
+            (reply, vec![Change::remove(fqdn(&r), r.data)])
         }
         _ => status(404, "Not found", json!({})),
     }
@@ -126,13 +125,13 @@ fn values(state: &State, name: &str) -> Vec<String> {
     state.records.iter().filter(|r| fqdn(r).eq_ignore_ascii_case(name)).map(|r| r.data.clone()).collect()
 }
 
-async fn fake(domains: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> Fake<State> {
+async fn fake(domains: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> FakeApi<State> {
     let state = State {
         domains: domains.iter().map(|d| d.to_string()).collect(),
         next_id: 9_000_000,
         ..Default::default()
     };
-    Fake::start(state, bind, route).await
+    FakeApi::start(state, bind, fake_api::with_changes(route)).await
 }
 
 fn adapter(url: &str, key: &str) -> Glesys {
@@ -168,7 +167,7 @@ async fn glesys_conformance() {
 #[tokio::test]
 async fn glesys_relative_hosts_minimum_ttl_and_restart() {
     let api = fake(&["example.com"], None).await;
-    api.state.lock().unwrap().records.push(Record {
+    api.state().records.push(Record {
         id: 1,
         domain: "example.com".into(),
         host: "_acme-challenge".into(),
@@ -184,12 +183,12 @@ async fn glesys_relative_hosts_minimum_ttl_and_restart() {
     };
     adapter(&api.url, KEY).present(&record).await.unwrap();
     {
-        let state = api.state.lock().unwrap();
+        let state = api.state();
         let ours = state.records.iter().find(|r| r.data == "ours").unwrap();
         assert_eq!((ours.host.as_str(), ours.ttl), ("_acme-challenge", 60));
     }
     adapter(&api.url, KEY).cleanup(&record).await.unwrap();
-    let state = api.state.lock().unwrap();
+    let state = api.state();
     assert_eq!(state.records.len(), 1);
     assert_eq!(state.records[0].data, "someone-else");
 }
@@ -198,8 +197,8 @@ async fn glesys_relative_hosts_minimum_ttl_and_restart() {
 #[tokio::test]
 async fn glesys_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let key = contract::temp_secret(dir.path(), "glesys.key", KEY);
-    let (warnings, provider) = contract::installer(
+    let key = fake_api::temp_secret(dir.path(), "glesys.key", KEY);
+    let (warnings, provider) = fake_api::installer(
         "glesys",
         &format!("GLESYS_API_USER = \"{USER}\", GLESYS_API_KEY_FILE = \"{key}\", GLESYS_TTL = \"60\""),
     )
@@ -207,7 +206,7 @@ async fn glesys_installer_settings() {
     assert!(warnings.iter().any(|w| w.contains("GLESYS_TTL has no effect")), "{warnings:?}");
     assert!(matches!(provider, Provider::Glesys(_)));
     assert!(provider.describe().contains("api.glesys.com"));
-    let err = contract::installer("glesys", &format!("GLESYS_API_KEY_FILE = \"{key}\"")).unwrap_err();
+    let err = fake_api::installer("glesys", &format!("GLESYS_API_KEY_FILE = \"{key}\"")).unwrap_err();
     assert!(err.contains("GLESYS_API_USER"), "{err}");
 }
 
@@ -215,17 +214,17 @@ async fn glesys_installer_settings() {
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn glesys_issue_through_pebble_validating_bind() {
-    let stack = contract::stack();
-    let api = fake(&["example.com"], Some(contract::bind(&stack))).await;
-    let key = contract::secret_file(&stack, "glesys.key", KEY);
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let key = fake_api::secret_file(&stack, "glesys.key", KEY);
     let table = format!(
         "provider = \"glesys\"\napi_url = \"{}\"\napi_user = \"{USER}\"\napi_key_file = \"{}\"",
         api.url,
         key.display()
     );
-    contract::issue(&stack, "glesys.toml", &table, &[KEY]);
+    fake_api::issue_through(&stack, &table, &[KEY]);
     let seen = api.seen();
     assert_eq!(seen.iter().filter(|s| s.ends_with("/domain/addrecord")).count(), 2, "{seen:#?}");
     assert_eq!(seen.iter().filter(|s| s.ends_with("/domain/deleterecord")).count(), 2, "{seen:#?}");
-    assert!(api.state.lock().unwrap().records.is_empty());
+    assert!(api.state().records.is_empty());
 }

@@ -5,8 +5,6 @@
 
 #[path = "../conformance/mod.rs"]
 mod conformance;
-#[path = "../contract/mod.rs"]
-mod contract;
 #[path = "../support/mod.rs"]
 mod support;
 

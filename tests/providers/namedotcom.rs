@@ -11,15 +11,14 @@
 //! change to it through RFC 2136, so Pebble validates a real issuance through this adapter.
 
 use crate::conformance;
-use crate::contract;
 use crate::support;
 
 use std::time::Duration;
 
 use base64::Engine;
-use contract::{Change, Fake, Reply, header, param, query};
 use serde_json::{Value, json};
 use support::HttpRequest;
+use support::fake_api::{self, Change, FakeApi, Reply, param};
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_namedotcom::NameDotCom;
@@ -65,13 +64,13 @@ fn record_json(r: &Record) -> Value {
 fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
     let expected =
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{TOKEN}")));
-    if header(request, "authorization") != Some(expected.as_str()) {
+    if request.header("authorization") != Some(expected.as_str()) {
         return error(401, "Unauthenticated", "");
     }
-    if request.method == "POST" && header(request, "content-type") != Some("application/json") {
+    if request.method == "POST" && request.header("content-type") != Some("application/json") {
         return error(403, "Permission Denied", "Content-Type must be application/json");
     }
-    let path = contract::path(request).to_string();
+    let path = request.path().to_string();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let known = |d: &str| state.domains.iter().any(|x| x == d);
     match (request.method.as_str(), parts.as_slice()) {
@@ -79,7 +78,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
             (Reply::json(200, json!({"domainName": d, "locked": true, "autorenewEnabled": true})), Vec::new())
         }
         ("GET", ["v4", "domains", d, "records"]) if known(d) => {
-            let q = query(&request.target);
+            let q = request.query();
             let per_page: usize = param(&q, "perPage")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1000)
@@ -115,7 +114,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
                 answer: body["answer"].as_str().unwrap().into(),
                 ttl,
             };
-            let change = Change::Add { fqdn: fqdn(&record), value: record.answer.clone() };
+            let change = Change::add(fqdn(&record), record.answer.clone());
             let reply = Reply::json(200, record_json(&record));
             state.records.push(record);
             (reply, vec![change])
@@ -125,7 +124,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
             match state.records.iter().position(|r| r.id == id && r.domain == *d) {
                 Some(i) => {
                     let r = state.records.remove(i);
-                    (Reply::json(200, json!({})), vec![Change::Remove { fqdn: fqdn(&r), value: r.answer }])
+                    (Reply::json(200, json!({})), vec![Change::remove(fqdn(&r), r.answer)])
                 }
                 None => error(404, "Not Found", "record not found"),
             }
@@ -138,14 +137,14 @@ fn values(state: &State, name: &str) -> Vec<String> {
     state.records.iter().filter(|r| fqdn(r).eq_ignore_ascii_case(name)).map(|r| r.answer.clone()).collect()
 }
 
-async fn fake(domains: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> Fake<State> {
+async fn fake(domains: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> FakeApi<State> {
     let state = State {
         domains: domains.iter().map(|d| d.to_string()).collect(),
         records: Vec::new(),
         next_id: 0,
         max_per_page: 1000,
     };
-    Fake::start(state, bind, route).await
+    FakeApi::start(state, bind, fake_api::with_changes(route)).await
 }
 
 fn adapter(url: &str, token: &str) -> NameDotCom {
@@ -183,7 +182,7 @@ async fn namedotcom_conformance() {
 async fn namedotcom_pages_and_minimum_ttl() {
     let api = fake(&["example.com"], None).await;
     {
-        let mut state = api.state.lock().unwrap();
+        let mut state = api.state();
         state.max_per_page = 10;
         for i in 0..35 {
             state.records.push(Record {
@@ -207,22 +206,22 @@ async fn namedotcom_pages_and_minimum_ttl() {
     p.present(&record).await.unwrap();
     p.present(&record).await.unwrap();
     {
-        let state = api.state.lock().unwrap();
+        let state = api.state();
         let ours: Vec<&Record> = state.records.iter().filter(|r| r.answer == "ours").collect();
         assert_eq!(ours.len(), 1, "the value on the fourth page was found");
         assert_eq!((ours[0].ttl, ours[0].host.as_str()), (300, "_acme-challenge"));
     }
     assert!(api.seen().iter().any(|s| s.contains("page=4")), "{:#?}", api.seen());
     p.cleanup(&record).await.unwrap();
-    assert_eq!(api.state.lock().unwrap().records.len(), 35);
+    assert_eq!(api.state().records.len(), 35);
 }
 
 /// The installer's settings reach the adapter; NAMECOM_SERVER is a host name, as in lego.
 #[tokio::test]
 async fn namedotcom_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let token = contract::temp_secret(dir.path(), "namecom.token", TOKEN);
-    let (warnings, provider) = contract::installer(
+    let token = fake_api::temp_secret(dir.path(), "namecom.token", TOKEN);
+    let (warnings, provider) = fake_api::installer(
         "namedotcom",
         &format!("NAMECOM_USERNAME = \"{USER}\", NAMECOM_API_TOKEN_FILE = \"{token}\", NAMECOM_SERVER = \"api.dev.name.com\", NAMECOM_TTL = \"300\""),
     )
@@ -231,7 +230,7 @@ async fn namedotcom_installer_settings() {
     assert!(matches!(provider, Provider::NameDotCom(_)));
     assert!(provider.describe().contains("https://api.dev.name.com"), "{}", provider.describe());
     let err =
-        contract::installer("namedotcom", &format!("NAMECOM_API_TOKEN_FILE = \"{token}\"")).unwrap_err();
+        fake_api::installer("namedotcom", &format!("NAMECOM_API_TOKEN_FILE = \"{token}\"")).unwrap_err();
     assert!(err.contains("NAMECOM_USERNAME"), "{err}");
 }
 
@@ -239,17 +238,17 @@ async fn namedotcom_installer_settings() {
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namedotcom_issue_through_pebble_validating_bind() {
-    let stack = contract::stack();
-    let api = fake(&["example.com"], Some(contract::bind(&stack))).await;
-    let token = contract::secret_file(&stack, "namecom.token", TOKEN);
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let token = fake_api::secret_file(&stack, "namecom.token", TOKEN);
     let table = format!(
         "provider = \"namedotcom\"\napi_url = \"{}\"\nusername = \"{USER}\"\napi_token_file = \"{}\"",
         api.url,
         token.display()
     );
-    contract::issue(&stack, "namedotcom.toml", &table, &[TOKEN]);
+    fake_api::issue_through(&stack, &table, &[TOKEN]);
     let seen = api.seen();
     assert_eq!(seen.iter().filter(|s| s.starts_with("POST ")).count(), 2, "{seen:#?}");
     assert_eq!(seen.iter().filter(|s| s.starts_with("DELETE ")).count(), 2, "{seen:#?}");
-    assert!(api.state.lock().unwrap().records.is_empty());
+    assert!(api.state().records.is_empty());
 }

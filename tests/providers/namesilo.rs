@@ -11,13 +11,12 @@
 //! real issuance through this adapter.
 
 use crate::conformance;
-use crate::contract;
 use crate::support;
 
 use std::time::Duration;
 
-use contract::{Change, Fake, Reply, param, query};
 use support::HttpRequest;
+use support::fake_api::{self, Change, FakeApi, Reply, param};
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord};
 use wildcert_dns_namesilo::NameSilo;
@@ -55,9 +54,9 @@ fn reply(operation: &str, code: u32, detail: &str, inner: &str) -> (Reply, Vec<C
 }
 
 fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
-    let params = query(&request.target);
+    let params = request.query();
     let p = |k: &str| param(&params, k).map(str::to_string);
-    let operation = contract::path(request).trim_start_matches("/api/").to_string();
+    let operation = request.path().trim_start_matches("/api/").to_string();
     if request.method != "GET" {
         return (Reply::text(405, "text/html", "Method Not Allowed"), Vec::new());
     }
@@ -112,7 +111,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
             state.next_id += 1;
             let full = if host.is_empty() { domain.clone() } else { format!("{host}.{domain}") };
             let record = Record { id: format!("{:x}f00d", state.next_id), domain, host: full, value, ttl };
-            let change = Change::Add { fqdn: format!("{}.", record.host), value: record.value.clone() };
+            let change = Change::add(format!("{}.", record.host), record.value.clone());
             let inner = format!("<record_id>{}</record_id>", record.id);
             state.records.push(record);
             let (reply, _) = reply(&operation, 300, "success", &inner);
@@ -125,7 +124,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
             };
             let record = state.records.remove(i);
             let (reply, _) = reply(&operation, 300, "success", "");
-            (reply, vec![Change::Remove { fqdn: format!("{}.", record.host), value: record.value }])
+            (reply, vec![Change::remove(format!("{}.", record.host), record.value)])
         }
         _ => reply(&operation, 107, "Invalid operation", ""),
     }
@@ -140,9 +139,9 @@ fn values(state: &State, fqdn: &str) -> Vec<String> {
         .collect()
 }
 
-async fn fake(domains: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> Fake<State> {
+async fn fake(domains: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> FakeApi<State> {
     let state = State { domains: domains.iter().map(|d| d.to_string()).collect(), ..Default::default() };
-    Fake::start(state, bind, route).await
+    FakeApi::start(state, bind, fake_api::with_changes(route)).await
 }
 
 fn adapter(url: &str, key: &str) -> NameSilo {
@@ -182,7 +181,7 @@ async fn namesilo_conformance() {
 #[tokio::test]
 async fn namesilo_relative_hosts_and_minimum_ttl() {
     let api = fake(&["example.com"], None).await;
-    api.state.lock().unwrap().records.push(Record {
+    api.state().records.push(Record {
         id: "0ther".into(),
         domain: "example.com".into(),
         host: "_acme-challenge.example.com".into(),
@@ -204,7 +203,7 @@ async fn namesilo_relative_hosts_and_minimum_ttl() {
         assert!(add.contains("rrhost=_acme-challenge&") && add.contains("rrttl=3600"), "{add}");
     }
     p.cleanup(&record).await.unwrap();
-    let state = api.state.lock().unwrap();
+    let state = api.state();
     assert_eq!(state.records.len(), 1);
     assert_eq!(state.records[0].value, "someone-else");
 }
@@ -223,8 +222,8 @@ async fn namesilo_unknown_domain() {
 #[tokio::test]
 async fn namesilo_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let key = contract::temp_secret(dir.path(), "namesilo.key", KEY);
-    let (warnings, provider) = contract::installer(
+    let key = fake_api::temp_secret(dir.path(), "namesilo.key", KEY);
+    let (warnings, provider) = fake_api::installer(
         "namesilo",
         &format!("NAMESILO_API_KEY_FILE = \"{key}\", NAMESILO_TTL = \"3600\", NAMESILO_PROPAGATION_TIMEOUT = \"1800\""),
     )
@@ -232,7 +231,7 @@ async fn namesilo_installer_settings() {
     assert!(warnings.iter().any(|w| w.contains("NAMESILO_TTL has no effect")), "{warnings:?}");
     assert!(matches!(provider, Provider::NameSilo(_)));
     assert!(provider.describe().contains("www.namesilo.com"));
-    let err = contract::installer("namesilo", "NAMESILO_TTL = \"3600\"").unwrap_err();
+    let err = fake_api::installer("namesilo", "NAMESILO_TTL = \"3600\"").unwrap_err();
     assert!(err.contains("api_key"), "{err}");
 }
 
@@ -240,18 +239,18 @@ async fn namesilo_installer_settings() {
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namesilo_issue_through_pebble_validating_bind() {
-    let stack = contract::stack();
+    let stack = fake_api::issuance_stack();
     // The registered domain is example.com; the stack's zone is below it.
-    let api = fake(&["example.com"], Some(contract::bind(&stack))).await;
-    let key = contract::secret_file(&stack, "namesilo.key", KEY);
+    let api = fake(&["example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let key = fake_api::secret_file(&stack, "namesilo.key", KEY);
     let table = format!(
         "provider = \"namesilo\"\napi_url = \"{}/api\"\napi_key_file = \"{}\"",
         api.url,
         key.display()
     );
-    contract::issue(&stack, "namesilo.toml", &table, &[KEY]);
+    fake_api::issue_through(&stack, &table, &[KEY]);
     let seen = api.seen();
     assert_eq!(seen.iter().filter(|s| s.contains("/dnsAddRecord?")).count(), 2, "{seen:#?}");
     assert_eq!(seen.iter().filter(|s| s.contains("/dnsDeleteRecord?")).count(), 2, "{seen:#?}");
-    assert!(api.state.lock().unwrap().records.is_empty());
+    assert!(api.state().records.is_empty());
 }

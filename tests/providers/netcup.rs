@@ -13,14 +13,13 @@
 //! through RFC 2136, so Pebble validates a real issuance through this adapter.
 
 use crate::conformance;
-use crate::contract;
 use crate::support;
 
 use std::time::Duration;
 
-use contract::{Change, Fake, Reply};
 use serde_json::{Value, json};
 use support::HttpRequest;
+use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, ProviderError, Secret};
 use wildcert_dns_netcup::Netcup;
@@ -165,7 +164,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
                         return answer(&action, "error", 5028, "Record not found.", "", Value::Null);
                     };
                     let r = state.records.remove(i);
-                    changes.push(Change::Remove { fqdn: fqdn(&r), value: r.destination });
+                    changes.push(Change::remove(fqdn(&r), r.destination));
                 } else if id.is_none() {
                     if item["type"] != "TXT"
                         || !item["destination"].is_string()
@@ -187,7 +186,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
                         hostname: item["hostname"].as_str().unwrap().into(),
                         destination: item["destination"].as_str().unwrap().into(),
                     };
-                    changes.push(Change::Add { fqdn: fqdn(&r), value: r.destination.clone() });
+                    changes.push(Change::add(fqdn(&r), r.destination.clone()));
                     state.records.push(r);
                 }
             }
@@ -216,13 +215,13 @@ fn values(state: &State, name: &str) -> Vec<String> {
         .collect()
 }
 
-async fn fake(zones: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> Fake<State> {
+async fn fake(zones: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> FakeApi<State> {
     let state = State {
         zones: zones.iter().map(|z| z.to_string()).collect(),
         next_id: 4_000_000,
         ..Default::default()
     };
-    Fake::start(state, bind, route).await
+    FakeApi::start(state, bind, fake_api::with_changes(route)).await
 }
 
 fn adapter(url: &str, password: &str) -> Netcup {
@@ -251,7 +250,7 @@ async fn netcup_conformance() {
     };
     conformance::records(&subject).await;
     {
-        let state = api.state.lock().unwrap();
+        let state = api.state();
         assert!(
             state.logins > 0 && state.sessions.is_empty(),
             "{} logins, sessions left open: {:?}",
@@ -277,7 +276,7 @@ async fn netcup_unknown_zone_still_logs_out() {
     let record = conformance::record("_acme-challenge.example.org.", &None, "v");
     let err = adapter(&api.url, PASSWORD).present(&record).await.unwrap_err();
     assert!(matches!(err, ProviderError::ZoneNotFound { .. }), "{err}");
-    let state = api.state.lock().unwrap();
+    let state = api.state();
     assert_eq!((state.logins, state.logouts), (1, 1));
 }
 
@@ -285,9 +284,9 @@ async fn netcup_unknown_zone_still_logs_out() {
 #[tokio::test]
 async fn netcup_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let key = contract::temp_secret(dir.path(), "netcup.key", KEY);
-    let password = contract::temp_secret(dir.path(), "netcup.password", PASSWORD);
-    let (warnings, provider) = contract::installer(
+    let key = fake_api::temp_secret(dir.path(), "netcup.key", KEY);
+    let password = fake_api::temp_secret(dir.path(), "netcup.password", PASSWORD);
+    let (warnings, provider) = fake_api::installer(
         "netcup",
         &format!("NETCUP_CUSTOMER_NUMBER = \"{CUSTOMER}\", NETCUP_API_KEY_FILE = \"{key}\", NETCUP_API_PASSWORD_FILE = \"{password}\", NETCUP_TTL = \"300\", NETCUP_PROPAGATION_TIMEOUT = \"1800\""),
     )
@@ -295,7 +294,7 @@ async fn netcup_installer_settings() {
     assert!(warnings.iter().any(|w| w.contains("NETCUP_TTL has no effect")), "{warnings:?}");
     assert!(matches!(provider, Provider::Netcup(_)));
     assert!(provider.describe().contains("ccp.netcup.net"));
-    let err = contract::installer(
+    let err = fake_api::installer(
         "netcup",
         &format!("NETCUP_API_KEY_FILE = \"{key}\", NETCUP_API_PASSWORD_FILE = \"{password}\""),
     )
@@ -307,18 +306,18 @@ async fn netcup_installer_settings() {
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn netcup_issue_through_pebble_validating_bind() {
-    let stack = contract::stack();
-    let api = fake(&["gradient.example.com"], Some(contract::bind(&stack))).await;
-    let key = contract::secret_file(&stack, "netcup.key", KEY);
-    let password = contract::secret_file(&stack, "netcup.password", PASSWORD);
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["gradient.example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let key = fake_api::secret_file(&stack, "netcup.key", KEY);
+    let password = fake_api::secret_file(&stack, "netcup.password", PASSWORD);
     let table = format!(
         "provider = \"netcup\"\napi_url = \"{}/endpoint.php\"\ncustomer_number = {CUSTOMER}\napi_key_file = \"{}\"\napi_password_file = \"{}\"",
         api.url,
         key.display(),
         password.display()
     );
-    contract::issue(&stack, "netcup.toml", &table, &[KEY, PASSWORD]);
-    let state = api.state.lock().unwrap();
+    fake_api::issue_through(&stack, &table, &[KEY, PASSWORD]);
+    let state = api.state();
     assert!(state.records.is_empty());
     assert!(state.sessions.is_empty(), "sessions left open");
 }

@@ -9,15 +9,14 @@
 //! through RFC 2136, so Pebble validates a real issuance through this adapter.
 
 use crate::conformance;
-use crate::contract;
 use crate::support;
 
 use std::time::Duration;
 
 use base64::Engine;
-use contract::{Change, Fake, Reply, header};
 use serde_json::{Value, json};
 use support::HttpRequest;
+use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord, txt_text};
 use wildcert_dns_versio::Versio;
@@ -51,10 +50,10 @@ fn txts(records: &[Value]) -> Vec<(String, String)> {
 fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
     let expected =
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}")));
-    if header(request, "authorization") != Some(expected.as_str()) {
+    if request.header("authorization") != Some(expected.as_str()) {
         return error(401, "Unauthorized");
     }
-    let path = contract::path(request).to_string();
+    let path = request.path().to_string();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (request.method.as_str(), parts.as_slice()) {
         ("GET", ["api", "v1", "domains", d]) => match state.domains.iter().find(|(name, _)| name == d) {
@@ -86,13 +85,13 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
             let mut changes: Vec<Change> = before
                 .iter()
                 .filter(|t| !after.contains(t))
-                .map(|(fqdn, value)| Change::Remove { fqdn: fqdn.clone(), value: value.clone() })
+                .map(|(fqdn, value)| Change::remove(fqdn.clone(), value.clone()))
                 .collect();
             changes.extend(
                 after
                     .iter()
                     .filter(|t| !before.contains(t))
-                    .map(|(fqdn, value)| Change::Add { fqdn: fqdn.clone(), value: value.clone() }),
+                    .map(|(fqdn, value)| Change::add(fqdn.clone(), value.clone())),
             );
             *records = new;
             state.updates += 1;
@@ -121,10 +120,10 @@ fn others() -> Vec<Value> {
     ]
 }
 
-async fn fake(domains: &[(&str, Vec<Value>)], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> Fake<State> {
+async fn fake(domains: &[(&str, Vec<Value>)], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> FakeApi<State> {
     let state =
         State { domains: domains.iter().map(|(d, r)| (d.to_string(), r.clone())).collect(), updates: 0 };
-    Fake::start(state, bind, route).await
+    FakeApi::start(state, bind, fake_api::with_changes(route)).await
 }
 
 fn adapter(url: &str, password: &str) -> Versio {
@@ -144,7 +143,7 @@ async fn versio_conformance() {
         secrets: vec![PASSWORD.into()],
     };
     conformance::records(&subject).await;
-    assert_eq!(api.state.lock().unwrap().domains[0].1, others(), "other records changed");
+    assert_eq!(api.state().domains[0].1, others(), "other records changed");
     conformance::auth_failure(
         &adapter(&api.url, "wrong-password"),
         &fqdn,
@@ -171,13 +170,13 @@ async fn versio_keeps_every_other_record() {
     };
     p.present(&record).await.unwrap();
     {
-        let state = api.state.lock().unwrap();
+        let state = api.state();
         let ours = state.domains[0].1.iter().find(|r| r["value"] == "\"ours\"").expect("written quoted");
         assert_eq!(ours["name"], "_acme-challenge.example.com");
     }
     p.cleanup(&record).await.unwrap();
     p.cleanup(&record).await.unwrap();
-    let state = api.state.lock().unwrap();
+    let state = api.state();
     assert_eq!(state.domains[0].1, others());
     assert_eq!(state.updates, 2, "an absent value costs no update");
 }
@@ -186,8 +185,8 @@ async fn versio_keeps_every_other_record() {
 #[tokio::test]
 async fn versio_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let password = contract::temp_secret(dir.path(), "versio.password", PASSWORD);
-    let (warnings, provider) = contract::installer(
+    let password = fake_api::temp_secret(dir.path(), "versio.password", PASSWORD);
+    let (warnings, provider) = fake_api::installer(
         "versio",
         &format!("VERSIO_USERNAME = \"{USER}\", VERSIO_PASSWORD_FILE = \"{password}\", VERSIO_ENDPOINT = \"https://www.versio.nl/testapi/v1\", VERSIO_SEQUENCE_INTERVAL = \"60\""),
     )
@@ -195,7 +194,7 @@ async fn versio_installer_settings() {
     assert!(warnings.iter().any(|w| w.contains("VERSIO_SEQUENCE_INTERVAL has no effect")), "{warnings:?}");
     assert!(matches!(provider, Provider::Versio(_)));
     assert!(provider.describe().contains("versio.nl/testapi/v1"));
-    let err = contract::installer("versio", &format!("VERSIO_PASSWORD_FILE = \"{password}\"")).unwrap_err();
+    let err = fake_api::installer("versio", &format!("VERSIO_PASSWORD_FILE = \"{password}\"")).unwrap_err();
     assert!(err.contains("VERSIO_USERNAME"), "{err}");
 }
 
@@ -203,16 +202,16 @@ async fn versio_installer_settings() {
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versio_issue_through_pebble_validating_bind() {
-    let stack = contract::stack();
-    let api = fake(&[("example.com", others())], Some(contract::bind(&stack))).await;
-    let password = contract::secret_file(&stack, "versio.password", PASSWORD);
+    let stack = fake_api::issuance_stack();
+    let api = fake(&[("example.com", others())], Some(fake_api::bind_mirror(&stack))).await;
+    let password = fake_api::secret_file(&stack, "versio.password", PASSWORD);
     let table = format!(
         "provider = \"versio\"\napi_url = \"{}/api/v1\"\nusername = \"{USER}\"\npassword_file = \"{}\"",
         api.url,
         password.display()
     );
-    contract::issue(&stack, "versio.toml", &table, &[PASSWORD]);
-    let state = api.state.lock().unwrap();
+    fake_api::issue_through(&stack, &table, &[PASSWORD]);
+    let state = api.state();
     assert_eq!(state.domains[0].1, others());
     assert_eq!(state.updates, 4, "two presents and two cleanups");
 }

@@ -9,15 +9,14 @@
 //! this adapter.
 
 use crate::conformance;
-use crate::contract;
 use crate::support;
 
 use std::time::Duration;
 
 use base64::Engine;
-use contract::{Change, Fake, Reply, header};
 use serde_json::{Value, json};
 use support::HttpRequest;
+use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_zoneee::Zoneee;
@@ -48,10 +47,10 @@ fn record_json(r: &Record) -> Value {
 fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
     let expected =
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{KEY}")));
-    if header(request, "authorization") != Some(expected.as_str()) {
+    if request.header("authorization") != Some(expected.as_str()) {
         return (Reply::json(401, json!({"message": "Unauthorized"})), Vec::new());
     }
-    let path = contract::path(request).to_string();
+    let path = request.path().to_string();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let known = |z: &str| state.zones.iter().any(|x| x == z);
     match (request.method.as_str(), parts.as_slice()) {
@@ -78,7 +77,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
                 name: name.into(),
                 destination: destination.into(),
             };
-            let change = Change::Add { fqdn: format!("{name}."), value: r.destination.clone() };
+            let change = Change::add(format!("{name}."), r.destination.clone());
             let reply = Reply::json(201, json!([record_json(&r)]));
             state.records.push(r);
             (reply, vec![change])
@@ -90,7 +89,7 @@ fn route(state: &mut State, request: &HttpRequest) -> (Reply, Vec<Change>) {
                     let r = state.records.remove(i);
                     (
                         Reply::json(204, Value::Null),
-                        vec![Change::Remove { fqdn: format!("{}.", r.name), value: r.destination }],
+                        vec![Change::remove(format!("{}.", r.name), r.destination)],
                     )
                 }
                 None => (Reply::json(404, json!({"message": "Not found"})), Vec::new()),
@@ -109,10 +108,10 @@ fn values(state: &State, name: &str) -> Vec<String> {
         .collect()
 }
 
-async fn fake(zones: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> Fake<State> {
+async fn fake(zones: &[&str], bind: Option<wildcert_dns_rfc2136::Rfc2136>) -> FakeApi<State> {
     let state =
         State { zones: zones.iter().map(|z| z.to_string()).collect(), next_id: 500, ..Default::default() };
-    Fake::start(state, bind, route).await
+    FakeApi::start(state, bind, fake_api::with_changes(route)).await
 }
 
 fn adapter(url: &str, key: &str) -> Zoneee {
@@ -147,7 +146,7 @@ async fn zoneee_conformance() {
 #[tokio::test]
 async fn zoneee_keeps_other_values_and_cleans_up_after_restart() {
     let api = fake(&["example.com"], None).await;
-    api.state.lock().unwrap().records.push(Record {
+    api.state().records.push(Record {
         id: 1,
         zone: "example.com".into(),
         name: "_acme-challenge.example.com".into(),
@@ -162,9 +161,9 @@ async fn zoneee_keeps_other_values_and_cleans_up_after_restart() {
     };
     adapter(&api.url, KEY).present(&record).await.unwrap();
     adapter(&api.url, KEY).present(&record).await.unwrap();
-    assert_eq!(api.state.lock().unwrap().records.len(), 2);
+    assert_eq!(api.state().records.len(), 2);
     adapter(&api.url, KEY).cleanup(&record).await.unwrap();
-    let state = api.state.lock().unwrap();
+    let state = api.state();
     assert_eq!(state.records.len(), 1);
     assert_eq!(state.records[0].destination, "someone-else");
 }
@@ -173,8 +172,8 @@ async fn zoneee_keeps_other_values_and_cleans_up_after_restart() {
 #[tokio::test]
 async fn zoneee_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let key = contract::temp_secret(dir.path(), "zoneee.key", KEY);
-    let (warnings, provider) = contract::installer(
+    let key = fake_api::temp_secret(dir.path(), "zoneee.key", KEY);
+    let (warnings, provider) = fake_api::installer(
         "zoneee",
         &format!("ZONEEE_API_USER = \"{USER}\", ZONEEE_API_KEY_FILE = \"{key}\", ZONEEE_ENDPOINT = \"https://api.zone.eu/v2/dns\", ZONEEE_TTL = \"300\""),
     )
@@ -182,7 +181,7 @@ async fn zoneee_installer_settings() {
     assert!(warnings.iter().any(|w| w.contains("ZONEEE_TTL has no effect")), "{warnings:?}");
     assert!(matches!(provider, Provider::Zoneee(_)));
     assert!(provider.describe().contains("api.zone.eu/v2/dns"));
-    let err = contract::installer("zoneee", &format!("ZONEEE_API_KEY_FILE = \"{key}\"")).unwrap_err();
+    let err = fake_api::installer("zoneee", &format!("ZONEEE_API_KEY_FILE = \"{key}\"")).unwrap_err();
     assert!(err.contains("ZONEEE_API_USER"), "{err}");
 }
 
@@ -190,17 +189,17 @@ async fn zoneee_installer_settings() {
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zoneee_issue_through_pebble_validating_bind() {
-    let stack = contract::stack();
-    let api = fake(&["gradient.example.com"], Some(contract::bind(&stack))).await;
-    let key = contract::secret_file(&stack, "zoneee.key", KEY);
+    let stack = fake_api::issuance_stack();
+    let api = fake(&["gradient.example.com"], Some(fake_api::bind_mirror(&stack))).await;
+    let key = fake_api::secret_file(&stack, "zoneee.key", KEY);
     let table = format!(
         "provider = \"zoneee\"\napi_url = \"{}/v2/dns\"\napi_user = \"{USER}\"\napi_key_file = \"{}\"",
         api.url,
         key.display()
     );
-    contract::issue(&stack, "zoneee.toml", &table, &[KEY]);
+    fake_api::issue_through(&stack, &table, &[KEY]);
     let seen = api.seen();
     assert_eq!(seen.iter().filter(|s| s.starts_with("POST ")).count(), 2, "{seen:#?}");
     assert_eq!(seen.iter().filter(|s| s.starts_with("DELETE ")).count(), 2, "{seen:#?}");
-    assert!(api.state.lock().unwrap().records.is_empty());
+    assert!(api.state().records.is_empty());
 }

@@ -47,8 +47,13 @@ impl HttpRequest {
 
     /// One query parameter.
     pub fn param(&self, name: &str) -> Option<String> {
-        self.query().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        param(&self.query(), name).map(str::to_string)
     }
+}
+
+/// The first value of `name` among decoded pairs (a query, or a form body).
+pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// `a=1&b=two+words` as decoded pairs: query strings and form bodies.
@@ -131,6 +136,17 @@ impl Reply {
     pub fn with(mut self, changes: impl IntoIterator<Item = Change>) -> Reply {
         self.changes.extend(changes);
         self
+    }
+}
+
+/// A route written as `(reply, changes)` (the changes listed beside the answer rather than
+/// carried by it), for [`FakeApi::start`].
+pub fn with_changes<S: 'static>(
+    route: fn(&mut S, &HttpRequest) -> (Reply, Vec<Change>),
+) -> impl Fn(&mut S, &HttpRequest) -> Reply + Send + Sync + 'static {
+    move |state, request| {
+        let (reply, changes) = route(state, request);
+        reply.with(changes)
     }
 }
 
@@ -294,4 +310,28 @@ pub fn issue_through(stack: &Stack, dns_table: &str, secrets: &[&str]) -> std::p
 /// Starts the stack (no S3 server) for an issuance through a fake.
 pub fn issuance_stack() -> Stack {
     tokio::task::block_in_place(|| Stack::up_with(&[("STACK_S3", "0")]))
+}
+
+/// Parses a configuration whose `[dns.installer]` table carries lego settings, as an
+/// operator coming from the installer writes it, and builds the adapter from it. Returns
+/// the configuration's warnings and the adapter, or the error as the operator would read it.
+pub fn installer(
+    provider: &str,
+    settings: &str,
+) -> Result<(Vec<String>, wildcert::dns::provider::Provider), String> {
+    let text =
+        config_with(&format!("[dns.installer]\nprovider = \"{provider}\"\nsettings = {{ {settings} }}\n"));
+    let config = wildcert::config::Config::parse(std::path::Path::new("wildcert.toml"), &text)
+        .map_err(|e| e.to_string())?;
+    let built = wildcert::dns::provider::Provider::from_section(&config.dns["installer"], &mut Vec::new())
+        .map_err(|e| e.to_string())?;
+    Ok((config.warnings.clone(), built))
+}
+
+/// A private file (mode 0600) in `dir` for [`installer`] settings; returns its path.
+pub fn temp_secret(dir: &std::path::Path, name: &str, content: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{content}\n")).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    path.display().to_string()
 }
