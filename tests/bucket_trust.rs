@@ -22,38 +22,13 @@ const APEX_SPF: &str = "v=spf1 include:_spf.example.com ~all";
 const DIGEST_A: &str = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
 const DIGEST_B: &str = "Xq3bN0aTmvZ7y2Jd8R5cW1eKfHgLsUoPiQrYtE4wA6M";
 
-/// A configuration for "host" `host`: its own local and state directories and a deploy hook
-/// that notes each run, the shared bucket.
+/// A configuration for "host" `host` sharing the bucket (see `Stack::host_config`).
 fn host_config(stack: &Stack, host: &str, extra_cert_keys: &str, extra: &str) -> PathBuf {
-    let dir = stack.dir().join(host);
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = stack
-        .config_text()
-        .replace(
-            &format!("local_dir = \"{}\"", stack.dir().join("live").display()),
-            &format!("local_dir = \"{}\"", dir.join("live").display()),
-        )
-        .replace(
-            &format!("state_dir = \"{}\"", stack.dir().join("state").display()),
-            &format!("state_dir = \"{}\"", dir.join("state").display()),
-        )
-        .replace(
-            "key_type = \"ec256\"",
-            &format!(
-                "key_type = \"ec256\"\ndeploy_hook = \"echo $WILDCERT_NAME >> {}\"{extra_cert_keys}",
-                dir.join("hook.log").display()
-            ),
-        );
-    let path = dir.join("wildcert.toml");
-    std::fs::write(&path, format!("{text}{extra}")).unwrap();
-    path
+    stack.host_config(host, None, extra_cert_keys, extra)
 }
 
 fn with_bucket() -> Stack {
-    let stack = Stack::up();
-    let out = stack.wildcert(&["bucket", "setup"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    stack
+    Stack::with_bucket()
 }
 
 fn run(config: &Path, args: &[&str]) -> Output {

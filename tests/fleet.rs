@@ -11,44 +11,16 @@ use support::{Daemon, Host, Stack, stderr, stdout};
 
 /// A configuration for "host" `host`: its own local and state directories, the shared bucket.
 fn host_config(stack: &Stack, host: &str, extra: &str) -> PathBuf {
-    host_config_at(stack, host, None, extra)
+    stack.host_config(host, None, "", extra)
 }
 
 /// `host_config` with its files under `stack/<dir>` and, given `prefix`, that team folder.
 fn host_config_at(stack: &Stack, folder: &str, prefix: Option<&str>, extra: &str) -> PathBuf {
-    let dir = stack.dir().join(folder);
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = stack
-        .config_text()
-        .replace(
-            &format!("local_dir = \"{}\"", stack.dir().join("live").display()),
-            &format!("local_dir = \"{}\"", dir.join("live").display()),
-        )
-        .replace(
-            &format!("state_dir = \"{}\"", stack.dir().join("state").display()),
-            &format!("state_dir = \"{}\"", dir.join("state").display()),
-        )
-        .replace(
-            "key_type = \"ec256\"",
-            &format!(
-                "key_type = \"ec256\"\ndeploy_hook = \"echo $WILDCERT_NAME >> {}\"",
-                dir.join("hook.log").display()
-            ),
-        );
-    let text = match prefix {
-        Some(p) => text.replace("prefix = \"team-demo\"", &format!("prefix = \"{p}\"")),
-        None => text,
-    };
-    let path = dir.join("wildcert.toml");
-    std::fs::write(&path, format!("{text}{extra}")).unwrap();
-    path
+    stack.host_config(folder, prefix, "", extra)
 }
 
 fn with_bucket() -> Stack {
-    let stack = Stack::up();
-    let out = stack.wildcert(&["bucket", "setup"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    stack
+    Stack::with_bucket()
 }
 
 fn orders_created(logs: &[&Path]) -> usize {

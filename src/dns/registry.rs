@@ -39,4 +39,10 @@ crate::dns::provider::registry! {
     Versio("versio") => wildcert_dns_versio::Versio,
     Exoscale("exoscale") => wildcert_dns_exoscale::Exoscale,
     Manual("manual") => wildcert_dns_manual::Manual,
+    Dode("dode") => wildcert_dns_dode::Dode,
+    MyDnsJp("mydnsjp") => wildcert_dns_mydnsjp::MyDnsJp,
+    Joker("joker") => wildcert_dns_joker::Joker,
+    BlueCat("bluecat") => wildcert_dns_bluecat::BlueCat,
+    Bindman("bindman") => wildcert_dns_bindman::Bindman,
+    VegaDns("vegadns") => wildcert_dns_vegadns::VegaDns,
 }

@@ -18,6 +18,47 @@ fn repo() -> PathBuf {
 }
 
 impl Stack {
+    /// The stack with its bucket set up (`wildcert bucket setup`).
+    pub fn with_bucket() -> Stack {
+        let stack = Stack::up();
+        let out = stack.wildcert(&["bucket", "setup"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stack
+    }
+
+    /// A configuration for another "host" sharing the stack's bucket: its own local and
+    /// state directories under `<stack>/<folder>`, a deploy hook that appends the
+    /// certificate's name to `<folder>/hook.log`, `cert_keys` added to the certificate's
+    /// table, the team folder `prefix` when given, and `extra` appended.
+    pub fn host_config(&self, folder: &str, prefix: Option<&str>, cert_keys: &str, extra: &str) -> PathBuf {
+        let dir = self.dir().join(folder);
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = self
+            .config_text()
+            .replace(
+                &format!("local_dir = \"{}\"", self.dir().join("live").display()),
+                &format!("local_dir = \"{}\"", dir.join("live").display()),
+            )
+            .replace(
+                &format!("state_dir = \"{}\"", self.dir().join("state").display()),
+                &format!("state_dir = \"{}\"", dir.join("state").display()),
+            )
+            .replace(
+                "key_type = \"ec256\"",
+                &format!(
+                    "key_type = \"ec256\"\ndeploy_hook = \"echo $WILDCERT_NAME >> {}\"{cert_keys}",
+                    dir.join("hook.log").display()
+                ),
+            );
+        let text = match prefix {
+            Some(p) => text.replace("prefix = \"team-demo\"", &format!("prefix = \"{p}\"")),
+            None => text,
+        };
+        let path = dir.join("wildcert.toml");
+        std::fs::write(&path, format!("{text}{extra}")).unwrap();
+        path
+    }
+
     /// Starts Pebble + BIND + the S3 server.
     pub fn up() -> Stack {
         Stack::up_with(&[])
