@@ -10,6 +10,7 @@ mod support;
 
 // Adapters.
 mod acmedns;
+mod alidns;
 mod azure;
 mod bindman;
 mod bluecat;
@@ -40,11 +41,14 @@ mod namecheap;
 mod namedotcom;
 mod namesilo;
 mod netcup;
+mod nifcloud;
 mod ns1;
 mod ovh;
 mod pdns;
 mod rfc2136;
 mod route53;
+mod sakuracloud;
+mod tencentcloud;
 mod vegadns;
 mod versio;
 mod vultr;
