@@ -665,6 +665,10 @@ mod tests {
                 "{fastdns}"
             );
             assert!(fastdns.contains("AKAMAI_CLIENT_TOKEN"), "{fastdns}");
+        } else {
+            let fastdns = status("fastdns");
+            assert_eq!((fastdns.word(), fastdns.builtin().map(|b| b.code)), ("routed", Some("edgedns")));
+            assert!(refusal("fastdns", &fastdns).is_none());
         }
         // Alive but without an adapter: says so honestly, with lego's names for a script.
         // Any such code serves as the example, so that building one never weakens the test.

@@ -14,10 +14,12 @@
 pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod clock;
 pub mod jwt;
 pub mod metadata;
 pub mod oauth;
 pub mod proxy;
+pub mod rsa_key;
 pub mod sign;
 pub mod zone;
 
