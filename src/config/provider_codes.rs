@@ -286,7 +286,16 @@ pub const PROVIDER_CODES: &[ProviderCode] = &[
     ),
     alive("sakuracloud", "Sakura Cloud", &["SAKURACLOUD_ACCESS_TOKEN", "SAKURACLOUD_ACCESS_TOKEN_SECRET"]),
     ProviderCode {
-        sources: &[LEGO_DNS, "https://github.com/acmesh-official/acme.sh/pull/5128"],
+        fate: Fate::Routed {
+            to: "selectelv2",
+            why: "Selectel's legacy DNS API v1 (X-Token keys) is deprecated and Selectel asks to move domains to the current DNS hosting, whose API v2 takes a service user's Keystone token (lego's `selectelv2`); found 2026-12-03",
+        },
+        sources: &[
+            "https://docs.selectel.ru/api/dns-legacy",
+            "https://docs.selectel.ru/control-panel-actions/account/api-keys/",
+            "https://go-acme.github.io/lego/dns/selectelv2/",
+            "https://github.com/acmesh-official/acme.sh/pull/5128",
+        ],
         ..alive("selectel", "Selectel (legacy DNS API)", &["SELECTEL_API_TOKEN"])
     },
     ProviderCode {
@@ -316,10 +325,13 @@ pub const PROVIDER_CODES: &[ProviderCode] = &[
     alive("versio", "Versio", &["VERSIO_USERNAME", "VERSIO_PASSWORD"]),
     ProviderCode {
         fate: Fate::Routed {
-            to: "selectel",
-            why: "Vscale is Selectel's; its DNS is Selectel's DNS API (lego's `vscale` is the `selectel` client on api.vscale.io)",
+            to: "selectelv2",
+            why: "Vscale is Selectel's; its DNS was Selectel's legacy DNS API (lego's `vscale` is the `selectel` client on api.vscale.io), now Selectel's DNS hosting API v2",
         },
-        sources: &["https://github.com/go-acme/lego/blob/master/providers/dns/vscale/vscale.go"],
+        sources: &[
+            "https://github.com/go-acme/lego/blob/master/providers/dns/vscale/vscale.go",
+            "https://docs.selectel.ru/api/dns-legacy",
+        ],
         ..alive("vscale", "Vscale", &["VSCALE_API_TOKEN"])
     },
     alive("vultr", "Vultr", &["VULTR_API_KEY"]),
@@ -623,6 +635,20 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), all, "codes and aliases must be unique");
+    }
+
+    /// Selectel's legacy code and Vscale's reach the DNS hosting API v2 adapter, with a
+    /// warning naming `selectelv2`.
+    #[test]
+    fn selectel_and_vscale_route_to_selectelv2() {
+        for code in ["selectel", "vscale"] {
+            let status = status(code);
+            assert_eq!(status.word(), "routed", "{code}");
+            assert_eq!(status.builtin().map(|b| b.code), Some("selectelv2"), "{code}");
+            let warning = routed_warning("office", code, &status).unwrap();
+            assert!(warning.contains("is now \"selectelv2\""), "{warning}");
+        }
+        assert_eq!(status("selectelv2").word(), "native");
     }
 
     /// A registry line wins over the table: codes served by a built-in adapter (its code or a

@@ -53,4 +53,9 @@ crate::dns::provider::registry! {
     BlueCat("bluecat") => wildcert_dns_bluecat::BlueCat,
     Bindman("bindman") => wildcert_dns_bindman::Bindman,
     VegaDns("vegadns") => wildcert_dns_vegadns::VegaDns,
+    Designate("designate") => wildcert_dns_designate::Designate,
+    Otc("otc") => wildcert_dns_otc::Otc,
+    Selectel("selectelv2") => wildcert_dns_selectel::Selectel,
+    Rackspace("rackspace") => wildcert_dns_rackspace::Rackspace,
+    Conoha("conoha") => wildcert_dns_conoha::Conoha,
 }

@@ -260,26 +260,30 @@ impl Alidns {
         params: &[(&str, String)],
     ) -> Result<T, ProviderError> {
         let keys = self.inner.credentials.keys().await?;
-        let mut all: BTreeMap<String, String> =
-            params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        for (k, v) in [
-            ("Action", action.to_string()),
-            ("Format", "JSON".into()),
-            ("Version", VERSION.into()),
-            ("AccessKeyId", keys.id.expose().trim().to_string()),
-            ("SignatureMethod", "HMAC-SHA1".into()),
-            ("SignatureVersion", "1.0".into()),
-            ("SignatureNonce", nonce()),
-            ("Timestamp", timestamp()),
-        ] {
-            all.insert(k.to_string(), v);
-        }
-        if let Some(token) = &keys.token {
-            all.insert("SecurityToken".into(), token.expose().trim().to_string());
-        }
-        let form = sign::signed_form("POST", &all, keys.secret.expose().trim());
+        // Signed anew for every attempt: Alibaba refuses a SignatureNonce it has seen, so a
+        // retry must not replay the first attempt's form.
+        let sign = || {
+            let mut all: BTreeMap<String, String> =
+                params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+            for (k, v) in [
+                ("Action", action.to_string()),
+                ("Format", "JSON".into()),
+                ("Version", VERSION.into()),
+                ("AccessKeyId", keys.id.expose().trim().to_string()),
+                ("SignatureMethod", "HMAC-SHA1".into()),
+                ("SignatureVersion", "1.0".into()),
+                ("SignatureNonce", nonce()),
+                ("Timestamp", timestamp()),
+            ] {
+                all.insert(k.to_string(), v);
+            }
+            if let Some(token) = &keys.token {
+                all.insert("SecurityToken".into(), token.expose().trim().to_string());
+            }
+            Ok((Body::Form(sign::signed_form("POST", &all, keys.secret.expose().trim())), Vec::new()))
+        };
         let api = &self.inner.api;
-        let response = api.call(Method::POST, "/", &Body::Form(form), &[]).await?;
+        let response = api.call_signed(Method::POST, "/", sign).await?;
         let mut secrets = api.secrets();
         secrets.extend([&keys.id, &keys.secret]);
         secrets.extend(keys.token.as_ref());

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use http::header::{AUTHORIZATION, HeaderName};
+use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, Uri};
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::spec::{
@@ -170,27 +170,31 @@ impl EdgeDns {
         };
         let inner = &self.inner;
         let full = format!("{}{path}", inner.prefix);
-        let signed = Signed {
-            method: &method,
-            scheme: &inner.scheme,
-            host: &inner.authority,
-            path_and_query: &full,
-            body: bytes,
+        // Signed anew for every attempt: EdgeGrid nonces are single-use, so a retry must not
+        // replay the first attempt's signature.
+        let sign = || {
+            let signed = Signed {
+                method: &method,
+                scheme: &inner.scheme,
+                host: &inner.authority,
+                path_and_query: &full,
+                body: bytes,
+            };
+            let value = edgegrid::authorization(
+                &inner.credentials,
+                &signed,
+                inner.max_body,
+                &edgegrid::timestamp(SystemTime::now()),
+                &edgegrid::nonce(),
+            );
+            let mut header = HeaderValue::from_str(&value).map_err(|_| ProviderError::Config {
+                provider: self.provider(),
+                detail: "client_token or access_token contains characters an HTTP header cannot carry".into(),
+            })?;
+            header.set_sensitive(true);
+            Ok((body.clone(), vec![(AUTHORIZATION, header)]))
         };
-        let value = edgegrid::authorization(
-            &inner.credentials,
-            &signed,
-            inner.max_body,
-            &edgegrid::timestamp(SystemTime::now()),
-            &edgegrid::nonce(),
-        );
-        let mut header = HeaderValue::from_str(&value).map_err(|_| ProviderError::Config {
-            provider: self.provider(),
-            detail: "client_token or access_token contains characters an HTTP header cannot carry".into(),
-        })?;
-        header.set_sensitive(true);
-        let extra: [(HeaderName, HeaderValue); 1] = [(AUTHORIZATION, header)];
-        inner.api.call(method, &path, body, &extra).await
+        inner.api.call_signed(method.clone(), &path, sign).await
     }
 
     /// The zone holding the record: the first candidate (discovered zone, then the name's

@@ -199,9 +199,24 @@ impl Api {
         body: &Body,
         extra: &[(HeaderName, HeaderValue)],
     ) -> Result<Response, ProviderError> {
+        self.call_signed(method, path_and_query, || Ok((body.clone(), extra.to_vec()))).await
+    }
+
+    /// Sends one call whose body and headers are signed anew for every attempt: `sign`
+    /// returns them (a fresh nonce, timestamp and signature each time), so a retry never
+    /// replays a signature the API may refuse as seen before.
+    pub async fn call_signed(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        sign: impl Fn() -> Result<(Body, Vec<(HeaderName, HeaderValue)>), ProviderError>,
+    ) -> Result<Response, ProviderError> {
         let url = format!("{}{path_and_query}", self.base);
-        let request = self.request(&method, &url, body, extra)?;
-        self.client.send_retrying(&self.provider, request, self.retry).await.map_err(|e| match e {
+        let attempt = || {
+            let (body, headers) = sign()?;
+            self.request(&method, &url, &body, &headers)
+        };
+        self.client.send_attempts(&self.provider, self.retry, attempt).await.map_err(|e| match e {
             ProviderError::Unreachable { provider, detail } => {
                 ProviderError::Unreachable { provider, detail: crate::redact(&detail, &self.secrets()) }
             }
@@ -293,21 +308,21 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// Answers each connection with the next canned response.
-    async fn serve(answers: Vec<&'static str>) -> (String, tokio::task::JoinHandle<usize>) {
+    /// Answers each connection with the next canned response; returns the requests it read.
+    async fn serve(answers: Vec<&'static str>) -> (String, tokio::task::JoinHandle<Vec<String>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
-            let mut served = 0;
+            let mut requests = Vec::new();
             for answer in answers {
                 let (mut socket, _) = listener.accept().await.unwrap();
                 let mut buf = vec![0u8; 8192];
-                let _ = socket.read(&mut buf).await;
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                requests.push(String::from_utf8_lossy(&buf[..n]).into_owned());
                 socket.write_all(answer.as_bytes()).await.unwrap();
                 let _ = socket.shutdown().await;
-                served += 1;
             }
-            served
+            requests
         });
         (url, task)
     }
@@ -326,7 +341,28 @@ mod tests {
         let (url, server) = serve(vec![BUSY, BUSY, OK]).await;
         let value: serde_json::Value = api(&url).json(Method::GET, "/x", &Body::Empty, "hint").await.unwrap();
         assert_eq!(value["ok"], true);
-        assert_eq!(server.await.unwrap(), 3);
+        assert_eq!(server.await.unwrap().len(), 3);
+    }
+
+    /// A signed call is signed again for each attempt: a retry carries a fresh signature
+    /// (APIs with single-use nonces refuse a replayed one), never the first attempt's.
+    #[tokio::test]
+    async fn a_signed_call_is_signed_anew_for_each_attempt() {
+        let (url, server) = serve(vec![BUSY, BUSY, OK]).await;
+        let counter = std::sync::atomic::AtomicU32::new(0);
+        let sign = || {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let header =
+                (HeaderName::from_static("x-nonce"), HeaderValue::from_str(&format!("nonce-{n}")).unwrap());
+            Ok((Body::Form(format!("nonce=form-{n}")), vec![header]))
+        };
+        let response = api(&url).call_signed(Method::POST, "/x", sign).await.unwrap();
+        assert_eq!(response.status.as_u16(), 200);
+        let requests = server.await.unwrap();
+        for (n, request) in requests.iter().enumerate() {
+            assert!(request.contains(&format!("x-nonce: nonce-{n}")), "attempt {n}:\n{request}");
+            assert!(request.ends_with(&format!("nonce=form-{n}")), "attempt {n}:\n{request}");
+        }
     }
 
     #[tokio::test]
@@ -350,7 +386,7 @@ mod tests {
             }
             other => panic!("{other}"),
         }
-        assert_eq!(server.await.unwrap(), 1);
+        assert_eq!(server.await.unwrap().len(), 1);
     }
 
     #[tokio::test]

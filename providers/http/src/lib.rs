@@ -1,8 +1,8 @@
 //! The toolkit wildcert's HTTP-API DNS adapters share: one HTTP client, [`Api`] (base URL,
 //! authentication headers, retries with `Retry-After`, redaction, JSON and form bodies),
-//! [`oauth`] client-credentials tokens, [`jwt`] service-account tokens, [`metadata`]
-//! instance-identity tokens, [`sign`] request-signing digests and [`zone`] zone
-//! finding.
+//! [`oauth`] client-credentials tokens, [`jwt`] service-account tokens, [`keystone`] and
+//! [`identity_v2`] OpenStack identity tokens, [`metadata`] instance-identity tokens, [`sign`]
+//! request-signing digests and [`zone`] zone finding.
 //!
 //! hyper 1 over rustls with the aws-lc-rs provider and the system's roots (plus, optionally,
 //! a PEM file of extra roots for an internal CA); one deadline per request that covers
@@ -15,7 +15,9 @@ pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod clock;
+pub mod identity_v2;
 pub mod jwt;
+pub mod keystone;
 pub mod metadata;
 pub mod oauth;
 pub mod proxy;
@@ -177,17 +179,32 @@ impl HttpClient {
         request: Request<Bytes>,
         retry: Retry,
     ) -> Result<Response, ProviderError> {
-        let mut attempt = 1;
-        loop {
+        self.send_attempts(provider, retry, || {
             let mut copy = Request::builder().method(request.method().clone()).uri(request.uri().clone());
             if let Some(headers) = copy.headers_mut() {
                 *headers = request.headers().clone();
             }
-            let copy = copy.body(Full::new(request.body().clone())).map_err(|e| ProviderError::Config {
+            copy.body(request.body().clone()).map_err(|e| ProviderError::Config {
                 provider: provider.to_string(),
                 detail: format!("cannot build a request for {}: {e}", display_uri(request.uri())),
-            })?;
-            let result = self.send(provider, copy).await;
+            })
+        })
+        .await
+    }
+
+    /// `send_retrying` for requests that must differ on each attempt: `attempt` builds the
+    /// request anew every time (a fresh nonce and timestamp for APIs that refuse a replayed
+    /// signature, such as Alibaba's `SignatureNonce` or Akamai's EdgeGrid nonce).
+    pub async fn send_attempts(
+        &self,
+        provider: &str,
+        retry: Retry,
+        mut attempt_request: impl FnMut() -> Result<Request<Bytes>, ProviderError>,
+    ) -> Result<Response, ProviderError> {
+        let mut attempt = 1;
+        loop {
+            let request = attempt_request()?.map(Full::new);
+            let result = self.send(provider, request).await;
             let wait = match &result {
                 Ok(response) if classify(response.status) == StatusClass::Temporary => {
                     retry_after(&response.headers)

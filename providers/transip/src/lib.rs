@@ -161,26 +161,33 @@ impl Transip {
         {
             return Ok(token.clone());
         }
-        let mut random = [0u8; 12];
-        let _ = aws_lc_rs::rand::fill(&mut random);
-        let nonce = hex(&random);
-        let label = format!("wildcert-{nonce}");
-        let login = Login {
-            login: &self.inner.login,
-            nonce: &nonce,
-            read_only: false,
-            expiration_time: TOKEN_LIFETIME,
-            label: &label,
-            global_key: false,
+        // Signed anew for every attempt: TransIP refuses a login nonce it has seen, so a retry
+        // must not replay the first attempt's request.
+        let sign = || {
+            let mut random = [0u8; 12];
+            let _ = aws_lc_rs::rand::fill(&mut random);
+            let nonce = hex(&random);
+            let label = format!("wildcert-{nonce}");
+            let login = Login {
+                login: &self.inner.login,
+                nonce: &nonce,
+                read_only: false,
+                expiration_time: TOKEN_LIFETIME,
+                label: &label,
+                global_key: false,
+            };
+            let body = serde_json::to_vec(&login).expect("the login serializes");
+            let signature =
+                self.inner.key.sign(Digest::Sha512, &body).map_err(|detail| ProviderError::Config {
+                    provider: self.provider(),
+                    detail: format!("private_key_path: {detail}"),
+                })?;
+            let mut header =
+                HeaderValue::from_str(&base64(&signature)).expect("base64 is a valid header value");
+            header.set_sensitive(true);
+            Ok((Body::Json(body), vec![(HeaderName::from_static("signature"), header)]))
         };
-        let body = serde_json::to_vec(&login).expect("the login serializes");
-        let signature = self.inner.key.sign(Digest::Sha512, &body).map_err(|detail| {
-            ProviderError::Config { provider: self.provider(), detail: format!("private_key_path: {detail}") }
-        })?;
-        let mut header = HeaderValue::from_str(&base64(&signature)).expect("base64 is a valid header value");
-        header.set_sensitive(true);
-        let extra: [(HeaderName, HeaderValue); 1] = [(HeaderName::from_static("signature"), header)];
-        let response = self.inner.api.call(Method::POST, "/auth", &Body::Json(body), &extra).await?;
+        let response = self.inner.api.call_signed(Method::POST, "/auth", sign).await?;
         let token: Token = self.inner.api.parse("POST /auth", &response, AUTH_HINT)?;
         if token.token.expose().trim().is_empty() {
             return Err(ProviderError::Rejected {

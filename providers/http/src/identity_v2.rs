@@ -1,0 +1,245 @@
+//! OpenStack Identity v2.0 tokens, which older OpenStack clouds still hand out (Rackspace's
+//! identity service with `RAX-KSKEY:apiKeyCredentials`, ConoHa's with password credentials
+//! and a tenant): `POST {identity}/tokens` answers `{"access": {"token": {"id", "expires",
+//! "tenant"}, "serviceCatalog": [{"type", "name", "endpoints": [{"region", "publicURL"}]}]}}`.
+//! The token is cached until shortly before it expires and can be dropped when a service
+//! refuses it. For Keystone v3, see [`crate::keystone`].
+//!
+//! API references: <https://docs.openstack.org/api-ref/identity/v2/#authenticate>,
+//! <https://docs.rackspace.com/docs/cloud-identity/v2/api-reference/token-operations>.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use wildcert_dns_api::{ProviderError, Secret};
+
+use crate::api::{Api, Body, check_base_url};
+use crate::keystone::{FALLBACK_LIFETIME, MARGIN, timestamp};
+use crate::{StatusClass, classify, excerpt};
+
+/// How to authenticate.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// Rackspace's API key credentials.
+    RaxApiKey { username: String, api_key: Secret },
+    /// A password, within a tenant given by ID or name.
+    Password { username: String, password: Secret, tenant_id: Option<String>, tenant_name: Option<String> },
+}
+
+impl Credentials {
+    fn secret(&self) -> &Secret {
+        match self {
+            Credentials::RaxApiKey { api_key, .. } => api_key,
+            Credentials::Password { password, .. } => password,
+        }
+    }
+
+    fn body(&self) -> Value {
+        match self {
+            Credentials::RaxApiKey { username, api_key } => {
+                json!({"auth": {"RAX-KSKEY:apiKeyCredentials": {"username": username, "apiKey": api_key.expose()}}})
+            }
+            Credentials::Password { username, password, tenant_id, tenant_name } => {
+                let mut auth =
+                    json!({"passwordCredentials": {"username": username, "password": password.expose()}});
+                if let Some(id) = tenant_id {
+                    auth["tenantId"] = Value::String(id.clone());
+                } else if let Some(name) = tenant_name {
+                    auth["tenantName"] = Value::String(name.clone());
+                }
+                json!({ "auth": auth })
+            }
+        }
+    }
+}
+
+/// One endpoint of the catalog.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Endpoint {
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default, rename = "publicURL")]
+    pub public_url: String,
+}
+
+/// One service of the catalog.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Service {
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// A token and its catalog.
+#[derive(Debug)]
+pub struct Token {
+    /// `access.token.id`, sent as `X-Auth-Token`.
+    pub token: Secret,
+    pub catalog: Vec<Service>,
+    until: Instant,
+}
+
+impl Token {
+    /// The public URL of service type `kind` in `region` (any region when `None`: the first
+    /// listed). It comes from the identity service's answer, so it is checked like a
+    /// setting.
+    pub fn endpoint(&self, kind: &str, region: Option<&str>) -> Result<String, String> {
+        let endpoints: Vec<&Endpoint> = self
+            .catalog
+            .iter()
+            .filter(|s| s.kind.eq_ignore_ascii_case(kind))
+            .flat_map(|s| s.endpoints.iter())
+            .collect();
+        let found = endpoints
+            .iter()
+            .find(|e| region.is_none_or(|r| e.region.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(r))));
+        let Some(found) = found else {
+            let regions: Vec<&str> = endpoints.iter().filter_map(|e| e.region.as_deref()).collect();
+            return Err(match region {
+                Some(r) if !regions.is_empty() => format!(
+                    "the service catalog has no \"{kind}\" endpoint in region {r}; its regions: {}",
+                    regions.join(", ")
+                ),
+                _ => format!("the service catalog has no \"{kind}\" endpoint"),
+            });
+        };
+        check_base_url(&found.public_url, &format!("the catalog's {kind} endpoint"))
+    }
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    access: Access,
+}
+
+#[derive(Deserialize)]
+struct Access {
+    token: TokenBody,
+    #[serde(default, rename = "serviceCatalog")]
+    catalog: Vec<Service>,
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    id: String,
+    #[serde(default)]
+    issued_at: Option<String>,
+    #[serde(default)]
+    expires: Option<String>,
+}
+
+/// A cached identity v2.0 token source. Share it between calls.
+#[derive(Debug)]
+pub struct IdentityV2 {
+    /// The identity service, an `Api` whose base URL is the `.../v2.0` URL.
+    identity: Api,
+    credentials: Credentials,
+    hint: String,
+    cached: Mutex<Option<Arc<Token>>>,
+}
+
+impl IdentityV2 {
+    /// `identity` is an `Api` made with the `.../v2.0` URL as its base; `hint` names the
+    /// settings to check when the credentials are refused.
+    pub fn new(identity: Api, credentials: Credentials, hint: &str) -> IdentityV2 {
+        let identity = identity.with_redacted(credentials.secret());
+        IdentityV2 { identity, credentials, hint: hint.to_string(), cached: Mutex::new(None) }
+    }
+
+    /// A valid token: the cached one, or a fresh one.
+    pub async fn token(&self) -> Result<Arc<Token>, ProviderError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(token) = cached.as_ref()
+            && Instant::now() + MARGIN < token.until
+        {
+            return Ok(token.clone());
+        }
+        let token = Arc::new(self.fetch().await?);
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Forgets the cached token (a service refused it).
+    pub async fn invalidate(&self) {
+        *self.cached.lock().await = None;
+    }
+
+    async fn fetch(&self) -> Result<Token, ProviderError> {
+        let path = "/tokens";
+        let action = format!("POST {}{path}", self.identity.base());
+        let response =
+            self.identity.call(Method::POST, path, &Body::json(&self.credentials.body()), &[]).await?;
+        if classify(response.status) != StatusClass::Success {
+            return Err(self.identity.error(&action, &response, &self.hint));
+        }
+        let answer: Answer = serde_json::from_slice(&response.body).map_err(|e| ProviderError::Rejected {
+            provider: self.identity.provider().to_string(),
+            detail: format!(
+                "{action}: the answer is not an identity v2.0 token ({e}): {}",
+                excerpt(&response.body, &[self.credentials.secret()])
+            ),
+        })?;
+        let token = answer.access.token;
+        if token.id.trim().is_empty() || http::HeaderValue::from_str(token.id.trim()).is_err() {
+            return Err(ProviderError::Rejected {
+                provider: self.identity.provider().to_string(),
+                detail: format!("{action}: the answer carries no token a header can send"),
+            });
+        }
+        // Without `issued_at` the local clock would have to be compared with the server's:
+        // assume a short lifetime instead (a refused token is replaced anyway).
+        let lifetime = match (
+            token.issued_at.as_deref().and_then(timestamp),
+            token.expires.as_deref().and_then(timestamp),
+        ) {
+            (Some(a), Some(b)) if b > a => Duration::from_secs((b - a) as u64),
+            _ => FALLBACK_LIFETIME,
+        };
+        tracing::debug!(provider = self.identity.provider(), ?lifetime, "identity v2.0: token issued");
+        Ok(Token {
+            token: Secret::new(token.id.trim()),
+            catalog: answer.access.catalog,
+            until: Instant::now() + lifetime,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_and_catalog() {
+        let rax = Credentials::RaxApiKey { username: "ops".into(), api_key: Secret::new("k") };
+        assert_eq!(
+            rax.body(),
+            json!({"auth": {"RAX-KSKEY:apiKeyCredentials": {"username": "ops", "apiKey": "k"}}})
+        );
+        let pw = Credentials::Password {
+            username: "u".into(),
+            password: Secret::new("p"),
+            tenant_id: Some("t1".into()),
+            tenant_name: None,
+        };
+        assert_eq!(
+            pw.body(),
+            json!({"auth": {"passwordCredentials": {"username": "u", "password": "p"}, "tenantId": "t1"}})
+        );
+        let catalog: Vec<Service> = serde_json::from_value(json!([
+            {"type": "rax:dns", "name": "cloudDNS", "endpoints": [{"publicURL": "https://dns.example/v1.0/123", "tenantId": "123"}]},
+            {"type": "dns", "name": "DNS Service", "endpoints": [{"region": "tyo1", "publicURL": "https://dns-tyo1.example"}, {"region": "sin1", "publicURL": "https://dns-sin1.example"}]}
+        ]))
+        .unwrap();
+        let token = Token { token: Secret::new("t"), catalog, until: Instant::now() };
+        assert_eq!(token.endpoint("rax:dns", None).unwrap(), "https://dns.example/v1.0/123");
+        assert_eq!(token.endpoint("dns", Some("sin1")).unwrap(), "https://dns-sin1.example");
+        assert!(token.endpoint("dns", Some("lon1")).unwrap_err().contains("tyo1, sin1"));
+    }
+}

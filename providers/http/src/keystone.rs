@@ -1,0 +1,386 @@
+//! OpenStack Identity (Keystone) v3 tokens, for the adapters of OpenStack clouds (Designate,
+//! Open Telekom Cloud): `POST {auth_url}/auth/tokens` with password or application-credential
+//! authentication; the token comes back in the `X-Subject-Token` header, the body carries
+//! its expiry and the service catalog that says where each service (type `dns`) answers in
+//! each region. The token is cached until shortly before it expires and can be dropped when
+//! a service refuses it.
+//!
+//! API reference: <https://docs.openstack.org/api-ref/identity/v3/#password-authentication-with-scoped-authorization>,
+//! <https://docs.openstack.org/api-ref/identity/v3/#authenticating-with-an-application-credential>.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use wildcert_dns_api::{ProviderError, Secret};
+
+use crate::api::{Api, Body, check_base_url};
+use crate::{StatusClass, classify, excerpt};
+
+/// Renew a token this long before it expires.
+pub(crate) const MARGIN: Duration = Duration::from_secs(120);
+
+/// The lifetime assumed when an answer's timestamps cannot be read (Keystone's default is
+/// one hour).
+pub(crate) const FALLBACK_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// A domain, by name or ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Domain {
+    Id(String),
+    Name(String),
+}
+
+impl Domain {
+    fn json(&self) -> Value {
+        match self {
+            Domain::Id(id) => json!({"id": id}),
+            Domain::Name(name) => json!({"name": name}),
+        }
+    }
+}
+
+/// A user, by ID, or by name within a domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum User {
+    Id(String),
+    Name { name: String, domain: Domain },
+}
+
+impl User {
+    fn json(&self) -> Value {
+        match self {
+            User::Id(id) => json!({"id": id}),
+            User::Name { name, domain } => json!({"name": name, "domain": domain.json()}),
+        }
+    }
+}
+
+/// What the token is scoped to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Unscoped, or the scope an application credential carries.
+    None,
+    ProjectId(String),
+    Project {
+        name: String,
+        domain: Domain,
+    },
+    /// A project by name alone, where names are unique across domains (Open Telekom Cloud's
+    /// region projects such as `eu-de`).
+    ProjectName(String),
+    Domain(Domain),
+}
+
+/// How to authenticate.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A user's password, with a scope.
+    Password { user: User, password: Secret, scope: Scope },
+    /// An application credential (its scope is its own): by ID, or by name with its user.
+    ApplicationCredential { id: Option<String>, name: Option<(String, User)>, secret: Secret },
+}
+
+impl Credentials {
+    fn secret(&self) -> &Secret {
+        match self {
+            Credentials::Password { password, .. } => password,
+            Credentials::ApplicationCredential { secret, .. } => secret,
+        }
+    }
+
+    /// The request body of `POST /auth/tokens`.
+    fn body(&self) -> Value {
+        match self {
+            Credentials::Password { user, password, scope } => {
+                let mut user = user.json();
+                user["password"] = Value::String(password.expose().to_string());
+                let mut auth = json!({"identity": {"methods": ["password"], "password": {"user": user}}});
+                match scope {
+                    Scope::None => {}
+                    Scope::ProjectId(id) => auth["scope"] = json!({"project": {"id": id}}),
+                    Scope::ProjectName(name) => auth["scope"] = json!({"project": {"name": name}}),
+                    Scope::Project { name, domain } => {
+                        auth["scope"] = json!({"project": {"name": name, "domain": domain.json()}})
+                    }
+                    Scope::Domain(domain) => auth["scope"] = json!({"domain": domain.json()}),
+                }
+                json!({ "auth": auth })
+            }
+            Credentials::ApplicationCredential { id, name, secret } => {
+                let mut credential = json!({"secret": secret.expose()});
+                if let Some(id) = id {
+                    credential["id"] = Value::String(id.clone());
+                } else if let Some((name, user)) = name {
+                    credential["name"] = Value::String(name.clone());
+                    credential["user"] = user.json();
+                }
+                json!({"auth": {"identity": {"methods": ["application_credential"], "application_credential": credential}}})
+            }
+        }
+    }
+}
+
+/// One endpoint of the service catalog.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Endpoint {
+    #[serde(default)]
+    pub interface: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub region_id: Option<String>,
+    #[serde(default)]
+    pub url: String,
+}
+
+/// One service of the catalog.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Service {
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// A token and what came with it.
+#[derive(Debug)]
+pub struct Token {
+    /// The `X-Subject-Token` value, sent as `X-Auth-Token`.
+    pub token: Secret,
+    pub catalog: Vec<Service>,
+    until: Instant,
+}
+
+impl Token {
+    /// The URL of service type `kind` at `interface` (`public`) in `region` (any region when
+    /// `None`: the first listed, as OpenStack's clients do). The URL comes from the identity
+    /// service's answer, so it is checked like a setting before it is used.
+    pub fn endpoint(&self, kind: &str, interface: &str, region: Option<&str>) -> Result<String, String> {
+        let endpoints: Vec<&Endpoint> = self
+            .catalog
+            .iter()
+            .filter(|s| s.kind.eq_ignore_ascii_case(kind))
+            .flat_map(|s| s.endpoints.iter())
+            .filter(|e| e.interface.eq_ignore_ascii_case(interface))
+            .collect();
+        let in_region = |e: &&&Endpoint| {
+            region.is_none_or(|r| e.region.as_deref() == Some(r) || e.region_id.as_deref() == Some(r))
+        };
+        let Some(found) = endpoints.iter().find(in_region) else {
+            let mut regions: Vec<&str> =
+                endpoints.iter().filter_map(|e| e.region_id.as_deref().or(e.region.as_deref())).collect();
+            regions.dedup();
+            return Err(match region {
+                Some(r) if !regions.is_empty() => format!(
+                    "the service catalog has no {interface} \"{kind}\" endpoint in region {r}; its regions: {}",
+                    regions.join(", ")
+                ),
+                _ => format!("the service catalog has no {interface} \"{kind}\" endpoint"),
+            });
+        };
+        check_base_url(&found.url, &format!("the catalog's {kind} endpoint"))
+    }
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    token: TokenBody,
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    #[serde(default)]
+    issued_at: Option<String>,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    catalog: Vec<Service>,
+}
+
+/// A cached Keystone v3 token source. Share it between calls.
+#[derive(Debug)]
+pub struct Keystone {
+    /// The identity service, an `Api` whose base URL is the `.../v3` URL.
+    identity: Api,
+    credentials: Credentials,
+    /// Says which settings hold the credentials, for refusals.
+    hint: String,
+    cached: Mutex<Option<Arc<Token>>>,
+}
+
+/// `https://keystone:5000`, `.../v3`, `.../v3/` and `.../v3/auth/tokens` (lego's form of
+/// Open Telekom Cloud's endpoint) all name the v3 API.
+pub fn v3_url(auth_url: &str) -> String {
+    let base = auth_url.trim().trim_end_matches('/');
+    let base = base.strip_suffix("/auth/tokens").unwrap_or(base);
+    if base.ends_with("/v3") { base.to_string() } else { format!("{base}/v3") }
+}
+
+impl Keystone {
+    /// `identity` is an `Api` made with the `.../v3` URL ([`v3_url`]) as its base; `hint`
+    /// names the settings to check when the credentials are refused.
+    pub fn new(identity: Api, credentials: Credentials, hint: &str) -> Keystone {
+        let identity = identity.with_redacted(credentials.secret());
+        Keystone { identity, credentials, hint: hint.to_string(), cached: Mutex::new(None) }
+    }
+
+    /// A valid token: the cached one, or a fresh one.
+    pub async fn token(&self) -> Result<Arc<Token>, ProviderError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(token) = cached.as_ref()
+            && Instant::now() + MARGIN < token.until
+        {
+            return Ok(token.clone());
+        }
+        let token = Arc::new(self.fetch().await?);
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Forgets the cached token (a service refused it: revoked, or expired early).
+    pub async fn invalidate(&self) {
+        *self.cached.lock().await = None;
+    }
+
+    async fn fetch(&self) -> Result<Token, ProviderError> {
+        let path = "/auth/tokens";
+        let action = format!("POST {}{path}", self.identity.base());
+        let response =
+            self.identity.call(Method::POST, path, &Body::json(&self.credentials.body()), &[]).await?;
+        if classify(response.status) != StatusClass::Success {
+            return Err(self.identity.error(&action, &response, &self.hint));
+        }
+        let provider = self.identity.provider().to_string();
+        let token = response
+            .headers
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ProviderError::Rejected {
+                provider: provider.clone(),
+                detail: format!(
+                    "{action}: HTTP {} without an X-Subject-Token header; is auth_url the identity service?",
+                    response.status
+                ),
+            })?;
+        if http::HeaderValue::from_str(token).is_err() {
+            return Err(ProviderError::Rejected {
+                provider,
+                detail: format!("{action}: the token cannot be sent back as a header"),
+            });
+        }
+        let token = Secret::new(token);
+        let secrets = [self.credentials.secret(), &token];
+        let answer: Answer = serde_json::from_slice(&response.body).map_err(|e| ProviderError::Rejected {
+            provider: provider.clone(),
+            detail: format!(
+                "{action}: the answer is not a Keystone v3 token ({e}): {}",
+                excerpt(&response.body, &secrets)
+            ),
+        })?;
+        let lifetime = match (&answer.token.issued_at, &answer.token.expires_at) {
+            (Some(issued), Some(expires)) => match (timestamp(issued), timestamp(expires)) {
+                (Some(a), Some(b)) if b > a => Duration::from_secs((b - a) as u64),
+                _ => FALLBACK_LIFETIME,
+            },
+            _ => FALLBACK_LIFETIME,
+        };
+        tracing::debug!(provider, ?lifetime, services = answer.token.catalog.len(), "keystone: token issued");
+        Ok(Token { token, catalog: answer.token.catalog, until: Instant::now() + lifetime })
+    }
+}
+
+/// Seconds since the epoch of an ISO 8601 UTC time as Keystone writes it
+/// (`2026-12-03T08:16:00.000000Z`, also `+00:00` or no zone). Only differences are used, so
+/// the local clock never matters.
+pub(crate) fn timestamp(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.trim_end_matches('Z');
+    let time = time.split(['+', '.']).next()?;
+    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (t.next()??, t.next()??, t.next().flatten().unwrap_or(0));
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || s > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + min * 60 + s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_and_urls() {
+        assert_eq!(timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(timestamp("2026-12-03T08:16:00.000000Z"), Some(1_796_285_760));
+        assert_eq!(
+            timestamp("2026-12-03T09:16:00+00:00").unwrap() - timestamp("2026-12-03T08:16:00Z").unwrap(),
+            3600
+        );
+        assert_eq!(
+            timestamp("2024-03-01T00:00:00Z").unwrap() - timestamp("2024-02-28T00:00:00Z").unwrap(),
+            2 * 86_400
+        );
+        assert_eq!(timestamp("yesterday"), None);
+        assert_eq!(v3_url("https://keystone.example:5000/"), "https://keystone.example:5000/v3");
+        assert_eq!(v3_url("https://iam.example/v3/"), "https://iam.example/v3");
+        assert_eq!(v3_url("https://iam.example:443/v3/auth/tokens"), "https://iam.example:443/v3");
+    }
+
+    #[test]
+    fn bodies_carry_the_documented_shapes() {
+        let password = Credentials::Password {
+            user: User::Name { name: "ops".into(), domain: Domain::Name("Default".into()) },
+            password: Secret::new("pw"),
+            scope: Scope::Project { name: "dns".into(), domain: Domain::Id("default".into()) },
+        };
+        let body = password.body();
+        assert_eq!(body["auth"]["identity"]["methods"], json!(["password"]));
+        assert_eq!(body["auth"]["identity"]["password"]["user"]["domain"]["name"], "Default");
+        assert_eq!(body["auth"]["identity"]["password"]["user"]["password"], "pw");
+        assert_eq!(body["auth"]["scope"]["project"], json!({"name": "dns", "domain": {"id": "default"}}));
+        let app = Credentials::ApplicationCredential {
+            id: Some("ac1".into()),
+            name: None,
+            secret: Secret::new("s"),
+        };
+        let body = app.body();
+        assert_eq!(body["auth"]["identity"]["application_credential"], json!({"id": "ac1", "secret": "s"}));
+        assert!(body["auth"].get("scope").is_none());
+    }
+
+    #[test]
+    fn endpoints_by_type_interface_and_region() {
+        let catalog: Vec<Service> = serde_json::from_value(json!([
+            {"type": "identity", "endpoints": [{"interface": "public", "region": "One", "url": "https://id.example"}]},
+            {"type": "dns", "endpoints": [
+                {"interface": "internal", "region": "One", "region_id": "One", "url": "http://10.0.0.1:9001"},
+                {"interface": "public", "region": "One", "region_id": "One", "url": "https://dns-one.example:9001/"},
+                {"interface": "public", "region": "Two", "region_id": "Two", "url": "https://dns-two.example"}
+            ]}
+        ]))
+        .unwrap();
+        let token = Token { token: Secret::new("t"), catalog, until: Instant::now() };
+        assert_eq!(token.endpoint("dns", "public", Some("Two")).unwrap(), "https://dns-two.example");
+        assert_eq!(token.endpoint("dns", "public", None).unwrap(), "https://dns-one.example:9001");
+        assert_eq!(token.endpoint("dns", "internal", Some("One")).unwrap(), "http://10.0.0.1:9001");
+        let err = token.endpoint("dns", "public", Some("Three")).unwrap_err();
+        assert!(err.contains("region Three") && err.contains("One, Two"), "{err}");
+        assert!(token.endpoint("object-store", "public", None).is_err());
+    }
+}
