@@ -9,8 +9,6 @@
 //! connecting, sending and reading the whole answer; and one mapping of HTTP statuses to
 //! `ProviderError` kinds, so both adapters report a refused key or an overloaded API alike.
 
-#![warn(missing_docs)]
-
 pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
