@@ -11,27 +11,20 @@
 #![recursion_limit = "256"]
 #![warn(missing_docs)]
 
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod acme;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod alerts;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod bundle;
 pub mod ceiling;
 pub mod challenge;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod config;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod daemon;
 pub mod digest;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod dns;
 pub mod error_chain;
 pub mod exit;
 pub mod failpoint;
 pub mod hooks;
 pub mod host;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod init;
 pub mod logging;
 pub mod names;
@@ -41,6 +34,5 @@ pub mod progress;
 pub mod renewal;
 pub mod signals;
 pub mod state;
-#[allow(missing_docs)] // pending: its public items still lack docs
 pub mod store;
 pub mod supplied;

@@ -135,6 +135,9 @@ pub fn tls_config(extra_roots: Option<&Path>) -> Result<rustls::ClientConfig, St
 }
 
 impl AcmeHttp {
+    /// A client trusting `extra_roots` (`[acme] ca_certificates`) instead of the system's roots
+    /// when given, with `timeout` per request (`[acme] request_timeout`) and the proxy
+    /// in force (`[network] proxy`, else the environment).
     pub fn new(extra_roots: Option<&Path>, timeout: Duration) -> Result<AcmeHttp, String> {
         let proxy =
             ProxyConnector::from_current()?.with_connect_timeout(timeout.min(Duration::from_secs(10)));

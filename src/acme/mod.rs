@@ -17,30 +17,88 @@ pub use order::{Issued, OrderError, OrderSpec, run_order};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AcmeError {
+    /// No answer from the CA (DNS, connection, timeout): retried later.
     #[error("cannot reach the CA at {url}: {detail}")]
-    Unreachable { url: String, detail: String },
+    Unreachable {
+        /// The CA URL the request went to (directory or endpoint), to tell which CA and call.
+        url: String,
+        /// The connection error, with its causes.
+        detail: String,
+    },
+    /// The CA's HTTPS certificate is not trusted: `[acme] ca_certificates` is missing or wrong.
     #[error(
         "the CA's HTTPS certificate at {url} is not trusted ({detail}); for a private or test CA, set [acme] ca_certificates to the PEM file of its root"
     )]
-    UntrustedTls { url: String, detail: String },
+    UntrustedTls {
+        /// The CA URL the request went to (directory or endpoint), to tell which CA and call.
+        url: String,
+        /// The TLS client's error.
+        detail: String,
+    },
+    /// The CA refused the request, or the client for it cannot be set up (e.g. unreadable
+    /// `ca_certificates`): retrying will not help.
     #[error("the CA at {url} refused: {detail}")]
-    Refused { url: String, detail: String },
+    Refused {
+        /// The CA URL the request went to (directory or endpoint), to tell which CA and call.
+        url: String,
+        /// What the CA or the client said.
+        detail: String,
+    },
+    /// The CA's rate limit was hit: retried after its Retry-After.
     #[error("the CA at {url} asks to slow down: {detail}")]
-    RateLimited { url: String, detail: String, retry_after: Option<Duration> },
+    RateLimited {
+        /// The CA URL the request went to (directory or endpoint), to tell which CA and call.
+        url: String,
+        /// What the CA or the client said.
+        detail: String,
+        /// How long the CA asked to wait (its Retry-After), when it said; the scheduler honours it,
+        /// capped.
+        retry_after: Option<Duration>,
+    },
     /// 503, or a nonce the CA kept refusing: try again later (when it says).
     #[error("the CA at {url} is unavailable for now: {detail}")]
-    Unavailable { url: String, detail: String, retry_after: Option<Duration> },
+    Unavailable {
+        /// The CA URL the request went to (directory or endpoint), to tell which CA and call.
+        url: String,
+        /// What the CA or the client said.
+        detail: String,
+        /// How long the CA asked to wait (its Retry-After), when it said; the scheduler honours it,
+        /// capped.
+        retry_after: Option<Duration>,
+    },
     /// The CA reported a validation problem (unauthorized, CAA, DNS, incorrect response):
     /// something in DNS to fix, retried on the slow schedule.
     #[error("the CA at {url} could not validate: {detail}")]
-    Validation { url: String, detail: String },
+    Validation {
+        /// The CA URL the request went to (directory or endpoint), to tell which CA and call.
+        url: String,
+        /// What the CA or the client said.
+        detail: String,
+    },
+    /// The order went wrong in a way no other variant names (CA internal error, processing
+    /// timeout).
     #[error("{context}: {detail}")]
-    Order { context: String, detail: String, transient: bool },
+    Order {
+        /// Which CA or step it happened at.
+        context: String,
+        /// What the CA or the client said.
+        detail: String,
+        /// Whether a later retry may succeed (CA outage, timeout); read by `is_transient`.
+        transient: bool,
+    },
+    /// The local account file cannot be read, written or used.
     #[error("ACME account file {path}: {detail}")]
-    Account { path: String, detail: String },
+    Account {
+        /// `<state_dir>/accounts/<directory>/account.json`: one account per CA directory.
+        path: String,
+        /// What is wrong with it; never key material.
+        detail: String,
+    },
 }
 
 impl AcmeError {
+    /// Whether a later retry may succeed (outage, rate limit, validation that DNS may fix):
+    /// the scheduler backs off; the others need the operator.
     pub fn is_transient(&self) -> bool {
         match self {
             AcmeError::Unreachable { .. }

@@ -26,36 +26,57 @@ const POLL_BACKOFF: f32 = 1.6;
 /// What to order.
 #[derive(Debug, Clone)]
 pub struct OrderSpec<'a> {
+    /// The `[[certificate]] name`, carried by the order's span so every log line names it.
     pub name: &'a str,
+    /// The names to order, e.g. `*.gradient.example.com` and `gradient.example.com`: one
+    /// order, one CSR for all of them.
     pub domains: &'a [String],
+    /// The algorithm of the fresh key made for this order (`key_type`, default `ec256`).
     pub key_type: KeyType,
+    /// The CA profile to ask for (`profile` of the certificate or `[acme]`), if any.
     pub profile: Option<&'a str>,
     /// ARI: the certificate this order replaces (RFC 9773 `replaces`).
     pub replaces: Option<CertificateIdentifier<'static>>,
+    /// How long to poll the CA for the order to become ready and valid (`[acme] order_timeout`).
     pub timeout: Duration,
 }
 
 /// The result: a new key and the chain the CA returned (not yet checked).
 pub struct Issued {
+    /// The private key made for this order, PEM; secret, written only 0600.
     pub key_pem: String,
+    /// The chain as the CA sent it; must pass the bundle checks before it is stored.
     pub chain_pem: String,
+    /// The order's URL at the CA, for logs and for revocation or support questions.
     pub order_url: String,
 }
 
+/// Why one order failed; `is_transient`, `is_validation` and `retry_after` tell the scheduler
+/// which backoff applies.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OrderError {
+    /// The CA failed or refused; see `AcmeError`.
     #[error(transparent)]
     Acme(AcmeError),
+    /// Presenting, checking or removing the TXT records failed.
     #[error(transparent)]
     Challenge(ChallengeError),
+    /// The CA checked the TXT record and refused it (wrong value, not visible to the CA, CAA).
     #[error("the CA could not validate {identifier}: {detail}")]
-    ValidationFailed { identifier: String, detail: String },
+    ValidationFailed {
+        /// The name the CA could not validate, e.g. `*.gradient.example.com`.
+        identifier: String,
+        /// The CA's problem document in words.
+        detail: String,
+    },
+    /// The new private key or the CSR could not be made (a bug or an unsupported `key_type`).
     #[error("cannot make the key or CSR: {0}")]
     Key(String),
 }
 
 impl OrderError {
+    /// Whether a later retry may succeed without the operator changing anything.
     pub fn is_transient(&self) -> bool {
         match self {
             OrderError::Acme(e) => e.is_transient(),

@@ -38,26 +38,50 @@ const EXPIRY_REPEAT: time::Duration = time::Duration::DAY;
 pub enum Event {
     /// A renewal attempt failed; `attempts` failures in a row so far.
     RenewalFailed {
+        /// The `[[certificate]] name` the event is about.
         certificate: String,
+        /// The error that stopped the renewal, as logged (never a secret).
         cause: String,
+        /// Failures in a row, counting this one.
         attempts: u32,
+        /// When the scheduler tries again (after backoff).
         next_attempt: OffsetDateTime,
+        /// When the certificate in use expires, if there is one: how much time is left to fix it.
         not_after: Option<OffsetDateTime>,
     },
     /// The certificate in use expires within `warn_before` (or has expired) and nothing
     /// replaced it. `supplied`: a `source = "files"` certificate, which only a person renews.
-    ExpiresSoon { certificate: String, not_after: OffsetDateTime, supplied: bool },
+    ExpiresSoon {
+        /// The `[[certificate]] name` the event is about.
+        certificate: String,
+        /// When the certificate in use expires: how urgent the event is.
+        not_after: OffsetDateTime,
+        /// Whether it is a `source = "files"` certificate, which only a person can renew.
+        supplied: bool,
+    },
     /// The per-certificate order ceiling tripped: `orders` new orders within `window`; no new
     /// order before `resume_at`.
     OrderCeiling {
+        /// The `[[certificate]] name` the event is about.
         certificate: String,
+        /// New orders counted within the window (`[daemon] max_orders` reached).
         orders: u32,
+        /// The ceiling's window (`[daemon] orders_window`).
         window: Duration,
+        /// When the ceiling allows the next new order.
         resume_at: OffsetDateTime,
+        /// When the certificate in use expires, if there is one.
         not_after: Option<OffsetDateTime>,
     },
     /// A new certificate was stored (sent only with `on_renewed = true`).
-    Renewed { certificate: String, not_after: OffsetDateTime, serial: String },
+    Renewed {
+        /// The `[[certificate]] name` the event is about.
+        certificate: String,
+        /// Expiry of the new certificate.
+        not_after: OffsetDateTime,
+        /// Serial of the new certificate, to match it with what servers present.
+        serial: String,
+    },
 }
 
 /// The JSON object a `format = "json"` webhook receives (and, as `WILDCERT_*` variables, the
@@ -66,10 +90,13 @@ pub enum Event {
 pub struct Payload {
     /// `renewal_failed`, `expires_soon`, `order_ceiling` or `renewed`.
     pub event: String,
+    /// The `[[certificate]] name` the event is about.
     pub certificate: String,
     /// One sentence for a person.
     pub message: String,
+    /// `renewal_failed`: the error that stopped the renewal.
     pub cause: Option<String>,
+    /// `renewal_failed`: failures in a row so far.
     pub attempts: Option<u32>,
     /// RFC 3339.
     pub next_attempt: Option<String>,
@@ -80,6 +107,7 @@ pub struct Payload {
 }
 
 impl Event {
+    /// The `event` field's value, stable for receivers that filter on it.
     pub fn kind(&self) -> &'static str {
         match self {
             Event::RenewalFailed { .. } => "renewal_failed",
@@ -89,6 +117,7 @@ impl Event {
         }
     }
 
+    /// The certificate the event is about, for the payload and log lines.
     pub fn certificate(&self) -> &str {
         match self {
             Event::RenewalFailed { certificate, .. }

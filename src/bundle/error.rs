@@ -6,7 +6,9 @@ use std::fmt;
 /// certificates of that file (1-based, as an operator counts them), its subject and serial.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CertRef {
+    /// The file the certificate was read from, as the operator named it.
     pub file: String,
+    /// Its place among that file's certificates, counted from 1.
     pub position: usize,
     /// The whole subject DN, e.g. `C=US, O=Let's Encrypt, CN=R3`.
     pub subject: String,
@@ -65,116 +67,300 @@ pub(crate) fn shell_word(s: &str) -> String {
 #[non_exhaustive]
 pub enum BundleError {
     // --- reading the files ---
+    /// A key or bundle file with nothing in it (often a failed copy or a wrong path).
     #[error("{file}: the file is empty; it should hold {expected} in PEM form")]
-    EmptyFile { file: String, expected: &'static str },
+    EmptyFile {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// What the file should hold, e.g. "the private key".
+        expected: &'static str,
+    },
+    /// A bundle file without any certificate block.
     #[error(
         "{file}: no PEM certificate found{found}; expected blocks starting with -----BEGIN CERTIFICATE-----"
     )]
-    NoCertificate { file: String, found: String },
+    NoCertificate {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// What the file holds instead (PEM labels and lines), empty when nothing was recognised.
+        found: String,
+    },
+    /// A key file without any private-key block.
     #[error("{file}: no private key found{found}; expected a block such as -----BEGIN PRIVATE KEY-----")]
-    NoKey { file: String, found: String },
+    NoKey {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// What the file holds instead (PEM labels and lines), empty when nothing was recognised.
+        found: String,
+    },
     /// Input that fits no more precise variant (kept for callers outside this module).
     #[error("{file}: cannot parse: {detail}")]
-    Unparsable { file: String, detail: String },
+    Unparsable {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// What could not be parsed.
+        detail: String,
+    },
+    /// Binary DER where PEM text is needed; the message carries the conversion command.
     #[error(
         "{file}: this is a binary (DER) {what}, but web servers and wildcert expect PEM text; convert it with: {command}"
     )]
-    DerEncoded { file: String, what: &'static str, command: String },
+    DerEncoded {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// "certificate" or "private key": what the DER encodes.
+        what: &'static str,
+        /// The `openssl` command that fixes it, file names quoted for the shell.
+        command: String,
+    },
+    /// A `.pfx`/`.p12` archive where PEM files are needed; the message says how to extract both
+    /// parts.
     #[error(
         "{file}: this is a PKCS#12 archive (.pfx/.p12), not PEM; extract the certificates with `openssl pkcs12 -in {0} -nokeys -out bundle.crt` and the key with `openssl pkcs12 -in {0} -nocerts -nodes -out key.pem` (then chmod 600 key.pem)",
         shell_word(file)
     )]
-    Pkcs12 { file: String },
+    Pkcs12 {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+    },
+    /// A `.p7b` container, which web servers cannot read; the message carries the conversion
+    /// command.
     #[error(
         "{file}: this is a PKCS#7 container (.p7b), which web servers cannot read; convert it with: {command}"
     )]
-    Pkcs7 { file: String, command: String },
+    Pkcs7 {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// The `openssl pkcs7` command that writes the certificates as PEM.
+        command: String,
+    },
+    /// A PEM block that is cut off or damaged (bad base64, missing END line).
     #[error("{file} line {line}: {detail}; the PEM block is damaged — copy the file again from its source")]
-    BadPem { file: String, line: usize, detail: String },
+    BadPem {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// The line of the damage (1-based), for an editor.
+        line: usize,
+        /// What the parser found wrong.
+        detail: String,
+    },
+    /// A certificate block whose content is not valid X.509.
     #[error(
         "{file}: certificate {position} (line {line}) is not a valid X.509 certificate ({detail}); copy it again from your CA"
     )]
-    BadCertificate { file: String, position: usize, line: usize, detail: String },
+    BadCertificate {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// Position of the certificate in the file (1-based, as an operator counts).
+        position: usize,
+        /// The line where the certificate's PEM block begins.
+        line: usize,
+        /// What the X.509 parser refused.
+        detail: String,
+    },
+    /// A passphrase-protected key, which an unattended restart cannot unlock.
     #[error(
         "{file}: the private key is encrypted with a passphrase, and a server that restarts unattended cannot type it; write a decrypted copy with `{command}` (it asks for the passphrase), then chmod 600 it"
     )]
-    EncryptedKey { file: String, command: String },
+    EncryptedKey {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// The `openssl pkey` command that writes a decrypted copy (it asks for the passphrase).
+        command: String,
+    },
+    /// A key file with more than one private key: which one belongs to the leaf is ambiguous.
     #[error(
         "{file}: holds {count} private keys; keep exactly one, the one made together with this certificate's CSR"
     )]
-    SeveralKeys { file: String, count: usize },
+    SeveralKeys {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// How many keys the file holds.
+        count: usize,
+    },
+    /// A private-key block that cannot be decoded.
     #[error(
         "{file} line {line}: the private key cannot be read ({detail}); export it again from where it was made"
     )]
-    BadKey { file: String, line: usize, detail: String },
+    BadKey {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// The line where the PEM block begins (1-based), for an editor.
+        line: usize,
+        /// What the key decoder refused (never key material).
+        detail: String,
+    },
+    /// A certificate given where the key was expected (key and bundle swapped).
     #[error(
         "{file}: holds a certificate ({subject}), not a private key; did you swap --key and --bundle? The key file starts with -----BEGIN PRIVATE KEY----- (or RSA/EC PRIVATE KEY)"
     )]
-    CertificateAsKey { file: String, subject: String },
+    CertificateAsKey {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// The subject of the certificate found, to recognise the file.
+        subject: String,
+    },
     #[error("{file} line {line}: {}", match same_as_key {
         Some(true) => "the bundle also holds the private key (a combined file); do not publish this file, and give web servers a bundle without it — 'wildcert verify --fix --out fixed.crt' writes one",
         Some(false) => "a private key is pasted into the bundle, and it is not the key given with --key; remove it from the bundle (certificate files are often readable by everyone) — 'wildcert verify --fix --out fixed.crt' writes the bundle without it",
         None => "a private key is pasted into the bundle; keep it only in the key file (certificate files are often readable by everyone)",
     })]
-    /// `same_as_key`: whether it is the key given as the key file (`None`: that one is unreadable).
-    KeyInBundle { file: String, line: usize, same_as_key: Option<bool> },
+    /// A private key inside the bundle, a file usually readable by everyone.
+    KeyInBundle {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// The line where the PEM block begins (1-based), for an editor.
+        line: usize,
+        /// Whether it is the key given as the key file (`None`: that one is unreadable); decides
+        /// the advice.
+        same_as_key: Option<bool>,
+    },
+    /// Certificates in the key file, which are not read from there.
     #[error(
         "{file}: also holds {count} certificate(s), which are not read from the key file; give them with --bundle if they belong to the chain"
     )]
-    CertificateInKeyFile { file: String, count: usize },
+    CertificateInKeyFile {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// How many certificates the key file holds.
+        count: usize,
+    },
+    /// A PEM block that belongs in no certificate bundle (a CSR, parameters); ignored.
     #[error(
         "{file} line {line}: a {label} block is not part of a certificate bundle and was ignored; {hint}"
     )]
-    UnexpectedBlock { file: String, line: usize, label: String, hint: &'static str },
+    UnexpectedBlock {
+        /// The input file as the operator named it, so the message points at it.
+        file: String,
+        /// The line where the PEM block begins (1-based), for an editor.
+        line: usize,
+        /// The PEM label of the block, e.g. `CERTIFICATE REQUEST`.
+        label: String,
+        /// What such a block is for and where it belongs.
+        hint: &'static str,
+    },
 
     // --- the key and the leaf ---
+    /// The private key is not the one of the leaf certificate.
     #[error(
         "{file}: this private key ({key}) does not match the leaf {leaf}, which carries a different {cert_key} public key{}; find the key that was made together with this certificate's CSR — `openssl pkey -in {} -pubout | openssl sha256` must print the same as `openssl x509 -in {} -noout -pubkey | openssl sha256`",
         matches.as_ref().map(|m| format!(": it is the key of {m}")).unwrap_or_else(|| ": it is the key of another certificate (an older one, or another CSR)".into()),
         shell_word(file),
         shell_word(&leaf.file)
     )]
-    KeyMismatch { file: String, leaf: CertRef, key: String, cert_key: String, matches: Option<CertRef> },
+    KeyMismatch {
+        /// The key file.
+        file: String,
+        /// The leaf (the server certificate).
+        leaf: CertRef,
+        /// The private key's algorithm and size.
+        key: String,
+        /// The algorithm and size of the key the leaf carries.
+        cert_key: String,
+        /// The certificate in the bundle this key does belong to, if any (often an older leaf).
+        matches: Option<CertRef>,
+    },
+    /// Only CA certificates were given: the server certificate itself is missing.
     #[error(
         "no server certificate found: {files} only hold CA certificates (intermediates or roots); put your own certificate (the one issued for your names) first"
     )]
-    NoLeaf { files: String },
+    NoLeaf {
+        /// The bundle files given, comma-separated.
+        files: String,
+    },
+    /// A key too small for browsers (RSA under 2048 bits).
     #[error(
         "{cert} has a {key} key, which is too weak; browsers need RSA of at least 2048 bits — get a new certificate with a new key (RSA 2048+ or EC P-256)"
     )]
-    WeakKey { cert: CertRef, key: String },
+    WeakKey {
+        /// The certificate at fault.
+        cert: CertRef,
+        /// The key's algorithm and size, e.g. `RSA 1024-bit`.
+        key: String,
+    },
+    /// A key type not every TLS client accepts (e.g. Ed25519, P-521).
     #[error(
         "{cert} has a {key} key, which not every client accepts; use an EC P-256 or P-384 key, or RSA 2048+, for a new certificate"
     )]
-    UnsupportedKeyType { cert: CertRef, key: String },
+    UnsupportedKeyType {
+        /// The certificate at fault.
+        cert: CertRef,
+        /// The key's algorithm and size, e.g. `RSA 1024-bit`.
+        key: String,
+    },
+    /// The first certificate is a CA, not a server certificate.
     #[error(
         "{leaf} is a CA certificate (basicConstraints cA=true), not a server certificate; browsers refuse it as a server's own — put the certificate issued for your names first"
     )]
-    LeafIsCa { leaf: CertRef },
+    LeafIsCa {
+        /// The leaf (the server certificate).
+        leaf: CertRef,
+    },
+    /// The leaf's extended key usage does not allow TLS servers.
     #[error(
         "{leaf} may not be used for TLS servers: its extended key usage lists {have} but not serverAuth; ask the CA for a TLS server certificate"
     )]
-    MissingServerAuth { leaf: CertRef, have: String },
+    MissingServerAuth {
+        /// The leaf (the server certificate).
+        leaf: CertRef,
+        /// What the certificate does list, to compare with what is needed.
+        have: String,
+    },
 
     // --- names ---
+    /// The leaf names its host only in the common name, which browsers ignore.
     #[error(
         "{leaf} has no subjectAltName, only the subject common name \"{cn}\"; browsers ignore the CN since 2017 and will reject it — have it reissued with the names as subjectAltNames (every CA does this when asked)"
     )]
-    NoSubjectAltName { leaf: CertRef, cn: String },
+    NoSubjectAltName {
+        /// The leaf (the server certificate).
+        leaf: CertRef,
+        /// The subject common name, the only name the leaf carries.
+        cn: String,
+    },
+    /// A configured name is not among the names the leaf covers.
     #[error("{leaf} does not cover {name}; its names are: {have}{hint}")]
-    NameNotCovered { leaf: CertRef, name: String, have: String, hint: String },
+    NameNotCovered {
+        /// The leaf (the server certificate).
+        leaf: CertRef,
+        /// The configured name the leaf does not cover.
+        name: String,
+        /// The leaf's DNS names, comma-separated.
+        have: String,
+        /// Why not, when a wildcard almost matches (a wildcard covers one label); may be empty.
+        hint: String,
+    },
 
     // --- order and completeness ---
+    /// A certificate in the bundle is not followed by the one that signed it.
     #[error(
         "{file}: {} is not signed by {}: the bundle is out of order — put the leaf first, then the certificate that signed it, and so on (here: {order}); 'wildcert verify --fix --out fixed.crt' writes it in order",
         cert.short(), next.short()
     )]
-    ChainOutOfOrder { file: String, cert: CertRef, next: CertRef, order: String },
+    ChainOutOfOrder {
+        /// The bundle file.
+        file: String,
+        /// The certificate at fault.
+        cert: CertRef,
+        /// The certificate that follows it, which did not sign it.
+        next: CertRef,
+        /// The order that would be right, as certificate positions.
+        order: String,
+    },
+    /// The leaf is in the bundle but not first, and servers send the first as their own.
     #[error(
         "{file}: {} comes before the leaf {}; web servers send the first certificate of the file as their own — put the leaf first ('wildcert verify --fix --out fixed.crt' writes it in order)",
         first.short(), leaf.short()
     )]
-    LeafNotFirst { file: String, leaf: CertRef, first: CertRef },
+    LeafNotFirst {
+        /// The bundle file.
+        file: String,
+        /// The leaf (the server certificate).
+        leaf: CertRef,
+        /// The certificate that comes first instead.
+        first: CertRef,
+    },
+    /// The issuer of a certificate is not in the bundle: an intermediate is missing.
     #[error(
         "{cert} was issued by \"{issuer}\", which is not in the bundle: the intermediate certificate is missing{} — {}append it after {}{}",
         near_miss.as_ref().map(|m| format!(" ({m} has that name but did not sign it: a different key, e.g. an older or cross-signed version)")).unwrap_or_default(),
@@ -183,88 +369,210 @@ pub enum BundleError {
         if *is_leaf { "; if a private CA issued the leaf directly from its root, pass that root with --roots" } else { "" }
     )]
     MissingIntermediate {
+        /// The certificate whose issuer is missing.
         cert: CertRef,
+        /// The issuer DN it names.
         issuer: String,
+        /// The issuer's download address from the Authority Information Access extension, if any.
         url: Option<String>,
+        /// A certificate in the bundle with that name but another key (an older or cross-signed
+        /// version).
         near_miss: Option<CertRef>,
+        /// Whether `cert` is the leaf: then a private root that issued it directly may be what
+        /// is missing, and the message says so.
         is_leaf: bool,
     },
+    /// A signature algorithm wildcert cannot check, so the chain cannot be verified.
     #[error(
         "{cert} is signed with {algorithm}, which wildcert cannot verify; clients support RSA (PKCS#1/PSS, SHA-256/384/512) and ECDSA P-256/P-384 — ask the CA for a chain with a common algorithm"
     )]
-    UnverifiableSignature { cert: CertRef, algorithm: String },
+    UnverifiableSignature {
+        /// The certificate at fault.
+        cert: CertRef,
+        /// The signature algorithm (name or OID).
+        algorithm: String,
+    },
+    /// A certificate signed another but is not a CA, so clients reject the chain.
     #[error(
         "{cert} signed {}, but it is not a CA certificate (no basicConstraints cA=true), so clients reject the chain; use the real intermediate from your CA",
         signed.short()
     )]
-    IssuerNotCa { cert: CertRef, signed: CertRef },
+    IssuerNotCa {
+        /// The issuer without the CA flag.
+        cert: CertRef,
+        /// The certificate it signed.
+        signed: CertRef,
+    },
+    /// An issuer whose key usage does not allow signing certificates.
     #[error(
         "{cert} signed {}, but its key usage lacks keyCertSign, so it may not sign certificates and TLS clients (browsers, OpenSSL, Go) reject the chain; use the real intermediate from your CA",
         signed.short()
     )]
-    IssuerNotCertSigner { cert: CertRef, signed: CertRef },
+    IssuerNotCertSigner {
+        /// The issuer whose key usage lacks keyCertSign.
+        cert: CertRef,
+        /// The certificate it signed.
+        signed: CertRef,
+    },
+    /// An issuer whose extended key usage excludes TLS servers, which binds the leaf.
     #[error(
         "{cert} limits its extended key usage to {have}, without serverAuth, and that limit binds every certificate below it: TLS clients refuse the leaf as a server certificate; ask the CA for the intermediate that issues TLS server certificates"
     )]
-    IssuerWithoutServerAuth { cert: CertRef, have: String },
+    IssuerWithoutServerAuth {
+        /// The issuer whose extended key usage binds the leaf.
+        cert: CertRef,
+        /// The extended key usages it does list.
+        have: String,
+    },
+    /// More intermediates below a CA than its path length constraint allows.
     #[error(
         "{ca} allows at most {path_len} intermediate(s) below it (basicConstraints pathLenConstraint), but the chain has {below}, so TLS clients refuse it; ask the CA for a chain that respects it (a leaf issued by an intermediate closer to the root)"
     )]
-    PathLenExceeded { ca: CertRef, path_len: usize, below: usize },
+    PathLenExceeded {
+        /// The CA certificate whose constraint is broken.
+        ca: CertRef,
+        /// The CA's pathLenConstraint.
+        path_len: usize,
+        /// How many intermediates the chain has below it.
+        below: usize,
+    },
+    /// A CA's name constraints exclude a name of the leaf.
     #[error(
         "{ca} carries name constraints that {constraint}, and the leaf names {name}: this CA may not issue for that name; get the certificate from a CA allowed to issue for {name}"
     )]
-    NameConstraintViolation { ca: CertRef, name: String, constraint: String },
+    NameConstraintViolation {
+        /// The CA certificate whose constraint is broken.
+        ca: CertRef,
+        /// The leaf name the constraint excludes.
+        name: String,
+        /// What the constraint says, e.g. "permit only example.org".
+        constraint: String,
+    },
+    /// A signature algorithm clients no longer accept (SHA-1, MD5).
     #[error(
         "{cert} is signed with {algorithm}, which TLS clients no longer accept; have it reissued with SHA-256 or better (RSA PKCS#1/PSS or ECDSA P-256/P-384)"
     )]
-    RefusedSignatureAlgorithm { cert: CertRef, algorithm: String },
+    RefusedSignatureAlgorithm {
+        /// The certificate at fault.
+        cert: CertRef,
+        /// The signature algorithm (name or OID).
+        algorithm: String,
+    },
     /// A refusal by path validation that no more precise variant describes; `reason` says
     /// what is wrong with `cert` and what to do.
     #[error("{cert}: {reason}")]
-    ClientsRefuse { cert: CertRef, reason: String },
+    ClientsRefuse {
+        /// The certificate path validation refused.
+        cert: CertRef,
+        /// What is wrong with it and what to do.
+        reason: String,
+    },
     /// What RFC 5280 path validation refused, as a client would, where wildcert's own checks
     /// had passed the chain: the clients' verdict wins. `detail` names the path validator's
     /// own error.
     #[error(
         "{finding} — TLS clients refuse this chain (RFC 5280 path validation: {detail}) although wildcert's own checks passed it; the clients' verdict wins"
     )]
-    RefusedByClients { finding: Box<BundleError>, detail: String },
+    RefusedByClients {
+        /// The refusal as wildcert's own words for it.
+        finding: Box<BundleError>,
+        /// The path validator's own error.
+        detail: String,
+    },
+    /// A self-signed root in the bundle: harmless, it only costs bytes (an info).
     #[error(
         "{root} is a self-signed root; clients already have their roots, so sending it only costs bytes — you may remove it ('wildcert verify --fix --out fixed.crt' drops it)"
     )]
-    RootInBundle { root: CertRef },
+    RootInBundle {
+        /// The self-signed root.
+        root: CertRef,
+    },
+    /// A certificate that is not on the leaf's chain (another site's, an old one).
     #[error(
         "{cert} is not used in the chain of the leaf {} (another site's certificate, an old one, or an alternative path); remove it ('wildcert verify --fix --out fixed.crt' drops it)",
         leaf.short()
     )]
-    Unrelated { cert: CertRef, leaf: CertRef },
+    Unrelated {
+        /// The certificate at fault.
+        cert: CertRef,
+        /// The leaf whose chain it is not on.
+        leaf: CertRef,
+    },
+    /// The same certificate twice in the bundle.
     #[error("{cert} is the same certificate as {}; remove the copy", first.short())]
-    Duplicate { cert: CertRef, first: CertRef },
+    Duplicate {
+        /// The second copy.
+        cert: CertRef,
+        /// The first copy of it.
+        first: CertRef,
+    },
 
     // --- trust ---
+    /// The chain ends at a certificate whose issuer is neither in the bundle nor a trusted root.
     #[error(
         "the chain ends at {top}, issued by \"{issuer}\", which is neither in the bundle nor a trusted root{}; if an intermediate is missing, append it; if this is a private CA, pass its root certificate with --roots FILE",
         url.as_ref().map(|u| format!(" (its issuer can be downloaded from {u})")).unwrap_or_default()
     )]
-    Untrusted { top: CertRef, issuer: String, url: Option<String> },
+    Untrusted {
+        /// The last certificate of the chain that could be built.
+        top: CertRef,
+        /// The issuer DN it names.
+        issuer: String,
+        /// The issuer's download address from the Authority Information Access extension, if any.
+        url: Option<String>,
+    },
+    /// The chain ends at a self-signed root that is not trusted.
     #[error(
         "the chain ends at {root}, a self-signed root that is not among the trusted roots, so clients will reject it; use a certificate from a public CA, or for a private CA pass its root with --roots FILE"
     )]
-    UntrustedRoot { root: CertRef },
+    UntrustedRoot {
+        /// The self-signed root.
+        root: CertRef,
+    },
+    /// The leaf signed itself: clients do not trust it.
     #[error(
         "{leaf} is self-signed{}: clients do not trust it; use a certificate from a public CA (or pass it with --roots FILE if your clients trust it explicitly)",
         if *checked { " and not among the trusted roots" } else { "" }
     )]
-    SelfSigned { leaf: CertRef, checked: bool },
+    SelfSigned {
+        /// The leaf (the server certificate).
+        leaf: CertRef,
+        /// Whether a trust store was consulted (it was not among the roots).
+        checked: bool,
+    },
 
     // --- validity ---
+    /// A certificate not valid yet (a wrong clock here, or a freshly issued one).
     #[error("{cert} is not valid before {not_before}; check this machine's clock, or wait until then")]
-    NotYetValid { cert: CertRef, not_before: String },
+    NotYetValid {
+        /// The certificate at fault.
+        cert: CertRef,
+        /// Start of its validity, as printed to the operator.
+        not_before: String,
+    },
+    /// A certificate past its expiry.
     #[error("{cert} expired on {not_after}; {}", renew_hint(*is_leaf))]
-    Expired { cert: CertRef, not_after: String, is_leaf: bool },
+    Expired {
+        /// The certificate at fault.
+        cert: CertRef,
+        /// The certificate's expiry, as printed to the operator.
+        not_after: String,
+        /// Whether the certificate is the leaf: the fix is a renewal, not a new intermediate.
+        is_leaf: bool,
+    },
+    /// A certificate close to expiry: fewer days left than `expiry_warning_days`, or than a third
+    /// of its lifetime if that is less (a warning).
     #[error("{cert} expires on {not_after} ({days} days left); {}", renew_hint(*is_leaf))]
-    ExpiresSoon { cert: CertRef, not_after: String, days: i64, is_leaf: bool },
+    ExpiresSoon {
+        /// The certificate at fault.
+        cert: CertRef,
+        /// The certificate's expiry, as printed to the operator.
+        not_after: String,
+        /// Whole days left.
+        days: i64,
+        /// Whether the certificate is the leaf: the fix is a renewal, not a new intermediate.
+        is_leaf: bool,
+    },
 }
 
 fn renew_hint(is_leaf: bool) -> &'static str {

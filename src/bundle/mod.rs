@@ -34,7 +34,9 @@ use chain::{Cert, Signatures};
 /// One input file (its label is what messages call it).
 #[derive(Debug, Clone, Copy)]
 pub struct Input<'a> {
+    /// How messages name the file (usually its path as given), so the operator finds it.
     pub label: &'a str,
+    /// The file's content, untrusted: PEM, or whatever the operator gave by mistake.
     pub bytes: &'a [u8],
 }
 
@@ -43,6 +45,7 @@ pub struct Input<'a> {
 pub struct CheckOptions {
     /// Names the leaf must cover (wildcard semantics of `names::covers`). Empty: the leaf's own.
     pub names: Vec<String>,
+    /// The time validity is judged at; injectable so tests and `status` need no real clock.
     pub now: OffsetDateTime,
     /// Warn when fewer than this many days are left.
     pub expiry_warning_days: i64,
@@ -57,6 +60,7 @@ pub struct CheckOptions {
 }
 
 impl CheckOptions {
+    /// Checks for `names` now, warning 30 days before expiry, with no trust anchors.
     pub fn new(names: Vec<String>) -> CheckOptions {
         CheckOptions {
             names,
@@ -68,11 +72,15 @@ impl CheckOptions {
     }
 }
 
+/// How much a finding matters; ordered so reports list errors first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Worth knowing, nothing to fix (e.g. a root sent along).
     Info,
+    /// Usable, but the operator should act (e.g. expires soon).
     Warning,
+    /// Unusable: the pair is not installed.
     Error,
 }
 
@@ -89,7 +97,9 @@ impl fmt::Display for Severity {
 /// One finding. `Error`s make the pair unusable; warnings and infos do not.
 #[derive(Debug, Clone)]
 pub struct Problem {
+    /// Whether it makes the pair unusable.
     pub severity: Severity,
+    /// What is wrong, where, and how to fix it.
     pub error: BundleError,
 }
 
@@ -116,8 +126,11 @@ impl serde::Serialize for Problem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// The server certificate, the one the key belongs to.
     Leaf,
+    /// A CA certificate on the leaf's chain, sent along by the server.
     Intermediate,
+    /// A self-signed CA at the end of the chain; clients bring their own.
     Root,
     /// Not needed for the leaf's chain.
     Unrelated,
@@ -128,11 +141,15 @@ pub enum Role {
 /// One certificate as found in the input.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CertSummary {
+    /// Which certificate: file, position, subject, serial.
     #[serde(flatten)]
     pub at: CertRef,
+    /// What it is for the leaf's chain, so `verify` can show what `--fix` keeps.
     pub role: Role,
+    /// Start of its validity.
     #[serde(with = "::time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
+    /// End of its validity.
     #[serde(with = "::time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
 }
@@ -154,6 +171,7 @@ pub struct Report {
 }
 
 impl Report {
+    /// Whether a key and leaf were read and no problem is an error: the pair may be installed.
     pub fn is_usable(&self) -> bool {
         self.pair.is_some() && !self.problems.iter().any(|p| p.severity == Severity::Error)
     }
@@ -167,6 +185,7 @@ impl Report {
         }
     }
 
+    /// The problems that make the pair unusable, for messages that list only those.
     pub fn errors(&self) -> impl Iterator<Item = &Problem> {
         self.problems.iter().filter(|p| p.severity == Severity::Error)
     }
@@ -175,6 +194,7 @@ impl Report {
 /// The error a caller gets when a pair is unusable; lists each problem.
 #[derive(Debug, Clone)]
 pub struct BundleRejected {
+    /// Every finding, warnings included; `Display` names only the errors.
     pub problems: Vec<Problem>,
 }
 
@@ -195,14 +215,19 @@ impl std::error::Error for BundleRejected {}
 /// Facts about the leaf that storage and planning need.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CertInfo {
+    /// The leaf's DNS names (subjectAltName), to compare with the configured ones.
     pub names: Vec<String>,
+    /// Start of validity; with `not_after` it gives the lifetime renewal is planned on.
     #[serde(with = "::time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
+    /// End of validity: when renewal is due, and which of two certificates wins.
     #[serde(with = "::time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
     /// Hex, lower case, as `openssl x509 -serial` prints it.
     pub serial: String,
+    /// The subject DN, for `status` and messages.
     pub subject: String,
+    /// The issuer DN, for `status` and messages.
     pub issuer: String,
     /// RFC 9773 certificate identifier (`base64url(AKI).base64url(serial)`), when the leaf
     /// has an Authority Key Identifier.
@@ -219,6 +244,7 @@ pub struct CheckedPair {
     pub chain_pem: String,
     /// Leaf followed by intermediates.
     pub fullchain_pem: String,
+    /// Facts about the leaf, for storage metadata and planning.
     pub info: CertInfo,
 }
 

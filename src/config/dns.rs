@@ -24,9 +24,11 @@ use crate::dns::provider::{Builtin, ProviderConfig};
 /// One `[dns.NAME]` table, parsed and checked (secrets are read when the adapter is built).
 #[derive(Debug, Clone)]
 pub struct DnsSection {
+    /// The NAME of `[dns.NAME]`, which a certificate's `dns = "NAME"` refers to.
     pub name: String,
     /// The provider code as written (`rfc2136`, `route53`, ...).
     pub code: String,
+    /// The adapter's checked settings; building the adapter from them reads the secrets.
     pub config: ProviderConfig,
 }
 

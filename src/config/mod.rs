@@ -32,15 +32,42 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/wildcert/wildcert.toml";
 /// The CORS origin the Gradient console loads artifacts from.
 pub const DEFAULT_CONSOLE_ORIGIN: &str = "https://console.paperspace.com";
 
+/// Why the configuration cannot be used, with file, line and key so the operator can fix it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The file cannot be read (missing, no permission); the message says how to fix it.
     #[error("cannot read config file {path}: {source}{}", read_hint(source))]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The configuration file (`--config`, `WILDCERT_CONFIG` or the default).
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a key is unknown or has the wrong type.
     #[error("{path}:{line}:{column}: {message}")]
-    Parse { path: PathBuf, line: usize, column: usize, message: String },
+    Parse {
+        /// The configuration file.
+        path: PathBuf,
+        /// Line of the mistake (1-based), for an editor.
+        line: usize,
+        /// Column of the mistake (1-based).
+        column: usize,
+        /// What the TOML parser said.
+        message: String,
+    },
+    /// The TOML is well-formed but a value cannot work (an unknown `[dns.NAME]`, a bad URL).
     #[error("{path}{}: {key}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
-    Invalid { path: PathBuf, line: Option<usize>, key: String, message: String },
+    Invalid {
+        /// The configuration file.
+        path: PathBuf,
+        /// Line of the table or key at fault, when known.
+        line: Option<usize>,
+        /// The key at fault, e.g. `certificate "gradient".dns` or `storage.bucket`.
+        key: String,
+        /// What is wrong and how to fix it; never a secret value.
+        message: String,
+    },
 }
 
 fn read_hint(e: &std::io::Error) -> &'static str {
@@ -58,14 +85,23 @@ fn read_hint(e: &std::io::Error) -> &'static str {
 /// The whole, validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The file it was read from, so messages and later checks can name it.
     pub path: PathBuf,
+    /// `[acme]`; may be left out when every certificate has `source = "files"`.
     pub acme: AcmeConfig,
+    /// `[storage]` (required): the local directory, the state directory, the bucket.
     pub storage: StorageConfig,
+    /// `[propagation]`; defaults check every authoritative server for 120 s.
     pub propagation: PropagationConfig,
+    /// The `[dns.NAME]` tables by NAME, each an adapter with its checked settings.
     pub dns: BTreeMap<String, DnsSection>,
+    /// The `[[certificate]]` tables, in file order.
     pub certificates: Vec<CertificateConfig>,
+    /// `[daemon]`; defaults when absent.
     pub daemon: DaemonConfig,
+    /// `[notify]`; nobody is notified when absent.
     pub notify: NotifyConfig,
+    /// `[network]`; the environment's proxy variables when absent.
     pub network: NetworkConfig,
     /// Things that work but deserve a look (inline secrets, a readable secret file).
     pub warnings: Vec<String>,
@@ -168,6 +204,7 @@ pub struct AcmeConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EabConfig {
+    /// `kid`: the key identifier the CA handed out with the HMAC key (required).
     pub kid: String,
     /// Base64url HMAC key, inline (discouraged) ...
     pub hmac_key: Option<Secret>,
@@ -202,6 +239,8 @@ pub struct StorageConfig {
     /// `live_group` resolved to its id at load time.
     #[serde(skip)]
     pub live_gid: Option<u32>,
+    /// `region`: the bucket's region; default `AWS_REGION` / `AWS_DEFAULT_REGION`, else
+    /// `us-east-1`.
     pub region: Option<String>,
     /// Folder inside the bucket, usually the team ID.
     #[serde(default)]
@@ -211,11 +250,15 @@ pub struct StorageConfig {
     pub path_style: bool,
     /// Static credentials; without them the standard AWS chain is used.
     pub access_key_id: Option<String>,
+    /// `secret_access_key`: the secret for `access_key_id` inline (discouraged) ...
     pub secret_access_key: Option<Secret>,
+    /// ... or `secret_access_key_file`: a file holding it (0600) ...
     pub secret_access_key_file: Option<PathBuf>,
+    /// ... or `secret_access_key_env`: the name of an environment variable holding it.
     pub secret_access_key_env: Option<String>,
     /// `AES256` or `aws:kms`.
     pub server_side_encryption: Option<String>,
+    /// `kms_key_id`: the KMS key for `aws:kms` encryption; default the bucket's AWS-managed key.
     pub kms_key_id: Option<String>,
     /// How many old versions of each certificate to keep in the bucket.
     #[serde(default = "defaults::keep_versions")]
@@ -294,15 +337,21 @@ pub enum Source {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyType {
+    /// `ec256` (the default): ECDSA P-256, small and accepted by every client.
     #[default]
     Ec256,
+    /// `ec384`: ECDSA P-384.
     Ec384,
+    /// `rsa2048`: for clients that cannot do ECDSA.
     Rsa2048,
+    /// `rsa3072`.
     Rsa3072,
+    /// `rsa4096`: slow to make and to use; only when a policy asks for it.
     Rsa4096,
 }
 
 impl KeyType {
+    /// The TOML spelling, for messages and `status`.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyType::Ec256 => "ec256",
@@ -323,17 +372,22 @@ pub struct CertificateConfig {
     /// Names on the certificate, e.g. `["*.gradient.example.com", "gradient.example.com"]`.
     #[serde(default)]
     pub domains: Vec<String>,
+    /// `source`: `acme` (default) to order it, or `files` to import what the operator supplies.
     #[serde(default)]
     pub source: Source,
     /// Which `[dns.NAME]` proves control (optional when there is exactly one).
     pub dns: Option<String>,
+    /// `key_type`: the algorithm of the fresh key made for each order; default `ec256`.
     #[serde(default)]
     pub key_type: KeyType,
     /// For `source = "files"`: the private key and the full chain supplied by the operator.
     pub key_file: Option<PathBuf>,
+    /// `bundle_file`: for `source = "files"`, the leaf and its intermediates (PEM),
+    /// re-imported when the file changes.
     pub bundle_file: Option<PathBuf>,
     /// Command run (by `/bin/sh -c`) after a new certificate is stored.
     pub deploy_hook: Option<String>,
+    /// `hook_timeout`: the deploy hook is killed after this long; default 60 s.
     #[serde(default = "defaults::hook_timeout", deserialize_with = "duration::deserialize")]
     pub hook_timeout: Duration,
     /// Renew when less than this is left, instead of at 1/3 of the lifetime.
@@ -474,6 +528,7 @@ pub struct WebhookConfig {
     pub url_file: Option<PathBuf>,
     /// ... or from an environment variable of this name.
     pub url_env: Option<String>,
+    /// `format`: `json` (default, wildcert's object) or `slack` (`{"text": ...}`).
     #[serde(default)]
     pub format: WebhookFormat,
     /// Accept a plain `http://` URL on another host.
@@ -487,6 +542,7 @@ pub struct WebhookConfig {
 }
 
 impl WebhookConfig {
+    /// Where the URL comes from (inline, file or variable); read it with `read_secret`.
     pub fn url_keys(&self) -> SecretKeys {
         SecretKeys { inline: self.url.clone(), file: self.url_file.clone(), env: self.url_env.clone() }
     }
@@ -869,6 +925,7 @@ impl Config {
         })
     }
 
+    /// The `[[certificate]]` named `name`, for commands that take a certificate name.
     pub fn certificate(&self, name: &str) -> Option<&CertificateConfig> {
         self.certificates.iter().find(|c| c.name == name)
     }

@@ -25,9 +25,19 @@ pub enum Fate {
     /// The service runs; wildcert has no adapter for it yet.
     NotBuilt,
     /// The service moved: this code now means code `to`, for the reason given.
-    Routed { to: &'static str, why: &'static str },
+    Routed {
+        /// The code that serves it now.
+        to: &'static str,
+        /// Why, for the message that tells the operator to switch.
+        why: &'static str,
+    },
     /// The service no longer exists.
-    Closed { since: &'static str, alternative: &'static str },
+    Closed {
+        /// When the service closed, for the message.
+        since: &'static str,
+        /// What to use instead.
+        alternative: &'static str,
+    },
 }
 
 /// One provider code.
@@ -379,17 +389,33 @@ pub enum Status {
     Native(&'static Builtin),
     /// The service moved to `to`; `builtin` serves it, or nothing yet.
     Routed {
+        /// The table's line for the code as written.
         entry: &'static ProviderCode,
+        /// The code that serves it now.
         to: &'static str,
+        /// Why it moved, for the warning.
         why: &'static str,
+        /// The adapter for `to`, when this build has one.
         builtin: Option<&'static Builtin>,
     },
     /// The service closed.
-    Closed { entry: &'static ProviderCode, since: &'static str, alternative: &'static str },
+    Closed {
+        /// The table's line for the code.
+        entry: &'static ProviderCode,
+        /// When the service closed.
+        since: &'static str,
+        /// What to use instead, for the refusal message.
+        alternative: &'static str,
+    },
     /// The service runs; no adapter yet.
     NotBuilt(&'static ProviderCode),
     /// Its adapter is in the source tree but left out of this build.
-    LeftOut { code: &'static str, feature: &'static str },
+    LeftOut {
+        /// The adapter's canonical code.
+        code: &'static str,
+        /// The cargo feature that builds it in.
+        feature: &'static str,
+    },
     /// Not a code wildcert knows.
     Unknown,
 }

@@ -9,8 +9,12 @@ use wildcert_dns_api::spec::{SecretReader, SecretSource};
 /// The three places one secret may come from; exactly one must be used.
 #[derive(Debug, Clone, Default)]
 pub struct SecretKeys {
+    /// `<key>`: the value written in the configuration (discouraged; `config check` warns).
     pub inline: Option<Secret>,
+    /// `<key>_file`: a file holding it, best 0600 (a readable one draws a warning).
     pub file: Option<PathBuf>,
+    /// `<key>_env`: the name of an environment variable holding it (e.g. set by the unit's
+    /// `EnvironmentFile`).
     pub env: Option<String>,
 }
 
@@ -30,6 +34,7 @@ impl SecretKeys {
         [self.inline.is_some(), self.file.is_some(), self.env.is_some()].iter().filter(|b| **b).count()
     }
 
+    /// Whether any source is set, for optional secrets.
     pub fn is_set(&self) -> bool {
         self.count() > 0
     }
@@ -50,6 +55,7 @@ impl SecretKeys {
 
 /// Reads DNS adapters' secrets, collecting warnings (a secret file others can read).
 pub struct ConfigSecrets<'a> {
+    /// Where warnings go: the configuration's list, which `config check` prints.
     pub warnings: &'a mut Vec<String>,
 }
 

@@ -13,14 +13,23 @@ use tokio::net::TcpListener;
 /// Upper bounds (seconds) of the order duration histogram.
 const ORDER_BUCKETS: [f64; 9] = [0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
 
+/// What the metrics endpoint shows for one certificate (label `cert`); the daemon updates it
+/// after every plan and every renewal attempt.
 #[derive(Debug, Clone, Default)]
 pub struct CertMetrics {
+    /// Expiry of the installed certificate (`wildcert_certificate_not_after_seconds`): alert on it.
     pub not_after: Option<OffsetDateTime>,
+    /// When the plan renews next (`wildcert_certificate_next_renewal_seconds`).
     pub next_renewal: Option<OffsetDateTime>,
+    /// Last renewal that stored a certificate (`wildcert_renewal_last_success_seconds`).
     pub last_success: Option<OffsetDateTime>,
+    /// Failed attempts since the last success (`wildcert_renewal_consecutive_failures`).
     pub consecutive_failures: u32,
+    /// Failed attempts since start (`wildcert_renewal_failures_total`).
     pub failures_total: u64,
+    /// Certificates stored since start (`wildcert_renewals_total`).
     pub renewals_total: u64,
+    /// Deploy hooks that failed after a store (`wildcert_deploy_hook_failures_total`).
     pub hook_failures_total: u64,
     /// Times the order ceiling held a due certificate back.
     pub ceiling_trips_total: u64,
@@ -46,6 +55,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Changes the metrics of certificate `name` (created on first use) under the lock.
     pub fn update(&self, name: &str, f: impl FnOnce(&mut CertMetrics)) {
         let mut inner = self.inner.lock().expect("metrics lock");
         f(inner.certs.entry(name.to_string()).or_default());
@@ -56,6 +66,7 @@ impl Metrics {
         self.inner.lock().expect("metrics lock").certs.retain(|k, _| names.contains(&k.as_str()));
     }
 
+    /// Records one order's duration, from new order to stored certificate, in the histogram.
     pub fn observe_order(&self, seconds: f64) {
         let mut inner = self.inner.lock().expect("metrics lock");
         for (i, bound) in ORDER_BUCKETS.iter().enumerate() {
@@ -67,6 +78,7 @@ impl Metrics {
         inner.order_sum += seconds;
     }
 
+    /// Records that a daemon round finished at `now`; `/healthz` judges liveness by it.
     pub fn loop_ran(&self, now: OffsetDateTime) {
         self.inner.lock().expect("metrics lock").last_loop = Some(now);
     }

@@ -12,6 +12,8 @@ pub struct Notifier {
 }
 
 impl Notifier {
+    /// The notifier for `$NOTIFY_SOCKET` (and `$WATCHDOG_USEC`); one that sends nothing when
+    /// not run by systemd, so callers need not check.
     pub fn from_env() -> Notifier {
         let watchdog = watchdog_interval().is_some();
         let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
@@ -45,18 +47,22 @@ impl Notifier {
         }
     }
 
+    /// Start-up is done (Type=notify): `systemctl start` returns and dependents start.
     pub fn ready(&self, status: &str) {
         self.send(&format!("READY=1\nSTATUS={status}"));
     }
 
+    /// The one-line state `systemctl status` shows.
     pub fn status(&self, status: &str) {
         self.send(&format!("STATUS={status}"));
     }
 
+    /// A reload began (`systemctl reload`); `ready` ends it.
     pub fn reloading(&self) {
         self.send("RELOADING=1");
     }
 
+    /// Shutdown began, so systemd does not count the time to stop as a hang.
     pub fn stopping(&self) {
         self.send("STOPPING=1");
     }

@@ -9,6 +9,7 @@ use super::zone::Resolvers;
 /// One `issue`/`issuewild` property as found in DNS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaaProperty {
+    /// `issuewild` (true) or `issue` (false): for a wildcard name `issuewild` wins when present.
     pub wildcard: bool,
     /// The CA domain it names; empty means "no CA may issue".
     pub issuer: String,
@@ -20,11 +21,24 @@ pub enum CaaVerdict {
     /// No CAA record at or above the name: any CA may issue.
     NoRecords,
     /// Records exist and allow one of the CA's identities.
-    Allowed { at: String },
+    Allowed {
+        /// The name the deciding records are at (the name itself or a parent).
+        at: String,
+    },
     /// Records exist and none allows the CA.
-    Forbidden { at: String, allowed: Vec<String> },
+    Forbidden {
+        /// The name the deciding records are at (the name itself or a parent).
+        at: String,
+        /// The CA domains the records do allow, for the message.
+        allowed: Vec<String>,
+    },
     /// Records exist but the CA's identities are unknown (a private CA's directory may not say).
-    Unknown { at: String, allowed: Vec<String> },
+    Unknown {
+        /// The name the deciding records are at (the name itself or a parent).
+        at: String,
+        /// The CA domains the records allow, for the operator to compare with the CA.
+        allowed: Vec<String>,
+    },
 }
 
 /// Applies RFC 8659 §4 to the properties found at the closest name that has any: for a

@@ -49,8 +49,12 @@ struct Check {
 /// What the wait found, for logs and `dns check`.
 #[derive(Debug, Clone, Default)]
 pub struct PropagationReport {
+    /// The servers that served every value.
     pub seen_on: Vec<String>,
+    /// The servers given up on (never answered, or not authoritative for the zone): the
+    /// operator may want to fix or drop them.
     pub skipped: Vec<String>,
+    /// How long the wait took, to tune `[propagation]` timeouts.
     pub waited: Duration,
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Each adapter is a crate under `providers/` that implements `DnsProvider` and
 //! `ProviderSpec` (its code, settings struct, lego variable names, checks and constructor)
-//! and knows nothing of the configuration format. [`registry!`] turns one line per adapter
+//! and knows nothing of the configuration format. `registry!` turns one line per adapter
 //! (in `dns/registry.rs`) into everything wildcert needs: the `Provider` and
 //! `ProviderConfig` enums that forward to the adapters, the list behind `wildcert
 //! providers`, and the crates whose logs are shown.
@@ -25,14 +25,18 @@ macro_rules! registry {
         #[derive(Debug, Clone)]
         #[non_exhaustive]
         pub enum Provider {
-            $( $(#[cfg(feature = $feature)])? $variant($krate::$ty), )*
+            $( $(#[cfg(feature = $feature)])?
+            #[doc = concat!("The `", $code, "` adapter (crate `", stringify!($krate), "`).")]
+            $variant($krate::$ty), )*
         }
 
         /// The checked settings of one `[dns.NAME]` table, secrets not yet read.
         #[derive(Debug, Clone)]
         #[non_exhaustive]
         pub enum ProviderConfig {
-            $( $(#[cfg(feature = $feature)])? $variant(<$krate::$ty as _Spec>::Config), )*
+            $( $(#[cfg(feature = $feature)])?
+            #[doc = concat!("Settings of a `provider = \"", $code, "\"` table.")]
+            $variant(<$krate::$ty as _Spec>::Config), )*
         }
 
         impl ProviderConfig {
@@ -133,8 +137,11 @@ pub type ParseFn = fn(toml::Table, &mut dyn Checks) -> Result<ProviderConfig, Se
 
 /// What the registry knows about one built-in adapter, without its types.
 pub struct Builtin {
+    /// The `provider = "..."` code (lego's), the key of dispatch and `wildcert providers`.
     pub code: &'static str,
+    /// The provider's name, for people (`wildcert providers`, docs/providers.md).
     pub name: &'static str,
+    /// Other codes accepted for it (later lego names), so lego configurations carry over.
     pub aliases: &'static [&'static str],
     /// lego's environment variable names.
     pub env: &'static [EnvName],
@@ -144,6 +151,7 @@ pub struct Builtin {
     pub fields: &'static [&'static str],
     /// The adapter's crate, for the log filter.
     pub crate_name: &'static str,
+    /// Turns its `[dns.NAME]` table into the adapter's checked settings.
     pub parse: ParseFn,
     /// What the credentials must be allowed to do (`ProviderSpec::PERMISSIONS`).
     pub permissions: &'static str,
@@ -160,6 +168,8 @@ impl std::fmt::Debug for Builtin {
 }
 
 impl Builtin {
+    /// The entry for adapter `T`, as one registry line builds it; panics when the line's
+    /// `code` is not `T::CODE`, so a typo cannot route a code to the wrong adapter.
     pub fn of<T: ProviderSpec>(code: &'static str, crate_name: &'static str, parse: ParseFn) -> Builtin {
         assert_eq!(code, T::CODE, "the registry line's code must be the adapter's CODE");
         Builtin {

@@ -12,10 +12,15 @@ use tokio::net::{TcpStream, UdpSocket};
 /// The parts of an answer wildcert looks at.
 #[derive(Debug, Clone)]
 pub struct Answer {
+    /// The response code: NXDOMAIN, REFUSED and SERVFAIL are answers the callers judge.
     pub code: ResponseCode,
+    /// The AA bit: propagation trusts only authoritative answers.
     pub authoritative: bool,
+    /// The answer section (TXT values, CNAMEs, NS, SOA).
     pub answers: Vec<Record>,
+    /// The authority section: the SOA that names the zone of a negative answer, referrals.
     pub authorities: Vec<Record>,
+    /// The additional section: glue addresses of the name servers.
     pub additionals: Vec<Record>,
 }
 
@@ -64,10 +69,13 @@ impl Answer {
 /// Why a server gave no usable answer.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum QueryFailure {
+    /// Silence until the timeout (given): the server may be slow or filtered.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// Nothing listens there (ICMP port unreachable, TCP reset): not worth waiting for.
     #[error("connection refused (nothing listens on that address and port)")]
     Refused,
+    /// Any other socket error, as the system reported it.
     #[error("{0}")]
     Network(String),
 }

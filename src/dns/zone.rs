@@ -24,6 +24,8 @@ pub struct Resolvers {
 }
 
 impl Resolvers {
+    /// Servers to ask in order (`[propagation] resolvers`, else the adapter's own server and
+    /// the system's), each with `timeout` per question.
     pub fn new(servers: Vec<SocketAddr>, timeout: Duration) -> Resolvers {
         Resolvers { servers, timeout }
     }
@@ -39,6 +41,7 @@ impl Resolvers {
             .collect()
     }
 
+    /// The servers asked, in order, for messages that say where a lookup went.
     pub fn servers(&self) -> &[SocketAddr] {
         &self.servers
     }
@@ -81,6 +84,8 @@ impl Resolvers {
 pub struct AuthServer {
     /// The NS host name, or `configured` for servers given in the configuration.
     pub name: String,
+    /// The address asked directly (port included: a test or split-horizon server may not
+    /// listen on 53).
     pub addr: SocketAddr,
 }
 

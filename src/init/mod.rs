@@ -20,13 +20,28 @@ pub use terraform::Supplied;
 /// The certificate's name in the configuration (its folder locally and in the bucket).
 pub const CERTIFICATE_NAME: &str = "gradient";
 
+/// Why `init` cannot write a configuration from the answers it has.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {
+    /// An answer `init` cannot do without (e.g. the domain).
     #[error("{what} is missing: {hint}")]
-    Missing { what: &'static str, hint: &'static str },
+    Missing {
+        /// What is missing, in the operator's terms.
+        what: &'static str,
+        /// What to give and in what form.
+        hint: &'static str,
+    },
+    /// An answer given but unusable; the message says what form is expected.
     #[error("{key} = \"{value}\": {message}")]
-    Invalid { key: &'static str, value: String, message: String },
+    Invalid {
+        /// The setting as the source names it, e.g. `artifacts_path`.
+        key: &'static str,
+        /// The value given, so the operator sees the typo (only non-secret settings use this).
+        value: String,
+        /// What is wrong and the expected form.
+        message: String,
+    },
 }
 
 /// What a first configuration needs.
@@ -37,7 +52,9 @@ pub struct Answers {
     pub domain: String,
     /// The ACME account's e-mail address (the installer used `admin@<domain>`).
     pub email: Option<String>,
+    /// ACME through a DNS provider, or files the operator supplies.
     pub source: CertSource,
+    /// The bucket, written as `[storage]`; without a bucket only the local directory is used.
     pub storage: Storage,
 }
 
@@ -47,20 +64,35 @@ pub enum CertSource {
     /// ACME DNS-01 through the provider with this installer code and its lego settings
     /// (`letsencrypt_dns_name`, `letsencrypt_dns_settings`). Values are held as secrets
     /// until the provider's registry says which ones are.
-    Acme { code: String, settings: Vec<(String, Secret)> },
+    Acme {
+        /// The provider code as the installer names it (lego's), e.g. `route53`.
+        code: String,
+        /// lego's settings (variable name, value), all held as secrets until sorted.
+        settings: Vec<(String, Secret)>,
+    },
     /// A key and full-chain bundle the operator supplies (`tls_key`, `tls_cert`).
-    Files { key: Supplied, bundle: Supplied },
+    Files {
+        /// The private key (`tls_key`): its PEM, and the file it came from when known.
+        key: Supplied,
+        /// The full chain (`tls_cert`): its PEM, and the file it came from when known.
+        bundle: Supplied,
+    },
 }
 
 /// The artifact bucket.
 #[derive(Debug, Clone, Default)]
 pub struct Storage {
+    /// `bucket`: from `artifacts_path = "s3://BUCKET/..."`; `None` for no bucket.
     pub bucket: Option<String>,
     /// The team folder inside the bucket.
     pub prefix: String,
+    /// `endpoint`: for non-AWS storage (`artifacts_object_storage_endpoint`).
     pub endpoint: Option<String>,
+    /// `region` (`aws_region`).
     pub region: Option<String>,
+    /// `access_key_id` (`artifacts_access_key_id`); none: the AWS credential chain.
     pub access_key_id: Option<String>,
+    /// The secret key (`artifacts_secret_access_key`), written to its own 0600 file.
     pub secret_access_key: Option<Secret>,
 }
 
@@ -98,6 +130,7 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The configuration at `config`, secrets in `secrets_dir` or else beside it.
     pub fn new(config: &Path, secrets_dir: Option<&Path>) -> Layout {
         let dir = match config.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
@@ -117,7 +150,9 @@ impl Layout {
 /// One file to write beside the configuration.
 #[derive(Debug, Clone)]
 pub struct DraftFile {
+    /// Where it goes; the configuration names this path.
     pub path: PathBuf,
+    /// What it holds, redacted from `Debug` because it is usually a secret.
     pub contents: Secret,
     /// 0600 for secrets, 0644 for a certificate bundle.
     pub mode: u32,
@@ -130,6 +165,7 @@ pub struct DraftFile {
 pub struct Draft {
     /// The configuration text. Holds no secret: each is in a [`DraftFile`].
     pub config: String,
+    /// The secret and certificate files the configuration names.
     pub files: Vec<DraftFile>,
     /// Things the operator should know (printed after writing).
     pub notes: Vec<String>,

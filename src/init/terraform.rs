@@ -31,37 +31,108 @@ const REGION: &str = "aws_region";
 /// Attributes that mark a module block as the Gradient installer's.
 const MARKERS: &[&str] = &[DNS_NAME, DNS_SETTINGS, TLS_CERT, ARTIFACTS_PATH];
 
+/// Why the installer's settings cannot be taken from the Terraform files; every message names
+/// the file or the `module.NAME.attribute` and never quotes a secret value.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TerraformError {
+    /// A Terraform or variable file cannot be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The `.tf` file (or `.tfvars` file) read.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// The message is the parser's, without the source line (which may hold a secret).
     #[error("{path}:{line}:{column}: HCL syntax error: {message}")]
-    Syntax { path: PathBuf, line: usize, column: usize, message: String },
+    Syntax {
+        /// The `.tf` file (or `.tfvars` file) read.
+        path: PathBuf,
+        /// Line of the error (1-based).
+        line: usize,
+        /// Column of the error (1-based).
+        column: usize,
+        /// The parser's message, without the source line.
+        message: String,
+    },
+    /// No module block carries the installer's settings: the wrong `.tf` file was named.
     #[error(
         "{path}: no module block with the Gradient installer's settings (letsencrypt_dns_name, tls_cert, artifacts_path); name the file that holds `module \"...\" {{ source = \"...gradient-installer...\" }}`"
     )]
-    NoModule { path: PathBuf },
+    NoModule {
+        /// The `.tf` file (or `.tfvars` file) read.
+        path: PathBuf,
+    },
+    /// More than one block looks like the installer's: `--module` must choose.
     #[error("{path}: several module blocks look like the Gradient installer ({}); pick one with --module NAME", names.join(", "))]
-    SeveralModules { path: PathBuf, names: Vec<String> },
+    SeveralModules {
+        /// The `.tf` file (or `.tfvars` file) read.
+        path: PathBuf,
+        /// The candidate blocks' names, to pick from.
+        names: Vec<String>,
+    },
+    /// `--module NAME` names no module block of the file.
     #[error("{path}: no module \"{name}\" (found: {})", if found.is_empty() { "none".to_string() } else { found.join(", ") })]
-    ModuleNotFound { path: PathBuf, name: String, found: Vec<String> },
+    ModuleNotFound {
+        /// The `.tf` file (or `.tfvars` file) read.
+        path: PathBuf,
+        /// The name given with `--module`.
+        name: String,
+        /// The module blocks the file does have.
+        found: Vec<String>,
+    },
+    /// An attribute uses a variable that no default, tfvars file or `TF_VAR_` gives.
     #[error(
         "module.{module}.{attribute} uses var.{variable}, which has no value: give it in a .tfvars file (--var-file FILE) or as TF_VAR_{variable}"
     )]
-    MissingVariable { module: String, attribute: String, variable: String },
+    MissingVariable {
+        /// The installer module's block name.
+        module: String,
+        /// The module attribute being evaluated, e.g. `tls_cert`.
+        attribute: String,
+        /// The variable without a value.
+        variable: String,
+    },
+    /// An expression `init` does not evaluate (only literals, variables, `file()` and string
+    /// templates are).
     #[error("module.{module}.{attribute}: cannot evaluate {why}")]
-    Evaluate { module: String, attribute: String, why: String },
+    Evaluate {
+        /// The installer module's block name.
+        module: String,
+        /// The module attribute being evaluated, e.g. `tls_cert`.
+        attribute: String,
+        /// What it could not evaluate.
+        why: String,
+    },
+    /// A `file("...")` the attribute reads cannot be read (paths are relative to the `.tf` file).
     #[error("module.{module}.{attribute}: file(\"{}\"): {source}", path.display())]
-    File { module: String, attribute: String, path: PathBuf, source: std::io::Error },
+    File {
+        /// The installer module's block name.
+        module: String,
+        /// The module attribute being evaluated, e.g. `tls_cert`.
+        attribute: String,
+        /// The file `file()` names, resolved against the `.tf` file's directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// An attribute evaluated to the wrong kind of value (e.g. a list where a string is needed).
     #[error("module.{module}.{attribute}: {message}")]
-    Type { module: String, attribute: String, message: String },
+    Type {
+        /// The installer module's block name.
+        module: String,
+        /// The module attribute being evaluated, e.g. `tls_cert`.
+        attribute: String,
+        /// What kind of value was expected.
+        message: String,
+    },
 }
 
 /// A value that came from a file (`file("…")`, resolved) or was written inline.
 #[derive(Debug, Clone)]
 pub struct Supplied {
+    /// The PEM text (a key is secret, so it is held as one either way).
     pub contents: Secret,
     /// The file it was read from, when it was read with `file()`.
     pub path: Option<PathBuf>,
@@ -74,15 +145,25 @@ pub struct Supplied {
 pub struct Installer {
     /// The module block's name (`module "gradient_metal"`).
     pub module: String,
+    /// `domain`: the certificate covers `*.DOMAIN` and `DOMAIN`.
     pub domain: Option<String>,
+    /// `letsencrypt_dns_name`: the lego provider code.
     pub dns_name: Option<String>,
+    /// `letsencrypt_dns_settings`: lego's variables for that provider, all held as secrets.
     pub dns_settings: BTreeMap<String, Secret>,
+    /// `tls_cert`: a supplied full chain, used instead of ACME.
     pub tls_cert: Option<Supplied>,
+    /// `tls_key`: the key of `tls_cert`.
     pub tls_key: Option<Supplied>,
+    /// `artifacts_path`: `s3://BUCKET[/PATH]`, the bucket and prefix.
     pub artifacts_path: Option<String>,
+    /// `artifacts_access_key_id`.
     pub access_key_id: Option<String>,
+    /// `artifacts_secret_access_key`.
     pub secret_access_key: Option<Secret>,
+    /// `artifacts_object_storage_endpoint`: for non-AWS storage.
     pub endpoint: Option<String>,
+    /// `aws_region`.
     pub region: Option<String>,
 }
 

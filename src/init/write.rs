@@ -16,16 +16,27 @@ use super::Draft;
 /// The user the packaged units run as.
 pub const SERVICE_USER: &str = "wildcert";
 
+/// Why the draft was not (completely) written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError {
+    /// Files `init` would replace exist, and `--force` was not given.
     #[error(
         "{} already exist(s); rerun with --force to replace, or choose another --out / --secrets-dir",
         list(paths)
     )]
-    Exists { paths: Vec<PathBuf> },
+    Exists {
+        /// Every file that exists, so the operator sees all of them at once.
+        paths: Vec<PathBuf>,
+    },
+    /// A file or directory could not be created or written.
     #[error("cannot write {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file or directory at fault.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
 }
 
 fn list(paths: &[PathBuf]) -> String {
@@ -35,7 +46,9 @@ fn list(paths: &[PathBuf]) -> String {
 /// Who owns what was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Owner {
+    /// The user that gets the secret files (the service user, so the service can read them).
     pub uid: u32,
+    /// The group of the secret files, and of the configuration (read by the service, 0640).
     pub gid: u32,
 }
 

@@ -8,6 +8,7 @@ use super::StoreError;
 /// An object as read from a backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Object {
+    /// The object's content, untrusted until the layout has checked it.
     pub bytes: Vec<u8>,
     /// Opaque version tag for conditional writes (S3 ETag, a content hash locally).
     pub etag: String,

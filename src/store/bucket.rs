@@ -94,17 +94,24 @@ pub fn cors_missing(rules: &[CorsRule], origin: &str) -> Vec<&'static str> {
 /// One line of `bucket check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    /// How `bucket check` marks the line and whether it fails the command.
     pub level: Level,
+    /// What was checked and what was found, with the fix when it failed.
     pub what: String,
     /// Set when the failure may go away by itself (unreachable, throttled).
     pub transient: bool,
 }
 
+/// The verdict of one `bucket check` line; only `Fail` makes the command fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    /// What wildcert needs works.
     Ok,
+    /// Worth knowing, nothing to fix (e.g. whether versioning is on).
     Info,
+    /// What wildcert needs does not work; the line says what to change.
     Fail,
+    /// Not tried because an earlier check failed (e.g. no bucket, no object checks).
     Skipped,
     /// Left to the bucket owner: these credentials may not look (restricted user).
     Owner,

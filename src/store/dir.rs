@@ -19,6 +19,8 @@ use crate::private_file::write_private_atomic;
 
 const LOCK_FILE: &str = ".wildcert.lock";
 
+/// The shared-directory backend (`storage.shared_dir`), for hosts that share a file system
+/// instead of a bucket.
 #[derive(Debug, Clone)]
 pub struct DirStore {
     root: PathBuf,
@@ -30,6 +32,7 @@ impl DirStore {
         DirStore { root: root.into() }
     }
 
+    /// The directory the keys live under (`shared_dir` joined with `prefix`).
     pub fn root(&self) -> &Path {
         &self.root
     }

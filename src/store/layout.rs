@@ -31,7 +31,10 @@ use super::trust::{self, Expected, KeyKind};
 use super::{Origin, Overwrite, StoreError, sha256_hex};
 use crate::bundle::{CertInfo, CheckedPair};
 
+/// The pointer file under `certificates/<name>/` that names the live version; switched
+/// only with a conditional write.
 pub const CURRENT: &str = "current.json";
+/// The description inside each version folder: checksums and facts, nothing secret.
 pub const META: &str = "meta.json";
 /// The files of a version, in upload order (`meta.json` goes last).
 pub const FILES: [&str; 4] = [FULLCHAIN, CERT, CHAIN, PRIVKEY];
@@ -47,13 +50,19 @@ const MAX_FENCING: u64 = 1 << 48;
 /// The four PEM files of one certificate, as stored.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CertFiles {
+    /// `privkey.pem`: the private key; installed 0600 (0640 with `live_group`), redacted from
+    /// `Debug`.
     pub privkey: Vec<u8>,
+    /// `fullchain.pem`: leaf then intermediates, what most web servers want.
     pub fullchain: Vec<u8>,
+    /// `cert.pem`: the leaf alone.
     pub cert: Vec<u8>,
+    /// `chain.pem`: the intermediates alone.
     pub chain: Vec<u8>,
 }
 
 impl CertFiles {
+    /// The four files of a pair that passed the bundle checks, as they are stored.
     pub fn from_pair(pair: &CheckedPair) -> CertFiles {
         CertFiles {
             privkey: pair.key_pem().as_bytes().to_vec(),
@@ -63,6 +72,7 @@ impl CertFiles {
         }
     }
 
+    /// The bytes of one of the `FILES` by name; panics on any other name (a bug, not input).
     pub fn get(&self, file: &str) -> &[u8] {
         match file {
             PRIVKEY => &self.privkey,
@@ -103,24 +113,36 @@ impl fmt::Debug for CertFiles {
 /// `meta.json`: what a version holds. Never contains anything secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
+    /// Layout format number (1), so a later layout can be told apart.
     pub format: u32,
+    /// The certificate's `[[certificate]] name`; a reader refuses a `meta.json` for another.
     pub name: String,
+    /// The version folder this describes; must match the one `current.json` names.
     pub version: String,
     /// One above the sequence of the version this one replaced.
     pub sequence: u64,
+    /// The leaf's serial (lower-case hex), to tell a re-upload of the same certificate.
     pub serial: String,
+    /// The names the leaf covers, for `status` and planning.
     pub names: Vec<String>,
+    /// Start of the leaf's validity; with `not_after` it gives the lifetime planning uses.
     #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
+    /// End of the leaf's validity: when renewal is due and which of two versions wins.
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
+    /// The leaf's issuer DN, for `status`.
     pub issuer: String,
+    /// RFC 9773 certificate identifier for asking the CA's renewal info, when the leaf has one.
     pub ari_id: Option<String>,
+    /// Whether the version was issued by ACME or imported from files.
     pub source: Origin,
     /// Fencing token of the renewal lock the writer held (0: written without a lock).
     pub fencing: u64,
+    /// When the writer uploaded the version (its own clock; for people, never compared).
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The host that wrote the version (`host_name`), for people tracing a fleet.
     pub host: String,
     /// SHA-256 (hex) of each file in the version folder.
     pub sha256: BTreeMap<String, String>,
@@ -129,16 +151,23 @@ pub struct Meta {
 /// `current.json`: the pointer readers follow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Current {
+    /// Layout format number (1), so a later layout can be told apart.
     pub format: u32,
+    /// The version folder readers follow.
     pub version: String,
+    /// The sequence that version carries; versions below it may be pruned.
     pub sequence: u64,
     /// SHA-256 (hex) of the version's `meta.json`.
     pub meta_sha256: String,
+    /// The current leaf's serial, so a writer sees "already current" without reading more.
     pub serial: String,
+    /// The current leaf's expiry, so a writer can keep a later-expiring certificate.
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
+    /// When the pointer was switched (the writer's clock; for people, never compared).
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// The host that switched it (`host_name`).
     pub host: String,
     /// The highest renewal-lock fencing counter a switch carried so far (never decreases).
     #[serde(default)]
@@ -148,8 +177,11 @@ pub struct Current {
 /// A complete, verified version.
 #[derive(Debug, Clone)]
 pub struct Stored {
+    /// The pointer that led to this version.
     pub current: Current,
+    /// The version's `meta.json`, whose checksums the files matched.
     pub meta: Meta,
+    /// The four PEM files; still to pass the bundle checks before they are installed.
     pub files: CertFiles,
 }
 
@@ -157,28 +189,46 @@ pub struct Stored {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SaveOutcome {
     /// The new version is current now.
-    Stored { version: String, replaced: Option<Current>, pruned: usize },
+    Stored {
+        /// The version folder `current.json` names now.
+        version: String,
+        /// The pointer it replaced, `None` for the first version.
+        replaced: Option<Current>,
+        /// How many old version folders were deleted (beyond `keep_versions`).
+        pruned: usize,
+    },
     /// The same certificate (serial) was already current.
-    AlreadyCurrent { current: Current },
-    /// The current certificate expires later than this one; it stays (`Overwrite::Always` replaces it).
-    Kept { current: Current },
+    AlreadyCurrent {
+        /// The bucket's pointer, unchanged.
+        current: Current,
+    },
+    /// The current certificate expires later than this one; it stays (`Overwrite::Always`
+    /// replaces it).
+    Kept {
+        /// The bucket's pointer to the later-expiring version.
+        current: Current,
+    },
 }
 
 /// `current.json` as read by `Layout::read_pointer`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pointer {
+    /// Nothing stored under the name yet.
     Absent,
     /// A well-formed pointer and its ETag.
     Usable(Current, String),
     /// Present but unreadable or implausible: a writer replaces exactly this copy (if-match
     /// on its ETag), a reader treats the certificate as not stored.
     Unusable {
+        /// The ETag of the bad copy, for the if-match that replaces it.
         etag: String,
+        /// What is wrong with it, for the warning.
         reason: String,
     },
 }
 
 impl Pointer {
+    /// The pointer and its ETag when it is well-formed.
     pub fn usable(&self) -> Option<(&Current, &str)> {
         match self {
             Pointer::Usable(c, etag) => Some((c, etag)),
@@ -236,10 +286,12 @@ struct Uploaded {
 }
 
 impl<S: CertStore> Layout<S> {
+    /// The layout on `store`, keeping `storage.keep_versions` versions (at least one).
     pub fn new(store: S, keep_versions: usize) -> Layout<S> {
         Layout { store, keep_versions: keep_versions.max(1), host: host_name() }
     }
 
+    /// The backend, for objects outside the layout (locks, notes).
     pub fn store(&self) -> &S {
         &self.store
     }

@@ -17,14 +17,20 @@ use super::StoreError;
 use crate::bundle::CheckedPair;
 
 /// File names inside a certificate folder (the same names certbot and lego users know).
+/// The private key: 0600 (0640 with `live_group`).
 pub const PRIVKEY: &str = "privkey.pem";
+/// Leaf then intermediates: what nginx's `ssl_certificate` and most servers want.
 pub const FULLCHAIN: &str = "fullchain.pem";
+/// The leaf alone, for servers that take the chain separately.
 pub const CERT: &str = "cert.pem";
+/// The intermediates alone, for servers that take the leaf separately.
 pub const CHAIN: &str = "chain.pem";
 
 /// How many old local versions to keep for a quick manual rollback.
 const KEEP_LOCAL_VERSIONS: usize = 5;
 
+/// The local directory the web server reads (`storage.local_dir`): writes a new version
+/// beside the old one and switches it atomically.
 #[derive(Debug, Clone)]
 pub struct LiveDir {
     root: PathBuf,
@@ -35,10 +41,15 @@ pub struct LiveDir {
 /// Where the files of one certificate are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LivePaths {
+    /// `<local_dir>/<name>`: the symlink switched to each new version.
     pub dir: PathBuf,
+    /// `<dir>/privkey.pem`, the path to give the web server for the key.
     pub privkey: PathBuf,
+    /// `<dir>/fullchain.pem`, the path to give the web server for the certificate.
     pub fullchain: PathBuf,
+    /// `<dir>/cert.pem`, the leaf alone.
     pub cert: PathBuf,
+    /// `<dir>/chain.pem`, the intermediates alone.
     pub chain: PathBuf,
 }
 
@@ -57,11 +68,14 @@ impl LivePaths {
 /// The bytes currently live for a certificate.
 #[derive(Clone)]
 pub struct LiveFiles {
+    /// `privkey.pem` as installed (secret: never log it).
     pub privkey: Vec<u8>,
+    /// `fullchain.pem` as installed, to plan from or re-check.
     pub fullchain: Vec<u8>,
 }
 
 impl LiveDir {
+    /// The live directory rooted at `storage.local_dir` (created on first write).
     pub fn new(root: PathBuf) -> LiveDir {
         LiveDir { root, group: None }
     }
@@ -73,10 +87,12 @@ impl LiveDir {
         self
     }
 
+    /// `storage.local_dir`.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// Where the files of `name` are (whether or not they exist yet), for hooks and messages.
     pub fn paths(&self, name: &str) -> LivePaths {
         LivePaths::in_dir(self.root.join(name))
     }

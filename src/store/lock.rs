@@ -44,16 +44,22 @@ const MAX_TTL: Duration = Duration::from_secs(3600);
 /// The lease object as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockRecord {
+    /// Lease format number (1), so a later format can be told apart.
     pub format: u32,
+    /// The certificate the lease guards (`[[certificate]] name`).
     pub name: String,
     /// `host/pid/token`: unique per process, so two processes on one host differ.
     pub owner: String,
+    /// The holder's host name, for `status` and for recognising our own leftover lease.
     pub host: String,
+    /// The holder's process id, to tell a live holder on this host from a dead one.
     pub pid: u32,
     /// The holder's `/etc/machine-id`: with `host`, what decides "a process of this host".
     /// Absent in leases written before it was recorded (those are never "this host").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_id: Option<String>,
+    /// When the holder took it, by its own clock (for people; a released record sets it equal
+    /// to `expires_at`).
     #[serde(with = "time::serde::rfc3339")]
     pub acquired_at: OffsetDateTime,
     /// The holder's own clock plus the TTL: for people, not for deciding a takeover.
@@ -62,6 +68,8 @@ pub struct LockRecord {
     /// How long another process must see this lease unchanged before taking it over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_secs: Option<u64>,
+    /// Counter one above the previous lease's and the stored one: a version stored under an
+    /// older counter cannot replace one stored under a newer.
     pub fencing: u64,
     /// Recent new-order times for this certificate, from every host (see `ceiling`).
     /// Untrusted like all the bucket holds: readers merge it through `ceiling::merge`.
@@ -75,6 +83,8 @@ pub struct LockRecord {
 }
 
 impl LockRecord {
+    /// Who holds the lease and until when, for messages (`Busy`, `status`); bucket text is
+    /// made printable first.
     pub fn describe(&self) -> String {
         format!(
             "{} (pid {}) since {}, until {} by its clock",
@@ -107,6 +117,7 @@ fn printable(text: &str) -> String {
 /// A lease this process holds.
 #[derive(Debug, Clone)]
 pub struct Lease {
+    /// What the lease says in the bucket; written again on every extension.
     pub record: LockRecord,
     etag: String,
     /// When the last write that confirmed it was sent: nobody can have taken it over before
@@ -124,6 +135,7 @@ impl Lease {
 /// The result of trying to take the lease.
 #[derive(Debug, Clone)]
 pub enum Attempt {
+    /// The lease is ours now; extend it while the order runs.
     Acquired(Lease),
     /// Somebody else holds a lease that has not been seen unchanged for its TTL yet.
     Held(LockRecord),
@@ -151,6 +163,7 @@ pub fn owner() -> &'static Owner {
     })
 }
 
+/// The bucket key of the lease of `name`: `locks/<name>.json` under the prefix.
 pub fn key(name: &str) -> String {
     format!("locks/{name}.json")
 }
@@ -325,10 +338,13 @@ impl Fence {
         Fence::default()
     }
 
+    /// A fence for the holder of a lease with this counter; the lease (with its TTL) is
+    /// confirmed once more right before the switch.
     pub fn new(counter: u64, lease: Option<(SharedLease, Duration)>) -> Fence {
         Fence { counter, lease }
     }
 
+    /// The fencing counter a stored version records and a switch must not go below.
     pub fn counter(&self) -> u64 {
         self.counter
     }

@@ -27,45 +27,113 @@ pub use trust::{Expected, TrustError};
 use crate::bundle::CheckedPair;
 use crate::config::{Config, StorageConfig};
 
+/// Why saving, fetching or locking a certificate failed; `is_transient` tells the scheduler
+/// whether a later retry can succeed without the operator changing anything.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// A local file (live directory, state directory, shared directory) could not be read or
+    /// written: usually permissions or a full disk.
     #[error("{path}: {action}: {source}")]
-    Io { path: PathBuf, action: &'static str, source: std::io::Error },
+    Io {
+        /// The file or directory the failed step touched.
+        path: PathBuf,
+        /// The step that failed (e.g. "rename"), so the message says what to look at.
+        action: &'static str,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The bucket failed or could not be reached for a reason other than a refusal of the
+    /// credentials (those are `Denied`).
     #[error("bucket {bucket} at {endpoint}: {detail}")]
-    Bucket { bucket: String, endpoint: String, detail: String, transient: bool },
+    Bucket {
+        /// `storage.bucket`, so the operator knows which bucket.
+        bucket: String,
+        /// The endpoint the client talked to (`storage.endpoint` or the AWS default).
+        endpoint: String,
+        /// What went wrong and how to fix it; never a credential.
+        detail: String,
+        /// Whether a retry may succeed (timeouts, throttling, 5xx); read by `is_transient`.
+        transient: bool,
+    },
     /// The credentials may not do this (AccessDenied and the like, 401/403): a key or policy
     /// to change, not a passing fault. `bucket check` tells these apart from other failures.
     #[error("bucket {bucket} at {endpoint}: {detail}")]
-    Denied { bucket: String, endpoint: String, detail: String },
+    Denied {
+        /// `storage.bucket`, so the operator knows which bucket.
+        bucket: String,
+        /// The endpoint the client talked to (`storage.endpoint` or the AWS default).
+        endpoint: String,
+        /// What the server said and which key or policy to check; never a credential.
+        detail: String,
+    },
     /// A conditional write lost: somebody else changed the object first.
     #[error("{key}: changed by another writer (condition failed)")]
-    ConditionFailed { key: String },
+    ConditionFailed {
+        /// The object whose write lost, as messages name it (store and full key).
+        key: String,
+    },
+    /// Something stored (bucket object, pending record, shared-directory key) is malformed
+    /// or fails its checksum; it is not used.
     #[error("{what}: {detail}")]
-    Corrupt { what: String, detail: String },
+    Corrupt {
+        /// The object or key that was refused.
+        what: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The configuration cannot work as given (missing bucket name, bad proxy, unreadable
+    /// secret file, invalid certificate name): the operator must change it.
     #[error("{key}: {detail}")]
-    Config { key: String, detail: String },
+    Config {
+        /// The configuration key at fault, e.g. `storage.secret_access_key`.
+        key: String,
+        /// What is wrong and how to fix it; never the secret itself.
+        detail: String,
+    },
     /// The renewal lock this writer held was taken over and the new holder already stored.
     #[error(
         "{key}: not switched: our renewal lock (fencing {ours}) was taken over by a writer that already stored with fencing {current}"
     )]
-    Fenced { key: String, ours: u64, current: u64 },
+    Fenced {
+        /// The `current.json` that was not switched, as messages name it.
+        key: String,
+        /// The fencing counter of the lock this writer held.
+        ours: u64,
+        /// The higher fencing counter the bucket's current version already carries.
+        current: u64,
+    },
     /// The renewal lease could not be extended right before the switch: another process
     /// took it over, so this writer must not switch.
     #[error("{key}: not switched: our renewal lock was taken over by another process")]
-    LeaseLost { key: String },
+    LeaseLost {
+        /// The lease object (`locks/<name>.json`) that is no longer ours.
+        key: String,
+    },
     /// Another process holds the renewal lock.
     #[error("{name}: another process is renewing it: {holder}; try again later")]
-    Busy { name: String, holder: String },
+    Busy {
+        /// The certificate whose lock is held.
+        name: String,
+        /// Who holds it (host and process when known), so the operator knows whom to wait for.
+        holder: String,
+    },
     /// Something read from the bucket failed validation and was not used.
     #[error("refused what the bucket holds: {0}")]
     Untrusted(#[from] trust::TrustError),
     /// The bucket refused a new certificate; it is installed locally and queued for upload.
     #[error("{source}; the new certificate is installed in {live} and queued for upload on the next run")]
-    NotUploaded { source: Box<StoreError>, live: PathBuf },
+    NotUploaded {
+        /// Why the bucket refused the upload.
+        source: Box<StoreError>,
+        /// The live directory the certificate was installed in all the same.
+        live: PathBuf,
+    },
 }
 
 impl StoreError {
+    /// Whether retrying later may succeed without the operator changing anything: the
+    /// scheduler backs off and retries these, and reports the others as needing a fix.
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Bucket { transient, .. } => *transient,
@@ -98,7 +166,9 @@ pub use crate::digest::sha256_hex;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
+    /// Issued by an ACME CA; renewal orders a new one.
     Acme,
+    /// Imported from a key and bundle the operator supplied (`source = "files"`, `import`).
     Files,
 }
 
@@ -118,7 +188,9 @@ pub enum Overwrite {
 /// The shared store the configuration names: a bucket or a shared directory.
 #[derive(Debug, Clone)]
 pub enum Backend {
+    /// An S3-compatible bucket (`storage.bucket`).
     S3(S3Store),
+    /// A directory shared between hosts (`storage.shared_dir`), e.g. an NFS mount.
     Dir(DirStore),
 }
 
@@ -181,11 +253,20 @@ pub enum BucketOutcome {
     /// nothing was written to the bucket.
     InstalledFromBucket,
     /// This certificate is the current version now (or already was).
-    Stored { version: String },
+    Stored {
+        /// The version folder `current.json` now names.
+        version: String,
+    },
     /// The bucket holds a certificate that expires later; that one was installed locally.
-    Kept { current: Current },
+    Kept {
+        /// The bucket's `current.json`, naming the later-expiring version.
+        current: Current,
+    },
     /// The bucket could not be reached: the certificate waits in `state_dir` for upload.
-    Pending { reason: String },
+    Pending {
+        /// Why the upload failed, for the log and `status`.
+        reason: String,
+    },
 }
 
 /// What `Storage::save` did.
@@ -193,13 +274,16 @@ pub enum BucketOutcome {
 pub struct Saved {
     /// Paths of the files the web server reads.
     pub live: live::LivePaths,
+    /// What happened in the bucket, for the log line and `issue`'s summary.
     pub bucket: BucketOutcome,
 }
 
 /// One pending upload retried by `Storage::flush_pending`.
 #[derive(Debug)]
 pub struct Flushed {
+    /// The certificate the queued record belongs to.
     pub name: String,
+    /// The queued certificate's serial, to tell a retried upload from a newer one.
     pub serial: String,
     /// `Ok` means the record is done with (stored, already there, or superseded) and removed.
     pub result: Result<SaveOutcome, StoreError>,
@@ -217,6 +301,7 @@ pub struct Storage {
 /// The outcome of asking for the renewal lock of one certificate.
 #[derive(Debug)]
 pub enum LockOutcome {
+    /// This process may renew; keep the lock until the certificate is stored.
     Acquired(RenewalLock),
     /// Another process on this host is renewing it.
     HeldLocally,
@@ -290,6 +375,7 @@ impl Storage {
         Storage::from_storage_config(&config.storage)
     }
 
+    /// `new` from the `[storage]` table alone, for callers that have no whole `Config`.
     pub fn from_storage_config(cfg: &StorageConfig) -> Storage {
         let remote = (cfg.bucket.is_some() || cfg.shared_dir.is_some()).then(|| Remote {
             config: Arc::new(cfg.clone()),
@@ -303,6 +389,7 @@ impl Storage {
         }
     }
 
+    /// The local directory the web server reads (`storage.local_dir`).
     pub fn live(&self) -> &LiveDir {
         &self.live
     }

@@ -30,6 +30,8 @@ use crate::config::{StorageConfig, read_secret};
 /// Region used when neither the configuration nor the environment names one.
 const FALLBACK_REGION: &str = "us-east-1";
 
+/// The S3-compatible bucket backend (`storage.bucket`): conditional writes give the
+/// if-absent / if-match semantics the layout and the lease rely on.
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,
@@ -124,14 +126,18 @@ impl S3Store {
         &self.client
     }
 
+    /// `storage.bucket`, for messages and bucket-level calls.
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
 
+    /// The endpoint as messages name it (`storage.endpoint` or the AWS default).
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
+    /// `storage.prefix` without leading or trailing `/` (may be empty): every key lives
+    /// under it, and the bucket policy is scoped to it.
     pub fn prefix(&self) -> &str {
         &self.prefix
     }

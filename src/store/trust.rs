@@ -23,21 +23,44 @@ pub enum TrustError {
     #[error(
         "version name {name:?} is not one wildcert writes ({reason}); expected SEQUENCE-YYYYMMDDTHHMMSSZ-SERIAL-XXXX"
     )]
-    BadVersionName { name: String, reason: &'static str },
+    BadVersionName {
+        /// The version name as read (untrusted; printed with `{:?}` to escape it).
+        name: String,
+        /// Which part of the form it breaks.
+        reason: &'static str,
+    },
     /// The stored key and chain failed the bundle checks.
     #[error("the pair stored in {what} failed the bundle checks: {detail}")]
-    PairRejected { what: String, detail: String },
+    PairRejected {
+        /// `<name>/<version>`: which stored pair.
+        what: String,
+        /// The bundle checks' findings.
+        detail: String,
+    },
     /// The stored certificate's key is not of the configured type.
     #[error("the pair stored in {what} has a {found} key; the configuration asks for {expected}")]
-    WrongKeyType { what: String, found: String, expected: KeyKind },
+    WrongKeyType {
+        /// `<name>/<version>`: which stored pair.
+        what: String,
+        /// The key type the stored pair carries.
+        found: String,
+        /// The type `key_type` asks for.
+        expected: KeyKind,
+    },
 }
 
 /// The kind of key a certificate carries, as far as `key_type` distinguishes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
+    /// ECDSA on P-256 (`key_type = "ec256"`).
     P256,
+    /// ECDSA on P-384 (`key_type = "ec384"`).
     P384,
-    Rsa { bits: usize },
+    /// RSA (`key_type = "rsa2048"` etc.).
+    Rsa {
+        /// The modulus size in bits.
+        bits: usize,
+    },
 }
 
 impl std::fmt::Display for KeyKind {

@@ -9,6 +9,8 @@
 //!
 //! API reference: <https://github.com/joohoi/acme-dns#api> (register and update).
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -76,10 +78,15 @@ impl<'de> Deserialize<'de> for Allowlist {
 /// One domain's acme-dns account, as `/register` returns it and lego stores it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
+    /// The account's user, sent as `X-Api-User` on every update.
     pub username: String,
+    /// The account's key, sent as `X-Api-Key`; kept out of `Debug`.
     pub password: String,
+    /// The name the operator's `_acme-challenge` CNAME must point at.
     pub fulldomain: String,
+    /// The label under the acme-dns zone that `/update` writes to.
     pub subdomain: String,
+    /// Networks allowed to update this account (`allowfrom` at `/register`); empty: any.
     #[serde(default)]
     pub allowfrom: Vec<String>,
 }

@@ -26,14 +26,18 @@ const MARGIN: Duration = Duration::from_secs(300);
 /// The lifetime asked for the hardened mode's session token.
 const SESSION_TTL: &str = "21600";
 
+/// What to check when the metadata server refuses the role's credentials.
 pub const ROLE_HINT: &str = "check ram_role (lego: ALICLOUD_RAM_ROLE): the RAM role attached to this ECS \
      instance, and metadata_url";
 
 /// One usable set of credentials.
 #[derive(Clone)]
 pub struct Keys {
+    /// The AccessKey ID, sent with every request.
     pub id: Secret,
+    /// The AccessKey secret, used only to sign.
     pub secret: Secret,
+    /// The STS security token of temporary credentials (a RAM role's), sent with each request.
     pub token: Option<Secret>,
 }
 
@@ -48,8 +52,11 @@ pub enum Credentials {
 /// A RAM role's credentials, from the metadata server, cached until shortly before they
 /// expire.
 pub struct Role {
+    /// The metadata server (`metadata_url`) the credentials come from.
     pub metadata: Api,
+    /// The RAM role attached to the instance (`ram_role`).
     pub role: String,
+    /// The last credentials and when they expire; fetched anew shortly before.
     pub cached: Mutex<Option<(Keys, SystemTime)>>,
 }
 

@@ -10,6 +10,8 @@
 //! (`AddDomainRecord`, `DeleteDomainRecord`, `DescribeDomainRecords`), `DescribeDomains`, and
 //! the common parameters and error answer `{"RequestId", "HostId", "Code", "Message"}`.
 
+#![warn(missing_docs)]
+
 pub mod credentials;
 pub mod sign;
 

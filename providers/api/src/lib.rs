@@ -5,6 +5,8 @@
 //! of one domain share `_acme-challenge.<domain>`, so an adapter must *add* its value to the
 //! record set (keeping any other values) and remove *only* its own value.
 
+#![warn(missing_docs)]
+
 pub mod shared;
 pub mod spec;
 
@@ -142,25 +144,66 @@ pub trait DnsProvider: Send + Sync {
 pub enum ProviderError {
     /// Credentials were refused (TSIG BADKEY/BADSIG, HTTP 401/403, an unknown access key).
     #[error("{provider}: authentication refused: {detail}")]
-    Auth { provider: String, detail: String },
+    Auth {
+        /// The adapter and its server or API (`describe()`), so the message says which.
+        provider: String,
+        /// What the server said and what to change; never a secret.
+        detail: String,
+    },
     /// The server understood the request and said no (REFUSED/NOTAUTH, HTTP 4xx, a bad zone).
     #[error("{provider}: change rejected: {detail}")]
-    Rejected { provider: String, detail: String },
+    Rejected {
+        /// The adapter and its server or API (`describe()`), so the message says which.
+        provider: String,
+        /// What the server said and what to change; never a secret.
+        detail: String,
+    },
     /// No zone the provider manages contains the name.
     #[error("{provider}: no zone found for {fqdn}: {detail}")]
-    ZoneNotFound { provider: String, fqdn: String, detail: String },
+    ZoneNotFound {
+        /// The adapter and its server or API (`describe()`), so the message says which.
+        provider: String,
+        /// The record name no managed zone contains.
+        fqdn: String,
+        /// What the server said and what to change; never a secret.
+        detail: String,
+    },
     /// The server could not be reached or did not answer in time.
     #[error("{provider}: {detail}")]
-    Unreachable { provider: String, detail: String },
+    Unreachable {
+        /// The adapter and its server or API (`describe()`), so the message says which.
+        provider: String,
+        /// What the server said and what to change; never a secret.
+        detail: String,
+    },
     /// The provider asked us to slow down or failed on its side (HTTP 429/5xx, SERVFAIL).
     #[error("{provider}: temporary failure: {detail}")]
-    Temporary { provider: String, detail: String, retry_after: Option<Duration> },
+    Temporary {
+        /// The adapter and its server or API (`describe()`), so the message says which.
+        provider: String,
+        /// What the server said and what to change; never a secret.
+        detail: String,
+        /// How long the provider asked to wait (Retry-After), when it said.
+        retry_after: Option<Duration>,
+    },
     /// The adapter's settings are unusable (bad address, unknown algorithm, missing key).
     #[error("{provider}: configuration: {detail}")]
-    Config { provider: String, detail: String },
+    Config {
+        /// The adapter and its server or API (`describe()`), so the message says which.
+        provider: String,
+        /// What the server said and what to change; never a secret.
+        detail: String,
+    },
     /// The change was accepted but did not complete before the deadline.
     #[error("{provider}: timed out after {after:?}: {detail}")]
-    Timeout { provider: String, after: Duration, detail: String },
+    Timeout {
+        /// The adapter and its server or API (`describe()`), so the message says which.
+        provider: String,
+        /// How long the adapter waited for the change to complete.
+        after: Duration,
+        /// What the server said and what to change; never a secret.
+        detail: String,
+    },
 }
 
 impl ProviderError {
@@ -183,6 +226,7 @@ impl ProviderError {
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a value read from a file, a variable or the configuration.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -192,6 +236,7 @@ impl Secret {
         &self.0
     }
 
+    /// Whether it is empty: an empty secret file is a setup mistake worth a clear message.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

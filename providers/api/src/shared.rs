@@ -31,6 +31,8 @@ pub fn is_within(name: &str, zone: &str) -> bool {
 pub struct NameLocks(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
 
 impl NameLocks {
+    /// Waits for and holds the lock of `name` (case and a trailing dot do not matter) until
+    /// the guard is dropped.
     pub async fn lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -46,8 +48,10 @@ impl NameLocks {
 /// challenge's domain, token and key authorization (`Raw`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LegoMode {
+    /// The record's name and value (lego's default mode).
     #[default]
     Default,
+    /// The domain, token and key authorization, for scripts that compute the value themselves.
     Raw,
 }
 
@@ -115,7 +119,9 @@ mod tests {
 /// A DNS server as configured: a host name or address, and a port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServerSpec {
+    /// Host name or IP address (IPv6 without brackets).
     pub host: String,
+    /// The port; 53 when the setting gives none.
     pub port: u16,
 }
 

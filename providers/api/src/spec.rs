@@ -45,7 +45,9 @@ pub enum Target {
 /// One environment variable lego's provider understood.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnvName {
+    /// lego's variable name, e.g. `CLOUDFLARE_DNS_API_TOKEN`.
     pub env: &'static str,
+    /// The setting it fills, or why it is ignored.
     pub target: Target,
 }
 
@@ -61,8 +63,11 @@ pub const fn ignored(env: &'static str, why: &'static str) -> EnvName {
 
 /// Reasons shared by many providers' ignored variables.
 pub const PROPAGATION: &str = "wildcert checks propagation itself; see [propagation] timeout";
+/// Reason for ignoring lego's polling-interval variables.
 pub const POLLING: &str = "wildcert polls the authoritative servers itself; see [propagation]";
+/// Reason for ignoring lego's sequence-interval variables.
 pub const SEQUENCE: &str = "wildcert does not serialize challenges between names";
+/// Reason for ignoring lego's TTL variables.
 pub const TTL: &str = "wildcert sets a short challenge TTL itself";
 
 /// Where one secret comes from. The caller builds it from the `x` / `x_file` / `x_env`
@@ -92,11 +97,14 @@ impl fmt::Debug for SecretSource {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {message}")]
 pub struct SettingError {
+    /// The setting at fault, as written in `[dns.NAME]`.
     pub key: String,
+    /// What is wrong and what to write instead; never a secret value.
     pub message: String,
 }
 
 impl SettingError {
+    /// The error for setting `key`.
     pub fn new(key: &str, message: impl Into<String>) -> SettingError {
         SettingError { key: key.to_string(), message: message.into() }
     }
@@ -137,6 +145,8 @@ pub fn check_http(checks: &mut dyn Checks, api_url: &str, timeout: Duration) -> 
 /// Reads secrets for a provider being built. Errors name the setting and the file or
 /// variable, never the value.
 pub trait SecretReader {
+    /// The secret for setting `key` from `source`; the error says which file or variable
+    /// failed, never the value.
     fn read(&mut self, key: &str, source: &SecretSource) -> Result<Secret, String>;
 }
 

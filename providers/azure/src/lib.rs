@@ -11,6 +11,8 @@
 //! or the VM's managed identity through the Instance Metadata Service. lego's `azure` code
 //! (its deprecated name for this provider) is served as well. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,9 +49,12 @@ const ATTEMPTS: u32 = 4;
 /// An Azure cloud: where its management API and its token service live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Environment {
+    /// Azure's public cloud (`public`, the default).
     #[default]
     Public,
+    /// Azure China (`china`).
     China,
+    /// Azure US Government (`usgovernment`).
     UsGovernment,
 }
 
@@ -178,19 +183,33 @@ fn default_msi_timeout() -> Duration {
 /// What the adapter is built from, secrets read.
 #[derive(Debug, Clone)]
 pub struct AzureSettings {
+    /// The service principal's application id, or the user-assigned identity to use.
     pub client_id: Option<String>,
+    /// The service principal's secret; without it the managed identity is used.
     pub client_secret: Option<Secret>,
+    /// The tenant the service principal belongs to.
     pub tenant_id: Option<String>,
+    /// The subscription that holds the zone.
     pub subscription_id: String,
+    /// The resource group that holds the zone.
     pub resource_group: String,
+    /// The zone, skipping the lookup.
     pub zone_name: Option<String>,
+    /// Whether the zone is a private DNS zone (another API path).
     pub private_zone: bool,
+    /// Which Azure cloud: decides the default API and token URLs.
     pub environment: Environment,
+    /// Client secret or managed identity.
     pub auth_method: AuthMethod,
+    /// Timeout of the managed identity's token request (short: IMDS answers at once or never).
     pub msi_timeout: Duration,
+    /// The management API's base URL; default the environment's.
     pub api_url: Option<String>,
+    /// The client-credentials token URL; default the environment's authority.
     pub token_url: Option<String>,
+    /// The IMDS token URL.
     pub metadata_url: String,
+    /// Timeout of one API request.
     pub timeout: Duration,
 }
 

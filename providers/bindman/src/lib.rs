@@ -13,6 +13,8 @@
 //! `DNSRecord`, `Error`), <https://github.com/labbsr0x/bindman-dns-bind9> (the manager: one
 //! stored record per name and type, delayed removal).
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

@@ -11,6 +11,8 @@
 //! <https://docs.bluecatnetworks.com/r/Address-Manager-Legacy-v1-API-Guide/> (`login`,
 //! `logout`, `getEntityByName`, `getEntities`, `addEntity`, `delete`, `quickDeploy`).
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

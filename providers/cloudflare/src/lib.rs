@@ -23,6 +23,8 @@
 //! the authentication codes are `Auth`; 429 and 5xx are retried within one call when
 //! Cloudflare's `Retry-After` is short, and otherwise reported as `Temporary` with it.
 
+#![warn(missing_docs)]
+
 mod spec;
 pub use spec::CloudflareConfig;
 
@@ -73,9 +75,19 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
 pub enum CloudflareAuth {
     /// API tokens: `dns` needs Zone:DNS:Edit; `zone`, when given, is used instead of `dns`
     /// to find the zone and needs Zone:Zone:Read.
-    Token { dns: Secret, zone: Option<Secret> },
+    Token {
+        /// The token that edits the records.
+        dns: Secret,
+        /// A read-only token for finding the zone, if separate.
+        zone: Option<Secret>,
+    },
     /// The account's Global API Key and the email of its account.
-    GlobalKey { email: String, key: Secret },
+    GlobalKey {
+        /// The account's e-mail address.
+        email: String,
+        /// The Global API Key (full account access: prefer a token).
+        key: Secret,
+    },
 }
 
 /// Settings of the Cloudflare adapter, as plain values (the caller owns the config format).
@@ -83,6 +95,7 @@ pub enum CloudflareAuth {
 pub struct CloudflareSettings {
     /// Base URL of the API; [`DEFAULT_API_URL`] in production.
     pub api_url: String,
+    /// A scoped API token (preferred) or the Global API Key.
     pub auth: CloudflareAuth,
     /// The zone's ID (on the zone's Overview page); without it the zone is found by name.
     pub zone_id: Option<String>,
@@ -272,6 +285,7 @@ impl Cloudflare {
         })
     }
 
+    /// The settings it was built from, for messages and tests.
     pub fn settings(&self) -> &CloudflareSettings {
         &self.inner.settings
     }

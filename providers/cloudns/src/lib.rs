@@ -8,6 +8,8 @@
 //! credentials included, with HTTP 200 and `{"status": "Failed", "statusDescription": ...}`;
 //! those are mapped to wildcert's error kinds here. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -6,6 +6,8 @@
 //! TXT records at the name (paged). Calls on one name are serialized inside the adapter.
 //! See README.md for settings and the API calls.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

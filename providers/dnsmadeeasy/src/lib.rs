@@ -6,6 +6,8 @@
 //! leaves every other value alone, and removing it deletes exactly the records whose value
 //! is ours, found by listing the TXT records of the name. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -53,6 +55,7 @@ fn default_timeout() -> Duration {
 }
 
 impl DnsMadeEasyConfig {
+    /// The API to call: `api_url` when set, else the sandbox or the production API.
     pub fn base_url(&self) -> &str {
         match (&self.api_url, self.sandbox) {
             (Some(url), _) => url,

@@ -13,6 +13,8 @@
 //! API reference: <https://www.do.de/wiki/freie-ssl-tls-zertifikate-ueber-acme/> (the
 //! developer page <https://www.do.de/wiki/LetsEncrypt_-_Entwickler>).
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

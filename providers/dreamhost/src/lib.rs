@@ -7,6 +7,8 @@
 //! the record with our name, type and value. Answers (`format=json`) are HTTP 200 with
 //! `{"result": "success" | "error", "data": ...}`. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -11,6 +11,8 @@
 //!
 //! API reference: <https://www.duckdns.org/spec.jsp>.
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

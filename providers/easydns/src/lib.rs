@@ -7,6 +7,8 @@
 //! the new record's ID in memory, cleanup finds records by value, so it also works after a
 //! restart. HTTP basic authentication with the API token and key. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -31,6 +31,8 @@
 //! retrying; anything else is an error that quotes the last lines of stderr. A program that
 //! runs longer than the timeout is killed together with everything it started.
 
+#![warn(missing_docs)]
+
 mod spec;
 pub use spec::ExecConfig;
 
@@ -61,6 +63,7 @@ pub use wildcert_dns_api::LegoMode as Mode;
 pub struct ExecSettings {
     /// The program: a path, or a name looked up in `PATH`.
     pub program: PathBuf,
+    /// What the program is given: the record (default) or lego's raw challenge (`RAW`).
     pub mode: Mode,
     /// How long one run may take before it and its process group are killed.
     pub timeout: Duration,
@@ -94,6 +97,7 @@ impl Exec {
         Ok(Exec { settings })
     }
 
+    /// The settings it was built from, for messages and tests.
     pub fn settings(&self) -> &ExecSettings {
         &self.settings
     }

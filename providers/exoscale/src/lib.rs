@@ -8,6 +8,8 @@
 //! value. Both changes are asynchronous operations, polled (`GET /operation/{id}`) until
 //! Exoscale reports them done. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -71,6 +73,8 @@ impl ExoscaleConfig {
         })
     }
 
+    /// The v2 API to call: `api_url`, unless it names the retired v1 API, else the one of
+    /// `api_zone`.
     pub fn base_url(&self) -> String {
         match &self.api_url {
             Some(url) if !self.legacy_url() => url.clone(),

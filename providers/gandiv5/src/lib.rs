@@ -1,6 +1,8 @@
 //! Gandi LiveDNS: add and remove one TXT value through the API v5, which replaces whole
 //! record sets: read, merge, write, one name at a time. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -12,6 +12,8 @@
 //! instance's service account through the GCE metadata server. The project comes from the
 //! setting, the key file's `project_id`, or the metadata server. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -100,14 +102,21 @@ fn default_timeout() -> Duration {
 /// What the adapter is built from, settings and secrets read.
 #[derive(Debug, Clone)]
 pub struct GcloudSettings {
+    /// The project that holds the managed zones; default the key file's or the metadata server's.
     pub project: Option<String>,
     /// The key file's JSON.
     pub service_account: Option<Secret>,
+    /// Use a private managed zone when no public one holds the name.
     pub allow_private_zone: bool,
+    /// The managed zone's name (not its DNS name), skipping the lookup.
     pub zone_id: Option<String>,
+    /// Base URL of the Cloud DNS API.
     pub api_url: String,
+    /// The token endpoint; default the key file's `token_uri`.
     pub token_url: Option<String>,
+    /// The metadata server's URL, used without a key file.
     pub metadata_url: String,
+    /// Timeout of one API request.
     pub timeout: Duration,
 }
 

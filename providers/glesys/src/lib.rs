@@ -7,6 +7,8 @@
 //! value makes a cleanup after a restart work too. HTTP basic authentication with the API
 //! user (the project, e.g. `cl12345`) and an API key. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

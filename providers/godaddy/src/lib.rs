@@ -1,6 +1,8 @@
 //! GoDaddy: add and remove one TXT value through the Domains API v1, which replaces all TXT
 //! records of a name at once: read, merge, write, one name at a time. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

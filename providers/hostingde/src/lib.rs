@@ -7,6 +7,8 @@
 //! API reference: <https://www.hosting.de/api/#dns> (`zonesFind`, `zoneUpdate`, the
 //! response envelope `{"status", "errors", "response"}`).
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

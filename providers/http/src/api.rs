@@ -39,6 +39,7 @@ impl Default for Retry {
 /// A request body.
 #[derive(Debug, Clone)]
 pub enum Body {
+    /// No body (GET, DELETE).
     Empty,
     /// `application/json`.
     Json(Vec<u8>),
@@ -168,19 +169,23 @@ impl Api {
         self
     }
 
+    /// Replaces the default retry policy, for APIs with their own rate limits.
     pub fn with_retry(mut self, retry: Retry) -> Api {
         self.retry = retry;
         self
     }
 
+    /// The adapter's name as messages give it.
     pub fn provider(&self) -> &str {
         &self.provider
     }
 
+    /// The base URL (`api_url`) calls are made relative to.
     pub fn base(&self) -> &str {
         &self.base
     }
 
+    /// Every secret this client knows, for adapters that redact answers themselves.
     pub fn secrets(&self) -> Vec<&Secret> {
         self.secrets.iter().collect()
     }

@@ -39,6 +39,7 @@ pub fn sdk_http_client() -> Result<SharedHttpClient, String> {
 }
 
 impl ProxiedSdkClient {
+    /// A client over `proxy` trusting the system's roots, as the SDK's default client would.
     pub fn new(proxy: ProxyConnector) -> Result<ProxiedSdkClient, String> {
         let mut roots = rustls::RootCertStore::empty();
         roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);

@@ -6,11 +6,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// A moment in UTC, to the second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Utc {
+    /// The year, e.g. 2026.
     pub year: i64,
+    /// 1 = January.
     pub month: u32,
+    /// Day of the month, from 1.
     pub day: u32,
+    /// 0 to 23.
     pub hour: u32,
+    /// 0 to 59.
     pub minute: u32,
+    /// 0 to 59 (no leap seconds in Unix time).
     pub second: u32,
     /// 0 = Sunday.
     pub weekday: u32,

@@ -36,9 +36,13 @@ pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 /// The parts of a service account key file (`"type": "service_account"`) a token needs.
 #[derive(Clone)]
 pub struct ServiceAccountKey {
+    /// The service account: the assertion's issuer, and what messages name.
     pub client_email: String,
+    /// The key's id, sent as the JWT `kid` so the endpoint picks the right public key.
     pub private_key_id: Option<String>,
+    /// Where tokens are asked for (the file's, else Google's).
     pub token_uri: String,
+    /// The project the account belongs to, a default for adapters that need one.
     pub project_id: Option<String>,
     /// PKCS#8 DER of the RSA key.
     key: Secret,
@@ -165,6 +169,7 @@ impl JwtTokenSource {
         }
     }
 
+    /// The service account key, for its project and e-mail.
     pub fn key(&self) -> &ServiceAccountKey {
         &self.key
     }

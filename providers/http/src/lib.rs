@@ -69,8 +69,11 @@ impl std::fmt::Debug for HttpClient {
 /// A complete answer: status, headers and the whole body.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// The HTTP status; [`classify`] turns it into what to do.
     pub status: StatusCode,
+    /// The headers, for `Retry-After` and paging links.
     pub headers: HeaderMap,
+    /// The whole body (untrusted; excerpts in messages are redacted).
     pub body: Bytes,
 }
 
@@ -120,6 +123,7 @@ impl HttpClient {
         Ok(HttpClient { client, proxy, timeout })
     }
 
+    /// The deadline of one request, for messages and retry budgets.
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -282,6 +286,7 @@ pub enum StatusClass {
     Temporary,
 }
 
+/// What a status means for the adapter: success, retry later, fix credentials, and so on.
 pub fn classify(status: StatusCode) -> StatusClass {
     match status.as_u16() {
         200..=299 => StatusClass::Success,

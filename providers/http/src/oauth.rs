@@ -19,7 +19,9 @@ const MARGIN: Duration = Duration::from_secs(60);
 /// Where and how to ask for a token.
 #[derive(Debug, Clone)]
 pub struct ClientCredentials {
+    /// The application (client) id.
     pub client_id: String,
+    /// The client secret, sent only to the token endpoint.
     pub client_secret: Secret,
     /// `scope`, when the server wants one (Azure: `https://management.azure.com/.default`).
     pub scope: Option<String>,

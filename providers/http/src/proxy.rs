@@ -118,6 +118,7 @@ impl ProxySettings {
         ))
     }
 
+    /// Checks the settings and builds the per-destination decision from them.
     pub fn resolver(&self) -> Result<Resolver, String> {
         self.validate()?;
         let mut builder = Matcher::builder();
@@ -241,6 +242,7 @@ impl Resolver {
         }
     }
 
+    /// The proxy for `dst`, or `None` to connect directly (`no_proxy`, or no proxy set).
     pub fn route(&self, dst: &Uri) -> Option<Route> {
         let default_port = if dst.scheme_str() == Some("https") { 443 } else { 80 };
         let port = dst.port_u16().unwrap_or(default_port);
@@ -262,6 +264,8 @@ impl Resolver {
 /// configuration is loaded (and again on reload).
 static CONFIGURED: RwLock<Option<ProxySettings>> = RwLock::new(None);
 
+/// Makes `settings` (from `[network]`) the ones every client built afterwards uses; `None`
+/// returns to the environment's.
 pub fn configure(settings: Option<ProxySettings>) {
     *CONFIGURED.write().unwrap_or_else(|e| e.into_inner()) = settings;
 }
@@ -279,6 +283,7 @@ pub struct ProxyConnector {
 }
 
 impl ProxyConnector {
+    /// A connector that asks `resolver` for each destination.
     pub fn new(resolver: Resolver) -> ProxyConnector {
         let mut direct = HttpConnector::new();
         direct.enforce_http(false);
@@ -297,6 +302,7 @@ impl ProxyConnector {
         self
     }
 
+    /// The per-destination decisions it follows, for a caller that needs the route too.
     pub fn resolver(&self) -> &Resolver {
         &self.resolver
     }

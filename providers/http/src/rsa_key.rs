@@ -22,7 +22,9 @@ use wildcert_dns_api::Secret;
 /// Which digest a signature is made over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Digest {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, what most APIs ask for.
     Sha256,
+    /// RSASSA-PKCS1-v1_5 with SHA-512, where an API asks for it.
     Sha512,
 }
 

@@ -10,7 +10,9 @@ use base64::Engine;
 pub enum Hash {
     /// SHA-1: only where an API's documented signature demands it (OVH, DNS Made Easy).
     Sha1,
+    /// SHA-256: what most HMAC-signed APIs use.
     Sha256,
+    /// SHA-512, where an API asks for it.
     Sha512,
 }
 

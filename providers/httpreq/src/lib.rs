@@ -24,6 +24,8 @@
 //! With `username` and `password` the request carries HTTP basic authentication. Any 2xx
 //! answer is success; 401/403 is an authentication error, 408/429/5xx a temporary one.
 
+#![warn(missing_docs)]
+
 mod spec;
 pub use spec::HttpreqConfig;
 
@@ -45,9 +47,11 @@ pub use wildcert_dns_api::LegoMode as Mode;
 pub struct HttpreqSettings {
     /// Base URL; `/present` and `/cleanup` are appended to its path.
     pub endpoint: String,
+    /// What is posted: the record (default) or lego's raw challenge (`RAW`).
     pub mode: Mode,
     /// Basic authentication; both or neither.
     pub username: Option<String>,
+    /// The password for `username`.
     pub password: Option<Secret>,
     /// Timeout of one request.
     pub timeout: Duration,
@@ -127,6 +131,7 @@ impl Httpreq {
         Ok(Httpreq { inner: Arc::new(Inner { settings, base, client }) })
     }
 
+    /// The settings it was built from, for messages and tests.
     pub fn settings(&self) -> &HttpreqSettings {
         &self.inner.settings
     }

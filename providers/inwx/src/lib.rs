@@ -8,6 +8,8 @@
 //! API reference: <https://www.inwx.com/en/help/apidoc> (account.login, account.unlock,
 //! nameserver.info, nameserver.createRecord, nameserver.deleteRecord, result codes).
 
+#![warn(missing_docs)]
+
 pub mod totp;
 
 use std::sync::Arc;

@@ -25,8 +25,15 @@ pub const MIN_TTL: u32 = 60;
 /// How the account logs in.
 #[derive(Clone)]
 pub enum Login {
+    /// A DMAPI key from the account's profile (lego's `JOKER_API_KEY`).
     ApiKey(Secret),
-    Password { username: String, password: Secret },
+    /// The Joker.com account's login (lego's `JOKER_USERNAME` / `JOKER_PASSWORD`).
+    Password {
+        /// The account's user name.
+        username: String,
+        /// The account's password, sent only to the login call.
+        password: Secret,
+    },
 }
 
 impl Login {

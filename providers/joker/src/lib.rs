@@ -12,6 +12,8 @@
 //! (`Status-Code`, `Auth-Sid`); SVC
 //! <https://joker.com/faq/content/6/496/en/let_s-encrypt-support.html>.
 
+#![warn(missing_docs)]
+
 mod dmapi;
 mod svc;
 pub mod zonefile;

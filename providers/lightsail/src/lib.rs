@@ -10,6 +10,8 @@
 //! chain the S3 storage uses; requests are signed by aws-sigv4. The Lightsail SDK crate is
 //! not used: four JSON calls do not justify its build. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -87,13 +89,21 @@ fn default_timeout() -> Duration {
 /// What the adapter is built from, secrets read.
 #[derive(Debug, Clone)]
 pub struct LightsailSettings {
+    /// The Lightsail domain; default the discovered zone or the longest known suffix.
     pub zone: Option<String>,
+    /// The region of Lightsail's DNS API.
     pub region: String,
+    /// Static credentials' access key id; without it the AWS credential chain is used.
     pub access_key_id: Option<String>,
+    /// The secret of `access_key_id`.
     pub secret_access_key: Option<Secret>,
+    /// Session token of temporary static credentials.
     pub session_token: Option<Secret>,
+    /// A named profile from `~/.aws/config` / `~/.aws/credentials`.
     pub profile: Option<String>,
+    /// Base URL of the API; default `https://lightsail.{region}.amazonaws.com`.
     pub api_url: Option<String>,
+    /// Timeout of one API request.
     pub timeout: Duration,
 }
 

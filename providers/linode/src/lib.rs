@@ -1,6 +1,8 @@
 //! Linode (Akamai) DNS Manager: add and remove one TXT value through the API v4, one record
 //! per value. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -7,6 +7,8 @@
 //! state is on the terminal: the daemon and `renew`, which run without one, refuse a
 //! certificate that uses this adapter (`ProviderSpec::INTERACTIVE`).
 
+#![warn(missing_docs)]
+
 use std::io::Write;
 use std::time::Duration;
 

@@ -8,6 +8,8 @@
 //! API reference: <https://www.mydns.jp/> (DirectEdit, "Let's Encrypt DNS-01"); lego's client
 //! <https://github.com/go-acme/lego/tree/master/providers/dns/mydnsjp>.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

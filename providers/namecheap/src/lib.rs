@@ -9,6 +9,8 @@
 //! <https://www.namecheap.com/support/api/methods/domains-dns/set-hosts/>, the global
 //! parameters and error codes at <https://www.namecheap.com/support/api/intro/>.
 
+#![warn(missing_docs)]
+
 mod xml;
 
 use std::collections::HashMap;

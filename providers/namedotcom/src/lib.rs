@@ -6,6 +6,8 @@
 //! domain's records page by page (`nextPage`). HTTP basic authentication with the account's
 //! user name and an API token. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

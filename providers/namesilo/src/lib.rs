@@ -9,6 +9,8 @@
 //! for every operation); NameSilo reports its own errors, refused keys included, with HTTP
 //! 200 and a `<code>` other than 300. See README.md.
 
+#![warn(missing_docs)]
+
 mod xml;
 
 use std::sync::Arc;

@@ -7,6 +7,8 @@
 //! it; `logout` closes the session. netcup answers with HTTP 200 and `"status": "success"` or
 //! `"error"` with a status code and message. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

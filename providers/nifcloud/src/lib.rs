@@ -12,6 +12,8 @@
 //! ChangeResourceRecordSets, GetChange, GetHostedZone; the common request headers and the
 //! error answer `<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/>`).
 
+#![warn(missing_docs)]
+
 pub mod xml;
 
 use std::sync::Arc;

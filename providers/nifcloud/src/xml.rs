@@ -6,8 +6,11 @@
 /// text directly in it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Element {
+    /// The local name, without a namespace prefix, e.g. `Name`.
     pub name: String,
+    /// The ancestors' local names, outermost first: what tells a record's `Name` from a zone's.
     pub parents: Vec<String>,
+    /// The text directly inside it, entities resolved (untrusted).
     pub text: String,
 }
 

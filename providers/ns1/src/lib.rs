@@ -1,6 +1,8 @@
 //! NS1: add and remove one TXT value through the REST API v1, where a name's TXT values are
 //! the answers of one record: read, merge, write, one name at a time. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

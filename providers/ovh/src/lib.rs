@@ -1,6 +1,8 @@
 //! OVHcloud DNS: add and remove one TXT value through the OVH API 1.0, one record per value,
 //! with signed requests or OAuth2 client credentials. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -69,9 +71,23 @@ fn default_endpoint() -> String {
 #[derive(Debug, Clone)]
 pub enum OvhAuth {
     /// Signed requests.
-    Signed { application_key: String, application_secret: Secret, consumer_key: Secret },
+    Signed {
+        /// The application key, sent with every request.
+        application_key: String,
+        /// The application secret, used only to sign.
+        application_secret: Secret,
+        /// The consumer key the account owner validated for this application.
+        consumer_key: Secret,
+    },
     /// OAuth2 client credentials, fetched from `token_url`.
-    OAuth2 { client_id: String, client_secret: Secret, token_url: String },
+    OAuth2 {
+        /// The service account's client id.
+        client_id: String,
+        /// The service account's secret, sent only to `token_url`.
+        client_secret: Secret,
+        /// Where tokens are asked for.
+        token_url: String,
+    },
 }
 
 /// The OVH adapter. Cheap to clone; clones share connections, the clock offset, the token

@@ -16,6 +16,8 @@
 //! The zone is the configured one, else the caller's discovered zone, else the longest
 //! suffix of the name that the server hosts.
 
+#![warn(missing_docs)]
+
 mod spec;
 pub use spec::PdnsConfig;
 
@@ -151,6 +153,7 @@ impl Pdns {
         Ok(Pdns { inner: Arc::new(Inner { settings, server_url, client, locks: NameLocks::default() }) })
     }
 
+    /// The settings it was built from, for messages and tests.
     pub fn settings(&self) -> &PdnsSettings {
         &self.inner.settings
     }

@@ -5,6 +5,8 @@
 //! `_acme-challenge.<domain>` coexist, and values written by others are never touched.
 //! Updates go over UDP; a truncated answer is retried over TCP.
 
+#![warn(missing_docs)]
+
 mod spec;
 pub use spec::Rfc2136Config;
 
@@ -41,6 +43,7 @@ pub struct Rfc2136Settings {
     pub secret: Secret,
     /// The zone to update; without it the caller's discovered zone is used.
     pub zone: Option<String>,
+    /// Timeout of one update or query to the server.
     pub timeout: Duration,
 }
 
@@ -92,6 +95,7 @@ impl Rfc2136 {
         Ok(Rfc2136 { settings, signer })
     }
 
+    /// The settings it was built from, for messages and tests.
     pub fn settings(&self) -> &Rfc2136Settings {
         &self.settings
     }

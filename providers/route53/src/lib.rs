@@ -19,6 +19,8 @@
 //! profile, web identity, ECS task role, EC2 instance profile). AWS SSO profiles and
 //! `credential_process` are not compiled in.
 
+#![warn(missing_docs)]
+
 mod spec;
 pub use spec::Route53Config;
 
@@ -61,6 +63,7 @@ pub struct Route53Settings {
     pub profile: Option<String>,
     /// Static credentials; both or neither.
     pub access_key_id: Option<String>,
+    /// The secret of `access_key_id`.
     pub secret_access_key: Option<Secret>,
     /// For temporary static credentials.
     pub session_token: Option<Secret>,
@@ -168,6 +171,7 @@ impl Route53 {
         })
     }
 
+    /// The settings it was built from, for messages and tests.
     pub fn settings(&self) -> &Route53Settings {
         &self.inner.settings
     }

@@ -12,6 +12,8 @@
 //! `{"is_fatal", "serial", "status", "error_code", "error_msg"}`), and
 //! <https://docs.dnscontrol.org/provider/sakuracloud> (endpoints; the key's access level).
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

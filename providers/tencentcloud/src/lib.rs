@@ -10,6 +10,8 @@
 //! <https://cloud.tencent.com/document/product/1427/56153> (DNSPod actions), and the answer
 //! envelope `{"Response": {"RequestId", "Error": {"Code", "Message"}, ...}}`.
 
+#![warn(missing_docs)]
+
 pub mod sign;
 
 use std::sync::Arc;

@@ -13,10 +13,15 @@ pub const SIGNED_HEADERS: &str = "content-type;host;x-tc-action";
 
 /// What one signature covers.
 pub struct Request<'a> {
+    /// The `Content-Type` header exactly as sent (signed).
     pub content_type: &'a str,
+    /// The API host, e.g. `dnspod.tencentcloudapi.com` (signed, lower-cased).
     pub host: &'a str,
+    /// The `X-TC-Action`, e.g. `CreateRecord` (signed, lower-cased).
     pub action: &'a str,
+    /// The request body, whose SHA-256 the signature covers.
     pub body: &'a [u8],
+    /// The service of the credential scope, e.g. `dnspod`.
     pub service: &'a str,
     /// Unix time in seconds; also names the UTC date of the credential scope.
     pub timestamp: u64,

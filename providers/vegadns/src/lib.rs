@@ -10,6 +10,8 @@
 //! API reference: <https://github.com/shupp/VegaDNS-API> (API docs: tokens, domains,
 //! records); lego's client <https://github.com/nrdcg/vegadns>.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

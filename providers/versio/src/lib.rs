@@ -8,6 +8,8 @@
 //! this one drops only the record holding our value. HTTP basic authentication with the
 //! account's user name and password. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

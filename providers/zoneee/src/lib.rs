@@ -6,6 +6,8 @@
 //! /dns/{zone}/txt/{id}`), found with `GET /dns/{zone}/txt`. HTTP basic authentication with
 //! the ZoneID user name and an API key. See README.md.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
