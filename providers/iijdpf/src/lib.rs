@@ -14,6 +14,8 @@
 //! <https://github.com/mimuret/golang-iij-dpf> (`pkg/api`, `pkg/apis/dpf/v1/core`,
 //! `pkg/apis/dpf/v1/zones`).
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
