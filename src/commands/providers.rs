@@ -256,6 +256,14 @@ fn wrap(items: &[String], width: usize, separator: &str) -> Vec<String> {
             line.push_str(separator);
         }
         line.push_str(item);
+        // An item longer than a whole line (a key with long lego names) breaks before its
+        // parenthesis, the names going on an indented line of their own.
+        if line.len() > width
+            && let Some(at) = line.find(" (")
+        {
+            let names = line.split_off(at);
+            lines.push(std::mem::replace(&mut line, format!("  {}", names.trim_start())));
+        }
     }
     if !line.is_empty() {
         lines.push(line);
@@ -328,6 +336,15 @@ mod tests {
     }
 
     #[test]
+    fn a_key_longer_than_a_line_breaks_before_its_lego_names() {
+        let long = "application_credential_secret[_file|_env] (OS_APPLICATION_CREDENTIAL_SECRET[_FILE])";
+        let lines = wrap(&["a".to_string(), long.to_string(), "b".to_string()], 50, ", ");
+        assert!(lines.iter().all(|l| l.len() <= 50), "{lines:?}");
+        assert_eq!(lines[1], "application_credential_secret[_file|_env]");
+        assert!(lines[2].starts_with("  (OS_APPLICATION_CREDENTIAL_SECRET[_FILE])"), "{lines:?}");
+    }
+
+    #[test]
     fn markdown_table_has_one_row_per_code() {
         let table = render_markdown();
         for code in all_codes() {
@@ -338,8 +355,8 @@ mod tests {
         assert!(manual.contains("| native |") && manual.contains("deadline"), "{manual}");
         let dyn_ = table.lines().find(|l| l.starts_with("| `dyn`")).unwrap();
         assert!(dyn_.contains("refused (closed)") && dyn_.contains("Sources: [1](https://"), "{dyn_}");
-        let edgedns = table.lines().find(|l| l.starts_with("| `edgedns` (later lego name)")).unwrap();
-        assert!(edgedns.contains("go-acme.github.io/lego/dns/edgedns/"), "{edgedns}");
+        let fastdns = table.lines().find(|l| l.starts_with("| `fastdns`")).unwrap();
+        assert!(fastdns.contains("edgedns") && fastdns.contains("Sources: [1](https://"), "{fastdns}");
         let (native, routed, refused) = counts(installer_codes());
         assert_eq!(native + routed + refused, 60);
         assert!(table.starts_with(&format!(

@@ -314,6 +314,7 @@ impl ProviderSpec for AcmeDns {
     type Config = AcmeDnsConfig;
     const CODE: &'static str = "acme-dns";
     const NAME: &'static str = "ACME-DNS";
+    const PERMISSIONS: &'static str = "none at the DNS host: acme-dns registers its own account; the zone's owner creates the _acme-challenge CNAME to its fulldomain once";
     const ENV: &'static [EnvName] = &[
         env("ACME_DNS_API_BASE", "api_url", Kind::Text),
         env("ACME_DNS_STORAGE_PATH", "storage_path", Kind::Text),

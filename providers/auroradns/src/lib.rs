@@ -264,6 +264,8 @@ impl ProviderSpec for AuroraDns {
     type Config = AuroraDnsConfig;
     const CODE: &'static str = "auroradns";
     const NAME: &'static str = "Aurora DNS (PCextreme)";
+    const PERMISSIONS: &'static str =
+        "the API key and secret of the Aurora DNS account holding the zone (the API has no narrower scope)";
     const SECRETS: &'static [&'static str] = &["api_key", "secret"];
     const ENV: &'static [EnvName] = &[
         env("AURORA_API_KEY", "api_key", Kind::Secret),

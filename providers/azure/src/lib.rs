@@ -543,6 +543,7 @@ impl ProviderSpec for AzureDns {
     type Config = AzureConfig;
     const CODE: &'static str = "azuredns";
     const NAME: &'static str = "Azure DNS";
+    const PERMISSIONS: &'static str = "DNS Zone Contributor on the zone or its resource group (Private DNS Zone Contributor for a private zone), for the client ID or the managed identity";
     const ALIASES: &'static [&'static str] = &["azure"];
     const SECRETS: &'static [&'static str] = &["client_secret"];
     const ENV: &'static [EnvName] = &[

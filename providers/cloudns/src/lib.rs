@@ -359,6 +359,7 @@ impl ProviderSpec for ClouDns {
     type Config = ClouDnsConfig;
     const CODE: &'static str = "cloudns";
     const NAME: &'static str = "ClouDNS";
+    const PERMISSIONS: &'static str = "an API user (auth-id) or sub-user (sub-auth-id) with access to the zone; a sub-user limited to that zone is enough";
     const SECRETS: &'static [&'static str] = &["auth_password"];
     const ENV: &'static [EnvName] = &[
         env("CLOUDNS_AUTH_ID", "auth_id", Kind::Text),

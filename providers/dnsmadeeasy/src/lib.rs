@@ -305,6 +305,8 @@ impl ProviderSpec for DnsMadeEasy {
     type Config = DnsMadeEasyConfig;
     const CODE: &'static str = "dnsmadeeasy";
     const NAME: &'static str = "DNS Made Easy";
+    const PERMISSIONS: &'static str =
+        "an API key and secret of a user allowed to read and change the domain's records";
     const SECRETS: &'static [&'static str] = &["api_key", "api_secret"];
     const ENV: &'static [EnvName] = &[
         env("DNSMADEEASY_API_KEY", "api_key", Kind::Secret),

@@ -250,6 +250,8 @@ impl ProviderSpec for DreamHost {
     type Config = DreamHostConfig;
     const CODE: &'static str = "dreamhost";
     const NAME: &'static str = "DreamHost";
+    const PERMISSIONS: &'static str =
+        "an API key with the dns-list_records, dns-add_record and dns-remove_record functions only";
     const SECRETS: &'static [&'static str] = &["api_key"];
     const ENV: &'static [EnvName] = &[
         env("DREAMHOST_API_KEY", "api_key", Kind::Secret),

@@ -214,6 +214,7 @@ impl ProviderSpec for DuckDns {
     type Config = DuckDnsConfig;
     const CODE: &'static str = "duckdns";
     const NAME: &'static str = "Duck DNS";
+    const PERMISSIONS: &'static str = "the account's token (Duck DNS has no narrower scope)";
     const SECRETS: &'static [&'static str] = &["token"];
     const ENV: &'static [EnvName] = &[
         env("DUCKDNS_TOKEN", "token", Kind::Secret),

@@ -255,6 +255,7 @@ impl ProviderSpec for EasyDns {
     type Config = EasyDnsConfig;
     const CODE: &'static str = "easydns";
     const NAME: &'static str = "easyDNS";
+    const PERMISSIONS: &'static str = "an API token and key with access to the domain's zone";
     const SECRETS: &'static [&'static str] = &["token", "key"];
     const ENV: &'static [EnvName] = &[
         env("EASYDNS_TOKEN", "token", Kind::Secret),

@@ -368,6 +368,7 @@ impl ProviderSpec for Exoscale {
     type Config = ExoscaleConfig;
     const CODE: &'static str = "exoscale";
     const NAME: &'static str = "Exoscale";
+    const PERMISSIONS: &'static str = "an API key whose IAM role allows listing DNS domains and their records and creating and deleting records";
     const SECRETS: &'static [&'static str] = &["api_key", "api_secret"];
     const ENV: &'static [EnvName] = &[
         env("EXOSCALE_API_KEY", "api_key", Kind::Secret),

@@ -563,6 +563,7 @@ impl ProviderSpec for Gcloud {
     type Config = GcloudConfig;
     const CODE: &'static str = "gcloud";
     const NAME: &'static str = "Google Cloud DNS";
+    const PERMISSIONS: &'static str = "a service account with dns.managedZones.list, dns.resourceRecordSets.list and dns.changes.create/get on the project (the DNS Administrator role has them)";
     const SECRETS: &'static [&'static str] = &["service_account"];
     const ENV: &'static [EnvName] = &[
         env("GCE_PROJECT", "project", Kind::Text),

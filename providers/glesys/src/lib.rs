@@ -214,6 +214,8 @@ impl ProviderSpec for Glesys {
     type Config = GlesysConfig;
     const CODE: &'static str = "glesys";
     const NAME: &'static str = "GleSYS";
+    const PERMISSIONS: &'static str =
+        "an API key with the DOMAIN module's listrecords, addrecord and deleterecord";
     const SECRETS: &'static [&'static str] = &["api_key"];
     const ENV: &'static [EnvName] = &[
         env("GLESYS_API_USER", "api_user", Kind::Text),

@@ -256,6 +256,8 @@ impl ProviderSpec for HostingDe {
     type Config = HostingDeConfig;
     const CODE: &'static str = "hostingde";
     const NAME: &'static str = "Hosting.de";
+    const PERMISSIONS: &'static str =
+        "an API key allowed to find zones and update the zone (zonesFind, zoneUpdate)";
     const SECRETS: &'static [&'static str] = &["api_key"];
     const ENV: &'static [EnvName] = &[
         env("HOSTINGDE_API_KEY", "api_key", Kind::Secret),

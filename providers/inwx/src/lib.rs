@@ -353,6 +353,7 @@ impl ProviderSpec for Inwx {
     type Config = InwxConfig;
     const CODE: &'static str = "inwx";
     const NAME: &'static str = "INWX";
+    const PERMISSIONS: &'static str = "an account or sub-account allowed to read and change the domain's name server records (nameserver.info, createRecord, deleteRecord)";
     const SECRETS: &'static [&'static str] = &["password", "shared_secret"];
     const ENV: &'static [EnvName] = &[
         env("INWX_USERNAME", "username", Kind::Text),

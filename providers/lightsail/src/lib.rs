@@ -461,6 +461,7 @@ impl ProviderSpec for Lightsail {
     type Config = LightsailConfig;
     const CODE: &'static str = "lightsail";
     const NAME: &'static str = "Amazon Lightsail";
+    const PERMISSIONS: &'static str = "an IAM user or role allowed lightsail:GetDomain, lightsail:CreateDomainEntry and lightsail:DeleteDomainEntry";
     const SECRETS: &'static [&'static str] = &["secret_access_key", "session_token"];
     const ENV: &'static [EnvName] = &[
         env("AWS_ACCESS_KEY_ID", "access_key_id", Kind::Text),

@@ -486,6 +486,7 @@ impl ProviderSpec for Namecheap {
     type Config = NamecheapConfig;
     const CODE: &'static str = "namecheap";
     const NAME: &'static str = "Namecheap";
+    const PERMISSIONS: &'static str = "API access enabled for the account, with this host's IP on the API allow-list (the API has no narrower scope)";
     const SECRETS: &'static [&'static str] = &["api_key"];
     const ENV: &'static [EnvName] = &[
         env("NAMECHEAP_API_USER", "api_user", Kind::Text),

@@ -252,6 +252,8 @@ impl ProviderSpec for NameDotCom {
     type Config = NameDotComConfig;
     const CODE: &'static str = "namedotcom";
     const NAME: &'static str = "Name.com";
+    const PERMISSIONS: &'static str =
+        "an API token of the account holding the domain (the API has no narrower scope)";
     const SECRETS: &'static [&'static str] = &["api_token"];
     const ENV: &'static [EnvName] = &[
         env("NAMECOM_USERNAME", "username", Kind::Text),

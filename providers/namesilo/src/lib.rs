@@ -255,6 +255,8 @@ impl ProviderSpec for NameSilo {
     type Config = NameSiloConfig;
     const CODE: &'static str = "namesilo";
     const NAME: &'static str = "NameSilo";
+    const PERMISSIONS: &'static str =
+        "an API key of the account holding the domain (dnsListRecords, dnsAddRecord, dnsDeleteRecord)";
     const SECRETS: &'static [&'static str] = &["api_key"];
     const ENV: &'static [EnvName] = &[
         env("NAMESILO_API_KEY", "api_key", Kind::Secret),

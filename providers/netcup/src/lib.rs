@@ -358,6 +358,8 @@ impl ProviderSpec for Netcup {
     type Config = NetcupConfig;
     const CODE: &'static str = "netcup";
     const NAME: &'static str = "netcup";
+    const PERMISSIONS: &'static str =
+        "the customer number, an API key and the API password of the customer account holding the domain";
     const SECRETS: &'static [&'static str] = &["api_key", "api_password"];
     const ENV: &'static [EnvName] = &[
         env("NETCUP_CUSTOMER_NUMBER", "customer_number", Kind::Text),

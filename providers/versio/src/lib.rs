@@ -199,6 +199,8 @@ impl ProviderSpec for Versio {
     type Config = VersioConfig;
     const CODE: &'static str = "versio";
     const NAME: &'static str = "Versio";
+    const PERMISSIONS: &'static str =
+        "the account's user name and password, with API access enabled in the customer panel";
     const SECRETS: &'static [&'static str] = &["password"];
     const ENV: &'static [EnvName] = &[
         env("VERSIO_USERNAME", "username", Kind::Text),

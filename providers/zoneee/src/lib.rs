@@ -184,6 +184,7 @@ impl ProviderSpec for Zoneee {
     type Config = ZoneeeConfig;
     const CODE: &'static str = "zoneee";
     const NAME: &'static str = "Zone.ee";
+    const PERMISSIONS: &'static str = "the account's API user and API key (the API has no narrower scope)";
     const SECRETS: &'static [&'static str] = &["api_key"];
     const ENV: &'static [EnvName] = &[
         env("ZONEEE_API_USER", "api_user", Kind::Text),
