@@ -25,9 +25,23 @@ use crate::{StatusClass, classify, excerpt};
 #[derive(Debug, Clone)]
 pub enum Credentials {
     /// Rackspace's API key credentials.
-    RaxApiKey { username: String, api_key: Secret },
+    RaxApiKey {
+        /// The account's user name.
+        username: String,
+        /// The user's API key.
+        api_key: Secret,
+    },
     /// A password, within a tenant given by ID or name.
-    Password { username: String, password: Secret, tenant_id: Option<String>, tenant_name: Option<String> },
+    Password {
+        /// The user name.
+        username: String,
+        /// The user's password.
+        password: Secret,
+        /// The tenant by ID (ConoHa's `tenant_id`).
+        tenant_id: Option<String>,
+        /// The tenant by name, when no ID is given.
+        tenant_name: Option<String>,
+    },
 }
 
 impl Credentials {
@@ -60,8 +74,10 @@ impl Credentials {
 /// One endpoint of the catalog.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Endpoint {
+    /// The region the endpoint serves, matched against the adapter's region setting.
     #[serde(default)]
     pub region: Option<String>,
+    /// The endpoint's public URL, the base of the service's API.
     #[serde(default, rename = "publicURL")]
     pub public_url: String,
 }
@@ -69,10 +85,13 @@ pub struct Endpoint {
 /// One service of the catalog.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Service {
+    /// The service type the DNS endpoint is found by (`rax:dns`, `dns`).
     #[serde(default, rename = "type")]
     pub kind: String,
+    /// The service's name in the catalog.
     #[serde(default)]
     pub name: String,
+    /// Where the service answers, per region.
     #[serde(default)]
     pub endpoints: Vec<Endpoint>,
 }
@@ -82,6 +101,7 @@ pub struct Service {
 pub struct Token {
     /// `access.token.id`, sent as `X-Auth-Token`.
     pub token: Secret,
+    /// The service catalog the token came with, where the DNS endpoint is looked up.
     pub catalog: Vec<Service>,
     until: Instant,
 }

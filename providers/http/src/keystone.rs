@@ -30,7 +30,9 @@ pub(crate) const FALLBACK_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// A domain, by name or ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Domain {
+    /// The domain's ID.
     Id(String),
+    /// The domain's name (`Default` on most clouds).
     Name(String),
 }
 
@@ -46,8 +48,15 @@ impl Domain {
 /// A user, by ID, or by name within a domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum User {
+    /// The user's ID, unique across domains.
     Id(String),
-    Name { name: String, domain: Domain },
+    /// The user's name, unique within its domain.
+    Name {
+        /// The user name.
+        name: String,
+        /// The domain the user belongs to.
+        domain: Domain,
+    },
 }
 
 impl User {
@@ -64,14 +73,19 @@ impl User {
 pub enum Scope {
     /// Unscoped, or the scope an application credential carries.
     None,
+    /// A project by ID.
     ProjectId(String),
+    /// A project by name within a domain.
     Project {
+        /// The project's name.
         name: String,
+        /// The domain the project belongs to.
         domain: Domain,
     },
     /// A project by name alone, where names are unique across domains (Open Telekom Cloud's
     /// region projects such as `eu-de`).
     ProjectName(String),
+    /// A whole domain.
     Domain(Domain),
 }
 
@@ -79,9 +93,23 @@ pub enum Scope {
 #[derive(Debug, Clone)]
 pub enum Credentials {
     /// A user's password, with a scope.
-    Password { user: User, password: Secret, scope: Scope },
+    Password {
+        /// Who logs in.
+        user: User,
+        /// The user's password.
+        password: Secret,
+        /// What the token is for.
+        scope: Scope,
+    },
     /// An application credential (its scope is its own): by ID, or by name with its user.
-    ApplicationCredential { id: Option<String>, name: Option<(String, User)>, secret: Secret },
+    ApplicationCredential {
+        /// The credential's ID.
+        id: Option<String>,
+        /// The credential's name and its user, when no ID is given.
+        name: Option<(String, User)>,
+        /// The credential's secret.
+        secret: Secret,
+    },
 }
 
 impl Credentials {
@@ -127,12 +155,16 @@ impl Credentials {
 /// One endpoint of the service catalog.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Endpoint {
+    /// `public`, `internal` or `admin`; the adapter's interface setting picks one.
     #[serde(default)]
     pub interface: String,
+    /// The region's name, matched against the adapter's region setting.
     #[serde(default)]
     pub region: Option<String>,
+    /// The region's ID, matched as well (Keystone v3 gives both).
     #[serde(default)]
     pub region_id: Option<String>,
+    /// The endpoint's URL, the base of the service's API.
     #[serde(default)]
     pub url: String,
 }
@@ -140,8 +172,10 @@ pub struct Endpoint {
 /// One service of the catalog.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Service {
+    /// The service type the DNS endpoint is found by (`dns`).
     #[serde(default, rename = "type")]
     pub kind: String,
+    /// Where the service answers, per interface and region.
     #[serde(default)]
     pub endpoints: Vec<Endpoint>,
 }
@@ -151,6 +185,7 @@ pub struct Service {
 pub struct Token {
     /// The `X-Subject-Token` value, sent as `X-Auth-Token`.
     pub token: Secret,
+    /// The service catalog the token came with, where the DNS endpoint is looked up.
     pub catalog: Vec<Service>,
     until: Instant,
 }

@@ -8,6 +8,7 @@
 //! a PEM file of extra roots for an internal CA); one deadline per request that covers
 //! connecting, sending and reading the whole answer; and one mapping of HTTP statuses to
 //! `ProviderError` kinds, so both adapters report a refused key or an overloaded API alike.
+#![warn(missing_docs)]
 
 pub mod api;
 #[cfg(feature = "aws")]
