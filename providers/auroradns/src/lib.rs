@@ -13,6 +13,8 @@
 //! <https://github.com/nrdcg/auroradns> (endpoints, signature, errors
 //! `{"error", "errormsg"}`).
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 

@@ -9,6 +9,8 @@
 //! <https://doc.conoha.jp/api-vps2/paas-dns-list-records-in-a-domain-v2/>,
 //! <https://www.conoha.jp/docs/paas-dns-create-record.php>.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

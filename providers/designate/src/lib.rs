@@ -7,6 +7,8 @@
 //! API references: <https://docs.openstack.org/api-ref/dns/dns-api-v2-index.html>,
 //! <https://docs.openstack.org/api-ref/identity/v3/#authentication-and-token-management>.
 
+#![warn(missing_docs)]
+
 pub mod v2;
 
 use std::sync::Arc;

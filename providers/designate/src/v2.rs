@@ -30,8 +30,9 @@ pub struct Settings {
     pub provider: String,
     /// The DNS endpoint, overriding the service catalog's (with or without `/v2`).
     pub api_url: Option<String>,
-    /// The catalog's interface (`public`) and region.
+    /// The catalog's interface (`public`).
     pub interface: String,
+    /// The catalog's region; default: the first DNS endpoint of the interface.
     pub region: Option<String>,
     /// The zone to write; default: found from the record's name.
     pub zone_name: Option<String>,
@@ -115,6 +116,7 @@ impl Engine {
         Ok(Engine { settings, keystone, client, secret: secret.clone(), locks: NameLocks::default() })
     }
 
+    /// The adapter's name in messages (`designate`, `otc`).
     pub fn provider(&self) -> &str {
         &self.settings.provider
     }

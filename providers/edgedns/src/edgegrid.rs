@@ -22,13 +22,17 @@ pub const MAX_BODY: usize = 131_072;
 /// One API client's credentials.
 #[derive(Clone)]
 pub struct Credentials {
+    /// `client_token`, sent in the Authorization header.
     pub client_token: Secret,
+    /// `client_secret`, the HMAC key; never sent.
     pub client_secret: Secret,
+    /// `access_token`, sent in the Authorization header.
     pub access_token: Secret,
 }
 
 /// The parts of a request that are signed.
 pub struct Signed<'a> {
+    /// The request's method.
     pub method: &'a Method,
     /// `http` or `https`.
     pub scheme: &'a str,
@@ -36,6 +40,7 @@ pub struct Signed<'a> {
     pub host: &'a str,
     /// Path and query, as sent.
     pub path_and_query: &'a str,
+    /// The body; its first `max_body` bytes are hashed into the signature (POST only).
     pub body: &'a [u8],
 }
 
@@ -96,10 +101,15 @@ pub fn authorization(
 /// needs.
 #[derive(Default, Clone)]
 pub struct EdgercSection {
+    /// `host`: the API host of the client (`akab-….luna.akamaiapis.net`).
     pub host: Option<String>,
+    /// `client_token`.
     pub client_token: Option<Secret>,
+    /// `client_secret`.
     pub client_secret: Option<Secret>,
+    /// `access_token`.
     pub access_token: Option<Secret>,
+    /// `max-body`: how much of a body is signed.
     pub max_body: Option<usize>,
 }
 

@@ -12,6 +12,8 @@
 //! `get-zones-zone-names-name-types-type`, `post-...`, `put-...`, `delete-...`; errors are
 //! problem details `{"type", "title", "status", "detail", "instance"}`).
 
+#![warn(missing_docs)]
+
 pub mod edgegrid;
 
 use std::path::PathBuf;

@@ -10,6 +10,8 @@
 //! API reference: <https://docs.oracle.com/en-us/iaas/api/#/en/dns/20180115/> (Records:
 //! `GetDomainRecords`, `PatchDomainRecords`; Zones: `GetZone`; errors `{"code", "message"}`).
 
+#![warn(missing_docs)]
+
 pub mod signature;
 
 use std::path::PathBuf;
@@ -121,9 +123,13 @@ struct Record {
 
 /// The API key as the signature names it.
 pub struct ApiKey<'a> {
+    /// The tenancy's OCID (`OCI_TENANCY_OCID`), the first part of the key ID.
     pub tenancy_id: &'a str,
+    /// The user's OCID (`OCI_USER_OCID`), the second part.
     pub user_id: &'a str,
+    /// The fingerprint of the uploaded public key (`OCI_PUBKEY_FINGERPRINT`), the third part.
     pub fingerprint: &'a str,
+    /// The private key that signs.
     pub key: RsaKey,
 }
 

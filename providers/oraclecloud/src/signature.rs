@@ -17,9 +17,11 @@ use wildcert_dns_http::sign::{Hash, base64, digest};
 
 /// The parts of a request that are signed.
 pub struct Request<'a> {
+    /// The request's method, signed as `(request-target)`.
     pub method: &'a Method,
     /// Host (and port, when the URL names one), as in the `Host` header.
     pub host: &'a str,
+    /// Path and query, as sent, signed as `(request-target)`.
     pub path_and_query: &'a str,
     /// The JSON body, for POST, PUT and PATCH.
     pub body: Option<&'a [u8]>,
@@ -29,9 +31,13 @@ pub struct Request<'a> {
 /// `content-length` (the caller sends `content-type: application/json`).
 #[derive(Debug)]
 pub struct Headers {
+    /// `authorization`: the signature and the headers it covers.
     pub authorization: String,
+    /// `date`: the time signed.
     pub date: String,
+    /// `x-content-sha256`: the body's hash, for a request with a body.
     pub content_sha256: Option<String>,
+    /// `content-length`, for a request with a body.
     pub content_length: Option<String>,
 }
 

@@ -9,6 +9,8 @@
 //! API references: <https://docs.otc.t-systems.com/domain-name-service/api-ref/>,
 //! <https://docs.otc.t-systems.com/identity-access-management/api-ref/apis/token_management/obtaining_a_user_token.html>.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

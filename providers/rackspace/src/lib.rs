@@ -8,6 +8,8 @@
 //! API references: <https://docs.rackspace.com/docs/cloud-dns/v1/api-reference/>,
 //! <https://docs.rackspace.com/docs/cloud-identity/v2/api-reference/token-operations>.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

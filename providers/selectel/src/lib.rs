@@ -8,6 +8,8 @@
 //! API references: <https://docs.selectel.ru/api/dns/> (zones, rrset), Keystone tokens:
 //! <https://docs.selectel.ru/control-panel-actions/account/api-keys/>.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

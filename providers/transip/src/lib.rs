@@ -12,6 +12,8 @@
 //!
 //! API reference: <https://api.transip.nl/rest/docs.html> (Authentication, Domains > DNS).
 
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
