@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use http::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
 use wildcert_dns_api::{ProviderError, Secret};
 
 use crate::api::{Api, Body, check_base_url};
-use crate::keystone::{FALLBACK_LIFETIME, MARGIN, timestamp};
+use crate::keystone::{FALLBACK_LIFETIME, timestamp};
+use crate::token_cache::TokenCache;
 use crate::{StatusClass, classify, excerpt};
 
 /// How to authenticate.
@@ -162,7 +162,7 @@ pub struct IdentityV2 {
     identity: Api,
     credentials: Credentials,
     hint: String,
-    cached: Mutex<Option<Arc<Token>>>,
+    cached: TokenCache<Token>,
 }
 
 impl IdentityV2 {
@@ -170,25 +170,24 @@ impl IdentityV2 {
     /// settings to check when the credentials are refused.
     pub fn new(identity: Api, credentials: Credentials, hint: &str) -> IdentityV2 {
         let identity = identity.with_redacted(credentials.secret());
-        IdentityV2 { identity, credentials, hint: hint.to_string(), cached: Mutex::new(None) }
+        IdentityV2 { identity, credentials, hint: hint.to_string(), cached: TokenCache::default() }
     }
 
     /// A valid token: the cached one, or a fresh one.
     pub async fn token(&self) -> Result<Arc<Token>, ProviderError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(token) = cached.as_ref()
-            && Instant::now() + MARGIN < token.until
-        {
-            return Ok(token.clone());
-        }
-        let token = Arc::new(self.fetch().await?);
-        *cached = Some(token.clone());
-        Ok(token)
+        self.cached
+            .get_or_fetch(|| async {
+                self.fetch().await.map(|t| {
+                    let until = t.until;
+                    (t, until)
+                })
+            })
+            .await
     }
 
     /// Forgets the cached token (a service refused it).
     pub async fn invalidate(&self) {
-        *self.cached.lock().await = None;
+        self.cached.invalidate().await;
     }
 
     async fn fetch(&self) -> Result<Token, ProviderError> {

@@ -14,14 +14,11 @@ use std::time::{Duration, Instant};
 use http::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
 use wildcert_dns_api::{ProviderError, Secret};
 
 use crate::api::{Api, Body, check_base_url};
+use crate::token_cache::TokenCache;
 use crate::{StatusClass, classify, excerpt};
-
-/// Renew a token this long before it expires.
-pub(crate) const MARGIN: Duration = Duration::from_secs(120);
 
 /// The lifetime assumed when an answer's timestamps cannot be read (Keystone's default is
 /// one hour).
@@ -244,7 +241,7 @@ pub struct Keystone {
     credentials: Credentials,
     /// Says which settings hold the credentials, for refusals.
     hint: String,
-    cached: Mutex<Option<Arc<Token>>>,
+    cached: TokenCache<Token>,
 }
 
 /// `https://keystone:5000`, `.../v3`, `.../v3/` and `.../v3/auth/tokens` (lego's form of
@@ -260,25 +257,24 @@ impl Keystone {
     /// names the settings to check when the credentials are refused.
     pub fn new(identity: Api, credentials: Credentials, hint: &str) -> Keystone {
         let identity = identity.with_redacted(credentials.secret());
-        Keystone { identity, credentials, hint: hint.to_string(), cached: Mutex::new(None) }
+        Keystone { identity, credentials, hint: hint.to_string(), cached: TokenCache::default() }
     }
 
     /// A valid token: the cached one, or a fresh one.
     pub async fn token(&self) -> Result<Arc<Token>, ProviderError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(token) = cached.as_ref()
-            && Instant::now() + MARGIN < token.until
-        {
-            return Ok(token.clone());
-        }
-        let token = Arc::new(self.fetch().await?);
-        *cached = Some(token.clone());
-        Ok(token)
+        self.cached
+            .get_or_fetch(|| async {
+                self.fetch().await.map(|t| {
+                    let until = t.until;
+                    (t, until)
+                })
+            })
+            .await
     }
 
     /// Forgets the cached token (a service refused it: revoked, or expired early).
     pub async fn invalidate(&self) {
-        *self.cached.lock().await = None;
+        self.cached.invalidate().await;
     }
 
     async fn fetch(&self) -> Result<Token, ProviderError> {

@@ -22,6 +22,7 @@ pub mod oauth;
 pub mod proxy;
 pub mod rsa_key;
 pub mod sign;
+pub mod token_cache;
 pub mod zone;
 
 pub use api::{Api, Body, Retry, form_encode};
