@@ -83,7 +83,27 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
                 .collect();
             let items: Vec<Value> =
                 matching.iter().skip((page - 1) * per_page).take(per_page).map(|r| record_json(r)).collect();
-            Reply::json(200, json!({"domain_records": items, "links": {}, "meta": {"total": matching.len()}}))
+            // `links.pages` names the first/prev and next/last pages where they exist.
+            let last = matching.len().div_ceil(per_page).max(1);
+            let url = |n: usize| {
+                format!(
+                    "https://api.digitalocean.com/v2/domains/{domain}/records?page={n}&per_page={per_page}"
+                )
+            };
+            let mut pages = serde_json::Map::new();
+            if page > 1 {
+                pages.insert("first".into(), json!(url(1)));
+                pages.insert("prev".into(), json!(url(page - 1)));
+            }
+            if page < last {
+                pages.insert("next".into(), json!(url(page + 1)));
+                pages.insert("last".into(), json!(url(last)));
+            }
+            let links = if pages.is_empty() { json!({}) } else { json!({ "pages": pages }) };
+            Reply::json(
+                200,
+                json!({"domain_records": items, "links": links, "meta": {"total": matching.len()}}),
+            )
         }
         ("POST", ["v2", "domains", domain, "records"]) => {
             let body: Value = serde_json::from_str(&request.body).unwrap_or(Value::Null);
@@ -185,6 +205,46 @@ async fn digitalocean_creates_relative_names_with_minimum_ttl() {
     let seen = api.seen();
     let lookups: Vec<&String> = seen.iter().filter(|s| !s.contains("/records")).collect();
     assert_eq!(lookups, ["GET /v2/domains/example.com"]);
+}
+
+/// Listings are paged (at most 200 records a page, the next page named in `links.pages.next`):
+/// a value on the third page is found, so it is neither added twice nor left behind.
+#[tokio::test]
+async fn digitalocean_finds_a_value_past_the_first_200_records() {
+    let api = fake(&["example.com"], None).await;
+    let ours = "value-on-page-3";
+    {
+        let mut state = api.state();
+        for i in 0..450 {
+            state.next_id += 1;
+            let data = if i == 420 { ours.to_string() } else { format!("other-{i}") };
+            let id = state.next_id;
+            state.records.push(Record {
+                id,
+                domain: "example.com".into(),
+                name: "_acme-challenge".into(),
+                data,
+            });
+        }
+    }
+    let p = adapter(&api.url, TOKEN);
+    let record = TxtRecord {
+        fqdn: "_acme-challenge.example.com.".into(),
+        zone: Some("example.com.".into()),
+        value: ours.into(),
+        ttl: 60,
+        raw: None,
+    };
+    p.present(&record).await.unwrap();
+    assert_eq!(values(&api.state(), "_acme-challenge.example.com.").len(), 450, "the value was added twice");
+    let pages = |seen: &[String]| {
+        seen.iter().filter(|s| s.starts_with("GET /v2/domains/example.com/records")).count()
+    };
+    assert_eq!(pages(&api.seen()), 3, "{:#?}", api.seen());
+    p.cleanup(&record).await.unwrap();
+    let left = values(&api.state(), "_acme-challenge.example.com.");
+    assert_eq!(left.len(), 449);
+    assert!(!left.iter().any(|v| v == ours), "our value was left behind");
 }
 
 /// The installer's settings reach the adapter.

@@ -75,6 +75,31 @@ impl std::fmt::Debug for DigitalOcean {
 struct Listing {
     #[serde(default)]
     domain_records: Vec<DomainRecord>,
+    links: Option<Links>,
+}
+
+/// `links.pages` of a listing: `next` is there while more pages follow.
+#[derive(Debug, Deserialize)]
+struct Links {
+    #[serde(default)]
+    pages: Option<Pages>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Pages {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+impl Listing {
+    /// Whether another page follows. The API names the next page in `links.pages.next`; a
+    /// server that gives no `links` at all is read on while pages come back full.
+    fn has_next(&self) -> bool {
+        match &self.links {
+            Some(links) => links.pages.as_ref().is_some_and(|p| p.next.is_some()),
+            None => self.domain_records.len() >= PER_PAGE,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,7 +154,7 @@ impl DigitalOcean {
                 encode(&fqdn)
             );
             let listing: Listing = self.inner.api.json(Method::GET, &path, &Body::Empty, AUTH_HINT).await?;
-            let count = listing.domain_records.len();
+            let more = listing.has_next() && !listing.domain_records.is_empty();
             for r in listing.domain_records {
                 let name = r.name.trim_end_matches('.').to_ascii_lowercase();
                 // The API answers with names relative to the domain; accept the full name too.
@@ -138,7 +163,7 @@ impl DigitalOcean {
                     ids.push(r.id);
                 }
             }
-            if count < PER_PAGE {
+            if !more {
                 return Ok(ids);
             }
         }

@@ -6,7 +6,7 @@
 //! The key file is a secret (it holds the private key) and untrusted in shape: it is parsed
 //! into [`ServiceAccountKey`] with errors that never quote it.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
@@ -15,14 +15,12 @@ use http::Method;
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
-use tokio::sync::Mutex;
 use wildcert_dns_api::{ProviderError, Secret};
 
 use crate::api::{Api, Body};
+use crate::oauth::{TokenAnswer, refused_credentials};
+use crate::token_cache::TokenCache;
 use crate::{StatusClass, classify};
-
-/// Renew a token this long before it expires.
-const MARGIN: Duration = Duration::from_secs(60);
 
 /// How long an assertion is valid; Google accepts at most one hour.
 const ASSERTION_LIFETIME: u64 = 3600;
@@ -145,14 +143,7 @@ pub struct JwtTokenSource {
     scope: String,
     /// Names the setting to check when the endpoint refuses.
     hint: String,
-    cached: Mutex<Option<(Secret, Instant)>>,
-}
-
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<u64>,
+    cached: TokenCache<Secret>,
 }
 
 impl JwtTokenSource {
@@ -165,7 +156,7 @@ impl JwtTokenSource {
             key,
             scope: scope.to_string(),
             hint: hint.to_string(),
-            cached: Mutex::new(None),
+            cached: TokenCache::default(),
         }
     }
 
@@ -176,12 +167,10 @@ impl JwtTokenSource {
 
     /// A valid token: the cached one, or a fresh one.
     pub async fn token(&self) -> Result<Secret, ProviderError> {
-        let mut cached = self.cached.lock().await;
-        if let Some((token, until)) = cached.as_ref()
-            && Instant::now() + MARGIN < *until
-        {
-            return Ok(token.clone());
-        }
+        Ok((*self.cached.get_or_fetch(|| self.fetch()).await?).clone())
+    }
+
+    async fn fetch(&self) -> Result<(Secret, Instant), ProviderError> {
         let provider = self.endpoint.provider().to_string();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let assertion = self
@@ -193,19 +182,8 @@ impl JwtTokenSource {
         let body = Body::form(&[("grant_type", JWT_BEARER), ("assertion", assertion.expose())]);
         let response = endpoint.call(Method::POST, "", &body, &[]).await?;
         if classify(response.status) != StatusClass::Success {
-            // RFC 6749 5.2: a refused assertion (unknown or disabled key, bad signature,
-            // clock skew) is a 400 with one of these codes.
-            #[derive(Deserialize)]
-            struct OAuthError {
-                #[serde(default)]
-                error: String,
-            }
-            let code =
-                serde_json::from_slice::<OAuthError>(&response.body).map(|e| e.error).unwrap_or_default();
-            if matches!(
-                code.as_str(),
-                "invalid_client" | "unauthorized_client" | "invalid_grant" | "invalid_scope"
-            ) {
+            // A refused assertion: unknown or disabled key, bad signature, clock skew.
+            if let Some(code) = refused_credentials(&response.body) {
                 return Err(ProviderError::Auth {
                     provider,
                     detail: format!(
@@ -217,15 +195,12 @@ impl JwtTokenSource {
             return Err(endpoint.error(&action, &response, &self.hint));
         }
         let answer: TokenAnswer = endpoint.parse(&action, &response, &self.hint)?;
-        let token = Secret::new(answer.access_token);
-        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(3600));
-        *cached = Some((token.clone(), Instant::now() + lifetime));
-        Ok(token)
+        Ok(answer.into_token())
     }
 
     /// Forgets the cached token, e.g. after the API refused it.
     pub async fn invalidate(&self) {
-        *self.cached.lock().await = None;
+        self.cached.invalidate().await;
     }
 }
 

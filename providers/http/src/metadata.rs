@@ -11,13 +11,10 @@ use std::time::{Duration, Instant};
 use http::header::HeaderName;
 use http::{HeaderValue, Method};
 use serde::Deserialize;
-use tokio::sync::Mutex;
 use wildcert_dns_api::{ProviderError, Secret};
 
 use crate::api::{Api, Body};
-
-/// Renew a token this long before it expires.
-const MARGIN: Duration = Duration::from_secs(60);
+use crate::token_cache::TokenCache;
 
 /// A cached token from a metadata endpoint.
 #[derive(Debug)]
@@ -29,7 +26,7 @@ pub struct MetadataToken {
     header: (HeaderName, HeaderValue),
     /// Names the setting or environment to check when the service refuses.
     hint: String,
-    cached: Mutex<Option<(Secret, Instant)>>,
+    cached: TokenCache<Secret>,
 }
 
 #[derive(Deserialize)]
@@ -62,7 +59,7 @@ impl MetadataToken {
     pub fn new(endpoint: Api, query: &str, header: (HeaderName, HeaderValue), hint: &str) -> MetadataToken {
         let query =
             if query.is_empty() { String::new() } else { format!("?{}", query.trim_start_matches('?')) };
-        MetadataToken { endpoint, query, header, hint: hint.to_string(), cached: Mutex::new(None) }
+        MetadataToken { endpoint, query, header, hint: hint.to_string(), cached: TokenCache::default() }
     }
 
     /// Google's metadata server: `GET {url}` with `Metadata-Flavor: Google`.
@@ -92,12 +89,10 @@ impl MetadataToken {
 
     /// A valid token: the cached one, or a fresh one.
     pub async fn token(&self) -> Result<Secret, ProviderError> {
-        let mut cached = self.cached.lock().await;
-        if let Some((token, until)) = cached.as_ref()
-            && Instant::now() + MARGIN < *until
-        {
-            return Ok(token.clone());
-        }
+        Ok((*self.cached.get_or_fetch(|| self.fetch()).await?).clone())
+    }
+
+    async fn fetch(&self) -> Result<(Secret, Instant), ProviderError> {
         let action = format!("GET {}", self.endpoint.base());
         let response = self
             .endpoint
@@ -110,15 +105,13 @@ impl MetadataToken {
                 detail: format!("{action}: the metadata service gave an empty token; {}", self.hint),
             });
         }
-        let token = Secret::new(answer.access_token);
         let lifetime = Duration::from_secs(answer.expires_in.and_then(|s| s.get()).unwrap_or(300));
-        *cached = Some((token.clone(), Instant::now() + lifetime));
-        Ok(token)
+        Ok((Secret::new(answer.access_token), Instant::now() + lifetime))
     }
 
     /// Forgets the cached token, e.g. after the API refused it.
     pub async fn invalidate(&self) {
-        *self.cached.lock().await = None;
+        self.cached.invalidate().await;
     }
 }
 

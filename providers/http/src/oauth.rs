@@ -7,14 +7,11 @@ use std::time::{Duration, Instant};
 
 use http::Method;
 use serde::Deserialize;
-use tokio::sync::Mutex;
 use wildcert_dns_api::{ProviderError, Secret};
 
 use crate::api::{Api, Body};
+use crate::token_cache::TokenCache;
 use crate::{StatusClass, classify};
-
-/// Renew a token this long before it expires.
-const MARGIN: Duration = Duration::from_secs(60);
 
 /// Where and how to ask for a token.
 #[derive(Debug, Clone)]
@@ -35,31 +32,52 @@ pub struct TokenSource {
     /// The token endpoint, an `Api` whose base URL is the full token URL.
     endpoint: Api,
     credentials: ClientCredentials,
-    cached: Mutex<Option<(Secret, Instant)>>,
+    cached: TokenCache<Secret>,
 }
 
+/// A token endpoint's answer (RFC 6749 section 5.1); a missing `expires_in` counts as an hour.
 #[derive(Deserialize)]
-struct TokenAnswer {
+pub(crate) struct TokenAnswer {
     access_token: String,
     #[serde(default)]
     expires_in: Option<u64>,
+}
+
+impl TokenAnswer {
+    /// The token and when it expires.
+    pub(crate) fn into_token(self) -> (Secret, Instant) {
+        let lifetime = Duration::from_secs(self.expires_in.unwrap_or(3600));
+        (Secret::new(self.access_token), Instant::now() + lifetime)
+    }
+}
+
+/// The RFC 6749 section 5.2 error code of a token endpoint's refusal when it says the
+/// credentials themselves were refused (unknown client, bad secret or assertion, scope not
+/// granted), as opposed to an outage or a malformed request.
+pub(crate) fn refused_credentials(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct OAuthError {
+        #[serde(default)]
+        error: String,
+    }
+    let code = serde_json::from_slice::<OAuthError>(body).ok()?.error;
+    matches!(code.as_str(), "invalid_client" | "unauthorized_client" | "invalid_grant" | "invalid_scope")
+        .then_some(code)
 }
 
 impl TokenSource {
     /// `endpoint` is an `Api` made with the token URL as its base URL.
     pub fn new(endpoint: Api, credentials: ClientCredentials) -> TokenSource {
         let endpoint = endpoint.with_redacted(&credentials.client_secret);
-        TokenSource { endpoint, credentials, cached: Mutex::new(None) }
+        TokenSource { endpoint, credentials, cached: TokenCache::default() }
     }
 
     /// A valid token: the cached one, or a fresh one.
     pub async fn token(&self) -> Result<Secret, ProviderError> {
-        let mut cached = self.cached.lock().await;
-        if let Some((token, until)) = cached.as_ref()
-            && Instant::now() + MARGIN < *until
-        {
-            return Ok(token.clone());
-        }
+        Ok((*self.cached.get_or_fetch(|| self.fetch()).await?).clone())
+    }
+
+    async fn fetch(&self) -> Result<(Secret, Instant), ProviderError> {
         let mut fields: Vec<(&str, &str)> = vec![
             ("grant_type", "client_credentials"),
             ("client_id", &self.credentials.client_id),
@@ -75,18 +93,7 @@ impl TokenSource {
         let action = format!("POST {}", self.endpoint.base());
         let response = self.endpoint.call(Method::POST, "", &Body::form(&fields), &[]).await?;
         if classify(response.status) != StatusClass::Success {
-            // RFC 6749 5.2: refused client credentials are a 400 or 401 with these codes.
-            #[derive(Deserialize)]
-            struct OAuthError {
-                #[serde(default)]
-                error: String,
-            }
-            let code =
-                serde_json::from_slice::<OAuthError>(&response.body).map(|e| e.error).unwrap_or_default();
-            if matches!(
-                code.as_str(),
-                "invalid_client" | "unauthorized_client" | "invalid_grant" | "invalid_scope"
-            ) {
+            if let Some(code) = refused_credentials(&response.body) {
                 return Err(ProviderError::Auth {
                     provider: self.endpoint.provider().to_string(),
                     detail: format!("{action}: HTTP {}: {code}; {hint}", response.status),
@@ -95,15 +102,12 @@ impl TokenSource {
             return Err(self.endpoint.error(&action, &response, hint));
         }
         let answer: TokenAnswer = self.endpoint.parse(&action, &response, hint)?;
-        let token = Secret::new(answer.access_token);
-        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(3600));
-        *cached = Some((token.clone(), Instant::now() + lifetime));
-        Ok(token)
+        Ok(answer.into_token())
     }
 
     /// Forgets the cached token, e.g. after the API refused it.
     pub async fn invalidate(&self) {
-        *self.cached.lock().await = None;
+        self.cached.invalidate().await;
     }
 
     /// `Authorization: Bearer <token>`, marked sensitive.

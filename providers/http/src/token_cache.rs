@@ -1,6 +1,7 @@
 //! One token shared by every call of an adapter, fetched again shortly before it expires or
-//! after a service refused it. The identity token sources (Keystone v3, identity v2.0) keep
-//! theirs here rather than each holding its own lock-check-fetch-store sequence.
+//! after a service refused it. Every token source of the toolkit (OAuth2 client credentials,
+//! JWT bearer, cloud metadata services, Keystone v3, identity v2.0) keeps its token here
+//! rather than each holding its own lock-check-fetch-store sequence.
 
 use std::future::Future;
 use std::sync::Arc;
