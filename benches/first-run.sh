@@ -27,6 +27,7 @@ fi
 rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
 cargo_bin=$(dirname "$(command -v cargo)")
 root=$(mktemp -d /var/tmp/wildcert-first-run.XXXXXX)
+chmod 0755 "$root" # apt's download user must reach its cache in there
 cleanup() {
   [ -x "$root/root/wildcert/scripts/demo" ] && chroot "$root" /root/wildcert/scripts/demo stop >/dev/null 2>&1
   umount -R "$root/proc" "$root/dev" "$root/sys" "$root/root/.rustup" 2>/dev/null || true
@@ -39,6 +40,7 @@ debootstrap --variant=minbase bookworm "$root" "${DEBIAN_MIRROR:-http://deb.debi
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 # A host that reaches the network through an intercepting proxy trusts its CA: so does the
 # fresh root (and pip, where a pip.conf names a bundle).
+mkdir -p "$root/usr/local/share/ca-certificates"
 cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
 [ -f /etc/pip.conf ] && cp /etc/pip.conf "$root/etc/pip.conf"
 mount -t proc proc "$root/proc"
