@@ -103,6 +103,15 @@ impl Change {
     }
 }
 
+/// The changes that turn the values `before` into `after` at `fqdn`: each record only in
+/// `before` removed, each only in `after` added; `text` gives a record's TXT value.
+pub fn diff<T: PartialEq>(fqdn: &str, before: &[T], after: &[T], text: impl Fn(&T) -> String) -> Vec<Change> {
+    let mut out: Vec<Change> =
+        before.iter().filter(|r| !after.contains(r)).map(|r| Change::remove(fqdn, text(r))).collect();
+    out.extend(after.iter().filter(|r| !before.contains(r)).map(|r| Change::add(fqdn, text(r))));
+    out
+}
+
 /// One answer of a fake, and the DNS changes behind it.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -233,6 +242,11 @@ impl<S: Send + 'static> FakeApi<S> {
     /// Every request so far: `METHOD target` (path and query).
     pub fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// How many requests so far start with `prefix` (`METHOD /path...`).
+    pub fn count(&self, prefix: &str) -> usize {
+        self.seen().iter().filter(|s| s.starts_with(prefix)).count()
     }
 
     /// `127.0.0.1:PORT`, for a proxy in front of the fake.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_api;
+pub mod openstack_fake;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
