@@ -21,12 +21,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use support::fake_api::{self, decode, query_pairs};
 use tokio::io::AsyncWriteExt;
 use wildcert::config::Config;
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_azure::{AuthMethod, AzureDns, AzureSettings, Environment};
-use wildcert_dns_rfc2136::{Rfc2136, Rfc2136Settings};
+use wildcert_dns_rfc2136::Rfc2136;
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const CLIENT_ID: &str = "0b1f9a8e-app";
@@ -72,29 +73,6 @@ impl Drop for FakeAzure {
     }
 }
 
-fn form(text: &str) -> Vec<(String, String)> {
-    text.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), decode(v))).collect()
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn arm_error(code: &str, message: &str) -> Value {
     json!({"error": {"code": code, "message": message}})
 }
@@ -135,7 +113,7 @@ fn arm(
         return (401, arm_error("InvalidAuthenticationToken", "The access token is invalid."), Vec::new());
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let version = form(query).into_iter().find(|(k, _)| k == "api-version").map(|(_, v)| v);
+    let version = query_pairs(query).into_iter().find(|(k, _)| k == "api-version").map(|(_, v)| v);
     let parts: Vec<String> = path.trim_start_matches('/').split('/').map(decode).collect();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let [
@@ -293,7 +271,7 @@ impl FakeAzure {
                             == format!("/{TENANT}/oauth2/v2.0/token")
                         {
                             state.token_requests += 1;
-                            let fields = form(&request.body);
+                            let fields = query_pairs(&request.body);
                             let field = |k: &str| {
                                 fields
                                     .iter()
@@ -325,7 +303,7 @@ impl FakeAzure {
                                 )
                             }
                         } else if request.target.starts_with("/metadata/identity/oauth2/token?") {
-                            let q = form(request.target.split_once('?').unwrap().1);
+                            let q = query_pairs(request.target.split_once('?').unwrap().1);
                             let has = |k: &str, v: &str| q.iter().any(|(n, x)| n == k && x == v);
                             if header("metadata").as_deref() != Some("true") {
                                 (
@@ -519,24 +497,13 @@ async fn azure_managed_identity_private_zone() {
 #[tokio::test]
 async fn azure_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("azure.secret");
-    std::fs::write(&secret, format!("{CLIENT_SECRET}\n")).unwrap();
-    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let text = format!(
-        r#"
-[acme]
-directory = "https://127.0.0.1:14000/dir"
-
-[storage]
-local_dir = "/tmp/live"
-state_dir = "/tmp/state"
-
-[dns.installer]
+    let secret = fake_api::temp_secret(dir.path(), "azure.secret", CLIENT_SECRET);
+    let text = fake_api::config_with(&format!(
+        r#"[dns.installer]
 provider = "azure"
-settings = {{ AZURE_CLIENT_ID = "{CLIENT_ID}", AZURE_CLIENT_SECRET_FILE = "{}", AZURE_TENANT_ID = "{TENANT}", AZURE_SUBSCRIPTION_ID = "{SUBSCRIPTION}", AZURE_RESOURCE_GROUP = "{GROUP}", AZURE_ENVIRONMENT = "usgovernment", AZURE_PRIVATE_ZONE = "false", AZURE_TTL = "60" }}
-"#,
-        secret.display()
-    );
+settings = {{ AZURE_CLIENT_ID = "{CLIENT_ID}", AZURE_CLIENT_SECRET_FILE = "{secret}", AZURE_TENANT_ID = "{TENANT}", AZURE_SUBSCRIPTION_ID = "{SUBSCRIPTION}", AZURE_RESOURCE_GROUP = "{GROUP}", AZURE_ENVIRONMENT = "usgovernment", AZURE_PRIVATE_ZONE = "false", AZURE_TTL = "60" }}
+"#
+    ));
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
     assert!(
         config.warnings.iter().any(|w| w.contains("\"azure\"") && w.contains("provider = \"azuredns\"")),
@@ -581,41 +548,17 @@ settings = {{ AZURE_CLIENT_ID = "{CLIENT_ID}", AZURE_CLIENT_SECRET_FILE = "{}", 
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_issue_through_pebble_validating_bind() {
-    let stack = tokio::task::block_in_place(|| support::Stack::up_with(&[("STACK_S3", "0")]));
-    let secret = std::fs::read_to_string(stack.get("TSIG_SECRET_FILE")).unwrap();
-    let bind = Rfc2136::new(Rfc2136Settings {
-        server: format!("127.0.0.1:{}", stack.get("DNS_PORT")),
-        key_name: stack.get("TSIG_KEY").to_string(),
-        algorithm: "hmac-sha256".into(),
-        secret: Secret::new(secret.trim()),
-        zone: None,
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
+    let stack = fake_api::issuance_stack();
+    let bind = fake_api::bind_mirror(&stack);
     let api = FakeAzure::start(&[("dnsZones", "gradient.example.com")], Some(bind)).await;
-    let secret_file = stack.dir().join("azure.secret");
-    std::fs::write(&secret_file, format!("{CLIENT_SECRET}\n")).unwrap();
-    std::fs::set_permissions(&secret_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let text = stack.config_text();
-    let start = text.find("[dns.office]").unwrap();
-    let end = text.find("[[certificate]]").unwrap();
-    let section = format!(
-        "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\nprovider = \"azuredns\"\napi_url = \"{1}\"\ntoken_url = \"{1}/{TENANT}/oauth2/v2.0/token\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_file = \"{2}\"\ntenant_id = \"{TENANT}\"\nsubscription_id = \"{SUBSCRIPTION}\"\nresource_group = \"{GROUP}\"\n\n",
-        stack.get("DNS_SERVER"),
+    let secret_file = fake_api::secret_file(&stack, "azure.secret", CLIENT_SECRET);
+    let table = format!(
+        "provider = \"azuredns\"\napi_url = \"{0}\"\ntoken_url = \"{0}/{TENANT}/oauth2/v2.0/token\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_file = \"{1}\"\ntenant_id = \"{TENANT}\"\nsubscription_id = \"{SUBSCRIPTION}\"\nresource_group = \"{GROUP}\"",
         api.url,
         secret_file.display()
     );
-    let config = stack.write_config("azure.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
-    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
-    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
-    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("gradient: issued"), "{stdout}");
-    for secret in [CLIENT_SECRET, ACCESS] {
-        assert!(!stderr.contains(secret) && !stdout.contains(secret));
-    }
+    fake_api::issue_through(&stack, &table, &[CLIENT_SECRET, ACCESS]);
     let seen = api.seen();
     assert!(seen.iter().filter(|s| s.starts_with("PUT ")).count() >= 2, "{seen:#?}");
     assert!(api.state.lock().unwrap().sets.is_empty(), "no record set left");
-    assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "no TXT left in BIND");
-    assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
 }

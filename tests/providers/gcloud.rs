@@ -24,12 +24,13 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair, UnparsedPublicKey};
 use base64::Engine;
 use serde_json::{Value, json};
+use support::fake_api::{self, query_pairs};
 use tokio::io::AsyncWriteExt;
 use wildcert::config::Config;
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord};
 use wildcert_dns_gcloud::{Gcloud, GcloudSettings};
-use wildcert_dns_rfc2136::{Rfc2136, Rfc2136Settings};
+use wildcert_dns_rfc2136::Rfc2136;
 
 const PROJECT: &str = "gradient-dns";
 const ACCESS: &str = "ya29.key-token-f4ke0123";
@@ -77,30 +78,7 @@ impl Drop for FakeGoogle {
 
 fn query(target: &str) -> Vec<(String, String)> {
     let Some((_, q)) = target.split_once('?') else { return Vec::new() };
-    form(q)
-}
-
-fn form(text: &str) -> Vec<(String, String)> {
-    text.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), decode(v))).collect()
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    query_pairs(q)
 }
 
 fn google_error(code: u16, reason: &str, message: &str) -> Value {
@@ -119,7 +97,7 @@ fn zone_json(z: &Zone) -> Value {
 /// public key and its claims.
 fn token(state: &mut State, public: &[u8], url: &str, body: &str) -> (u16, Value) {
     state.token_requests += 1;
-    let fields = form(body);
+    let fields = query_pairs(body);
     let field = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
     if field("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
         return (400, json!({"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}));
@@ -553,24 +531,13 @@ async fn gcloud_metadata_server_private_zone_and_zone_id() {
 #[tokio::test]
 async fn gcloud_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("gcloud.json");
-    std::fs::write(&key, service_account().0).unwrap();
-    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let text = format!(
-        r#"
-[acme]
-directory = "https://127.0.0.1:14000/dir"
-
-[storage]
-local_dir = "/tmp/live"
-state_dir = "/tmp/state"
-
-[dns.installer]
+    let key = fake_api::temp_secret(dir.path(), "gcloud.json", &service_account().0);
+    let text = fake_api::config_with(&format!(
+        r#"[dns.installer]
 provider = "gcloud"
-settings = {{ GCE_SERVICE_ACCOUNT_FILE = "{}", GCE_PROJECT = "other-project", GCE_ALLOW_PRIVATE_ZONE = "true", GCE_TTL = "120", GCE_PROPAGATION_TIMEOUT = "180" }}
-"#,
-        key.display()
-    );
+settings = {{ GCE_SERVICE_ACCOUNT_FILE = "{key}", GCE_PROJECT = "other-project", GCE_ALLOW_PRIVATE_ZONE = "true", GCE_TTL = "120", GCE_PROPAGATION_TIMEOUT = "180" }}
+"#
+    ));
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
     assert!(config.warnings.iter().any(|w| w.contains("GCE_TTL has no effect")), "{:?}", config.warnings);
     let provider = Provider::from_section(&config.dns["installer"], &mut Vec::new()).unwrap();
@@ -587,42 +554,18 @@ settings = {{ GCE_SERVICE_ACCOUNT_FILE = "{}", GCE_PROJECT = "other-project", GC
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gcloud_issue_through_pebble_validating_bind() {
-    let stack = tokio::task::block_in_place(|| support::Stack::up_with(&[("STACK_S3", "0")]));
-    let secret = std::fs::read_to_string(stack.get("TSIG_SECRET_FILE")).unwrap();
-    let bind = Rfc2136::new(Rfc2136Settings {
-        server: format!("127.0.0.1:{}", stack.get("DNS_PORT")),
-        key_name: stack.get("TSIG_KEY").to_string(),
-        algorithm: "hmac-sha256".into(),
-        secret: Secret::new(secret.trim()),
-        zone: None,
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
+    let stack = fake_api::issuance_stack();
+    let bind = fake_api::bind_mirror(&stack);
     let (key, public, key_line) = service_account();
     let api = FakeGoogle::start(zones("gradient.example.com."), public, Some(bind)).await;
-    let key_file = stack.dir().join("gcloud.json");
-    std::fs::write(&key_file, &key).unwrap();
-    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let text = stack.config_text();
-    let start = text.find("[dns.office]").unwrap();
-    let end = text.find("[[certificate]]").unwrap();
-    let section = format!(
-        "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\nprovider = \"gcloud\"\napi_url = \"{1}/dns/v1\"\ntoken_url = \"{1}/token\"\nservice_account_file = \"{2}\"\n\n",
-        stack.get("DNS_SERVER"),
+    let key_file = fake_api::secret_file(&stack, "gcloud.json", &key);
+    let table = format!(
+        "provider = \"gcloud\"\napi_url = \"{0}/dns/v1\"\ntoken_url = \"{0}/token\"\nservice_account_file = \"{1}\"",
         api.url,
         key_file.display()
     );
-    let config = stack.write_config("gcloud.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
-    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
-    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
-    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("gradient: issued"), "{stdout}");
-    for secret in [ACCESS, key_line.as_str()] {
-        assert!(!stderr.contains(secret) && !stdout.contains(secret));
-    }
+    fake_api::issue_through(&stack, &table, &[ACCESS, key_line.as_str()]);
     let seen = api.seen();
     assert!(seen.iter().filter(|s| s.ends_with("/changes")).count() >= 2, "{seen:#?}");
     assert!(api.state.lock().unwrap().sets.is_empty(), "no record set left");
-    assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "no TXT left in BIND");
-    assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
 }

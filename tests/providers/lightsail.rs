@@ -19,12 +19,13 @@ use std::time::Duration;
 
 use aws_lc_rs::{digest, hmac};
 use serde_json::{Value, json};
+use support::fake_api;
 use tokio::io::AsyncWriteExt;
 use wildcert::config::Config;
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_lightsail::{Lightsail, LightsailSettings};
-use wildcert_dns_rfc2136::{Rfc2136, Rfc2136Settings};
+use wildcert_dns_rfc2136::Rfc2136;
 
 const KEY_ID: &str = "AKIAWILDCERTF4KE";
 const SECRET_KEY: &str = "wJalrXUtnFEMIK7MDENGbPxRfiCYf4keSecret";
@@ -349,24 +350,13 @@ async fn lightsail_conformance() {
 #[tokio::test]
 async fn lightsail_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("aws.secret");
-    std::fs::write(&secret, format!("{SECRET_KEY}\n")).unwrap();
-    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let text = format!(
-        r#"
-[acme]
-directory = "https://127.0.0.1:14000/dir"
-
-[storage]
-local_dir = "/tmp/live"
-state_dir = "/tmp/state"
-
-[dns.installer]
+    let secret = fake_api::temp_secret(dir.path(), "aws.secret", SECRET_KEY);
+    let text = fake_api::config_with(&format!(
+        r#"[dns.installer]
 provider = "lightsail"
-settings = {{ AWS_ACCESS_KEY_ID = "{KEY_ID}", AWS_SECRET_ACCESS_KEY_FILE = "{}", DNS_ZONE = "example.com", AWS_REGION = "eu-west-1", LIGHTSAIL_PROPAGATION_TIMEOUT = "60" }}
-"#,
-        secret.display()
-    );
+settings = {{ AWS_ACCESS_KEY_ID = "{KEY_ID}", AWS_SECRET_ACCESS_KEY_FILE = "{secret}", DNS_ZONE = "example.com", AWS_REGION = "eu-west-1", LIGHTSAIL_PROPAGATION_TIMEOUT = "60" }}
+"#
+    ));
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
     assert!(config.warnings.iter().any(|w| w.contains("AWS_REGION has no effect")), "{:?}", config.warnings);
     let provider = Provider::from_section(&config.dns["installer"], &mut Vec::new()).unwrap();
@@ -387,28 +377,11 @@ settings = {{ AWS_ACCESS_KEY_ID = "{KEY_ID}", AWS_SECRET_ACCESS_KEY_FILE = "{}",
 /// BIND over RFC 2136, Pebble validates by asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lightsail_issue_with_the_credential_chain() {
-    let stack = tokio::task::block_in_place(|| support::Stack::up_with(&[("STACK_S3", "0")]));
-    let secret = std::fs::read_to_string(stack.get("TSIG_SECRET_FILE")).unwrap();
-    let bind = Rfc2136::new(Rfc2136Settings {
-        server: format!("127.0.0.1:{}", stack.get("DNS_PORT")),
-        key_name: stack.get("TSIG_KEY").to_string(),
-        algorithm: "hmac-sha256".into(),
-        secret: Secret::new(secret.trim()),
-        zone: None,
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
+    let stack = fake_api::issuance_stack();
+    let bind = fake_api::bind_mirror(&stack);
     let api = FakeLightsail::start(&["gradient.example.com"], Some(bind)).await;
-    let text = stack.config_text();
-    let start = text.find("[dns.office]").unwrap();
-    let end = text.find("[[certificate]]").unwrap();
-    let section = format!(
-        "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\nprovider = \"lightsail\"\napi_url = \"{1}\"\n\n",
-        stack.get("DNS_SERVER"),
-        api.url,
-    );
     let config =
-        stack.write_config("lightsail.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
+        fake_api::issuance_config(&stack, &format!("provider = \"lightsail\"\napi_url = \"{}\"", api.url));
     let missing = stack.dir().join("no-such-aws-file");
     let out = tokio::task::block_in_place(|| {
         std::process::Command::new(env!("CARGO_BIN_EXE_wildcert"))
@@ -424,14 +397,9 @@ async fn lightsail_issue_with_the_credential_chain() {
             .output()
             .unwrap()
     });
-    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
-    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("gradient: issued"), "{stdout}");
-    assert!(!stderr.contains(SECRET_KEY) && !stdout.contains(SECRET_KEY));
+    fake_api::assert_issued(&stack, out, &[SECRET_KEY]);
     let seen = api.seen();
     assert_eq!(seen.iter().filter(|s| s.ends_with(".CreateDomainEntry")).count(), 2, "{seen:#?}");
     assert_eq!(seen.iter().filter(|s| s.ends_with(".DeleteDomainEntry")).count(), 2, "{seen:#?}");
     assert!(api.state.lock().unwrap().entries.is_empty());
-    assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "no TXT left in BIND");
-    assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
 }

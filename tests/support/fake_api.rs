@@ -301,6 +301,15 @@ pub fn secret_file(stack: &Stack, name: &str, value: &str) -> PathBuf {
 /// the stack's BIND; asserts that the certificate was issued, that no secret was printed and
 /// that no TXT value is left in BIND.
 pub fn issue_through(stack: &Stack, dns_table: &str, secrets: &[&str]) -> std::process::Output {
+    let config = issuance_config(stack, dns_table);
+    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
+    assert_issued(stack, out, secrets)
+}
+
+/// The stack's configuration with its `[dns.office]` table replaced by `dns_table` and
+/// propagation checked at the stack's BIND, written as `provider.toml`; for a test that runs
+/// `wildcert issue` its own way (e.g. with credentials in the environment).
+pub fn issuance_config(stack: &Stack, dns_table: &str) -> PathBuf {
     let text = stack.config_text();
     let start = text.find("[dns.office]").unwrap();
     let end = text.find("[[certificate]]").unwrap();
@@ -308,8 +317,12 @@ pub fn issue_through(stack: &Stack, dns_table: &str, secrets: &[&str]) -> std::p
         "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\n{dns_table}\n\n",
         stack.get("DNS_SERVER"),
     );
-    let config = stack.write_config("provider.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
-    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
+    stack.write_config("provider.toml", &format!("{}{section}{}", &text[..start], &text[end..]))
+}
+
+/// Asserts what [`issue_through`] does of a finished `wildcert issue`: the certificate was
+/// issued, no secret was printed and no TXT value is left in BIND.
+pub fn assert_issued(stack: &Stack, out: std::process::Output, secrets: &[&str]) -> std::process::Output {
     let (stdout, stderr) = (super::stdout(&out), super::stderr(&out));
     assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("gradient: issued"), "{stdout}");
