@@ -25,7 +25,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::HttpRequest;
 use support::fake_api::{self, FakeApi, Reply};
-use support::openstack_fake::{self, RecordSet, Tokens};
+use support::openstack_fake::{self, RecordSet, Refusal, Tokens};
 use wildcert::config::Config;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_designate::{Designate, DesignateConfig};
@@ -135,11 +135,7 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
                 .into_iter()
                 .map(|s| set_json(s, "ACTIVE"))
                 .collect();
-            let count = sets.len();
-            Reply::json(
-                200,
-                json!({"recordsets": sets, "links": {"self": "x"}, "metadata": {"total_count": count}}),
-            )
+            Reply::json(200, openstack_fake::listing(sets))
         }
         ("POST", ["zones", zone, "recordsets"]) => {
             let Some((_, zone_name)) = state.zones.iter().find(|(id, _)| id == zone).cloned() else {
@@ -176,28 +172,21 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
             ))
         }
         ("PUT", ["zones", zone, "recordsets", id]) => {
-            let Some(set) = state.sets.iter_mut().find(|s| s.zone_id == *zone && s.id == *id) else {
-                return designate_error(404, "recordset_not_found", "Could not find RecordSet");
-            };
-            let records = openstack_fake::records_in(&body);
-            if records.is_empty() || records.iter().any(|r| !r.starts_with('"')) {
-                return designate_error(400, "invalid_object", "records must be quoted and not empty");
+            match openstack_fake::replace(&mut state.sets, zone, id, &body) {
+                Ok((set, changes)) => Reply::json(202, set_json(&set, "PENDING")).with(changes),
+                Err(Refusal::NotFound) => {
+                    designate_error(404, "recordset_not_found", "Could not find RecordSet")
+                }
+                Err(Refusal::Invalid) => {
+                    designate_error(400, "invalid_object", "records must be quoted and not empty")
+                }
             }
-            let before = std::mem::replace(&mut set.records, records.clone());
-            let name = set.name.clone();
-            Reply::json(202, set_json(set, "PENDING"))
-                .with(openstack_fake::txt_changes(&name, &before, &records))
         }
         ("DELETE", ["zones", zone, "recordsets", id]) => {
-            let Some(at) = state.sets.iter().position(|s| s.zone_id == *zone && s.id == *id) else {
-                return designate_error(404, "recordset_not_found", "Could not find RecordSet");
-            };
-            let gone = state.sets.remove(at);
-            Reply::json(202, set_json(&gone, "PENDING")).with(openstack_fake::txt_changes(
-                &gone.name,
-                &gone.records,
-                &[],
-            ))
+            match openstack_fake::remove(&mut state.sets, zone, id) {
+                Some((gone, changes)) => Reply::json(202, set_json(&gone, "PENDING")).with(changes),
+                None => designate_error(404, "recordset_not_found", "Could not find RecordSet"),
+            }
         }
         _ => designate_error(404, "not_found", "The resource could not be found."),
     }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::HttpRequest;
 use support::fake_api::{self, FakeApi, Reply};
-use support::openstack_fake::{self, RecordSet, Tokens};
+use support::openstack_fake::{self, RecordSet, Refusal, Tokens};
 use wildcert::config::Config;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_otc::{Otc, OtcConfig};
@@ -112,11 +112,7 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
                 .into_iter()
                 .map(|s| set_json(s, "ACTIVE"))
                 .collect();
-            let count = sets.len();
-            Reply::json(
-                200,
-                json!({"links": {"self": "x"}, "recordsets": sets, "metadata": {"total_count": count}}),
-            )
+            Reply::json(200, openstack_fake::listing(sets))
         }
         ("POST", ["zones", zone, "recordsets"]) => {
             let Some((_, zone_name, _)) = state.zones.iter().find(|(id, _, _)| id == zone).cloned() else {
@@ -153,28 +149,17 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
             ))
         }
         ("PUT", ["zones", zone, "recordsets", id]) => {
-            let Some(set) = state.sets.iter_mut().find(|s| s.zone_id == *zone && s.id == *id) else {
-                return dns_error(404, "DNS.0304", "The record set does not exist.");
-            };
-            let records = openstack_fake::records_in(&body);
-            if records.is_empty() || records.iter().any(|r| !r.starts_with('"')) {
-                return dns_error(400, "DNS.0308", "Invalid record value.");
+            match openstack_fake::replace(&mut state.sets, zone, id, &body) {
+                Ok((set, changes)) => Reply::json(202, set_json(&set, "PENDING_UPDATE")).with(changes),
+                Err(Refusal::NotFound) => dns_error(404, "DNS.0304", "The record set does not exist."),
+                Err(Refusal::Invalid) => dns_error(400, "DNS.0308", "Invalid record value."),
             }
-            let before = std::mem::replace(&mut set.records, records.clone());
-            let name = set.name.clone();
-            Reply::json(202, set_json(set, "PENDING_UPDATE"))
-                .with(openstack_fake::txt_changes(&name, &before, &records))
         }
         ("DELETE", ["zones", zone, "recordsets", id]) => {
-            let Some(at) = state.sets.iter().position(|s| s.zone_id == *zone && s.id == *id) else {
-                return dns_error(404, "DNS.0304", "The record set does not exist.");
-            };
-            let gone = state.sets.remove(at);
-            Reply::json(202, set_json(&gone, "PENDING_DELETE")).with(openstack_fake::txt_changes(
-                &gone.name,
-                &gone.records,
-                &[],
-            ))
+            match openstack_fake::remove(&mut state.sets, zone, id) {
+                Some((gone, changes)) => Reply::json(202, set_json(&gone, "PENDING_DELETE")).with(changes),
+                None => dns_error(404, "DNS.0304", "The record set does not exist."),
+            }
         }
         _ => dns_error(
             404,

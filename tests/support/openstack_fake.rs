@@ -138,3 +138,47 @@ pub fn txt_values(sets: &[RecordSet], name: &str) -> Vec<String> {
         .flat_map(|s| s.records.iter().map(|r| txt_text(r)))
         .collect()
 }
+
+/// The body of a `GET /v2/zones/{id}/recordsets` answer: the sets, `links` and `metadata`'s
+/// `total_count`.
+pub fn listing(sets: Vec<Value>) -> Value {
+    let count = sets.len();
+    json!({"recordsets": sets, "links": {"self": "x"}, "metadata": {"total_count": count}})
+}
+
+/// Why a change to a record set was refused; each fake answers it in its provider's error
+/// shape.
+#[derive(Debug)]
+pub enum Refusal {
+    /// No record set with that id in that zone.
+    NotFound,
+    /// The new `records` are empty or not quoted.
+    Invalid,
+}
+
+/// `PUT /v2/zones/{zone}/recordsets/{id}`: the set's `records` become those of `body`
+/// (not empty, each quoted); the set as it is now and the changes to mirror.
+pub fn replace(
+    sets: &mut [RecordSet],
+    zone: &str,
+    id: &str,
+    body: &Value,
+) -> Result<(RecordSet, Vec<Change>), Refusal> {
+    let set = sets.iter_mut().find(|s| s.zone_id == zone && s.id == id).ok_or(Refusal::NotFound)?;
+    let records = records_in(body);
+    if records.is_empty() || records.iter().any(|r| !r.starts_with('"')) {
+        return Err(Refusal::Invalid);
+    }
+    let before = std::mem::replace(&mut set.records, records.clone());
+    let changes = txt_changes(&set.name, &before, &records);
+    Ok((set.clone(), changes))
+}
+
+/// `DELETE /v2/zones/{zone}/recordsets/{id}`: the set removed and the changes to mirror, or
+/// none when there is no such set.
+pub fn remove(sets: &mut Vec<RecordSet>, zone: &str, id: &str) -> Option<(RecordSet, Vec<Change>)> {
+    let at = sets.iter().position(|s| s.zone_id == zone && s.id == id)?;
+    let gone = sets.remove(at);
+    let changes = txt_changes(&gone.name, &gone.records, &[]);
+    Some((gone, changes))
+}
