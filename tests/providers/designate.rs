@@ -152,24 +152,14 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
             if records.iter().any(|r| !openstack_fake::quoted(r)) {
                 return designate_error(400, "invalid_object", "TXT record is missing double quotes");
             }
-            if state.sets.iter().any(|s| s.zone_id == *zone && s.name == name && s.kind == "TXT") {
+            if openstack_fake::has_txt(&state.sets, zone, &name) {
                 return designate_error(409, "duplicate_recordset", "Duplicate RecordSet");
             }
             state.next += 1;
-            let set = RecordSet {
-                id: format!("rs-{}", state.next),
-                zone_id: zone.to_string(),
-                name: name.clone(),
-                kind: "TXT".into(),
-                records: records.clone(),
-                ttl: body["ttl"].as_u64().unwrap_or(3600),
-            };
-            state.sets.push(set.clone());
-            Reply::json(202, set_json(&set, "PENDING")).with(openstack_fake::txt_changes(
-                &name,
-                &[],
-                &records,
-            ))
+            let id = format!("rs-{}", state.next);
+            let ttl = body["ttl"].as_u64().unwrap_or(3600);
+            let (set, changes) = openstack_fake::create(&mut state.sets, zone, id, &name, records, ttl);
+            Reply::json(202, set_json(&set, "PENDING")).with(changes)
         }
         ("PUT", ["zones", zone, "recordsets", id]) => {
             match openstack_fake::replace(&mut state.sets, zone, id, &body) {

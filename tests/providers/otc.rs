@@ -129,24 +129,14 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
             if body["type"] != "TXT" || records.iter().any(|r| !openstack_fake::quoted(r)) {
                 return dns_error(400, "DNS.0308", "Invalid record value.");
             }
-            if state.sets.iter().any(|s| s.zone_id == *zone && s.name == name && s.kind == "TXT") {
+            if openstack_fake::has_txt(&state.sets, zone, &name) {
                 return dns_error(409, "DNS.0312", "The record set already exists.");
             }
             state.next += 1;
-            let set = RecordSet {
-                id: format!("ff8080825b8fc86c{:016x}", state.next),
-                zone_id: zone.to_string(),
-                name: name.clone(),
-                kind: "TXT".into(),
-                records: records.clone(),
-                ttl: body["ttl"].as_u64().unwrap_or(300),
-            };
-            state.sets.push(set.clone());
-            Reply::json(202, set_json(&set, "PENDING_CREATE")).with(openstack_fake::txt_changes(
-                &name,
-                &[],
-                &records,
-            ))
+            let id = format!("ff8080825b8fc86c{:016x}", state.next);
+            let ttl = body["ttl"].as_u64().unwrap_or(300);
+            let (set, changes) = openstack_fake::create(&mut state.sets, zone, id, &name, records, ttl);
+            Reply::json(202, set_json(&set, "PENDING_CREATE")).with(changes)
         }
         ("PUT", ["zones", zone, "recordsets", id]) => {
             match openstack_fake::replace(&mut state.sets, zone, id, &body) {

@@ -182,3 +182,26 @@ pub fn remove(sets: &mut Vec<RecordSet>, zone: &str, id: &str) -> Option<(Record
     let changes = txt_changes(&gone.name, &gone.records, &[]);
     Some((gone, changes))
 }
+
+/// Whether `zone` already holds a TXT record set named `name` (creating it again is a
+/// conflict).
+pub fn has_txt(sets: &[RecordSet], zone: &str, name: &str) -> bool {
+    sets.iter().any(|s| s.zone_id == zone && s.name == name && s.kind == "TXT")
+}
+
+/// `POST /v2/zones/{zone}/recordsets` once the provider's own checks passed: the new TXT set
+/// (`id` and `ttl` as that provider gives them) and the changes to mirror.
+pub fn create(
+    sets: &mut Vec<RecordSet>,
+    zone: &str,
+    id: String,
+    name: &str,
+    records: Vec<String>,
+    ttl: u64,
+) -> (RecordSet, Vec<Change>) {
+    let changes = txt_changes(name, &[], &records);
+    let set =
+        RecordSet { id, zone_id: zone.to_string(), name: name.to_string(), kind: "TXT".into(), records, ttl };
+    sets.push(set.clone());
+    (set, changes)
+}
