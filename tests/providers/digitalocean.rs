@@ -228,13 +228,7 @@ async fn digitalocean_finds_a_value_past_the_first_200_records() {
         }
     }
     let p = adapter(&api.url, TOKEN);
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: Some("example.com.".into()),
-        value: ours.into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.example.com.", &Some("example.com.".into()), ours);
     p.present(&record).await.unwrap();
     assert_eq!(values(&api.state(), "_acme-challenge.example.com.").len(), 450, "the value was added twice");
     let pages = |seen: &[String]| {

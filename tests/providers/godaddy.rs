@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::config::Config;
-use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, Secret};
 use wildcert_dns_godaddy::GoDaddy;
 use wildcert_dns_rfc2136::Rfc2136;
 
@@ -172,13 +172,7 @@ async fn godaddy_conformance() {
 async fn godaddy_last_value_is_deleted() {
     let api = fake(&["example.com"], None).await;
     let p = adapter(&api.url, SECRET);
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: Some("example.com.".into()),
-        value: "only".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.example.com.", &Some("example.com.".into()), "only");
     p.present(&record).await.unwrap();
     p.cleanup(&record).await.unwrap();
     let seen = api.seen();

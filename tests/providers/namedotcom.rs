@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply, param};
 use wildcert::dns::provider::Provider;
-use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, Secret};
 use wildcert_dns_namedotcom::NameDotCom;
 
 const USER: &str = "gradient-ops";
@@ -196,13 +196,7 @@ async fn namedotcom_pages_and_minimum_ttl() {
         state.next_id = 2000;
     }
     let p = adapter(&api.url, TOKEN);
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: Some("example.com.".into()),
-        value: "ours".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.example.com.", &Some("example.com.".into()), "ours");
     p.present(&record).await.unwrap();
     p.present(&record).await.unwrap();
     {

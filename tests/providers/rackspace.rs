@@ -28,7 +28,7 @@ use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply};
 use support::openstack_fake::{self, Tokens};
 use wildcert::config::Config;
-use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, ProviderError, Secret};
 use wildcert_dns_rackspace::{Rackspace, RackspaceConfig};
 use wildcert_dns_rfc2136::Rfc2136;
 
@@ -279,13 +279,7 @@ async fn rackspace_conformance() {
 async fn rackspace_rate_limit_and_token_refresh() {
     let api = fake(&["example.com"], None).await;
     let p = adapter(&api.url, KEY);
-    let r = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: None,
-        value: "v1".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let r = conformance::record("_acme-challenge.example.com.", &None, "v1");
     api.state().over_limit = 1;
     let err = p.present(&r).await.unwrap_err();
     match &err {

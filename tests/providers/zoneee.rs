@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::dns::provider::Provider;
-use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, Secret};
 use wildcert_dns_zoneee::Zoneee;
 
 const USER: &str = "gradient-ops";
@@ -152,13 +152,7 @@ async fn zoneee_keeps_other_values_and_cleans_up_after_restart() {
         name: "_acme-challenge.example.com".into(),
         destination: "someone-else".into(),
     });
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: Some("example.com.".into()),
-        value: "ours".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.example.com.", &Some("example.com.".into()), "ours");
     adapter(&api.url, KEY).present(&record).await.unwrap();
     adapter(&api.url, KEY).present(&record).await.unwrap();
     assert_eq!(api.state().records.len(), 2);
