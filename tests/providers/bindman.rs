@@ -148,11 +148,7 @@ allow_http = true
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("BINDMAN_POLLING_INTERVAL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "BINDMAN_POLLING_INTERVAL has no effect");
     let wildcert::dns::provider::ProviderConfig::Bindman(cfg) = &config.dns["installer"].config else {
         panic!("not bindman")
     };

@@ -222,7 +222,7 @@ settings = { CONOHA_TENANT_ID = "487727e3921d44e3bfe7ebb337bf085e", CONOHA_API_U
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("CONOHA_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "CONOHA_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Conoha(cfg) = &config.dns["installer"].config else {
         panic!("not conoha")
     };

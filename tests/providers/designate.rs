@@ -340,11 +340,7 @@ settings = { OS_AUTH_URL = "https://keystone.example:5000/v3", OS_USERNAME = "op
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("DESIGNATE_TTL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "DESIGNATE_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Designate(cfg) = &config.dns["installer"].config else {
         panic!("not designate")
     };

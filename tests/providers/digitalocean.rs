@@ -253,7 +253,7 @@ async fn digitalocean_installer_settings() {
         token.display()
     ));
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("DO_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "DO_TTL has no effect");
     let provider = Provider::from_section(&config.dns["installer"], &mut Vec::new()).unwrap();
     assert!(matches!(provider, Provider::DigitalOcean(_)));
     assert!(provider.describe().contains("127.0.0.1:9"));

@@ -219,7 +219,7 @@ async fn exoscale_installer_settings() {
         &format!("EXOSCALE_API_KEY = \"{KEY}\", EXOSCALE_API_SECRET_FILE = \"{secret}\", EXOSCALE_ENDPOINT = \"https://api.exoscale.com/v1\", EXOSCALE_TTL = \"60\""),
     )
     .unwrap();
-    assert!(warnings.iter().any(|w| w.contains("retired v1 API")), "{warnings:?}");
+    fake_api::assert_warned(&warnings, "retired v1 API");
     assert!(matches!(provider, Provider::Exoscale(_)));
     assert!(provider.describe().contains("https://api-ch-gva-2.exoscale.com/v2"), "{}", provider.describe());
     let err = fake_api::installer("exoscale", &format!("EXOSCALE_API_KEY = \"{KEY}\"")).unwrap_err();

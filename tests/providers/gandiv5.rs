@@ -215,7 +215,7 @@ settings = { GANDIV5_API_KEY_FILE = "/etc/wildcert/gandi.key", GANDIV5_TTL = "30
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("GANDIV5_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "GANDIV5_TTL has no effect");
     let both = text.replace("GANDIV5_TTL = \"300\"", "GANDIV5_PERSONAL_ACCESS_TOKEN_FILE = \"/t\"");
     let err = Config::parse(std::path::Path::new("w.toml"), &both).unwrap_err().to_string();
     assert!(err.contains("not both"), "{err}");

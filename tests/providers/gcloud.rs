@@ -489,7 +489,7 @@ settings = {{ GCE_SERVICE_ACCOUNT_FILE = "{key}", GCE_PROJECT = "other-project",
 "#
     ));
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("GCE_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "GCE_TTL has no effect");
     let provider = Provider::from_section(&config.dns["installer"], &mut Vec::new()).unwrap();
     assert!(matches!(provider, Provider::Gcloud(_)));
     assert!(format!("{provider:?}").contains("other-project"), "{provider:?}");

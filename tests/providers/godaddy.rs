@@ -193,12 +193,8 @@ settings = { GODADDY_API_KEY = "k", GODADDY_API_SECRET_FILE = "/etc/wildcert/gd.
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("GODADDY_TTL has no effect")), "{:?}", config.warnings);
-    assert!(
-        config.warnings.iter().any(|w| w.contains("prefer GODADDY_API_KEY_FILE")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "GODADDY_TTL has no effect");
+    fake_api::assert_warned(&config.warnings, "prefer GODADDY_API_KEY_FILE");
     let err = Config::parse(
         std::path::Path::new("w.toml"),
         &text.replace(", GODADDY_API_SECRET_FILE = \"/etc/wildcert/gd.secret\"", ""),

@@ -309,7 +309,7 @@ settings = {{ AWS_ACCESS_KEY_ID = "{KEY_ID}", AWS_SECRET_ACCESS_KEY_FILE = "{sec
 "#
     ));
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("AWS_REGION has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "AWS_REGION has no effect");
     let provider = Provider::from_section(&config.dns["installer"], &mut Vec::new()).unwrap();
     assert!(matches!(provider, Provider::Lightsail(_)));
     assert_eq!(provider.describe(), "lightsail (https://lightsail.us-east-1.amazonaws.com)");

@@ -220,7 +220,7 @@ async fn namedotcom_installer_settings() {
         &format!("NAMECOM_USERNAME = \"{USER}\", NAMECOM_API_TOKEN_FILE = \"{token}\", NAMECOM_SERVER = \"api.dev.name.com\", NAMECOM_TTL = \"300\""),
     )
     .unwrap();
-    assert!(warnings.iter().any(|w| w.contains("NAMECOM_TTL has no effect")), "{warnings:?}");
+    fake_api::assert_warned(&warnings, "NAMECOM_TTL has no effect");
     assert!(matches!(provider, Provider::NameDotCom(_)));
     assert!(provider.describe().contains("https://api.dev.name.com"), "{}", provider.describe());
     let err =

@@ -222,7 +222,7 @@ async fn namesilo_installer_settings() {
         &format!("NAMESILO_API_KEY_FILE = \"{key}\", NAMESILO_TTL = \"3600\", NAMESILO_PROPAGATION_TIMEOUT = \"1800\""),
     )
     .unwrap();
-    assert!(warnings.iter().any(|w| w.contains("NAMESILO_TTL has no effect")), "{warnings:?}");
+    fake_api::assert_warned(&warnings, "NAMESILO_TTL has no effect");
     assert!(matches!(provider, Provider::NameSilo(_)));
     assert!(provider.describe().contains("www.namesilo.com"));
     let err = fake_api::installer("namesilo", "NAMESILO_TTL = \"3600\"").unwrap_err();

@@ -198,7 +198,7 @@ settings = { NS1_API_KEY_FILE = "/etc/wildcert/ns1.key", NS1_TTL = "60" }
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("NS1_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "NS1_TTL has no effect");
     assert!(matches!(config.dns["installer"].config, wildcert::dns::provider::ProviderConfig::Ns1(_)));
 }
 

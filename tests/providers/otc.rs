@@ -280,7 +280,7 @@ settings = { OTC_DOMAIN_NAME = "OTC-EU-DE-00000000001000000001", OTC_USER_NAME =
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("OTC_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "OTC_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Otc(cfg) = &config.dns["installer"].config else {
         panic!("not otc")
     };

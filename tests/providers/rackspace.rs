@@ -306,11 +306,7 @@ settings = { RACKSPACE_USER = "ops", RACKSPACE_API_KEY_FILE = "/etc/wildcert/rac
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("RACKSPACE_TTL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "RACKSPACE_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Rackspace(cfg) = &config.dns["installer"].config else {
         panic!("not rackspace")
     };

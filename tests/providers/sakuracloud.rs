@@ -243,11 +243,7 @@ settings = { SAKURACLOUD_ACCESS_TOKEN_FILE = "/etc/wildcert/sakura.token", SAKUR
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("SAKURACLOUD_TTL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "SAKURACLOUD_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::SakuraCloud(cfg) = &config.dns["installer"].config else {
         panic!("not sakuracloud")
     };

@@ -272,11 +272,7 @@ settings = { SELECTELV2_USERNAME = "dns-svc", SELECTELV2_PASSWORD_FILE = "/etc/w
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("SELECTELV2_TTL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "SELECTELV2_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Selectel(cfg) = &config.dns["installer"].config else {
         panic!("not selectelv2")
     };

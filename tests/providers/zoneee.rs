@@ -172,7 +172,7 @@ async fn zoneee_installer_settings() {
         &format!("ZONEEE_API_USER = \"{USER}\", ZONEEE_API_KEY_FILE = \"{key}\", ZONEEE_ENDPOINT = \"https://api.zone.eu/v2/dns\", ZONEEE_TTL = \"300\""),
     )
     .unwrap();
-    assert!(warnings.iter().any(|w| w.contains("ZONEEE_TTL has no effect")), "{warnings:?}");
+    fake_api::assert_warned(&warnings, "ZONEEE_TTL has no effect");
     assert!(matches!(provider, Provider::Zoneee(_)));
     assert!(provider.describe().contains("api.zone.eu/v2/dns"));
     let err = fake_api::installer("zoneee", &format!("ZONEEE_API_KEY_FILE = \"{key}\"")).unwrap_err();

@@ -355,6 +355,13 @@ pub fn installer(
     Ok((config.warnings.clone(), built))
 }
 
+/// Asserts that a configuration's warnings include one containing `text` (e.g.
+/// `"X_TTL has no effect"`), listing them all otherwise.
+#[track_caller]
+pub fn assert_warned(warnings: &[String], text: &str) {
+    assert!(warnings.iter().any(|w| w.contains(text)), "{warnings:?}");
+}
+
 /// A private file (mode 0600) in `dir` for [`installer`] settings; returns its path.
 pub fn temp_secret(dir: &std::path::Path, name: &str, content: &str) -> String {
     let path = dir.join(name);
