@@ -4,6 +4,7 @@
 
 pub mod fake_api;
 pub mod openstack_fake;
+pub mod pairs;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -462,5 +463,27 @@ impl Drop for ScriptServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// How many orders the JSON logs at `logs` say were created (a missing log counts none).
+pub fn orders_created(logs: &[&Path]) -> usize {
+    logs.iter()
+        .map(|l| {
+            std::fs::read_to_string(l)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("\"order created\""))
+                .count()
+        })
+        .sum()
+}
+
+/// Polls `f` every 50 ms until it holds; panics naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: std::time::Duration, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
