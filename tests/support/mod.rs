@@ -191,34 +191,32 @@ impl Daemon {
     }
 
     pub fn start_with_env(config: &Path, log: PathBuf, env: &[(&str, &str)]) -> Daemon {
-        let notify_dir = tempfile::tempdir().unwrap();
-        let socket_path = notify_dir.path().join("notify.sock");
-        let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
-        notify.set_nonblocking(true).unwrap();
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_wildcert"))
-            .arg("--config")
-            .arg(config)
-            .args(["--log-format", "json", "run"])
-            .env("NOTIFY_SOCKET", &socket_path)
-            .env_remove("WILDCERT_LOG")
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("start wildcert run");
-        Daemon { child, log, notify, _notify_dir: notify_dir }
+        let command = Command::new(env!("CARGO_BIN_EXE_wildcert"));
+        Daemon::spawn(command, config, log, env, "start wildcert run")
     }
 
     /// `wildcert run` as the only program of a namespaced "host" (see `Host`), without
     /// `WILDCERT_HOSTNAME` or `HOSTNAME`: it must find out who it is by itself.
     pub fn start_on_host(host: &Host, config: &Path, log: PathBuf, env: &[(&str, &str)]) -> Daemon {
+        let command = host.command(std::path::Path::new(env!("CARGO_BIN_EXE_wildcert")));
+        Daemon::spawn(
+            command,
+            config,
+            log,
+            env,
+            "start wildcert run in its own namespaces (needs root and util-linux unshare)",
+        )
+    }
+
+    /// Spawns `command` (wildcert itself, or wildcert inside a host's namespaces) as
+    /// `--config CONFIG --log-format json run` with `env`, its log written to `log` and a
+    /// notify socket of its own; `what` names the start in the panic if it fails.
+    fn spawn(mut command: Command, config: &Path, log: PathBuf, env: &[(&str, &str)], what: &str) -> Daemon {
         let notify_dir = tempfile::tempdir().unwrap();
         let socket_path = notify_dir.path().join("notify.sock");
         let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
         notify.set_nonblocking(true).unwrap();
         let file = std::fs::File::create(&log).unwrap();
-        let mut command = host.command(std::path::Path::new(env!("CARGO_BIN_EXE_wildcert")));
         let child = command
             .arg("--config")
             .arg(config)
@@ -229,7 +227,7 @@ impl Daemon {
             .stdout(std::process::Stdio::null())
             .stderr(file)
             .spawn()
-            .expect("start wildcert run in its own namespaces (needs root and util-linux unshare)");
+            .expect(what);
         Daemon { child, log, notify, _notify_dir: notify_dir }
     }
 
