@@ -189,6 +189,34 @@ async fn a_stored_pair_that_fails_the_checks_is_neither_installed_nor_deployed()
     }
 }
 
+/// Another host's replacement that expires in the same second as this host's certificate (two
+/// orders finished within one second, as a replacement ordered right after a revocation can
+/// be) is installed: the fleet converges on the bucket's pair instead of each host keeping
+/// its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_pair_expiring_in_the_same_second_as_the_local_one_is_installed() {
+    let stack = with_bucket();
+    let a = host_config(&stack, "host-a", "", "");
+    ok(&run(&a, &["issue"]), "issue on host-a");
+    let live = stack.dir().join("host-a/live");
+    let local = wildcert::bundle::leaf_info(&std::fs::read(live.join("gradient/cert.pem")).unwrap()).unwrap();
+    let names = ["*.gradient.example.com", "gradient.example.com"];
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let replacement =
+        support::pairs::checked_pair_valid("other host", &names, key, local.not_before, local.not_after);
+    assert_eq!(replacement.info.not_after, local.not_after);
+    assert_ne!(replacement.info.serial, local.serial);
+    let (_, layout) = bucket(&a).await;
+    let files = CertFiles::from_pair(&replacement);
+    layout.save("gradient", &files, &replacement.info, Origin::Acme, Overwrite::Always).await.unwrap();
+
+    let out = run(&a, &["renew"]);
+    ok(&out, "renew on host-a");
+    assert!(stderr(&out).contains("installed the certificate stored in the bucket"), "{}", stderr(&out));
+    assert_eq!(serial(&live).as_deref(), Some(replacement.info.serial.as_str()));
+    assert_eq!(hook_runs(&stack, "host-a"), 2, "the deploy hook ran for the installed pair");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_later_not_after_in_the_metadata_does_not_stop_renewals() {
     // 24-second certificates: due at 2/3 of the lifetime, 16 s after issuance.

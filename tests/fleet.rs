@@ -535,5 +535,13 @@ fn a_revocation_on_one_host_is_acted_on_by_the_other_hosts() {
         stdout(&out),
         stderr(&out)
     );
-    assert_eq!(serial("host-a"), replacement);
+    // b's replacement often expires in the same second as the revoked certificate: a installs
+    // it all the same (bucket_trust.rs tests that case on its own).
+    assert_eq!(
+        serial("host-a"),
+        replacement,
+        "a still serves the revoked certificate; a renew:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }

@@ -606,10 +606,13 @@ impl Storage {
     /// configuration); otherwise nothing is installed, the local pair stays, and the error
     /// says why (`StoreError::Untrusted`).
     ///
-    /// Only a certificate that expires strictly later than the local one is installed (judged
-    /// by the checked leaves, never by `meta.json`): a bucket that refuses writes keeps
-    /// serving the older version, and installing that over the newer local (queued) one
-    /// would revert it, run the hook and make it due again.
+    /// A certificate that expires earlier than the local one is not installed (judged by the
+    /// checked leaves, never by `meta.json`): a bucket that refuses writes keeps serving the
+    /// older version, and installing that over the newer local (queued) one would revert it,
+    /// run the hook and make it due again. One that expires at the same second is installed:
+    /// the bucket's pair is the one every host of the fleet converges on, and a certificate
+    /// issued within the same second as the local one (a replacement ordered right after a
+    /// revocation, by another host) must not leave this host serving the revoked one.
     pub async fn sync_local(
         &self,
         name: &str,
@@ -623,9 +626,9 @@ impl Storage {
         }
         if let Ok(local) = std::fs::read(&paths.fullchain)
             && let Some(local) = crate::bundle::leaf_info(&local)
-            && local.not_after >= checked.info.not_after
+            && local.not_after > checked.info.not_after
         {
-            tracing::debug!(certificate = name, local = %local.serial, bucket = %checked.info.serial, "the local certificate expires no earlier than the bucket's; keeping it");
+            tracing::debug!(certificate = name, local = %local.serial, bucket = %checked.info.serial, "the local certificate expires later than the bucket's; keeping it");
             return Ok(None);
         }
         let paths = self.live.write_files(name, &checked.info.serial, files.for_live_dir()).await?;

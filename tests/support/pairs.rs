@@ -8,6 +8,24 @@ use wildcert::bundle::{CheckOptions, CheckedPair, Input, check};
 /// more days, signed by an intermediate under a root (named `{ca} intermediate` and
 /// `{ca} root`); the bundle is the leaf and the intermediate, checked as an import would be.
 pub fn checked_pair(ca: &str, names: &[&str], key: KeyPair, days_ago: i64, days_left: i64) -> CheckedPair {
+    let now = time::OffsetDateTime::now_utc();
+    checked_pair_valid(
+        ca,
+        names,
+        key,
+        now - time::Duration::days(days_ago),
+        now + time::Duration::days(days_left),
+    )
+}
+
+/// As [`checked_pair`], valid from `not_before` to `not_after` exactly.
+pub fn checked_pair_valid(
+    ca: &str,
+    names: &[&str],
+    key: KeyPair,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> CheckedPair {
     let ca_params = |name: String| {
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -20,9 +38,8 @@ pub fn checked_pair(ca: &str, names: &[&str], key: KeyPair, days_ago: i64, days_
     let mid_cert = mid_params.signed_by(&mid_key, &root).unwrap();
     let mid = Issuer::new(mid_params, mid_key);
     let mut leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    leaf.not_before = now - time::Duration::days(days_ago);
-    leaf.not_after = now + time::Duration::days(days_left);
+    leaf.not_before = not_before;
+    leaf.not_after = not_after;
     let cert = leaf.signed_by(&key, &mid).unwrap();
     let bundle = format!("{}{}", cert.pem(), mid_cert.pem());
     let key_pem = key.serialize_pem();
