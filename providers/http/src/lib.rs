@@ -2,7 +2,7 @@
 //! authentication headers, retries with `Retry-After`, redaction, JSON and form bodies),
 //! [`oauth`] client-credentials tokens, [`jwt`] service-account tokens, [`keystone`] and
 //! [`identity_v2`] OpenStack identity tokens, [`metadata`] instance-identity tokens, [`sign`]
-//! request-signing digests and [`zone`] zone finding.
+//! request-signing digests, [`zone`] zone finding and [`xml`] answers.
 //!
 //! hyper 1 over rustls with the aws-lc-rs provider and the system's roots (plus, optionally,
 //! a PEM file of extra roots for an internal CA); one deadline per request that covers
@@ -23,6 +23,7 @@ pub mod proxy;
 pub mod rsa_key;
 pub mod sign;
 pub mod token_cache;
+pub mod xml;
 pub mod zone;
 
 pub use api::{Api, Body, Retry, form_encode};

@@ -11,7 +11,7 @@
 
 #![warn(missing_docs)]
 
-mod xml;
+use wildcert_dns_http::xml;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
