@@ -14,6 +14,7 @@ pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod clock;
+mod identity;
 pub mod identity_v2;
 pub mod jwt;
 pub mod keystone;

@@ -1,0 +1,98 @@
+//! What the two OpenStack identity token sources ([`crate::keystone`] v3 and
+//! [`crate::identity_v2`]) share: posting the credentials to the identity service, reading a
+//! token's lifetime from the answer's timestamps, and the lifetime assumed when they cannot be
+//! read. The answers' shapes differ (v3 sends the token in a header), so each source reads
+//! its own answer.
+
+use std::time::Duration;
+
+use http::Method;
+use serde_json::Value;
+use wildcert_dns_api::ProviderError;
+
+use crate::api::{Api, Body};
+use crate::{Response, StatusClass, classify};
+
+/// The lifetime assumed when an answer's timestamps cannot be read (Keystone's default is
+/// one hour).
+const FALLBACK_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// `POST {identity}{path}` with the credentials' JSON `body`: the action (for messages) and
+/// the successful answer, or the service's refusal with `hint` (which settings to check).
+pub(crate) async fn request(
+    identity: &Api,
+    path: &str,
+    body: &Value,
+    hint: &str,
+) -> Result<(String, Response), ProviderError> {
+    let action = format!("POST {}{path}", identity.base());
+    let response = identity.call(Method::POST, path, &Body::json(body), &[]).await?;
+    if classify(response.status) != StatusClass::Success {
+        return Err(identity.error(&action, &response, hint));
+    }
+    Ok((action, response))
+}
+
+/// How long a token lives: `expires - issued` from the answer. Without both (or with an
+/// expiry not after the issue) the local clock would have to be compared with the server's:
+/// assume [`FALLBACK_LIFETIME`] instead (a refused token is replaced anyway).
+pub(crate) fn lifetime(issued: Option<&str>, expires: Option<&str>) -> Duration {
+    match (issued.and_then(timestamp), expires.and_then(timestamp)) {
+        (Some(a), Some(b)) if b > a => Duration::from_secs((b - a) as u64),
+        _ => FALLBACK_LIFETIME,
+    }
+}
+
+/// Seconds since the epoch of an ISO 8601 UTC time as Keystone writes it
+/// (`2026-12-03T08:16:00.000000Z`, also `+00:00` or no zone). Only differences are used, so
+/// the local clock never matters.
+fn timestamp(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.trim_end_matches('Z');
+    let time = time.split(['+', '.']).next()?;
+    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (t.next()??, t.next()??, t.next().flatten().unwrap_or(0));
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || s > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + min * 60 + s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(timestamp("2026-12-03T08:16:00.000000Z"), Some(1_796_285_760));
+        assert_eq!(
+            timestamp("2026-12-03T09:16:00+00:00").unwrap() - timestamp("2026-12-03T08:16:00Z").unwrap(),
+            3600
+        );
+        assert_eq!(
+            timestamp("2024-03-01T00:00:00Z").unwrap() - timestamp("2024-02-28T00:00:00Z").unwrap(),
+            2 * 86_400
+        );
+        assert_eq!(timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn lifetimes() {
+        let issued = Some("2026-12-03T08:16:00Z");
+        assert_eq!(lifetime(issued, Some("2026-12-03T09:16:00.000000Z")), Duration::from_secs(3600));
+        assert_eq!(lifetime(issued, issued), FALLBACK_LIFETIME, "no later expiry");
+        assert_eq!(lifetime(None, Some("2026-12-03T09:16:00Z")), FALLBACK_LIFETIME);
+        assert_eq!(lifetime(issued, Some("soon")), FALLBACK_LIFETIME);
+    }
+}
