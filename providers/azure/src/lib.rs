@@ -26,6 +26,7 @@ use wildcert_dns_api::spec::{
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, normalize};
 use wildcert_dns_http::api::check_base_url;
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::metadata::MetadataToken;
 use wildcert_dns_http::oauth::{ClientCredentials, TokenSource};
 use wildcert_dns_http::zone::{candidates, relative_name};
@@ -170,10 +171,6 @@ pub struct AzureConfig {
 
 fn default_metadata_url() -> String {
     DEFAULT_METADATA_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 fn default_msi_timeout() -> Duration {

@@ -10,6 +10,7 @@ use wildcert_dns_api::spec::{
 };
 
 use crate::{Cloudflare, CloudflareAuth, CloudflareSettings, DEFAULT_API_URL};
+use wildcert_dns_http::default_timeout;
 
 /// The Cloudflare API v4. Either an API token (`api_token`, with an optional
 /// `zone_api_token` for the zone lookup) or the legacy global key (`email` and `api_key`),
@@ -39,10 +40,6 @@ pub struct CloudflareConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 impl ProviderSpec for Cloudflare {

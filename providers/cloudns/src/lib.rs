@@ -21,6 +21,7 @@ use wildcert_dns_api::spec::{
     check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord};
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::zone::{candidates, relative_name};
 use wildcert_dns_http::{Api, Body, HttpClient, excerpt, form_encode};
 
@@ -79,10 +80,6 @@ fn id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// Which API user signs the calls.

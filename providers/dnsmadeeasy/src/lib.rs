@@ -19,6 +19,7 @@ use wildcert_dns_api::spec::{
     env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, quote_txt, txt_text};
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::sign::{Hash, hex, hmac};
 use wildcert_dns_http::zone::{candidates, relative_name};
 use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, encode};
@@ -48,10 +49,6 @@ pub struct DnsMadeEasyConfig {
     /// Timeout of one API request.
     #[serde(default = "default_timeout", deserialize_with = "wildcert_dns_api::spec::duration")]
     pub timeout: Duration,
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 impl DnsMadeEasyConfig {

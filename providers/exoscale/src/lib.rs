@@ -21,6 +21,7 @@ use wildcert_dns_api::spec::{
     env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, txt_text};
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::sign::{Hash, base64, hmac};
 use wildcert_dns_http::zone::{pick, relative_name};
 use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, encode};
@@ -58,10 +59,6 @@ pub struct ExoscaleConfig {
 
 fn default_zone() -> String {
     DEFAULT_ZONE.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 impl ExoscaleConfig {

@@ -30,6 +30,7 @@ use wildcert_dns_api::{
     DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, normalize, quote_txt, txt_text,
 };
 use wildcert_dns_http::api::check_base_url;
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::jwt::{JwtTokenSource, ServiceAccountKey};
 use wildcert_dns_http::metadata::MetadataToken;
 use wildcert_dns_http::zone::candidates;
@@ -93,10 +94,6 @@ fn default_api_url() -> String {
 
 fn default_metadata_url() -> String {
     DEFAULT_METADATA_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// What the adapter is built from, settings and secrets read.

@@ -31,6 +31,7 @@ use wildcert_dns_api::spec::{
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, normalize};
 use wildcert_dns_http::api::check_base_url;
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{HttpClient, Response, Retry, StatusClass, classify, excerpt, status_error};
 
@@ -80,10 +81,6 @@ pub struct LightsailConfig {
 
 fn default_region() -> String {
     DEFAULT_REGION.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// What the adapter is built from, secrets read.

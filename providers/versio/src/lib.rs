@@ -21,6 +21,7 @@ use wildcert_dns_api::spec::{
     SettingError, TTL, check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord, quote_txt, same_name, txt_text};
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, basic_auth, classify, encode};
 
@@ -49,10 +50,6 @@ pub struct VersioConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The Versio adapter. Cheap to clone; clones share connections and serialization.

@@ -18,6 +18,7 @@ use wildcert_dns_api::spec::{
     check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, same_name};
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, basic_auth, classify, encode};
 
@@ -45,10 +46,6 @@ pub struct ZoneeeConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The Zone.ee adapter. Cheap to clone; clones share connections and serialization.
