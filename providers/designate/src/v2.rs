@@ -11,11 +11,11 @@
 
 use std::time::Duration;
 
-use http::header::HeaderName;
-use http::{HeaderValue, Method, StatusCode};
+use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use wildcert_dns_api::{NameLocks, ProviderError, Secret, TxtRecord, normalize, quote_txt, txt_text};
+use wildcert_dns_http::identity::x_auth_token;
 use wildcert_dns_http::keystone::Keystone;
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, encode};
@@ -139,13 +139,7 @@ impl Engine {
             let api = Api::new(self.provider(), &v2_url(&base), self.client.clone())?
                 .with_redacted(&self.secret)
                 .with_redacted(&token.token);
-            let mut value =
-                HeaderValue::from_str(token.token.expose()).map_err(|_| ProviderError::Rejected {
-                    provider: self.provider().to_string(),
-                    detail: "the identity service returned a token an HTTP header cannot carry".into(),
-                })?;
-            value.set_sensitive(true);
-            let header = [(HeaderName::from_static("x-auth-token"), value)];
+            let header = x_auth_token(self.provider(), &token.token)?;
             let response = api.call(method.clone(), path, body, &header).await?;
             if response.status == StatusCode::UNAUTHORIZED && !fresh {
                 tracing::debug!(provider = self.provider(), "designate: token refused, fetching a new one");

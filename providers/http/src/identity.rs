@@ -1,14 +1,16 @@
 //! What the two OpenStack identity token sources ([`crate::keystone`] v3 and
-//! [`crate::identity_v2`]) share: posting the credentials to the identity service, reading a
-//! token's lifetime from the answer's timestamps, and the lifetime assumed when they cannot be
-//! read. The answers' shapes differ (v3 sends the token in a header), so each source reads
-//! its own answer.
+//! [`crate::identity_v2`]) and the adapters using them share: posting the credentials to the
+//! identity service, reading a token's lifetime from the answer's timestamps (and the
+//! lifetime assumed when they cannot be read), and the `X-Auth-Token` header every OpenStack
+//! service takes the token in. The answers' shapes differ (v3 sends the token in a header),
+//! so each source reads its own answer.
 
 use std::time::Duration;
 
-use http::Method;
+use http::header::HeaderName;
+use http::{HeaderValue, Method};
 use serde_json::Value;
-use wildcert_dns_api::ProviderError;
+use wildcert_dns_api::{ProviderError, Secret};
 
 use crate::api::{Api, Body};
 use crate::{Response, StatusClass, classify};
@@ -31,6 +33,18 @@ pub(crate) async fn request(
         return Err(identity.error(&action, &response, hint));
     }
     Ok((action, response))
+}
+
+/// The `X-Auth-Token` header carrying `token`, marked sensitive so that no log of the
+/// request shows it. Both token sources check that their token fits a header, so the error
+/// (a `Rejected` for `provider`) only guards against a source that did not.
+pub fn x_auth_token(provider: &str, token: &Secret) -> Result<[(HeaderName, HeaderValue); 1], ProviderError> {
+    let mut value = HeaderValue::from_str(token.expose()).map_err(|_| ProviderError::Rejected {
+        provider: provider.to_string(),
+        detail: "the identity service returned a token an HTTP header cannot carry".into(),
+    })?;
+    value.set_sensitive(true);
+    Ok([(HeaderName::from_static("x-auth-token"), value)])
 }
 
 /// How long a token lives: `expires - issued` from the answer. Without both (or with an
@@ -85,6 +99,16 @@ mod tests {
             2 * 86_400
         );
         assert_eq!(timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn auth_header_is_sensitive_and_refuses_what_a_header_cannot_carry() {
+        let [(name, value)] = x_auth_token("otc", &Secret::new("gAAAA-token")).unwrap();
+        assert_eq!((name.as_str(), value.to_str().unwrap()), ("x-auth-token", "gAAAA-token"));
+        assert!(value.is_sensitive());
+        let err = x_auth_token("otc", &Secret::new("bad\ntoken")).unwrap_err();
+        assert!(matches!(err, ProviderError::Rejected { .. }), "{err:?}");
+        assert!(!format!("{err}").contains("bad"), "the token stays out of the message");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The toolkit wildcert's HTTP-API DNS adapters share: one HTTP client, [`Api`] (base URL,
 //! authentication headers, retries with `Retry-After`, redaction, JSON and form bodies),
 //! [`oauth`] client-credentials tokens, [`jwt`] service-account tokens, [`keystone`] and
-//! [`identity_v2`] OpenStack identity tokens, [`metadata`] instance-identity tokens, [`sign`]
+//! [`identity_v2`] OpenStack identity tokens (with what they share in [`identity`]), [`metadata`] instance-identity tokens, [`sign`]
 //! request-signing digests, [`zone`] zone finding and [`xml`] answers.
 //!
 //! hyper 1 over rustls with the aws-lc-rs provider and the system's roots (plus, optionally,
@@ -14,7 +14,7 @@ pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod clock;
-mod identity;
+pub mod identity;
 pub mod identity_v2;
 pub mod jwt;
 pub mod keystone;

@@ -13,8 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::HeaderName;
-use http::{HeaderValue, Method, StatusCode};
+use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use wildcert_dns_api::spec::{
@@ -22,6 +21,7 @@ use wildcert_dns_api::spec::{
     env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, normalize};
+use wildcert_dns_http::identity::x_auth_token;
 use wildcert_dns_http::identity_v2::{Credentials, IdentityV2};
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{
@@ -178,13 +178,7 @@ impl Rackspace {
             let api = Api::new(&self.inner.provider, &base, self.inner.client.clone())?
                 .with_redacted(&self.inner.key)
                 .with_redacted(&token.token);
-            let mut value =
-                HeaderValue::from_str(token.token.expose()).map_err(|_| ProviderError::Rejected {
-                    provider: self.provider(),
-                    detail: "the identity service returned a token an HTTP header cannot carry".into(),
-                })?;
-            value.set_sensitive(true);
-            let header = [(HeaderName::from_static("x-auth-token"), value)];
+            let header = x_auth_token(&self.provider(), &token.token)?;
             let response = api.call(method.clone(), path, body, &header).await?;
             if response.status == StatusCode::UNAUTHORIZED && !fresh {
                 self.inner.identity.invalidate().await;

@@ -13,8 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::HeaderName;
-use http::{HeaderValue, Method, StatusCode};
+use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use wildcert_dns_api::spec::{
@@ -24,6 +23,7 @@ use wildcert_dns_api::spec::{
 use wildcert_dns_api::{
     DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, normalize, quote_txt, txt_text,
 };
+use wildcert_dns_http::identity::x_auth_token;
 use wildcert_dns_http::keystone::{Credentials, Domain, Keystone, Scope, User, v3_url};
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, default_timeout, encode};
@@ -145,13 +145,7 @@ impl Selectel {
         let mut fresh = false;
         loop {
             let token = self.inner.keystone.token().await?;
-            let mut value =
-                HeaderValue::from_str(token.token.expose()).map_err(|_| ProviderError::Rejected {
-                    provider: self.provider(),
-                    detail: "the identity service returned a token an HTTP header cannot carry".into(),
-                })?;
-            value.set_sensitive(true);
-            let header = [(HeaderName::from_static("x-auth-token"), value)];
+            let header = x_auth_token(&self.provider(), &token.token)?;
             let response = self.inner.api.call(method.clone(), path, body, &header).await?;
             if response.status == StatusCode::UNAUTHORIZED && !fresh {
                 self.inner.keystone.invalidate().await;
