@@ -20,6 +20,7 @@ use http::header::{AUTHORIZATION, HeaderName};
 use http::{HeaderValue, Method};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use wildcert_dns_api::rrset;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
     env, ignored, read_optional,
@@ -503,12 +504,10 @@ impl AzureDns {
         let path = self.set_path(&zone, record);
         for _ in 0..ATTEMPTS {
             let set = self.read(&path).await?;
-            let present = set.values.contains(&record.value);
-            let values: Vec<String> = match (add, present) {
-                (true, true) | (false, false) => return Ok(()),
-                (true, false) => set.values.iter().cloned().chain([record.value.clone()]).collect(),
-                (false, true) => set.values.iter().filter(|v| **v != record.value).cloned().collect(),
-            };
+            let mut values = set.values.clone();
+            if !rrset::edit(&mut values, add, |v| *v == record.value, || record.value.clone()) {
+                return Ok(());
+            }
             if self.write(&path, &set, &values, record.ttl.max(MIN_TTL)).await? {
                 tracing::debug!(fqdn = %record.fqdn, zone, add, "azuredns: record set written");
                 return Ok(());

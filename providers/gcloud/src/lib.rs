@@ -22,6 +22,7 @@ use http::{HeaderValue, Method};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
+use wildcert_dns_api::rrset;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
     env, ignored, read_optional,
@@ -503,21 +504,13 @@ impl Gcloud {
         let fqdn = normalize(&record.fqdn);
         for _ in 0..CHANGE_ATTEMPTS {
             let current = self.read_set(&project, &zone, &fqdn).await?;
-            let datas: Vec<String> = current.as_ref().map(|s| s.rrdatas.clone()).unwrap_or_default();
-            let ours = |d: &String| txt_text(d) == record.value;
-            let present = datas.iter().any(ours);
-            let next: Vec<String> = if add {
-                if present {
+            let mut next: Vec<String> = current.as_ref().map(|s| s.rrdatas.clone()).unwrap_or_default();
+            if !rrset::edit(&mut next, add, |d| txt_text(d) == record.value, || quote_txt(&record.value)) {
+                if add {
                     tracing::debug!(fqdn = %record.fqdn, "gcloud: value already present");
-                    return Ok(());
                 }
-                datas.iter().cloned().chain([quote_txt(&record.value)]).collect()
-            } else {
-                if !present {
-                    return Ok(());
-                }
-                datas.iter().filter(|d| !ours(d)).cloned().collect()
-            };
+                return Ok(());
+            }
             let deletions: Vec<RrSet> = current.into_iter().collect();
             let additions: Vec<RrSet> = if next.is_empty() {
                 Vec::new()
