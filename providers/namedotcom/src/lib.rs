@@ -219,12 +219,7 @@ impl NameDotCom {
         let api = &self.inner.api;
         for id in self.matching(&zone, record).await? {
             let path = format!("/v4/domains/{}/records/{id}", encode(&zone));
-            let response = api.call(Method::DELETE, &path, &Body::Empty, &[]).await?;
-            match classify(response.status) {
-                // Gone already (a concurrent cleanup): what we wanted.
-                StatusClass::Success | StatusClass::NotFound => {}
-                _ => return Err(api.error(&format!("DELETE {path}"), &response, AUTH_HINT)),
-            }
+            api.delete(&path, AUTH_HINT).await?;
             tracing::debug!(fqdn = %record.fqdn, id, "namedotcom: record deleted");
         }
         Ok(())

@@ -151,12 +151,7 @@ impl Zoneee {
         let api = &self.inner.api;
         for id in found {
             let path = format!("/{}/txt/{}", encode(&zone), encode(&id));
-            let response = api.call(Method::DELETE, &path, &Body::Empty, &[]).await?;
-            match classify(response.status) {
-                // Gone already (a concurrent cleanup): what we wanted.
-                StatusClass::Success | StatusClass::NotFound => {}
-                _ => return Err(api.error(&format!("DELETE {path}"), &response, AUTH_HINT)),
-            }
+            api.delete(&path, AUTH_HINT).await?;
             tracing::debug!(fqdn = %record.fqdn, id, "zoneee: record deleted");
         }
         Ok(())
