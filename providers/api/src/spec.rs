@@ -123,6 +123,16 @@ pub fn required<'a>(source: &'a Option<SecretSource>, key: &str) -> Result<&'a S
     source.as_ref().ok_or_else(|| missing_secret(key))
 }
 
+/// A required text setting (a user or account name, an ID): set and not blank, or the error
+/// `message` for `key`. Blank counts as missing because a name of spaces is never valid and
+/// would otherwise only fail at the provider's API, with a less helpful answer.
+pub fn required_text(value: &Option<String>, key: &str, message: &str) -> Result<(), SettingError> {
+    if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+        return Err(SettingError::new(key, message));
+    }
+    Ok(())
+}
+
 /// What the caller offers a provider's offline checks.
 pub trait Checks {
     /// Judges a URL setting (scheme, host, plain http:// rules) the same way for every
@@ -342,6 +352,15 @@ mod tests {
         api_key: Option<SecretSource>,
         #[serde(default, deserialize_with = "duration")]
         timeout: Duration,
+    }
+
+    #[test]
+    fn required_text_refuses_missing_and_blank() {
+        assert!(required_text(&Some("cl12345".into()), "api_user", "set it").is_ok());
+        for value in [None, Some(String::new()), Some(" \t".into())] {
+            let err = required_text(&value, "api_user", "set the project").unwrap_err();
+            assert_eq!(err, SettingError::new("api_user", "set the project"));
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use tokio::sync::OnceCell;
 use wildcert_dns_api::rrset;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    check_http, env, ignored, read_required, required,
+    check_http, env, ignored, read_required, required, required_text,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, normalize};
 use wildcert_dns_http::zone::{candidates, relative_name};
@@ -496,12 +496,11 @@ impl ProviderSpec for Namecheap {
     ];
 
     fn check(config: &NamecheapConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
-        if config.api_user.as_deref().is_none_or(|u| u.trim().is_empty()) {
-            return Err(SettingError::new(
-                "api_user",
-                "missing: the Namecheap account name (lego: NAMECHEAP_API_USER)",
-            ));
-        }
+        required_text(
+            &config.api_user,
+            "api_user",
+            "missing: the Namecheap account name (lego: NAMECHEAP_API_USER)",
+        )?;
         required(&config.api_key, "api_key")?;
         let Some(ip) = &config.client_ip else {
             return Err(SettingError::new(

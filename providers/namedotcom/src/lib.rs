@@ -15,7 +15,7 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_required, required,
+    env, ignored, read_required, required, required_text,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, same_name};
 use wildcert_dns_http::default_timeout;
@@ -258,9 +258,7 @@ impl ProviderSpec for NameDotCom {
     ];
 
     fn check(config: &NameDotComConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
-        if config.username.as_deref().is_none_or(|u| u.trim().is_empty()) {
-            return Err(SettingError::new("username", "set the Name.com user name (lego: NAMECOM_USERNAME)"));
-        }
+        required_text(&config.username, "username", "set the Name.com user name (lego: NAMECOM_USERNAME)")?;
         required(&config.api_token, "api_token")?;
         if config.server.is_some() && config.api_url != DEFAULT_API_URL {
             return Err(SettingError::new("server", "set either server (a host name) or api_url, not both"));

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_optional,
+    env, ignored, read_optional, required_text,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, txt_text};
 use wildcert_dns_http::oauth::{ClientCredentials, TokenSource};
@@ -426,19 +426,16 @@ impl ProviderSpec for Ovh {
                 ));
             }
             (true, false) => {
-                if config.application_key.as_deref().is_none_or(|k| k.trim().is_empty()) {
-                    return Err(SettingError::new(
-                        "application_key",
-                        "missing; it goes with application_secret and consumer_key",
-                    ));
-                }
+                required_text(
+                    &config.application_key,
+                    "application_key",
+                    "missing; it goes with application_secret and consumer_key",
+                )?;
                 wildcert_dns_api::spec::required(&config.application_secret, "application_secret")?;
                 wildcert_dns_api::spec::required(&config.consumer_key, "consumer_key")?;
             }
             (false, true) => {
-                if config.client_id.as_deref().is_none_or(|k| k.trim().is_empty()) {
-                    return Err(SettingError::new("client_id", "missing; it goes with client_secret"));
-                }
+                required_text(&config.client_id, "client_id", "missing; it goes with client_secret")?;
                 wildcert_dns_api::spec::required(&config.client_secret, "client_secret")?;
             }
         }

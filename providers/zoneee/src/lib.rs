@@ -15,7 +15,7 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    check_http, env, ignored, read_required, required,
+    check_http, env, ignored, read_required, required, required_text,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, same_name};
 use wildcert_dns_http::default_timeout;
@@ -189,9 +189,7 @@ impl ProviderSpec for Zoneee {
     ];
 
     fn check(config: &ZoneeeConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
-        if config.api_user.as_deref().is_none_or(|u| u.trim().is_empty()) {
-            return Err(SettingError::new("api_user", "set the ZoneID user name (lego: ZONEEE_API_USER)"));
-        }
+        required_text(&config.api_user, "api_user", "set the ZoneID user name (lego: ZONEEE_API_USER)")?;
         required(&config.api_key, "api_key")?;
         check_http(checks, &config.api_url, config.timeout)?;
         Ok(())
