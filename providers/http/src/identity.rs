@@ -1,10 +1,12 @@
 //! What the two OpenStack identity token sources ([`crate::keystone`] v3 and
 //! [`crate::identity_v2`]) and the adapters using them share: posting the credentials to the
 //! identity service, reading a token's lifetime from the answer's timestamps (and the
-//! lifetime assumed when they cannot be read), and the `X-Auth-Token` header every OpenStack
-//! service takes the token in. The answers' shapes differ (v3 sends the token in a header),
+//! lifetime assumed when they cannot be read), the `X-Auth-Token` header every OpenStack
+//! service takes the token in, and the one retry with a fresh token after a 401. The answers' shapes differ (v3 sends the token in a header),
 //! so each source reads its own answer.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::HeaderName;
@@ -14,6 +16,40 @@ use wildcert_dns_api::{ProviderError, Secret};
 
 use crate::api::{Api, Body};
 use crate::{Response, StatusClass, classify};
+
+/// A cached OpenStack token that can be dropped when a service refuses it: Keystone v3
+/// ([`crate::keystone::Keystone`]) and identity v2.0 ([`crate::identity_v2::IdentityV2`]).
+pub trait TokenSource: Sync {
+    /// The token with its service catalog.
+    type Token: Send + Sync;
+    /// A valid token: the cached one, or a fresh one.
+    fn token(&self) -> impl Future<Output = Result<Arc<Self::Token>, ProviderError>> + Send;
+    /// Forgets the cached token.
+    fn invalidate(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// Sends a request with the current token; when the service answers 401 (a token can be
+/// revoked before it expires), forgets the token and sends once more with a fresh one. A
+/// second 401 is the caller's answer to judge. `send` returns the answer and whatever else
+/// the caller needs from that attempt (the `Api` it built for the token's endpoint, say).
+pub async fn with_token<S, R, F, Fut>(
+    source: &S,
+    provider: &str,
+    send: F,
+) -> Result<(R, Response), ProviderError>
+where
+    S: TokenSource,
+    F: Fn(Arc<S::Token>) -> Fut,
+    Fut: Future<Output = Result<(R, Response), ProviderError>>,
+{
+    let (extra, response) = send(source.token().await?).await?;
+    if response.status != http::StatusCode::UNAUTHORIZED {
+        return Ok((extra, response));
+    }
+    tracing::debug!(provider, "token refused, fetching a new one");
+    source.invalidate().await;
+    send(source.token().await?).await
+}
 
 /// The lifetime assumed when an answer's timestamps cannot be read (Keystone's default is
 /// one hour).
@@ -109,6 +145,55 @@ mod tests {
         let err = x_auth_token("otc", &Secret::new("bad\ntoken")).unwrap_err();
         assert!(matches!(err, ProviderError::Rejected { .. }), "{err:?}");
         assert!(!format!("{err}").contains("bad"), "the token stays out of the message");
+    }
+
+    /// Hands out token 0, 1, 2, … and counts how often it was told to forget one.
+    #[derive(Default)]
+    struct Counter {
+        next: std::sync::atomic::AtomicU32,
+        dropped: std::sync::atomic::AtomicU32,
+    }
+
+    impl TokenSource for Counter {
+        type Token = u32;
+        fn token(&self) -> impl Future<Output = Result<Arc<u32>, ProviderError>> + Send {
+            let n = self.next.load(std::sync::atomic::Ordering::SeqCst);
+            async move { Ok(Arc::new(n)) }
+        }
+        fn invalidate(&self) -> impl Future<Output = ()> + Send {
+            self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async {}
+        }
+    }
+
+    fn answer(status: u16) -> Response {
+        Response {
+            status: http::StatusCode::from_u16(status).unwrap(),
+            headers: http::HeaderMap::new(),
+            body: bytes::Bytes::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_401_is_retried_once_with_a_fresh_token() {
+        // Token 0 is refused; token 1 works.
+        let source = Counter::default();
+        let send = |t: Arc<u32>| async move { Ok((*t, answer(if *t == 0 { 401 } else { 200 }))) };
+        let (used, response) = with_token(&source, "otc", send).await.unwrap();
+        assert_eq!((used, response.status.as_u16()), (1, 200));
+        // Every token refused: one retry, then the second 401 goes back to the caller.
+        let source = Counter::default();
+        let (used, response) =
+            with_token(&source, "otc", |t: Arc<u32>| async move { Ok((*t, answer(401))) }).await.unwrap();
+        assert_eq!((used, response.status.as_u16()), (1, 401));
+        assert_eq!(source.dropped.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Other answers (a 403 included) are not retried.
+        let source = Counter::default();
+        let (_, response) =
+            with_token(&source, "otc", |t: Arc<u32>| async move { Ok((*t, answer(403))) }).await.unwrap();
+        assert_eq!(response.status.as_u16(), 403);
+        assert_eq!(source.dropped.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -208,6 +208,18 @@ impl IdentityV2 {
     }
 }
 
+impl identity::TokenSource for IdentityV2 {
+    type Token = Token;
+
+    fn token(&self) -> impl std::future::Future<Output = Result<Arc<Token>, ProviderError>> + Send {
+        IdentityV2::token(self)
+    }
+
+    fn invalidate(&self) -> impl std::future::Future<Output = ()> + Send {
+        IdentityV2::invalidate(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -305,6 +305,18 @@ impl Keystone {
     }
 }
 
+impl identity::TokenSource for Keystone {
+    type Token = Token;
+
+    fn token(&self) -> impl std::future::Future<Output = Result<Arc<Token>, ProviderError>> + Send {
+        Keystone::token(self)
+    }
+
+    fn invalidate(&self) -> impl std::future::Future<Output = ()> + Send {
+        Keystone::invalidate(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
