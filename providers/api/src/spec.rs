@@ -152,6 +152,31 @@ pub fn check_http(checks: &mut dyn Checks, api_url: &str, timeout: Duration) -> 
     Ok(())
 }
 
+/// The rules of the AWS adapters' (Route 53, Lightsail) static credentials, which follow the
+/// AWS SDK's: `access_key_id` and `secret_access_key` come together or not at all (then the
+/// SDK's credential chain answers), and static keys exclude a `profile`. What the session
+/// token needs is each adapter's to say.
+pub fn check_aws_keys(
+    access_key_id: &Option<String>,
+    secret_access_key: &Option<SecretSource>,
+    profile: &Option<String>,
+) -> Result<(), SettingError> {
+    match (access_key_id, secret_access_key) {
+        (Some(_), None) => return Err(missing_secret("secret_access_key")),
+        (None, Some(_)) => {
+            return Err(SettingError::new(
+                "access_key_id",
+                "a secret access key without access_key_id; give both, or neither to use the AWS credential chain",
+            ));
+        }
+        _ => {}
+    }
+    if access_key_id.is_some() && profile.is_some() {
+        return Err(SettingError::new("profile", "set either static keys or profile, not both"));
+    }
+    Ok(())
+}
+
 /// Reads secrets for a provider being built. Errors name the setting and the file or
 /// variable, never the value.
 pub trait SecretReader {
@@ -352,6 +377,18 @@ mod tests {
         api_key: Option<SecretSource>,
         #[serde(default, deserialize_with = "duration")]
         timeout: Duration,
+    }
+
+    #[test]
+    fn aws_keys_come_in_pairs_and_exclude_a_profile() {
+        let id = Some("AKIDEXAMPLE".to_string());
+        let secret = Some(SecretSource::Env("AWS_SECRET_ACCESS_KEY".into()));
+        let profile = Some("dns".to_string());
+        assert!(check_aws_keys(&None, &None, &profile).is_ok(), "the credential chain with a profile");
+        assert!(check_aws_keys(&id, &secret, &None).is_ok());
+        assert_eq!(check_aws_keys(&id, &None, &None).unwrap_err().key, "secret_access_key");
+        assert_eq!(check_aws_keys(&None, &secret, &None).unwrap_err().key, "access_key_id");
+        assert_eq!(check_aws_keys(&id, &secret, &profile).unwrap_err().key, "profile");
     }
 
     #[test]
