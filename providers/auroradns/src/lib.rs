@@ -27,7 +27,7 @@ use wildcert_dns_api::spec::{
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, txt_text};
 use wildcert_dns_http::sign::{Hash, base64, hmac};
-use wildcert_dns_http::zone::{pick, relative_name};
+use wildcert_dns_http::zone::{host_name, pick};
 use wildcert_dns_http::{Api, Body, Response, default_timeout, encode};
 
 /// Where the API lives.
@@ -189,10 +189,7 @@ impl AuroraDns {
 
     /// The record's name as Aurora wants it: relative to the zone, empty at the apex.
     fn host(record: &TxtRecord, zone: &str) -> String {
-        match relative_name(record, zone) {
-            at if at == "@" => String::new(),
-            name => name,
-        }
+        host_name(record, zone)
     }
 
     /// The IDs of the TXT records at the name whose content is our value.

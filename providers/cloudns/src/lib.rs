@@ -22,7 +22,7 @@ use wildcert_dns_api::spec::{
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord};
 use wildcert_dns_http::default_timeout;
-use wildcert_dns_http::zone::{candidates, relative_name};
+use wildcert_dns_http::zone::{candidates, host_name};
 use wildcert_dns_http::{Api, Body, HttpClient, excerpt, form_encode};
 
 /// Where the API lives.
@@ -235,10 +235,7 @@ impl ClouDns {
 
     /// ClouDNS's host for the record: relative to the zone, empty at the apex.
     fn host(record: &TxtRecord, zone: &str) -> String {
-        match relative_name(record, zone) {
-            at if at == "@" => String::new(),
-            name => name,
-        }
+        host_name(record, zone)
     }
 
     /// The IDs of the TXT records of `host` whose value is ours.

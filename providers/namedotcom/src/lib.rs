@@ -19,7 +19,7 @@ use wildcert_dns_api::spec::{
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, same_name};
 use wildcert_dns_http::default_timeout;
-use wildcert_dns_http::zone::{candidates, relative_name};
+use wildcert_dns_http::zone::{candidates, host_name};
 use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, basic_auth, classify, encode};
 
 /// Where the API lives (the test environment is `https://api.dev.name.com`).
@@ -197,10 +197,7 @@ impl NameDotCom {
             tracing::debug!(fqdn = %record.fqdn, "namedotcom: value already present");
             return Ok(());
         }
-        let host = match relative_name(record, &zone) {
-            at if at == "@" => String::new(),
-            name => name,
-        };
+        let host = host_name(record, &zone);
         let body = Body::json(&NewRecord {
             host: &host,
             rtype: "TXT",

@@ -24,7 +24,7 @@ use wildcert_dns_api::spec::{
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, same_name};
 use wildcert_dns_http::default_timeout;
-use wildcert_dns_http::zone::{candidates, relative_name};
+use wildcert_dns_http::zone::{candidates, host_name};
 use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, classify, excerpt, form_encode};
 
 /// Where the API lives.
@@ -194,10 +194,7 @@ impl NameSilo {
             tracing::debug!(fqdn = %record.fqdn, "namesilo: value already present");
             return Ok(());
         }
-        let host = match relative_name(record, &zone) {
-            at if at == "@" => String::new(),
-            name => name,
-        };
+        let host = host_name(record, &zone);
         let ttl = ttl_for(record.ttl).to_string();
         let params = [
             ("domain", zone.as_str()),

@@ -17,7 +17,7 @@ use wildcert_dns_api::spec::{
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, txt_text};
 use wildcert_dns_http::oauth::{ClientCredentials, TokenSource};
 use wildcert_dns_http::sign::{Hash, digest, hex};
-use wildcert_dns_http::zone::{candidates, relative_name};
+use wildcert_dns_http::zone::{candidates, host_name};
 use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, default_timeout, encode};
 
 /// The shortest TTL the adapter writes.
@@ -328,8 +328,7 @@ impl Ovh {
     }
 
     fn sub(record: &TxtRecord, zone: &str) -> String {
-        let name = relative_name(record, zone);
-        if name == "@" { String::new() } else { name }
+        host_name(record, zone)
     }
 
     async fn add(&self, record: &TxtRecord) -> Result<(), ProviderError> {
