@@ -31,7 +31,9 @@ use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::metadata::MetadataToken;
 use wildcert_dns_http::oauth::{ClientCredentials, TokenSource};
 use wildcert_dns_http::zone::{candidates, relative_name};
-use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, encode, status_error};
+use wildcert_dns_http::{
+    Api, Body, HttpClient, Response, StatusClass, bearer, classify, encode, status_error,
+};
 
 /// The Instance Metadata Service's token URL.
 pub const DEFAULT_METADATA_URL: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
@@ -369,10 +371,9 @@ impl AzureDns {
         extra: &[(HeaderName, HeaderValue)],
     ) -> Result<(Response, Secret), ProviderError> {
         let token = self.token().await?;
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+        let value = bearer(&token).ok_or_else(|| {
             config_error(self.provider(), "the token service returned a token an HTTP header cannot carry")
         })?;
-        value.set_sensitive(true);
         let mut headers = vec![(AUTHORIZATION, value)];
         headers.extend_from_slice(extra);
         let path = format!("{path}?api-version={}", self.inner.api_version);

@@ -35,7 +35,9 @@ use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::jwt::{JwtTokenSource, ServiceAccountKey};
 use wildcert_dns_http::metadata::MetadataToken;
 use wildcert_dns_http::zone::candidates;
-use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, encode, status_error};
+use wildcert_dns_http::{
+    Api, Body, HttpClient, Response, StatusClass, bearer, classify, encode, status_error,
+};
 
 /// Where the API lives.
 pub const DEFAULT_API_URL: &str = "https://dns.googleapis.com/dns/v1";
@@ -300,10 +302,9 @@ impl Gcloud {
         body: &Body,
     ) -> Result<(Response, Secret), ProviderError> {
         let token = self.token().await?;
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+        let value = bearer(&token).ok_or_else(|| {
             config_error(self.provider(), "the token endpoint returned a token an HTTP header cannot carry")
         })?;
-        value.set_sensitive(true);
         let response = self.inner.api.call(method, path, body, &[(AUTHORIZATION, value)]).await?;
         if response.status.as_u16() == 401 {
             self.invalidate().await;

@@ -273,6 +273,16 @@ pub fn basic_auth(username: &str, password: &Secret) -> HeaderValue {
     value
 }
 
+/// An `Authorization: Bearer <token>` header value for a token fetched at run time (OAuth2,
+/// metadata service), marked sensitive so that hyper never logs it; `None` when the token
+/// holds characters a header cannot carry, which the caller reports as its token source's
+/// fault.
+pub fn bearer(token: &Secret) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 /// What an HTTP status means for a DNS adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusClass {
@@ -406,6 +416,14 @@ mod tests {
         assert!(text.starts_with("bad key [redacted] x"), "{text}");
         assert!(text.ends_with("...") && text.len() < 400, "{text}");
         assert_eq!(excerpt(b"", &[]), "(empty body)");
+    }
+
+    #[test]
+    fn bearer_is_sensitive_and_refuses_what_a_header_cannot_carry() {
+        let value = bearer(&Secret::new("ya29.token")).unwrap();
+        assert_eq!(value.to_str().unwrap(), "Bearer ya29.token");
+        assert!(value.is_sensitive());
+        assert!(bearer(&Secret::new("bad\ntoken")).is_none());
     }
 
     #[test]
