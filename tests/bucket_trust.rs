@@ -9,11 +9,11 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SignatureAlgorithm};
-use support::{Daemon, Stack, stderr, stdout};
-use wildcert::bundle::{CheckOptions, CheckedPair, Input, check};
+use rcgen::{KeyPair, SignatureAlgorithm};
+use support::{Daemon, Stack, orders_created, stderr, stdout, wait_until};
+use wildcert::bundle::CheckedPair;
 use wildcert::config::Config;
 use wildcert::store::{CertFiles, CertStore, Layout, Origin, Overwrite, PutCondition, Storage};
 
@@ -63,26 +63,6 @@ fn hook_runs(stack: &Stack, host: &str) -> usize {
     std::fs::read_to_string(stack.dir().join(host).join("hook.log")).map_or(0, |t| t.lines().count())
 }
 
-fn orders_created(logs: &[&Path]) -> usize {
-    logs.iter()
-        .map(|l| {
-            std::fs::read_to_string(l)
-                .unwrap_or_default()
-                .lines()
-                .filter(|l| l.contains("\"order created\""))
-                .count()
-        })
-        .sum()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The bucket as an attacker with write access sees it: keys under the team prefix.
 async fn bucket(config: &Path) -> (Storage, Layout<wildcert::store::Backend>) {
     let storage = Storage::new(&Config::load(config).unwrap());
@@ -92,32 +72,7 @@ async fn bucket(config: &Path) -> (Storage, Layout<wildcert::store::Backend>) {
 
 /// A key and chain for `names` from a throw-away root and intermediate, key of `alg`.
 fn pair_for(names: &[&str], alg: &'static SignatureAlgorithm) -> CheckedPair {
-    let ca = |name: &str| {
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name.push(DnType::CommonName, name);
-        p
-    };
-    let root = Issuer::new(ca("hostile root"), KeyPair::generate().unwrap());
-    let mid_key = KeyPair::generate().unwrap();
-    let mid_params = ca("hostile intermediate");
-    let mid_cert = mid_params.signed_by(&mid_key, &root).unwrap();
-    let mid = Issuer::new(mid_params, mid_key);
-    let key = KeyPair::generate_for(alg).unwrap();
-    let mut leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    leaf.not_before = now - time::Duration::days(1);
-    leaf.not_after = now + time::Duration::days(300);
-    let cert = leaf.signed_by(&key, &mid).unwrap();
-    let bundle = format!("{}{}", cert.pem(), mid_cert.pem());
-    let key_pem = key.serialize_pem();
-    check(
-        Input { label: "key", bytes: key_pem.as_bytes() },
-        &[Input { label: "bundle", bytes: bundle.as_bytes() }],
-        &CheckOptions::new(vec![]),
-    )
-    .into_result()
-    .unwrap()
+    support::pairs::checked_pair("hostile", names, KeyPair::generate_for(alg).unwrap(), 1, 300)
 }
 
 /// The current `current.json` as JSON, and its key.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Daemon, Host, Stack, stderr, stdout};
+use support::{Daemon, Host, Stack, orders_created, stderr, stdout, wait_until};
 
 /// A configuration for "host" `host`: its own local and state directories, the shared bucket.
 fn host_config(stack: &Stack, host: &str, extra: &str) -> PathBuf {
@@ -23,30 +23,10 @@ fn with_bucket() -> Stack {
     Stack::with_bucket()
 }
 
-fn orders_created(logs: &[&Path]) -> usize {
-    logs.iter()
-        .map(|l| {
-            std::fs::read_to_string(l)
-                .unwrap_or_default()
-                .lines()
-                .filter(|l| l.contains("\"order created\""))
-                .count()
-        })
-        .sum()
-}
-
 fn serial(live: &Path) -> Option<String> {
     let pem = std::fs::read(live.join("gradient/cert.pem")).ok()?;
     let (_, p) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
     Some(p.parse_x509().ok()?.raw_serial_as_string())
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

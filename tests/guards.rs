@@ -9,9 +9,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::KeyPair;
 use support::{Daemon, ScriptServer, Stack, stderr, stdout};
-use wildcert::bundle::{CheckOptions, CheckedPair, Input, check};
+use wildcert::bundle::CheckedPair;
 use wildcert::config::Config;
 use wildcert::store::{Origin, Storage};
 
@@ -27,33 +27,8 @@ fn config_with(stack: &Stack, file: &str, cert_lines: &str, tables: &str) -> std
 /// for 10 more: due (2/3 of its 90 days are gone), yet it outlives anything a stack with
 /// short lifetimes issues.
 fn old_due_pair() -> CheckedPair {
-    let ca = |name: &str| {
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name.push(DnType::CommonName, name);
-        p
-    };
-    let root = Issuer::new(ca("wildcert test root"), KeyPair::generate().unwrap());
-    let mid_key = KeyPair::generate().unwrap();
-    let mid_params = ca("wildcert test intermediate");
-    let mid_cert = mid_params.signed_by(&mid_key, &root).unwrap();
-    let mid = Issuer::new(mid_params, mid_key);
-    let key = KeyPair::generate().unwrap();
-    let mut leaf =
-        CertificateParams::new(vec!["*.gradient.example.com".into(), "gradient.example.com".into()]).unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    leaf.not_before = now - time::Duration::days(80);
-    leaf.not_after = now + time::Duration::days(10);
-    let cert = leaf.signed_by(&key, &mid).unwrap();
-    let bundle = format!("{}{}", cert.pem(), mid_cert.pem());
-    let key_pem = key.serialize_pem();
-    check(
-        Input { label: "key", bytes: key_pem.as_bytes() },
-        &[Input { label: "bundle", bytes: bundle.as_bytes() }],
-        &CheckOptions::new(vec![]),
-    )
-    .into_result()
-    .unwrap()
+    let names = ["*.gradient.example.com", "gradient.example.com"];
+    support::pairs::checked_pair("wildcert test", &names, KeyPair::generate().unwrap(), 80, 10)
 }
 
 /// Stores `pair` in the stack's bucket and local directory, as an earlier run would have.

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::KeyPair;
 use support::{Stack, stderr, stdout};
-use wildcert::bundle::{CheckOptions, CheckedPair, Input, check};
+use wildcert::bundle::CheckedPair;
 use wildcert::config::Config;
 use wildcert::store::{
     BucketOutcome, CertFiles, CertStore, DirStore, Layout, Origin, Overwrite, PutCondition, S3Store,
@@ -25,34 +25,8 @@ use wildcert::store::{
 /// A leaf for `*.gradient.example.com` + apex from a throw-away root and intermediate,
 /// valid for `days`; the bundle is the leaf and the intermediate.
 fn pair_expiring_in(days: i64) -> CheckedPair {
-    let ca = |name: &str| {
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name.push(DnType::CommonName, name);
-        p
-    };
-    let root_key = KeyPair::generate().unwrap();
-    let root = Issuer::new(ca("wildcert test root"), root_key);
-    let mid_key = KeyPair::generate().unwrap();
-    let mid_params = ca("wildcert test intermediate");
-    let mid_cert = mid_params.signed_by(&mid_key, &root).unwrap();
-    let mid = Issuer::new(mid_params, mid_key);
-    let key = KeyPair::generate().unwrap();
-    let mut leaf =
-        CertificateParams::new(vec!["*.gradient.example.com".into(), "gradient.example.com".into()]).unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    leaf.not_before = now - time::Duration::days(1);
-    leaf.not_after = now + time::Duration::days(days);
-    let cert = leaf.signed_by(&key, &mid).unwrap();
-    let bundle = format!("{}{}", cert.pem(), mid_cert.pem());
-    let key_pem = key.serialize_pem();
-    check(
-        Input { label: "key", bytes: key_pem.as_bytes() },
-        &[Input { label: "bundle", bytes: bundle.as_bytes() }],
-        &CheckOptions::new(vec![]),
-    )
-    .into_result()
-    .unwrap()
+    let names = ["*.gradient.example.com", "gradient.example.com"];
+    support::pairs::checked_pair("wildcert test", &names, KeyPair::generate().unwrap(), 1, days)
 }
 
 fn wildcert(config: &Path, args: &[&str]) -> Output {

@@ -41,6 +41,19 @@ impl Dir {
             .output()
             .expect("run wildcert")
     }
+
+    /// `wildcert verify --key key.pem --bundle server.crt EXTRA`: the pair the fixtures write.
+    fn verify_pair(&self, extra: &[&str]) -> Output {
+        self.run(&[&["verify", "--key", "key.pem", "--bundle", "server.crt"][..], extra].concat())
+    }
+
+    /// `wildcert import --cert gradient --key key.pem --bundle server.crt EXTRA`.
+    fn import_pair(&self, extra: &[&str]) -> Output {
+        self.run(
+            &[&["import", "--cert", "gradient", "--key", "key.pem", "--bundle", "server.crt"][..], extra]
+                .concat(),
+        )
+    }
 }
 
 fn stdout(out: &Output) -> String {
@@ -73,7 +86,7 @@ fn healthy(dir: &Dir) -> Pki {
 fn a_healthy_bundle_is_usable() {
     let dir = Dir::new();
     healthy(&dir);
-    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.crt", "--roots", "root.pem"]);
+    let out = dir.verify_pair(&["--roots", "root.pem"]);
     assert_eq!(code(&out), 0, "{}", explain(&out));
     let text = stdout(&out);
     assert!(text.starts_with("ok: O=Wildcert Test PKI, CN=*.gradient.example.com"), "{text}");
@@ -86,7 +99,7 @@ fn the_wrong_order_is_explained_line_by_line_and_exits_3() {
     let dir = Dir::new();
     let pki = healthy(&dir);
     dir.write("server.crt", format!("{}{}", pki.intermediates[0].pem(), pki.leaf.pem()));
-    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.crt", "--roots", "root.pem"]);
+    let out = dir.verify_pair(&["--roots", "root.pem"]);
     assert_eq!(code(&out), 3, "{}", explain(&out));
     let text = stdout(&out);
     let first = text.lines().next().unwrap();
@@ -187,21 +200,11 @@ fn fix_can_rewrite_the_bundle_in_place_but_never_the_key() {
     let pki = healthy(&dir);
     dir.write("server.crt", format!("{}{}", pki.intermediates[0].pem(), pki.leaf.pem()));
     let key_before = std::fs::read(dir.path("key.pem")).unwrap();
-    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.crt", "--fix", "--out", "key.pem"]);
+    let out = dir.verify_pair(&["--fix", "--out", "key.pem"]);
     assert_eq!(code(&out), 2, "{}", explain(&out));
     assert_eq!(std::fs::read(dir.path("key.pem")).unwrap(), key_before);
 
-    let out = dir.run(&[
-        "verify",
-        "--key",
-        "key.pem",
-        "--bundle",
-        "server.crt",
-        "--no-trust",
-        "--fix",
-        "--out",
-        "server.crt",
-    ]);
+    let out = dir.verify_pair(&["--no-trust", "--fix", "--out", "server.crt"]);
     assert_eq!(code(&out), 0, "{}", explain(&out));
     assert_eq!(std::fs::read_to_string(dir.path("server.crt")).unwrap(), pki.bundle());
 }
@@ -211,17 +214,7 @@ fn fix_reports_what_it_cannot_repair() {
     let dir = Dir::new();
     let pki = healthy(&dir);
     dir.write("server.crt", pki.leaf.pem());
-    let out = dir.run(&[
-        "verify",
-        "--key",
-        "key.pem",
-        "--bundle",
-        "server.crt",
-        "--no-trust",
-        "--fix",
-        "--out",
-        "fixed.crt",
-    ]);
+    let out = dir.verify_pair(&["--no-trust", "--fix", "--out", "fixed.crt"]);
     assert_eq!(code(&out), 3, "{}", explain(&out));
     let text = stdout(&out);
     assert!(text.contains("still wrong in fixed.crt"), "{text}");
@@ -241,10 +234,10 @@ fn missing_intermediate_and_untrusted_chains() {
     ));
 
     // Against the system store (which does not hold the test root), and without the check.
-    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.crt"]);
+    let out = dir.verify_pair(&[]);
     assert_eq!(code(&out), 3, "{}", explain(&out));
     assert!(stdout(&out).contains("which is neither in the bundle nor a trusted root"), "{}", explain(&out));
-    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.crt", "--no-trust"]);
+    let out = dir.verify_pair(&["--no-trust"]);
     assert_eq!(code(&out), 0, "{}", explain(&out));
     assert!(stdout(&out).contains("trust not checked"));
 }
@@ -261,7 +254,7 @@ fn warnings_do_not_fail_verify() {
     let pki = Pki::with_leaf(1, Alg::EcP256, &spec);
     dir.write("key.pem", pki.key_pem());
     dir.write("server.crt", format!("{}{}", pki.bundle(), pki.root.pem()));
-    let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.crt", "--no-trust"]);
+    let out = dir.verify_pair(&["--no-trust"]);
     assert_eq!(code(&out), 0, "{}", explain(&out));
     let text = stdout(&out);
     assert!(text.starts_with("warning: server.crt: certificate 1 (CN=*.gradient.example.com"), "{text}");
@@ -413,32 +406,14 @@ fn import_checks_the_configured_names() {
     let dir = Dir::new();
     healthy(&dir);
     write_config(&dir, &["*.gradient.example.com", "api.example.org"]);
-    let out = dir.run(&[
-        "import",
-        "--cert",
-        "gradient",
-        "--key",
-        "key.pem",
-        "--bundle",
-        "server.crt",
-        "--no-trust",
-    ]);
+    let out = dir.import_pair(&["--no-trust"]);
     assert_eq!(code(&out), 3, "{}", explain(&out));
     assert!(stdout(&out).contains("does not cover api.example.org"));
     assert!(!Path::new(&dir.path("live/gradient")).exists());
 
     // Without configured names, the leaf's own are taken.
     write_config(&dir, &[]);
-    let out = dir.run(&[
-        "import",
-        "--cert",
-        "gradient",
-        "--key",
-        "key.pem",
-        "--bundle",
-        "server.crt",
-        "--no-trust",
-    ]);
+    let out = dir.import_pair(&["--no-trust"]);
     assert_eq!(code(&out), 0, "{}", explain(&out));
     assert!(stdout(&out).contains("names *.gradient.example.com, gradient.example.com"), "{}", explain(&out));
 }
@@ -860,16 +835,7 @@ fn import_without_a_trust_check_still_validates_the_path() {
     let dir = Dir::new();
     name_constrained(&dir);
     write_config(&dir, &["*.gradient.example.com", "gradient.example.com"]);
-    let out = dir.run(&[
-        "import",
-        "--cert",
-        "gradient",
-        "--key",
-        "key.pem",
-        "--bundle",
-        "server.crt",
-        "--no-trust",
-    ]);
+    let out = dir.import_pair(&["--no-trust"]);
     assert_eq!(code(&out), 3, "{}", explain(&out));
     assert!(
         stdout(&out).contains("name constraints that permit only names under example.org"),
@@ -989,7 +955,7 @@ fn path_verdicts_agree_with_openssl_verify() {
             .output()
             .expect("openssl is needed (scripts/stack installs it)");
         dir.write("server.crt", format!("{leaf}{chain}"));
-        let out = dir.run(&["verify", "--key", "key.pem", "--bundle", "server.crt", "--roots", "root.pem"]);
+        let out = dir.verify_pair(&["--roots", "root.pem"]);
         assert_eq!(openssl.status.success(), expected, "{name}: openssl disagrees with the fixture's intent");
         assert_eq!(code(&out) == 0, expected, "{name}: wildcert disagrees with openssl:\n{}", explain(&out));
     }

@@ -8,7 +8,9 @@
 //! - refused credentials are an `Auth` error that names the setting to fix;
 //! - an API that answers 429/5xx is retried, and when it keeps doing so the error is
 //!   transient;
-//! - no secret appears in any log line (at trace level) or error message.
+//! - no secret appears in any log line (at trace level) or error message;
+//! - an API that holds one TXT value per name refuses a second one and says why, and keeps
+//!   the first.
 //!
 //! An adapter's test file builds a [`Subject`] and calls the checks that apply to it.
 
@@ -170,6 +172,58 @@ async fn records_inner<P: DnsProvider>(subject: &Subject<P>) {
     }
     let values = (subject.read)(name.clone()).await;
     assert!(many.iter().all(|r| !values.contains(&r.value)), "{values:?}");
+}
+
+/// For an API that holds one TXT value per name (Bindman, Dode, DuckDNS), in place of
+/// [`records`]: a second value at `name` is refused as `Rejected`, saying `refusal` and that
+/// two certificates are at stake, and the first value stays; cleanup of the refused value
+/// leaves ours; cleanup of ours empties the name and succeeds again once it is absent; the
+/// name is then free for the next challenge. With `other` (a name in the same zone), a value
+/// there is independent of all this. Returns the refusal's text and the trace-level log of
+/// it all, for the caller's checks for secrets.
+pub async fn one_value_per_name<P: DnsProvider>(
+    p: &P,
+    read: &Reader,
+    name: &str,
+    other: Option<&str>,
+    refusal: &str,
+) -> (String, String) {
+    let apex = record(name, &None, "apex-value");
+    let wildcard = record(name, &None, "wildcard-value");
+    let other = other.map(|fqdn| record(fqdn, &None, "www-value"));
+    let captured = Captured::default();
+    let text = traced(&captured, async {
+        p.present(&apex).await.unwrap();
+        p.present(&apex).await.unwrap();
+        let err = p.present(&wildcard).await.unwrap_err();
+        assert!(matches!(err, ProviderError::Rejected { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains(refusal) && text.contains("two certificates"), "{text}");
+        assert_eq!(read(name.into()).await, ["apex-value"]);
+        if let Some(other) = &other {
+            // Another name is independent.
+            p.present(other).await.unwrap();
+            assert_eq!(read(other.fqdn.clone()).await, ["www-value"]);
+        }
+        p.cleanup(&wildcard).await.unwrap();
+        assert_eq!(read(name.into()).await, ["apex-value"], "cleanup of a value that is not there took ours");
+        p.cleanup(&apex).await.unwrap();
+        assert!(read(name.into()).await.is_empty());
+        if let Some(other) = &other {
+            assert_eq!(read(other.fqdn.clone()).await, ["www-value"], "cleanup touched another name");
+        }
+        // Absent already: fine.
+        p.cleanup(&apex).await.unwrap();
+        if let Some(other) = &other {
+            p.cleanup(other).await.unwrap();
+        }
+        // Free again: the next challenge may use the name.
+        p.present(&wildcard).await.unwrap();
+        p.cleanup(&wildcard).await.unwrap();
+        text
+    })
+    .await;
+    (text, captured.text())
 }
 
 /// An adapter holding wrong credentials reports `Auth` naming `setting`, without secrets.

@@ -34,7 +34,7 @@ use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply, query_pairs};
 use wildcert::config::Config;
 use wildcert_dns_alidns::Alidns;
-use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, Secret};
 use wildcert_dns_rfc2136::Rfc2136;
 
 const KEY_ID: &str = "LTAI5tAliKeyId0123456789";
@@ -312,13 +312,8 @@ async fn alidns_ram_role_from_metadata() {
     let api = fake(&["example.com"], None).await;
     let meta = metadata().await;
     let p = Alidns::with_role(&api.url, ROLE, &meta.url, Duration::from_secs(5)).unwrap();
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: Some("example.com.".into()),
-        value: "role-value".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record =
+        conformance::record("_acme-challenge.example.com.", &Some("example.com.".into()), "role-value");
     p.present(&record).await.unwrap();
     assert_eq!(values(&api.state(), "_acme-challenge.example.com."), ["role-value"]);
     p.cleanup(&record).await.unwrap();
@@ -342,11 +337,7 @@ settings = { ALICLOUD_ACCESS_KEY_FILE = "/etc/wildcert/ali.id", ALICLOUD_SECRET_
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("ALICLOUD_TTL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "ALICLOUD_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Alidns(cfg) = &config.dns["installer"].config else {
         panic!("not alidns")
     };

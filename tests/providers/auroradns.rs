@@ -196,7 +196,7 @@ settings = { AURORA_API_KEY_FILE = "/etc/wildcert/aurora.key", AURORA_SECRET_FIL
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("AURORA_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "AURORA_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::AuroraDns(cfg) = &config.dns["installer"].config else {
         panic!("not auroradns")
     };

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply, decode};
 use wildcert::config::Config;
-use wildcert_dns_api::{DnsProvider, ProviderError};
+use wildcert_dns_api::DnsProvider;
 use wildcert_dns_bindman::Bindman;
 use wildcert_dns_rfc2136::Rfc2136;
 
@@ -99,32 +99,15 @@ async fn bindman_holds_one_value_and_says_so() {
     api.state().records.insert(("gradient.example.com.".into(), "A".into()), "198.51.100.4".into());
     let p = adapter(&api.url);
     let read = api.reader(values);
-    let apex = conformance::record(NAME, &None, "apex-value");
-    let wildcard = conformance::record(NAME, &None, "wildcard-value");
-    let other = conformance::record("_acme-challenge.www.example.com.", &None, "www-value");
-    let captured = conformance::Captured::default();
-    conformance::traced(&captured, async {
-        p.present(&apex).await.unwrap();
-        p.present(&apex).await.unwrap();
-        let err = p.present(&wildcard).await.unwrap_err();
-        assert!(matches!(err, ProviderError::Rejected { .. }), "{err}");
-        let text = err.to_string();
-        assert!(text.contains("one TXT record per name") && text.contains("two certificates"), "{text}");
-        assert_eq!(read(NAME.into()).await, ["apex-value"]);
-        p.present(&other).await.unwrap();
-        p.cleanup(&wildcard).await.unwrap();
-        assert_eq!(read(NAME.into()).await, ["apex-value"], "cleanup of a value that is not there took ours");
-        p.cleanup(&apex).await.unwrap();
-        assert!(read(NAME.into()).await.is_empty());
-        assert_eq!(read(other.fqdn.clone()).await, ["www-value"], "cleanup touched another name");
-        // Absent already: Bindman's 404 is fine.
-        p.cleanup(&apex).await.unwrap();
-        p.cleanup(&other).await.unwrap();
-        p.present(&wildcard).await.unwrap();
-        p.cleanup(&wildcard).await.unwrap();
-    })
+    let (_, log) = conformance::one_value_per_name(
+        &p,
+        &read,
+        NAME,
+        Some("_acme-challenge.www.example.com."),
+        "one TXT record per name",
+    )
     .await;
-    assert!(!captured.text().is_empty());
+    assert!(!log.is_empty());
     assert_eq!(api.state().records.len(), 1, "the A record must survive");
     assert!(
         api.seen().iter().any(|s| s == "DELETE /records/_acme-challenge.gradient.example.com./TXT"),
@@ -148,11 +131,7 @@ allow_http = true
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("BINDMAN_POLLING_INTERVAL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "BINDMAN_POLLING_INTERVAL has no effect");
     let wildcert::dns::provider::ProviderConfig::Bindman(cfg) = &config.dns["installer"].config else {
         panic!("not bindman")
     };

@@ -285,7 +285,7 @@ settings = { BLUECAT_SERVER_URL = "https://bam.example.com", BLUECAT_USER_NAME =
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("BLUECAT_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "BLUECAT_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::BlueCat(cfg) = &config.dns["installer"].config else {
         panic!("not bluecat")
     };

@@ -285,7 +285,7 @@ async fn cloudns_installer_settings() {
         ),
     )
     .unwrap();
-    assert!(warnings.iter().any(|w| w.contains("CLOUDNS_TTL has no effect")), "{warnings:?}");
+    fake_api::assert_warned(&warnings, "CLOUDNS_TTL has no effect");
     assert!(matches!(provider, Provider::ClouDns(_)));
     assert!(provider.describe().contains("api.cloudns.net"));
     let err =

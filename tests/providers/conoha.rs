@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply};
+use support::openstack_fake::{self, Tokens};
 use wildcert::config::Config;
 use wildcert_dns_api::Secret;
 use wildcert_dns_conoha::{Conoha, ConohaConfig};
@@ -33,7 +34,7 @@ const TOKEN_PREFIX: &str = "f3e9a8-conoha-fake-token-";
 
 #[derive(Default)]
 struct State {
-    tokens: Vec<String>,
+    tokens: Tokens,
     next: u64,
     /// (id, name with the final dot).
     domains: Vec<(String, String)>,
@@ -69,14 +70,9 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
         let ok = auth["passwordCredentials"] == json!({"username": "gncu12345678", "password": PASSWORD})
             && auth["tenantId"] == TENANT;
         if !ok {
-            return Reply::json(
-                401,
-                json!({"unauthorized": {"message": "Invalid user / password", "code": 401}}),
-            );
+            return openstack_fake::identity_v2_refusal("Invalid user / password");
         }
-        state.next += 1;
-        let token = format!("{TOKEN_PREFIX}{}", state.next);
-        state.tokens.push(token.clone());
+        let token = state.tokens.issue(TOKEN_PREFIX);
         return Reply::json(
             200,
             json!({"access": {
@@ -89,7 +85,7 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
     if segments.get(..2) != Some(&["dns", "v1"][..]) {
         return dns_error(404, "not_found", "Not Found");
     }
-    if !request.header("x-auth-token").is_some_and(|t| state.tokens.iter().any(|k| k == t)) {
+    if !state.tokens.accepts(request) {
         return dns_error(401, "access_denied", "Access Denied");
     }
     match (request.method.as_str(), &segments[2..]) {
@@ -209,7 +205,7 @@ async fn conoha_conformance() {
     conformance::records(&subject).await;
     assert_eq!(api.state().records, others(), "another record changed");
     let seen = api.seen();
-    assert_eq!(seen.iter().filter(|s| s.starts_with("POST /identity/v2.0/tokens")).count(), 1, "{seen:#?}");
+    assert_eq!(api.count("POST /identity/v2.0/tokens"), 1, "{seen:#?}");
     conformance::auth_failure(&adapter(&api.url, "wrong-password"), &fqdn, &None, "password", &secrets())
         .await;
     conformance::busy_is_retried(|url: &str| adapter(url, PASSWORD), &api.upstream(), &fqdn, &None).await;
@@ -226,7 +222,7 @@ settings = { CONOHA_TENANT_ID = "487727e3921d44e3bfe7ebb337bf085e", CONOHA_API_U
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("CONOHA_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "CONOHA_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Conoha(cfg) = &config.dns["installer"].config else {
         panic!("not conoha")
     };

@@ -24,9 +24,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::HttpRequest;
-use support::fake_api::{self, Change, FakeApi, Reply};
+use support::fake_api::{self, FakeApi, Reply};
+use support::openstack_fake::{self, RecordSet, Refusal, Tokens};
 use wildcert::config::Config;
-use wildcert_dns_api::{DnsProvider, Secret, TxtRecord, txt_text};
+use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_designate::{Designate, DesignateConfig};
 use wildcert_dns_rfc2136::Rfc2136;
 
@@ -40,55 +41,35 @@ const TOKEN_PREFIX: &str = "gAAAAAB-fake-token-";
 #[derive(Default)]
 struct State {
     url: String,
-    tokens: Vec<String>,
+    tokens: Tokens,
     next: u64,
     /// (id, name).
     zones: Vec<(String, String)>,
-    sets: Vec<Set>,
+    sets: Vec<RecordSet>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-struct Set {
-    id: String,
-    zone_id: String,
-    name: String,
-    kind: String,
-    records: Vec<String>,
-    ttl: u64,
-}
-
-impl Set {
-    fn json(&self, status: &str) -> Value {
-        json!({"id": self.id, "zone_id": self.zone_id, "name": self.name, "type": self.kind, "records": self.records, "ttl": self.ttl, "status": status, "action": "NONE", "version": 1})
-    }
+/// A record set as Designate answers it.
+fn set_json(set: &RecordSet, status: &str) -> Value {
+    set.json(status, json!({"action": "NONE", "version": 1}))
 }
 
 fn designate_error(status: u16, kind: &str, message: &str) -> Reply {
     Reply::json(status, json!({"code": status, "type": kind, "message": message, "request_id": "req-0b1c"}))
 }
 
-fn keystone_refusal() -> Reply {
-    Reply::json(
-        401,
-        json!({"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}),
-    )
-}
-
 /// The identity the request's body proves, if any: Keystone's checks of the password and
 /// application-credential methods.
 fn authenticated(body: &Value) -> Option<&'static str> {
     let identity = &body["auth"]["identity"];
-    let methods = identity["methods"].as_array()?;
-    if methods == &[json!("password")] {
-        let user = &identity["password"]["user"];
-        let named = user["name"] == "ops"
-            && (user["domain"] == json!({"name": "Default"}) || user["domain"] == json!({"id": "default"}));
-        let scope = &body["auth"]["scope"]["project"];
-        let scoped = scope == &json!({"name": "dns-project", "domain": {"id": "default"}})
-            || scope == &json!({"id": "p-4711"});
-        return (named && user["password"] == PASSWORD && scoped).then_some("password");
+    let domains = [json!({"name": "Default"}), json!({"id": "default"})];
+    let scopes = [
+        json!({"project": {"name": "dns-project", "domain": {"id": "default"}}}),
+        json!({"project": {"id": "p-4711"}}),
+    ];
+    if openstack_fake::keystone_password(body, "ops", &domains, PASSWORD, &scopes) {
+        return Some("password");
     }
-    if methods == &[json!("application_credential")] {
+    if identity["methods"] == json!(["application_credential"]) {
         let credential = &identity["application_credential"];
         return (credential["id"] == APP_ID && credential["secret"] == APP_SECRET)
             .then_some("application_credential");
@@ -97,13 +78,11 @@ fn authenticated(body: &Value) -> Option<&'static str> {
 }
 
 fn token(state: &mut State, method: &str) -> Reply {
-    state.next += 1;
-    let token = format!("{TOKEN_PREFIX}{}", state.next);
-    state.tokens.push(token.clone());
+    let token = state.tokens.issue(TOKEN_PREFIX);
     let url = &state.url;
-    Reply::json(
-        201,
-        json!({"token": {
+    openstack_fake::keystone_token(
+        token,
+        json!({
             "methods": [method],
             "issued_at": "2026-12-03T08:00:00.000000Z",
             "expires_at": "2026-12-03T09:00:00.000000Z",
@@ -116,20 +95,8 @@ fn token(state: &mut State, method: &str) -> Reply {
                     {"interface": "public", "region": "RegionOne", "region_id": "RegionOne", "url": format!("{url}/dns/")}
                 ]}
             ]
-        }}),
+        }),
     )
-    .header("X-Subject-Token", token)
-}
-
-fn changes(name: &str, before: &[String], after: &[String]) -> Vec<Change> {
-    let fqdn = name.to_string();
-    let mut out: Vec<Change> = before
-        .iter()
-        .filter(|r| !after.contains(r))
-        .map(|r| Change::remove(fqdn.clone(), txt_text(r)))
-        .collect();
-    out.extend(after.iter().filter(|r| !before.contains(r)).map(|r| Change::add(fqdn.clone(), txt_text(r))));
-    out
 }
 
 fn route(state: &mut State, request: &HttpRequest) -> Reply {
@@ -139,13 +106,13 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
     if segments == ["identity", "v3", "auth", "tokens"] && request.method == "POST" {
         return match authenticated(&body) {
             Some(method) => token(state, method),
-            None => keystone_refusal(),
+            None => openstack_fake::keystone_refusal("The request you have made requires authentication."),
         };
     }
     if segments.first() != Some(&"dns") || segments.get(1) != Some(&"v2") {
         return designate_error(404, "not_found", "The resource could not be found.");
     }
-    if !request.header("x-auth-token").is_some_and(|t| state.tokens.iter().any(|k| k == t)) {
+    if !state.tokens.accepts(request) {
         return designate_error(401, "unauthorized", "Authentication required");
     }
     match (request.method.as_str(), &segments[2..]) {
@@ -164,81 +131,52 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
             )
         }
         ("GET", ["zones", zone, "recordsets"]) => {
-            let (name, kind) = (request.param("name"), request.param("type"));
-            let sets: Vec<Value> = state
-                .sets
-                .iter()
-                .filter(|s| s.zone_id == *zone)
-                .filter(|s| name.as_deref().is_none_or(|n| n == s.name))
-                .filter(|s| kind.as_deref().is_none_or(|k| k == s.kind))
-                .map(|s| s.json("ACTIVE"))
+            let sets: Vec<Value> = openstack_fake::listed(&state.sets, zone, request)
+                .into_iter()
+                .map(|s| set_json(s, "ACTIVE"))
                 .collect();
-            let count = sets.len();
-            Reply::json(
-                200,
-                json!({"recordsets": sets, "links": {"self": "x"}, "metadata": {"total_count": count}}),
-            )
+            Reply::json(200, openstack_fake::listing(sets))
         }
         ("POST", ["zones", zone, "recordsets"]) => {
             let Some((_, zone_name)) = state.zones.iter().find(|(id, _)| id == zone).cloned() else {
                 return designate_error(404, "zone_not_found", "Could not find Zone");
             };
             let name = body["name"].as_str().unwrap_or_default().to_string();
-            let records: Vec<String> = body["records"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r.as_str())
-                .map(String::from)
-                .collect();
+            let records = openstack_fake::records_in(&body);
             if !name.ends_with('.') || !(name == zone_name || name.ends_with(&format!(".{zone_name}"))) {
                 return designate_error(400, "invalid_object", "RecordSet name is not within the zone");
             }
             if body["type"] != "TXT" || records.is_empty() {
                 return designate_error(400, "invalid_object", "type and records are required");
             }
-            if records.iter().any(|r| !(r.len() >= 2 && r.starts_with('"') && r.ends_with('"'))) {
+            if records.iter().any(|r| !openstack_fake::quoted(r)) {
                 return designate_error(400, "invalid_object", "TXT record is missing double quotes");
             }
-            if state.sets.iter().any(|s| s.zone_id == *zone && s.name == name && s.kind == "TXT") {
+            if openstack_fake::has_txt(&state.sets, zone, &name) {
                 return designate_error(409, "duplicate_recordset", "Duplicate RecordSet");
             }
             state.next += 1;
-            let set = Set {
-                id: format!("rs-{}", state.next),
-                zone_id: zone.to_string(),
-                name: name.clone(),
-                kind: "TXT".into(),
-                records: records.clone(),
-                ttl: body["ttl"].as_u64().unwrap_or(3600),
-            };
-            state.sets.push(set.clone());
-            Reply::json(202, set.json("PENDING")).with(changes(&name, &[], &records))
+            let id = format!("rs-{}", state.next);
+            let ttl = body["ttl"].as_u64().unwrap_or(3600);
+            let (set, changes) = openstack_fake::create(&mut state.sets, zone, id, &name, records, ttl);
+            Reply::json(202, set_json(&set, "PENDING")).with(changes)
         }
         ("PUT", ["zones", zone, "recordsets", id]) => {
-            let Some(set) = state.sets.iter_mut().find(|s| s.zone_id == *zone && s.id == *id) else {
-                return designate_error(404, "recordset_not_found", "Could not find RecordSet");
-            };
-            let records: Vec<String> = body["records"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r.as_str())
-                .map(String::from)
-                .collect();
-            if records.is_empty() || records.iter().any(|r| !r.starts_with('"')) {
-                return designate_error(400, "invalid_object", "records must be quoted and not empty");
+            match openstack_fake::replace(&mut state.sets, zone, id, &body) {
+                Ok((set, changes)) => Reply::json(202, set_json(&set, "PENDING")).with(changes),
+                Err(Refusal::NotFound) => {
+                    designate_error(404, "recordset_not_found", "Could not find RecordSet")
+                }
+                Err(Refusal::Invalid) => {
+                    designate_error(400, "invalid_object", "records must be quoted and not empty")
+                }
             }
-            let before = std::mem::replace(&mut set.records, records.clone());
-            let name = set.name.clone();
-            Reply::json(202, set.json("PENDING")).with(changes(&name, &before, &records))
         }
         ("DELETE", ["zones", zone, "recordsets", id]) => {
-            let Some(at) = state.sets.iter().position(|s| s.zone_id == *zone && s.id == *id) else {
-                return designate_error(404, "recordset_not_found", "Could not find RecordSet");
-            };
-            let gone = state.sets.remove(at);
-            Reply::json(202, gone.json("PENDING")).with(changes(&gone.name, &gone.records, &[]))
+            match openstack_fake::remove(&mut state.sets, zone, id) {
+                Some((gone, changes)) => Reply::json(202, set_json(&gone, "PENDING")).with(changes),
+                None => designate_error(404, "recordset_not_found", "Could not find RecordSet"),
+            }
         }
         _ => designate_error(404, "not_found", "The resource could not be found."),
     }
@@ -254,8 +192,8 @@ async fn fake(zones: &[&str], bind: Option<Rfc2136>) -> FakeApi<State> {
     api
 }
 
-fn others() -> Vec<Set> {
-    let set = |id: &str, name: &str, kind: &str, records: &[&str]| Set {
+fn others() -> Vec<RecordSet> {
+    let set = |id: &str, name: &str, kind: &str, records: &[&str]| RecordSet {
         id: id.into(),
         zone_id: "z-1".into(),
         name: name.into(),
@@ -271,12 +209,7 @@ fn others() -> Vec<Set> {
 }
 
 fn values(state: &State, name: &str) -> Vec<String> {
-    state
-        .sets
-        .iter()
-        .filter(|s| s.kind == "TXT" && s.name.eq_ignore_ascii_case(name))
-        .flat_map(|s| s.records.iter().map(|r| txt_text(r)))
-        .collect()
+    openstack_fake::txt_values(&state.sets, name)
 }
 
 fn settings(auth_url: &str) -> DesignateConfig {
@@ -332,8 +265,7 @@ async fn designate_conformance() {
     conformance::records(&subject).await;
     assert_eq!(api.state().sets, others(), "another record set changed");
     let seen = api.seen();
-    let logins = seen.iter().filter(|s| s.starts_with("POST /identity/v3/auth/tokens")).count();
-    assert_eq!(logins, 1, "the token is reused: {seen:#?}");
+    assert_eq!(api.count("POST /identity/v3/auth/tokens"), 1, "the token is reused: {seen:#?}");
     assert!(seen.iter().any(|s| s.starts_with("PUT /dns/v2/zones/z-1/recordsets/")), "{seen:#?}");
     assert!(seen.iter().any(|s| s.starts_with("DELETE /dns/v2/zones/z-1/recordsets/")), "{seen:#?}");
     conformance::auth_failure(&adapter(&api.url, "wrong-password"), &fqdn, &None, "password", &secrets())
@@ -367,11 +299,10 @@ async fn designate_application_credential_token_refresh_and_regions() {
     p.present(&r).await.unwrap();
     assert_eq!(values(&api.state(), "_acme-challenge.example.com."), ["app-credential-value"]);
     // Revoke every token: the next call gets a 401, logs in again and goes through.
-    api.state().tokens.clear();
+    api.state().tokens.revoke_all();
     p.cleanup(&r).await.unwrap();
     assert!(values(&api.state(), "_acme-challenge.example.com.").is_empty());
-    let logins = api.seen().iter().filter(|s| s.starts_with("POST /identity/v3/auth/tokens")).count();
-    assert_eq!(logins, 2);
+    assert_eq!(api.count("POST /identity/v3/auth/tokens"), 2);
 
     // Wrong application credential: refused, naming the setting.
     let wrong = Designate::new(&config, Secret::new("not-the-secret")).unwrap();
@@ -409,11 +340,7 @@ settings = { OS_AUTH_URL = "https://keystone.example:5000/v3", OS_USERNAME = "op
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("DESIGNATE_TTL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "DESIGNATE_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Designate(cfg) = &config.dns["installer"].config else {
         panic!("not designate")
     };

@@ -228,13 +228,7 @@ async fn digitalocean_finds_a_value_past_the_first_200_records() {
         }
     }
     let p = adapter(&api.url, TOKEN);
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: Some("example.com.".into()),
-        value: ours.into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.example.com.", &Some("example.com.".into()), ours);
     p.present(&record).await.unwrap();
     assert_eq!(values(&api.state(), "_acme-challenge.example.com.").len(), 450, "the value was added twice");
     let pages = |seen: &[String]| {
@@ -259,7 +253,7 @@ async fn digitalocean_installer_settings() {
         token.display()
     ));
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("DO_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "DO_TTL has no effect");
     let provider = Provider::from_section(&config.dns["installer"], &mut Vec::new()).unwrap();
     assert!(matches!(provider, Provider::DigitalOcean(_)));
     assert!(provider.describe().contains("127.0.0.1:9"));

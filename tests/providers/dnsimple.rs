@@ -234,11 +234,7 @@ settings = { DNSIMPLE_OAUTH_TOKEN_FILE = "/etc/wildcert/dnsimple.token", DNSIMPL
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("DNSIMPLE_TTL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "DNSIMPLE_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Dnsimple(cfg) = &config.dns["installer"].config else {
         panic!()
     };

@@ -239,7 +239,7 @@ async fn dnsmadeeasy_installer_settings() {
         ),
     )
     .unwrap();
-    assert!(warnings.iter().any(|w| w.contains("DNSMADEEASY_TTL has no effect")), "{warnings:?}");
+    fake_api::assert_warned(&warnings, "DNSMADEEASY_TTL has no effect");
     assert!(matches!(provider, Provider::DnsMadeEasy(_)));
     assert!(provider.describe().contains("api.sandbox.dnsmadeeasy.com"), "{}", provider.describe());
     let err = fake_api::installer("dnsmadeeasy", &format!("DNSMADEEASY_API_KEY = \"{KEY}\"")).unwrap_err();

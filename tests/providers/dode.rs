@@ -103,35 +103,15 @@ async fn dode_holds_one_value_and_says_so() {
     let api = fake(&["example.com"], None).await;
     let p = adapter(&base(&api), TOKEN);
     let read = api.reader(values);
-    let apex = conformance::record(NAME, &None, "apex-value");
-    let wildcard = conformance::record(NAME, &None, "wildcard-value");
-    let other = conformance::record("_acme-challenge.www.example.com.", &None, "www-value");
-    let captured = conformance::Captured::default();
-    conformance::traced(&captured, async {
-        p.present(&apex).await.unwrap();
-        p.present(&apex).await.unwrap();
-        let err = p.present(&wildcard).await.unwrap_err();
-        assert!(matches!(err, ProviderError::Rejected { .. }), "{err}");
-        let text = err.to_string();
-        assert!(text.contains("one TXT value per name") && text.contains("two certificates"), "{text}");
-        assert_eq!(read(NAME.into()).await, ["apex-value"]);
-        // Another name is independent.
-        p.present(&other).await.unwrap();
-        assert_eq!(read(other.fqdn.clone()).await, ["www-value"]);
-        p.cleanup(&wildcard).await.unwrap();
-        assert_eq!(read(NAME.into()).await, ["apex-value"], "cleanup of a value that is not there took ours");
-        p.cleanup(&apex).await.unwrap();
-        assert!(read(NAME.into()).await.is_empty());
-        assert_eq!(read(other.fqdn.clone()).await, ["www-value"], "cleanup touched another name");
-        p.cleanup(&apex).await.unwrap();
-        p.cleanup(&other).await.unwrap();
-        // Free again: the next challenge may use the name.
-        p.present(&wildcard).await.unwrap();
-        p.cleanup(&wildcard).await.unwrap();
-        assert!(api.state().values.is_empty());
-    })
+    let (_, log) = conformance::one_value_per_name(
+        &p,
+        &read,
+        NAME,
+        Some("_acme-challenge.www.example.com."),
+        "one TXT value per name",
+    )
     .await;
-    let log = captured.text();
+    assert!(api.state().values.is_empty());
     assert!(!log.is_empty() && !log.contains(TOKEN), "{log}");
     assert!(api.seen().iter().any(|s| s.contains("action=delete")));
     // A name the API cannot write is refused before any call.
@@ -170,11 +150,7 @@ settings = { DODE_TOKEN_FILE = "/etc/wildcert/dode.token", DODE_HTTP_TIMEOUT = "
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("DODE_SEQUENCE_INTERVAL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "DODE_SEQUENCE_INTERVAL has no effect");
     let wildcert::dns::provider::ProviderConfig::Dode(cfg) = &config.dns["installer"].config else {
         panic!("not dode")
     };

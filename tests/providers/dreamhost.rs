@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply, param};
 use wildcert::dns::provider::Provider;
-use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, ProviderError, Secret};
 use wildcert_dns_dreamhost::DreamHost;
 
 const KEY: &str = "6SHU5P2HLDAYECUM";
@@ -165,13 +165,7 @@ async fn dreamhost_unknown_zone_and_rate_limit() {
     let err = p.present(&conformance::record("_acme-challenge.example.org.", &None, "v")).await.unwrap_err();
     assert!(matches!(err, ProviderError::ZoneNotFound { .. }), "{err}");
     api.state().calls_left = 0;
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: None,
-        value: "v".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.example.com.", &None, "v");
     let err = p.present(&record).await.unwrap_err();
     assert!(err.is_transient() && err.to_string().contains("rate limit"), "{err}");
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::config::Config;
-use wildcert_dns_api::{DnsProvider, ProviderError, Secret};
+use wildcert_dns_api::{DnsProvider, Secret};
 use wildcert_dns_duckdns::DuckDns;
 use wildcert_dns_rfc2136::Rfc2136;
 
@@ -96,29 +96,9 @@ async fn duckdns_holds_one_value_and_says_so() {
     let api = fake(&["gradient"], "duckdns.org", None).await;
     let p = adapter(&api.url, TOKEN);
     let read = api.reader(values);
-    let apex = conformance::record(NAME, &None, "apex-value");
-    let wildcard = conformance::record(NAME, &None, "wildcard-value");
-    let captured = conformance::Captured::default();
-    conformance::traced(&captured, async {
-        p.present(&apex).await.unwrap();
-        p.present(&apex).await.unwrap();
-        let err = p.present(&wildcard).await.unwrap_err();
-        assert!(matches!(err, ProviderError::Rejected { .. }), "{err}");
-        let text = err.to_string();
-        assert!(text.contains("one TXT value per domain") && text.contains("two certificates"), "{text}");
-        assert!(!text.contains(TOKEN));
-        assert_eq!(read(NAME.into()).await, ["apex-value"]);
-        p.cleanup(&wildcard).await.unwrap();
-        assert_eq!(read(NAME.into()).await, ["apex-value"], "cleanup of a value that is not there took ours");
-        p.cleanup(&apex).await.unwrap();
-        assert!(read(NAME.into()).await.is_empty());
-        p.cleanup(&apex).await.unwrap();
-        // Free again: the next challenge may use the domain.
-        p.present(&wildcard).await.unwrap();
-        p.cleanup(&wildcard).await.unwrap();
-    })
-    .await;
-    let log = captured.text();
+    let (text, log) =
+        conformance::one_value_per_name(&p, &read, NAME, None, "one TXT value per domain").await;
+    assert!(!text.contains(TOKEN));
     assert!(!log.is_empty() && !log.contains(TOKEN), "{log}");
     assert!(api.seen().iter().any(|s| s.contains("clear=true")));
     conformance::auth_failure(
@@ -145,11 +125,7 @@ settings = { DUCKDNS_TOKEN_FILE = "/etc/wildcert/duckdns.token", DUCKDNS_SEQUENC
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("DUCKDNS_SEQUENCE_INTERVAL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "DUCKDNS_SEQUENCE_INTERVAL has no effect");
     assert!(matches!(config.dns["installer"].config, wildcert::dns::provider::ProviderConfig::DuckDns(_)));
     let err =
         Config::parse(std::path::Path::new("w.toml"), &text.replace("DUCKDNS_TOKEN_FILE", "DUCK_TOKEN"))

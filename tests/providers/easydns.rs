@@ -215,7 +215,7 @@ async fn easydns_installer_settings() {
         &format!("EASYDNS_TOKEN = \"{TOKEN}\", EASYDNS_KEY_FILE = \"{key}\", EASYDNS_ENDPOINT = \"https://sandbox.rest.easydns.net\", EASYDNS_SEQUENCE_INTERVAL = \"60\""),
     )
     .unwrap();
-    assert!(warnings.iter().any(|w| w.contains("EASYDNS_SEQUENCE_INTERVAL has no effect")), "{warnings:?}");
+    fake_api::assert_warned(&warnings, "EASYDNS_SEQUENCE_INTERVAL has no effect");
     assert!(matches!(provider, Provider::EasyDns(_)));
     assert!(provider.describe().contains("sandbox.rest.easydns.net"));
     let err = fake_api::installer("easydns", &format!("EASYDNS_KEY_FILE = \"{key}\"")).unwrap_err();

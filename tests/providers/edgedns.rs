@@ -281,7 +281,7 @@ settings = { AKAMAI_EDGERC = "/etc/wildcert/edgerc", AKAMAI_EDGERC_SECTION = "dn
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("AKAMAI_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "AKAMAI_TTL has no effect");
     assert!(
         config.warnings.iter().any(|w| w.contains("\"fastdns\" is now \"edgedns\"")),
         "{:?}",

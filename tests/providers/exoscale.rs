@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::dns::provider::Provider;
-use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, Secret};
 use wildcert_dns_exoscale::Exoscale;
 
 const KEY: &str = "EXO0123456789abcdef01234567";
@@ -201,13 +201,7 @@ async fn exoscale_conformance() {
 #[tokio::test]
 async fn exoscale_picks_the_longest_domain() {
     let api = fake(&["example.com", "gradient.example.com"], None).await;
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.gradient.example.com.".into(),
-        zone: None,
-        value: "ours".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.gradient.example.com.", &None, "ours");
     adapter(&api.url, SECRET).present(&record).await.unwrap();
     let state = api.state();
     assert_eq!(state.records.len(), 1);
@@ -225,7 +219,7 @@ async fn exoscale_installer_settings() {
         &format!("EXOSCALE_API_KEY = \"{KEY}\", EXOSCALE_API_SECRET_FILE = \"{secret}\", EXOSCALE_ENDPOINT = \"https://api.exoscale.com/v1\", EXOSCALE_TTL = \"60\""),
     )
     .unwrap();
-    assert!(warnings.iter().any(|w| w.contains("retired v1 API")), "{warnings:?}");
+    fake_api::assert_warned(&warnings, "retired v1 API");
     assert!(matches!(provider, Provider::Exoscale(_)));
     assert!(provider.describe().contains("https://api-ch-gva-2.exoscale.com/v2"), "{}", provider.describe());
     let err = fake_api::installer("exoscale", &format!("EXOSCALE_API_KEY = \"{KEY}\"")).unwrap_err();

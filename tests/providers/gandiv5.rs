@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::config::Config;
-use wildcert_dns_api::{DnsProvider, Secret, TxtRecord, txt_text};
+use wildcert_dns_api::{DnsProvider, Secret, txt_text};
 use wildcert_dns_gandiv5::{Gandi, GandiAuth};
 use wildcert_dns_rfc2136::Rfc2136;
 
@@ -195,13 +195,7 @@ async fn gandiv5_conformance() {
 async fn gandiv5_api_key_and_last_value_deleted() {
     let api = fake(&["example.com"], None).await;
     let p = adapter(&base(&api), GandiAuth::ApiKey(Secret::new(API_KEY)));
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: Some("example.com.".into()),
-        value: "v".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.example.com.", &Some("example.com.".into()), "v");
     p.present(&record).await.unwrap();
     assert_eq!(api.state().sets.values().next().unwrap(), &["\"v\""]);
     p.cleanup(&record).await.unwrap();
@@ -221,7 +215,7 @@ settings = { GANDIV5_API_KEY_FILE = "/etc/wildcert/gandi.key", GANDIV5_TTL = "30
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("GANDIV5_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "GANDIV5_TTL has no effect");
     let both = text.replace("GANDIV5_TTL = \"300\"", "GANDIV5_PERSONAL_ACCESS_TOKEN_FILE = \"/t\"");
     let err = Config::parse(std::path::Path::new("w.toml"), &both).unwrap_err().to_string();
     assert!(err.contains("not both"), "{err}");

@@ -17,19 +17,19 @@
 use crate::conformance;
 use crate::support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair, UnparsedPublicKey};
 use base64::Engine;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use support::HttpRequest;
+use support::fake_api::{self, FakeApi, Reply, query_pairs};
 use wildcert::config::Config;
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord};
 use wildcert_dns_gcloud::{Gcloud, GcloudSettings};
-use wildcert_dns_rfc2136::{Rfc2136, Rfc2136Settings};
+use wildcert_dns_rfc2136::Rfc2136;
 
 const PROJECT: &str = "gradient-dns";
 const ACCESS: &str = "ya29.key-token-f4ke0123";
@@ -60,47 +60,15 @@ struct State {
     /// Header lines of every request, lower case.
     headers: Vec<Vec<(String, String)>>,
     token_requests: u32,
-    bind: Option<Rfc2136>,
-}
-
-struct FakeGoogle {
+    /// The service account's public key, to check the assertions signed with it.
+    public: Vec<u8>,
+    /// The fake's own URL (the token endpoint's audience).
     url: String,
-    state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeGoogle {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 fn query(target: &str) -> Vec<(String, String)> {
     let Some((_, q)) = target.split_once('?') else { return Vec::new() };
-    form(q)
-}
-
-fn form(text: &str) -> Vec<(String, String)> {
-    text.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), decode(v))).collect()
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    query_pairs(q)
 }
 
 fn google_error(code: u16, reason: &str, message: &str) -> Value {
@@ -119,7 +87,7 @@ fn zone_json(z: &Zone) -> Value {
 /// public key and its claims.
 fn token(state: &mut State, public: &[u8], url: &str, body: &str) -> (u16, Value) {
     state.token_requests += 1;
-    let fields = form(body);
+    let fields = query_pairs(body);
     let field = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
     if field("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
         return (400, json!({"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}));
@@ -323,97 +291,57 @@ fn dns(
     }
 }
 
-impl FakeGoogle {
-    async fn start(zones: Vec<Zone>, public: Vec<u8>, bind: Option<Rfc2136>) -> FakeGoogle {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State { zones, bind, ..Default::default() }));
-        let shared = state.clone();
-        let public = Arc::new(public);
-        let base = url.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
-                let (shared, public, base) = (shared.clone(), public.clone(), base.clone());
-                tokio::spawn(async move {
-                    let Some(request) = support::read_http_request(&mut socket).await else { return };
-                    let header =
-                        |name: &str| request.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-                    let (status, body, changes, bind) = {
-                        let mut state = shared.lock().unwrap();
-                        state.seen.push(format!("{} {}", request.method, request.target));
-                        state.headers.push(request.headers.clone());
-                        let (status, body, changes) = if request.target == "/token"
-                            && request.method == "POST"
-                        {
-                            let (s, b) = token(&mut state, &public, &base, &request.body);
-                            (s, b, Vec::new())
-                        } else if let Some(rest) = request.target.strip_prefix("/computeMetadata/v1/") {
-                            if header("metadata-flavor").as_deref() != Some("Google") {
-                                (403, json!("Missing Metadata-Flavor:Google header."), Vec::new())
-                            } else if rest == "instance/service-accounts/default/token" {
-                                (
-                                    200,
-                                    json!({"access_token": METADATA_ACCESS, "expires_in": 3599, "token_type": "Bearer"}),
-                                    Vec::new(),
-                                )
-                            } else if rest == "project/project-id" {
-                                (200, Value::String(PROJECT.into()), Vec::new())
-                            } else {
-                                (404, json!("not found"), Vec::new())
-                            }
-                        } else {
-                            dns(
-                                &mut state,
-                                &request.method,
-                                &request.target,
-                                header("authorization").as_deref(),
-                                &request.body,
-                            )
-                        };
-                        (status, body, changes, state.bind.clone())
-                    };
-                    if let Some(bind) = bind {
-                        for (add, record) in changes.into_iter().flatten() {
-                            let applied =
-                                if add { bind.present(&record).await } else { bind.cleanup(&record).await };
-                            applied.expect("the fake applies the change to BIND");
-                        }
-                    }
-                    // The metadata server's project-id is plain text.
-                    let (body, kind) = match body {
-                        Value::String(text) => (text, "text/plain"),
-                        other => (other.to_string(), "application/json"),
-                    };
-                    let response = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(response.as_bytes()).await;
-                });
-            }
-        });
-        FakeGoogle { url, state, task }
+/// Routes one request: the OAuth token endpoint, the metadata server, or Cloud DNS.
+fn route(state: &mut State, request: &HttpRequest) -> Reply {
+    let header = |name: &str| request.header(name).map(str::to_string);
+    state.seen.push(format!("{} {}", request.method, request.target));
+    state.headers.push(request.headers.clone());
+    let (public, base) = (state.public.clone(), state.url.clone());
+    let (status, body, changes) = if request.target == "/token" && request.method == "POST" {
+        let (s, b) = token(state, &public, &base, &request.body);
+        (s, b, Vec::new())
+    } else if let Some(rest) = request.target.strip_prefix("/computeMetadata/v1/") {
+        if header("metadata-flavor").as_deref() != Some("Google") {
+            (403, json!("Missing Metadata-Flavor:Google header."), Vec::new())
+        } else if rest == "instance/service-accounts/default/token" {
+            (
+                200,
+                json!({"access_token": METADATA_ACCESS, "expires_in": 3599, "token_type": "Bearer"}),
+                Vec::new(),
+            )
+        } else if rest == "project/project-id" {
+            (200, Value::String(PROJECT.into()), Vec::new())
+        } else {
+            (404, json!("not found"), Vec::new())
+        }
+    } else {
+        dns(state, &request.method, &request.target, header("authorization").as_deref(), &request.body)
+    };
+    let changes = changes.into_iter().flatten().map(|(add, record)| fake_api::Change {
+        add,
+        fqdn: record.fqdn,
+        value: record.value,
+    });
+    // The metadata server's project-id is plain text.
+    match body {
+        Value::String(text) => Reply::text(status, "text/plain", text).with(changes),
+        other => Reply::json(status, other).with(changes),
     }
+}
 
-    fn reader(&self) -> conformance::Reader {
-        let state = self.state.clone();
-        Box::new(move |name: String| {
-            let values: Vec<String> = state
-                .lock()
-                .unwrap()
-                .sets
-                .iter()
-                .filter(|s| s.name.eq_ignore_ascii_case(&name))
-                .flat_map(|s| s.rrdatas.iter().map(|d| d.trim_matches('"').to_string()))
-                .collect();
-            Box::pin(async move { values })
-        })
-    }
+async fn fake(zones: Vec<Zone>, public: Vec<u8>, bind: Option<Rfc2136>) -> FakeApi<State> {
+    let api = FakeApi::start(State { zones, public, ..Default::default() }, bind, route).await;
+    api.state().url = api.url.clone();
+    api
+}
 
-    fn seen(&self) -> Vec<String> {
-        self.state.lock().unwrap().seen.clone()
-    }
+fn values(state: &State, name: &str) -> Vec<String> {
+    state
+        .sets
+        .iter()
+        .filter(|s| s.name.eq_ignore_ascii_case(name))
+        .flat_map(|s| s.rrdatas.iter().map(|d| d.trim_matches('"').to_string()))
+        .collect()
 }
 
 /// A service account key file for a fresh RSA key, and the key's public half.
@@ -465,18 +393,18 @@ fn settings(url: &str, key: Option<&str>) -> GcloudSettings {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gcloud_conformance() {
     let (key, public, key_line) = service_account();
-    let api = FakeGoogle::start(zones("example.com."), public, None).await;
+    let api = fake(zones("example.com."), public, None).await;
     let fqdn = "_acme-challenge.gradient.example.com.".to_string();
     let subject = conformance::Subject {
         provider: Gcloud::new(settings(&api.url, Some(&key))).unwrap(),
         fqdn: fqdn.clone(),
         zone: None,
-        read: api.reader(),
+        read: api.reader(values),
         secrets: vec![ACCESS.into(), key_line.clone()],
     };
     conformance::records(&subject).await;
     let seen = api.seen();
-    assert_eq!(api.state.lock().unwrap().token_requests, 1, "the token is cached: {seen:#?}");
+    assert_eq!(api.state().token_requests, 1, "the token is cached: {seen:#?}");
     assert!(seen.iter().any(|s| s.contains("managedZones?dnsName=example.com.&pageToken=p1")), "{seen:#?}");
     assert!(seen.iter().all(|s| !s.contains("gradient-internal")), "the private zone was used: {seen:#?}");
     assert!(seen.iter().any(|s| s.starts_with("GET /dns/v1/projects/gradient-dns/managedZones/gradient-public/changes/")), "{seen:#?}");
@@ -510,7 +438,7 @@ async fn gcloud_conformance() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gcloud_metadata_server_private_zone_and_zone_id() {
     let private = vec![Zone { name: "internal", dns_name: "corp.example.", visibility: "private" }];
-    let api = FakeGoogle::start(private, Vec::new(), None).await;
+    let api = fake(private, Vec::new(), None).await;
     let record = TxtRecord {
         fqdn: "_acme-challenge.corp.example.".into(),
         zone: None,
@@ -526,7 +454,7 @@ async fn gcloud_metadata_server_private_zone_and_zone_id() {
     let p = Gcloud::new(allowed).unwrap();
     p.present(&record).await.unwrap();
     {
-        let state = api.state.lock().unwrap();
+        let state = api.state();
         assert_eq!(state.sets.len(), 1);
         assert_eq!(state.sets[0].ttl, 1, "TTL 0 is raised to the minimum");
         assert_eq!(state.sets[0].rrdatas, ["\"metadata-value\""]);
@@ -538,7 +466,7 @@ async fn gcloud_metadata_server_private_zone_and_zone_id() {
         }
     }
     p.cleanup(&record).await.unwrap();
-    assert!(api.state.lock().unwrap().sets.is_empty());
+    assert!(api.state().sets.is_empty());
 
     let mut by_id = settings(&api.url, None);
     by_id.zone_id = Some("internal".into());
@@ -553,26 +481,15 @@ async fn gcloud_metadata_server_private_zone_and_zone_id() {
 #[tokio::test]
 async fn gcloud_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("gcloud.json");
-    std::fs::write(&key, service_account().0).unwrap();
-    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let text = format!(
-        r#"
-[acme]
-directory = "https://127.0.0.1:14000/dir"
-
-[storage]
-local_dir = "/tmp/live"
-state_dir = "/tmp/state"
-
-[dns.installer]
+    let key = fake_api::temp_secret(dir.path(), "gcloud.json", &service_account().0);
+    let text = fake_api::config_with(&format!(
+        r#"[dns.installer]
 provider = "gcloud"
-settings = {{ GCE_SERVICE_ACCOUNT_FILE = "{}", GCE_PROJECT = "other-project", GCE_ALLOW_PRIVATE_ZONE = "true", GCE_TTL = "120", GCE_PROPAGATION_TIMEOUT = "180" }}
-"#,
-        key.display()
-    );
+settings = {{ GCE_SERVICE_ACCOUNT_FILE = "{key}", GCE_PROJECT = "other-project", GCE_ALLOW_PRIVATE_ZONE = "true", GCE_TTL = "120", GCE_PROPAGATION_TIMEOUT = "180" }}
+"#
+    ));
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("GCE_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "GCE_TTL has no effect");
     let provider = Provider::from_section(&config.dns["installer"], &mut Vec::new()).unwrap();
     assert!(matches!(provider, Provider::Gcloud(_)));
     assert!(format!("{provider:?}").contains("other-project"), "{provider:?}");
@@ -587,42 +504,18 @@ settings = {{ GCE_SERVICE_ACCOUNT_FILE = "{}", GCE_PROJECT = "other-project", GC
 /// asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gcloud_issue_through_pebble_validating_bind() {
-    let stack = tokio::task::block_in_place(|| support::Stack::up_with(&[("STACK_S3", "0")]));
-    let secret = std::fs::read_to_string(stack.get("TSIG_SECRET_FILE")).unwrap();
-    let bind = Rfc2136::new(Rfc2136Settings {
-        server: format!("127.0.0.1:{}", stack.get("DNS_PORT")),
-        key_name: stack.get("TSIG_KEY").to_string(),
-        algorithm: "hmac-sha256".into(),
-        secret: Secret::new(secret.trim()),
-        zone: None,
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
+    let stack = fake_api::issuance_stack();
+    let bind = fake_api::bind_mirror(&stack);
     let (key, public, key_line) = service_account();
-    let api = FakeGoogle::start(zones("gradient.example.com."), public, Some(bind)).await;
-    let key_file = stack.dir().join("gcloud.json");
-    std::fs::write(&key_file, &key).unwrap();
-    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let text = stack.config_text();
-    let start = text.find("[dns.office]").unwrap();
-    let end = text.find("[[certificate]]").unwrap();
-    let section = format!(
-        "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\nprovider = \"gcloud\"\napi_url = \"{1}/dns/v1\"\ntoken_url = \"{1}/token\"\nservice_account_file = \"{2}\"\n\n",
-        stack.get("DNS_SERVER"),
+    let api = fake(zones("gradient.example.com."), public, Some(bind)).await;
+    let key_file = fake_api::secret_file(&stack, "gcloud.json", &key);
+    let table = format!(
+        "provider = \"gcloud\"\napi_url = \"{0}/dns/v1\"\ntoken_url = \"{0}/token\"\nservice_account_file = \"{1}\"",
         api.url,
         key_file.display()
     );
-    let config = stack.write_config("gcloud.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
-    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
-    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
-    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("gradient: issued"), "{stdout}");
-    for secret in [ACCESS, key_line.as_str()] {
-        assert!(!stderr.contains(secret) && !stdout.contains(secret));
-    }
+    fake_api::issue_through(&stack, &table, &[ACCESS, key_line.as_str()]);
     let seen = api.seen();
     assert!(seen.iter().filter(|s| s.ends_with("/changes")).count() >= 2, "{seen:#?}");
-    assert!(api.state.lock().unwrap().sets.is_empty(), "no record set left");
-    assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "no TXT left in BIND");
-    assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
+    assert!(api.state().sets.is_empty(), "no record set left");
 }

@@ -203,7 +203,7 @@ async fn glesys_installer_settings() {
         &format!("GLESYS_API_USER = \"{USER}\", GLESYS_API_KEY_FILE = \"{key}\", GLESYS_TTL = \"60\""),
     )
     .unwrap();
-    assert!(warnings.iter().any(|w| w.contains("GLESYS_TTL has no effect")), "{warnings:?}");
+    fake_api::assert_warned(&warnings, "GLESYS_TTL has no effect");
     assert!(matches!(provider, Provider::Glesys(_)));
     assert!(provider.describe().contains("api.glesys.com"));
     let err = fake_api::installer("glesys", &format!("GLESYS_API_KEY_FILE = \"{key}\"")).unwrap_err();

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::config::Config;
-use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, Secret};
 use wildcert_dns_godaddy::GoDaddy;
 use wildcert_dns_rfc2136::Rfc2136;
 
@@ -172,13 +172,7 @@ async fn godaddy_conformance() {
 async fn godaddy_last_value_is_deleted() {
     let api = fake(&["example.com"], None).await;
     let p = adapter(&api.url, SECRET);
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: Some("example.com.".into()),
-        value: "only".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.example.com.", &Some("example.com.".into()), "only");
     p.present(&record).await.unwrap();
     p.cleanup(&record).await.unwrap();
     let seen = api.seen();
@@ -199,12 +193,8 @@ settings = { GODADDY_API_KEY = "k", GODADDY_API_SECRET_FILE = "/etc/wildcert/gd.
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("GODADDY_TTL has no effect")), "{:?}", config.warnings);
-    assert!(
-        config.warnings.iter().any(|w| w.contains("prefer GODADDY_API_KEY_FILE")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "GODADDY_TTL has no effect");
+    fake_api::assert_warned(&config.warnings, "prefer GODADDY_API_KEY_FILE");
     let err = Config::parse(
         std::path::Path::new("w.toml"),
         &text.replace(", GODADDY_API_SECRET_FILE = \"/etc/wildcert/gd.secret\"", ""),

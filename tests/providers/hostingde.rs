@@ -205,11 +205,7 @@ settings = { HOSTINGDE_API_KEY_FILE = "/etc/wildcert/hostingde.key", HOSTINGDE_Z
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("HOSTINGDE_TTL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "HOSTINGDE_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::HostingDe(cfg) = &config.dns["installer"].config else {
         panic!("not hostingde")
     };

@@ -250,7 +250,7 @@ settings = { INWX_USERNAME = "gradient-ops", INWX_PASSWORD_FILE = "/etc/wildcert
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("INWX_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "INWX_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Inwx(cfg) = &config.dns["installer"].config else {
         panic!("not inwx")
     };

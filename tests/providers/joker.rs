@@ -344,7 +344,7 @@ settings = { JOKER_API_MODE = "SVC", JOKER_USERNAME = "dyndns-7731", JOKER_PASSW
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("JOKER_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "JOKER_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Joker(cfg) = &config.dns["svc"].config else {
         panic!("not joker")
     };

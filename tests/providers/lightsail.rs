@@ -14,17 +14,17 @@
 use crate::conformance;
 use crate::support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lc_rs::{digest, hmac};
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use support::HttpRequest;
+use support::fake_api::{self, FakeApi, Reply};
 use wildcert::config::Config;
 use wildcert::dns::provider::Provider;
 use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_lightsail::{Lightsail, LightsailSettings};
-use wildcert_dns_rfc2136::{Rfc2136, Rfc2136Settings};
+use wildcert_dns_rfc2136::Rfc2136;
 
 const KEY_ID: &str = "AKIAWILDCERTF4KE";
 const SECRET_KEY: &str = "wJalrXUtnFEMIK7MDENGbPxRfiCYf4keSecret";
@@ -46,19 +46,6 @@ struct State {
     seen: Vec<String>,
     /// Every request's Authorization header.
     authorizations: Vec<String>,
-    bind: Option<Rfc2136>,
-}
-
-struct FakeLightsail {
-    url: String,
-    state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeLightsail {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -74,7 +61,7 @@ fn aws_error(kind: &str, message: &str) -> Value {
 }
 
 /// Checks a request's SigV4 signature the way AWS documents it. `Err` is the AWS answer.
-fn verify(request: &support::HttpRequest) -> Result<(), (u16, Value)> {
+fn verify(request: &HttpRequest) -> Result<(), (u16, Value)> {
     let header =
         |name: &str| request.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim().to_string());
     let auth = header("authorization").unwrap_or_default();
@@ -152,7 +139,8 @@ fn operation(kind: &str, domain: &str) -> Value {
     json!({"operation": {"id": "op-1", "resourceName": domain, "resourceType": "Domain", "operationType": kind, "status": "Succeeded", "isTerminal": true, "location": {"availabilityZone": "all", "regionName": "global"}}})
 }
 
-fn route(state: &mut State, request: &support::HttpRequest) -> (u16, Value, Change) {
+/// Answers one request: status, JSON body and the change to mirror.
+fn answer(state: &mut State, request: &HttpRequest) -> (u16, Value, Change) {
     let header = |name: &str| request.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     let action = header("x-amz-target").unwrap_or_default();
     state.seen.push(action.clone());
@@ -238,62 +226,26 @@ fn route(state: &mut State, request: &support::HttpRequest) -> (u16, Value, Chan
     }
 }
 
-impl FakeLightsail {
-    async fn start(domains: &[&str], bind: Option<Rfc2136>) -> FakeLightsail {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State {
-            domains: domains.iter().map(|d| d.to_string()).collect(),
-            bind,
-            ..Default::default()
-        }));
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let Some(request) = support::read_http_request(&mut socket).await else { return };
-                    let (status, body, change, bind) = {
-                        let mut state = shared.lock().unwrap();
-                        let (status, body, change) = route(&mut state, &request);
-                        (status, body, change, state.bind.clone())
-                    };
-                    if let (Some((add, record)), Some(bind)) = (change, bind) {
-                        let applied =
-                            if add { bind.present(&record).await } else { bind.cleanup(&record).await };
-                        applied.expect("the fake applies the change to BIND");
-                    }
-                    let body = body.to_string();
-                    let response = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(response.as_bytes()).await;
-                });
-            }
-        });
-        FakeLightsail { url, state, task }
-    }
+/// Serves [`answer`] the way the Lightsail API does: JSON 1.1 with a request id.
+fn route(state: &mut State, request: &HttpRequest) -> Reply {
+    let (status, body, change) = answer(state, request);
+    Reply::text(status, "application/x-amz-json-1.1", body.to_string())
+        .header("x-amzn-RequestId", "1")
+        .with(change.map(|(add, record)| fake_api::Change { add, fqdn: record.fqdn, value: record.value }))
+}
 
-    fn reader(&self) -> conformance::Reader {
-        let state = self.state.clone();
-        Box::new(move |name: String| {
-            let values: Vec<String> = state
-                .lock()
-                .unwrap()
-                .entries
-                .iter()
-                .filter(|e| format!("{}.", e.name).eq_ignore_ascii_case(&name))
-                .map(|e| e.target.trim_matches('"').to_string())
-                .collect();
-            Box::pin(async move { values })
-        })
-    }
+async fn fake(domains: &[&str], bind: Option<Rfc2136>) -> FakeApi<State> {
+    let state = State { domains: domains.iter().map(|d| d.to_string()).collect(), ..Default::default() };
+    FakeApi::start(state, bind, route).await
+}
 
-    fn seen(&self) -> Vec<String> {
-        self.state.lock().unwrap().seen.clone()
-    }
+fn values(state: &State, name: &str) -> Vec<String> {
+    state
+        .entries
+        .iter()
+        .filter(|e| format!("{}.", e.name).eq_ignore_ascii_case(name))
+        .map(|e| e.target.trim_matches('"').to_string())
+        .collect()
 }
 
 fn adapter(url: &str, secret: &str) -> Lightsail {
@@ -314,20 +266,20 @@ fn adapter(url: &str, secret: &str) -> Lightsail {
 /// signature it recomputed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lightsail_conformance() {
-    let api = FakeLightsail::start(&["example.com"], None).await;
+    let api = fake(&["example.com"], None).await;
     let fqdn = "_acme-challenge.gradient.example.com.".to_string();
     let subject = conformance::Subject {
         provider: adapter(&api.url, SECRET_KEY),
         fqdn: fqdn.clone(),
         zone: None,
-        read: api.reader(),
+        read: api.reader(values),
         secrets: vec![SECRET_KEY.into()],
     };
     conformance::records(&subject).await;
-    let seen = api.seen();
+    let seen = api.state().seen.clone();
     assert!(seen.iter().any(|s| s == "Lightsail_20161128.CreateDomainEntry"), "{seen:#?}");
     assert!(seen.iter().any(|s| s == "Lightsail_20161128.DeleteDomainEntry"), "{seen:#?}");
-    let auths = api.state.lock().unwrap().authorizations.clone();
+    let auths = api.state().authorizations.clone();
     assert!(
         auths.iter().all(|a| a.starts_with(&format!("AWS4-HMAC-SHA256 Credential={KEY_ID}/"))),
         "{auths:#?}"
@@ -349,26 +301,15 @@ async fn lightsail_conformance() {
 #[tokio::test]
 async fn lightsail_installer_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("aws.secret");
-    std::fs::write(&secret, format!("{SECRET_KEY}\n")).unwrap();
-    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let text = format!(
-        r#"
-[acme]
-directory = "https://127.0.0.1:14000/dir"
-
-[storage]
-local_dir = "/tmp/live"
-state_dir = "/tmp/state"
-
-[dns.installer]
+    let secret = fake_api::temp_secret(dir.path(), "aws.secret", SECRET_KEY);
+    let text = fake_api::config_with(&format!(
+        r#"[dns.installer]
 provider = "lightsail"
-settings = {{ AWS_ACCESS_KEY_ID = "{KEY_ID}", AWS_SECRET_ACCESS_KEY_FILE = "{}", DNS_ZONE = "example.com", AWS_REGION = "eu-west-1", LIGHTSAIL_PROPAGATION_TIMEOUT = "60" }}
-"#,
-        secret.display()
-    );
+settings = {{ AWS_ACCESS_KEY_ID = "{KEY_ID}", AWS_SECRET_ACCESS_KEY_FILE = "{secret}", DNS_ZONE = "example.com", AWS_REGION = "eu-west-1", LIGHTSAIL_PROPAGATION_TIMEOUT = "60" }}
+"#
+    ));
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("AWS_REGION has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "AWS_REGION has no effect");
     let provider = Provider::from_section(&config.dns["installer"], &mut Vec::new()).unwrap();
     assert!(matches!(provider, Provider::Lightsail(_)));
     assert_eq!(provider.describe(), "lightsail (https://lightsail.us-east-1.amazonaws.com)");
@@ -387,28 +328,11 @@ settings = {{ AWS_ACCESS_KEY_ID = "{KEY_ID}", AWS_SECRET_ACCESS_KEY_FILE = "{}",
 /// BIND over RFC 2136, Pebble validates by asking BIND, and no TXT is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lightsail_issue_with_the_credential_chain() {
-    let stack = tokio::task::block_in_place(|| support::Stack::up_with(&[("STACK_S3", "0")]));
-    let secret = std::fs::read_to_string(stack.get("TSIG_SECRET_FILE")).unwrap();
-    let bind = Rfc2136::new(Rfc2136Settings {
-        server: format!("127.0.0.1:{}", stack.get("DNS_PORT")),
-        key_name: stack.get("TSIG_KEY").to_string(),
-        algorithm: "hmac-sha256".into(),
-        secret: Secret::new(secret.trim()),
-        zone: None,
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
-    let api = FakeLightsail::start(&["gradient.example.com"], Some(bind)).await;
-    let text = stack.config_text();
-    let start = text.find("[dns.office]").unwrap();
-    let end = text.find("[[certificate]]").unwrap();
-    let section = format!(
-        "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\nprovider = \"lightsail\"\napi_url = \"{1}\"\n\n",
-        stack.get("DNS_SERVER"),
-        api.url,
-    );
+    let stack = fake_api::issuance_stack();
+    let bind = fake_api::bind_mirror(&stack);
+    let api = fake(&["gradient.example.com"], Some(bind)).await;
     let config =
-        stack.write_config("lightsail.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
+        fake_api::issuance_config(&stack, &format!("provider = \"lightsail\"\napi_url = \"{}\"", api.url));
     let missing = stack.dir().join("no-such-aws-file");
     let out = tokio::task::block_in_place(|| {
         std::process::Command::new(env!("CARGO_BIN_EXE_wildcert"))
@@ -424,14 +348,9 @@ async fn lightsail_issue_with_the_credential_chain() {
             .output()
             .unwrap()
     });
-    let (stdout, stderr) = (support::stdout(&out), support::stderr(&out));
-    assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("gradient: issued"), "{stdout}");
-    assert!(!stderr.contains(SECRET_KEY) && !stdout.contains(SECRET_KEY));
-    let seen = api.seen();
+    fake_api::assert_issued(&stack, out, &[SECRET_KEY]);
+    let seen = api.state().seen.clone();
     assert_eq!(seen.iter().filter(|s| s.ends_with(".CreateDomainEntry")).count(), 2, "{seen:#?}");
     assert_eq!(seen.iter().filter(|s| s.ends_with(".DeleteDomainEntry")).count(), 2, "{seen:#?}");
-    assert!(api.state.lock().unwrap().entries.is_empty());
-    assert!(stack.dig_txt("_acme-challenge.gradient.example.com").is_empty(), "no TXT left in BIND");
-    assert!(stack.live_dir().join("gradient/fullchain.pem").exists());
+    assert!(api.state().entries.is_empty());
 }

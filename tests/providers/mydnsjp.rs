@@ -157,11 +157,7 @@ settings = { MYDNSJP_MASTER_ID = "mydns123456", MYDNSJP_PASSWORD_FILE = "/etc/wi
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("MYDNSJP_POLLING_INTERVAL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "MYDNSJP_POLLING_INTERVAL has no effect");
     let wildcert::dns::provider::ProviderConfig::MyDnsJp(cfg) = &config.dns["installer"].config else {
         panic!("not mydnsjp")
     };

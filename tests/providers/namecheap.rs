@@ -334,11 +334,7 @@ settings = { NAMECHEAP_API_USER = "gradient-ops", NAMECHEAP_API_KEY_FILE = "/etc
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("NAMECHEAP_TTL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "NAMECHEAP_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Namecheap(cfg) = &config.dns["installer"].config else {
         panic!("not namecheap")
     };

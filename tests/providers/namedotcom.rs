@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply, param};
 use wildcert::dns::provider::Provider;
-use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, Secret};
 use wildcert_dns_namedotcom::NameDotCom;
 
 const USER: &str = "gradient-ops";
@@ -196,13 +196,7 @@ async fn namedotcom_pages_and_minimum_ttl() {
         state.next_id = 2000;
     }
     let p = adapter(&api.url, TOKEN);
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: Some("example.com.".into()),
-        value: "ours".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.example.com.", &Some("example.com.".into()), "ours");
     p.present(&record).await.unwrap();
     p.present(&record).await.unwrap();
     {
@@ -226,7 +220,7 @@ async fn namedotcom_installer_settings() {
         &format!("NAMECOM_USERNAME = \"{USER}\", NAMECOM_API_TOKEN_FILE = \"{token}\", NAMECOM_SERVER = \"api.dev.name.com\", NAMECOM_TTL = \"300\""),
     )
     .unwrap();
-    assert!(warnings.iter().any(|w| w.contains("NAMECOM_TTL has no effect")), "{warnings:?}");
+    fake_api::assert_warned(&warnings, "NAMECOM_TTL has no effect");
     assert!(matches!(provider, Provider::NameDotCom(_)));
     assert!(provider.describe().contains("https://api.dev.name.com"), "{}", provider.describe());
     let err =

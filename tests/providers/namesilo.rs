@@ -18,7 +18,7 @@ use std::time::Duration;
 use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply, param};
 use wildcert::dns::provider::Provider;
-use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, ProviderError, Secret};
 use wildcert_dns_namesilo::NameSilo;
 
 const KEY: &str = "0a1b2c3d4e5f6a7b8c9d0e1f";
@@ -189,13 +189,7 @@ async fn namesilo_relative_hosts_and_minimum_ttl() {
         ttl: 3600,
     });
     let p = adapter(&api.url, KEY);
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: Some("example.com.".into()),
-        value: "ours".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.example.com.", &Some("example.com.".into()), "ours");
     p.present(&record).await.unwrap();
     {
         let seen = api.seen();
@@ -228,7 +222,7 @@ async fn namesilo_installer_settings() {
         &format!("NAMESILO_API_KEY_FILE = \"{key}\", NAMESILO_TTL = \"3600\", NAMESILO_PROPAGATION_TIMEOUT = \"1800\""),
     )
     .unwrap();
-    assert!(warnings.iter().any(|w| w.contains("NAMESILO_TTL has no effect")), "{warnings:?}");
+    fake_api::assert_warned(&warnings, "NAMESILO_TTL has no effect");
     assert!(matches!(provider, Provider::NameSilo(_)));
     assert!(provider.describe().contains("www.namesilo.com"));
     let err = fake_api::installer("namesilo", "NAMESILO_TTL = \"3600\"").unwrap_err();

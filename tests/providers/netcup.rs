@@ -291,7 +291,7 @@ async fn netcup_installer_settings() {
         &format!("NETCUP_CUSTOMER_NUMBER = \"{CUSTOMER}\", NETCUP_API_KEY_FILE = \"{key}\", NETCUP_API_PASSWORD_FILE = \"{password}\", NETCUP_TTL = \"300\", NETCUP_PROPAGATION_TIMEOUT = \"1800\""),
     )
     .unwrap();
-    assert!(warnings.iter().any(|w| w.contains("NETCUP_TTL has no effect")), "{warnings:?}");
+    fake_api::assert_warned(&warnings, "NETCUP_TTL has no effect");
     assert!(matches!(provider, Provider::Netcup(_)));
     assert!(provider.describe().contains("ccp.netcup.net"));
     let err = fake_api::installer(

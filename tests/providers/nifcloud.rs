@@ -250,11 +250,7 @@ settings = { NIFCLOUD_ACCESS_KEY_ID_FILE = "/etc/wildcert/nifcloud.key", NIFCLOU
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("NIFCLOUD_TTL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "NIFCLOUD_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Nifcloud(cfg) = &config.dns["installer"].config else {
         panic!("not nifcloud")
     };

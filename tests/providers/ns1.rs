@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::config::Config;
-use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, Secret};
 use wildcert_dns_ns1::Ns1;
 use wildcert_dns_rfc2136::Rfc2136;
 
@@ -174,13 +174,7 @@ async fn ns1_conformance() {
 async fn ns1_creates_and_deletes_the_record() {
     let api = fake(&["example.com"], None).await;
     let p = adapter(&base(&api), KEY);
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: Some("example.com.".into()),
-        value: "v".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.example.com.", &Some("example.com.".into()), "v");
     p.present(&record).await.unwrap();
     p.cleanup(&record).await.unwrap();
     let seen = api.seen();
@@ -204,7 +198,7 @@ settings = { NS1_API_KEY_FILE = "/etc/wildcert/ns1.key", NS1_TTL = "60" }
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("NS1_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "NS1_TTL has no effect");
     assert!(matches!(config.dns["installer"].config, wildcert::dns::provider::ProviderConfig::Ns1(_)));
 }
 

@@ -307,7 +307,7 @@ settings = {{ OCI_COMPARTMENT_OCID = "{COMPARTMENT}", OCI_REGION = "eu-frankfurt
 "#
     ));
     let config = Config::parse(Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("OCI_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "OCI_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::OracleCloud(cfg) = &config.dns["installer"].config else {
         panic!("not oraclecloud")
     };

@@ -21,9 +21,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::HttpRequest;
-use support::fake_api::{self, Change, FakeApi, Reply};
+use support::fake_api::{self, FakeApi, Reply};
+use support::openstack_fake::{self, RecordSet, Refusal, Tokens};
 use wildcert::config::Config;
-use wildcert_dns_api::{DnsProvider, Secret, TxtRecord, txt_text};
+use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
 use wildcert_dns_otc::{Otc, OtcConfig};
 use wildcert_dns_rfc2136::Rfc2136;
 
@@ -34,27 +35,16 @@ const TOKEN_PREFIX: &str = "MIIZ-otc-fake-token-";
 #[derive(Default)]
 struct State {
     url: String,
-    tokens: Vec<String>,
+    tokens: Tokens,
     next: u64,
     /// (id, name, type).
     zones: Vec<(String, String, &'static str)>,
-    sets: Vec<Set>,
+    sets: Vec<RecordSet>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-struct Set {
-    id: String,
-    zone_id: String,
-    name: String,
-    kind: String,
-    records: Vec<String>,
-    ttl: u64,
-}
-
-impl Set {
-    fn json(&self, status: &str) -> Value {
-        json!({"id": self.id, "zone_id": self.zone_id, "name": self.name, "type": self.kind, "records": self.records, "ttl": self.ttl, "status": status, "default": false})
-    }
+/// A record set as OTC's DNS answers it.
+fn set_json(set: &RecordSet, status: &str) -> Value {
+    set.json(status, json!({"default": false}))
 }
 
 fn dns_error(status: u16, code: &str, message: &str) -> Reply {
@@ -66,25 +56,15 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let body: Value = serde_json::from_str(&request.body).unwrap_or(Value::Null);
     if segments == ["iam", "v3", "auth", "tokens"] && request.method == "POST" {
-        let identity = &body["auth"]["identity"];
-        let user = &identity["password"]["user"];
-        let ok = identity["methods"] == json!(["password"])
-            && user["name"] == "dns-user"
-            && user["domain"] == json!({"name": DOMAIN})
-            && user["password"] == PASSWORD
-            && body["auth"]["scope"] == json!({"project": {"name": "eu-de"}});
-        if !ok {
-            return Reply::json(
-                401,
-                json!({"error": {"code": 401, "message": "The username or password is wrong.", "title": "Unauthorized"}}),
-            );
+        let domain = json!({"name": DOMAIN});
+        let scope = json!({"project": {"name": "eu-de"}});
+        if !openstack_fake::keystone_password(&body, "dns-user", &[domain], PASSWORD, &[scope]) {
+            return openstack_fake::keystone_refusal("The username or password is wrong.");
         }
-        state.next += 1;
-        let token = format!("{TOKEN_PREFIX}{}", state.next);
-        state.tokens.push(token.clone());
-        return Reply::json(
-            201,
-            json!({"token": {
+        let token = state.tokens.issue(TOKEN_PREFIX);
+        return openstack_fake::keystone_token(
+            token,
+            json!({
                 "methods": ["password"],
                 "issued_at": "2026-12-03T08:00:00.000000Z",
                 "expires_at": "2026-12-04T08:00:00.000000Z",
@@ -93,9 +73,8 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
                     {"type": "dns", "id": "c1", "name": "dns", "endpoints": [{"id": "e1", "interface": "public", "region": "eu-de", "region_id": "eu-de", "url": format!("{}/dns", state.url)}]},
                     {"type": "compute", "id": "c2", "name": "nova", "endpoints": [{"id": "e2", "interface": "public", "region": "eu-de", "region_id": "eu-de", "url": "http://127.0.0.1:9"}]}
                 ]
-            }}),
-        )
-        .header("X-Subject-Token", token);
+            }),
+        );
     }
     if segments.first() != Some(&"dns") || segments.get(1) != Some(&"v2") {
         return dns_error(
@@ -104,7 +83,7 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
             "The API does not exist or has not been published in the environment",
         );
     }
-    if !request.header("x-auth-token").is_some_and(|t| state.tokens.iter().any(|k| k == t)) {
+    if !state.tokens.accepts(request) {
         return dns_error(
             401,
             "APIGW.0301",
@@ -129,98 +108,48 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
             )
         }
         ("GET", ["zones", zone, "recordsets"]) => {
-            let (name, kind) = (request.param("name"), request.param("type"));
-            let sets: Vec<Value> = state
-                .sets
-                .iter()
-                .filter(|s| s.zone_id == *zone)
-                .filter(|s| name.as_deref().is_none_or(|n| n == s.name))
-                .filter(|s| kind.as_deref().is_none_or(|k| k == s.kind))
-                .map(|s| s.json("ACTIVE"))
+            let sets: Vec<Value> = openstack_fake::listed(&state.sets, zone, request)
+                .into_iter()
+                .map(|s| set_json(s, "ACTIVE"))
                 .collect();
-            let count = sets.len();
-            Reply::json(
-                200,
-                json!({"links": {"self": "x"}, "recordsets": sets, "metadata": {"total_count": count}}),
-            )
+            Reply::json(200, openstack_fake::listing(sets))
         }
         ("POST", ["zones", zone, "recordsets"]) => {
             let Some((_, zone_name, _)) = state.zones.iter().find(|(id, _, _)| id == zone).cloned() else {
                 return dns_error(404, "DNS.0101", "The zone does not exist.");
             };
             let name = body["name"].as_str().unwrap_or_default().to_string();
-            let records: Vec<String> = body["records"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r.as_str())
-                .map(String::from)
-                .collect();
+            let records = openstack_fake::records_in(&body);
             if !(name == zone_name || name.ends_with(&format!(".{zone_name}"))) {
                 return dns_error(400, "DNS.0305", "The record set name is not within the zone.");
             }
             if body["ttl"].as_u64().is_some_and(|t| t < 300) {
                 return dns_error(400, "DNS.0307", "Invalid TTL: the value ranges from 300 to 2147483647.");
             }
-            if body["type"] != "TXT"
-                || records.iter().any(|r| !(r.len() >= 2 && r.starts_with('"') && r.ends_with('"')))
-            {
+            if body["type"] != "TXT" || records.iter().any(|r| !openstack_fake::quoted(r)) {
                 return dns_error(400, "DNS.0308", "Invalid record value.");
             }
-            if state.sets.iter().any(|s| s.zone_id == *zone && s.name == name && s.kind == "TXT") {
+            if openstack_fake::has_txt(&state.sets, zone, &name) {
                 return dns_error(409, "DNS.0312", "The record set already exists.");
             }
             state.next += 1;
-            let set = Set {
-                id: format!("ff8080825b8fc86c{:016x}", state.next),
-                zone_id: zone.to_string(),
-                name: name.clone(),
-                kind: "TXT".into(),
-                records: records.clone(),
-                ttl: body["ttl"].as_u64().unwrap_or(300),
-            };
-            state.sets.push(set.clone());
-            let changes: Vec<Change> =
-                records.iter().map(|r| Change::add(name.clone(), txt_text(r))).collect();
-            Reply::json(202, set.json("PENDING_CREATE")).with(changes)
+            let id = format!("ff8080825b8fc86c{:016x}", state.next);
+            let ttl = body["ttl"].as_u64().unwrap_or(300);
+            let (set, changes) = openstack_fake::create(&mut state.sets, zone, id, &name, records, ttl);
+            Reply::json(202, set_json(&set, "PENDING_CREATE")).with(changes)
         }
         ("PUT", ["zones", zone, "recordsets", id]) => {
-            let Some(set) = state.sets.iter_mut().find(|s| s.zone_id == *zone && s.id == *id) else {
-                return dns_error(404, "DNS.0304", "The record set does not exist.");
-            };
-            let records: Vec<String> = body["records"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r.as_str())
-                .map(String::from)
-                .collect();
-            if records.is_empty() || records.iter().any(|r| !r.starts_with('"')) {
-                return dns_error(400, "DNS.0308", "Invalid record value.");
+            match openstack_fake::replace(&mut state.sets, zone, id, &body) {
+                Ok((set, changes)) => Reply::json(202, set_json(&set, "PENDING_UPDATE")).with(changes),
+                Err(Refusal::NotFound) => dns_error(404, "DNS.0304", "The record set does not exist."),
+                Err(Refusal::Invalid) => dns_error(400, "DNS.0308", "Invalid record value."),
             }
-            let before = std::mem::replace(&mut set.records, records.clone());
-            let name = set.name.clone();
-            let mut changes: Vec<Change> = before
-                .iter()
-                .filter(|r| !records.contains(r))
-                .map(|r| Change::remove(name.clone(), txt_text(r)))
-                .collect();
-            changes.extend(
-                records
-                    .iter()
-                    .filter(|r| !before.contains(r))
-                    .map(|r| Change::add(name.clone(), txt_text(r))),
-            );
-            Reply::json(202, set.json("PENDING_UPDATE")).with(changes)
         }
         ("DELETE", ["zones", zone, "recordsets", id]) => {
-            let Some(at) = state.sets.iter().position(|s| s.zone_id == *zone && s.id == *id) else {
-                return dns_error(404, "DNS.0304", "The record set does not exist.");
-            };
-            let gone = state.sets.remove(at);
-            let changes: Vec<Change> =
-                gone.records.iter().map(|r| Change::remove(gone.name.clone(), txt_text(r))).collect();
-            Reply::json(202, gone.json("PENDING_DELETE")).with(changes)
+            match openstack_fake::remove(&mut state.sets, zone, id) {
+                Some((gone, changes)) => Reply::json(202, set_json(&gone, "PENDING_DELETE")).with(changes),
+                None => dns_error(404, "DNS.0304", "The record set does not exist."),
+            }
         }
         _ => dns_error(
             404,
@@ -242,9 +171,9 @@ async fn fake(zones: &[&str], bind: Option<Rfc2136>) -> FakeApi<State> {
     api
 }
 
-fn others() -> Vec<Set> {
+fn others() -> Vec<RecordSet> {
     vec![
-        Set {
+        RecordSet {
             id: "o1".into(),
             zone_id: "ff808081public".into(),
             name: "example.com.".into(),
@@ -252,7 +181,7 @@ fn others() -> Vec<Set> {
             records: vec!["198.51.100.4".into()],
             ttl: 300,
         },
-        Set {
+        RecordSet {
             id: "o2".into(),
             zone_id: "ff808081public".into(),
             name: "_acme-challenge.www.example.com.".into(),
@@ -264,12 +193,7 @@ fn others() -> Vec<Set> {
 }
 
 fn values(state: &State, name: &str) -> Vec<String> {
-    state
-        .sets
-        .iter()
-        .filter(|s| s.kind == "TXT" && s.name.eq_ignore_ascii_case(name))
-        .flat_map(|s| s.records.iter().map(|r| txt_text(r)))
-        .collect()
+    openstack_fake::txt_values(&state.sets, name)
 }
 
 fn settings(identity_endpoint: &str) -> OtcConfig {
@@ -312,7 +236,7 @@ async fn otc_conformance() {
     conformance::records(&subject).await;
     assert_eq!(api.state().sets, others(), "another record set changed");
     let seen = api.seen();
-    assert_eq!(seen.iter().filter(|s| s.starts_with("POST /iam/v3/auth/tokens")).count(), 1, "{seen:#?}");
+    assert_eq!(api.count("POST /iam/v3/auth/tokens"), 1, "{seen:#?}");
     assert!(
         seen.iter().all(|s| !s.contains("/zones/ff808081private")),
         "wrote to the private zone: {seen:#?}"
@@ -356,7 +280,7 @@ settings = { OTC_DOMAIN_NAME = "OTC-EU-DE-00000000001000000001", OTC_USER_NAME =
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("OTC_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "OTC_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Otc(cfg) = &config.dns["installer"].config else {
         panic!("not otc")
     };

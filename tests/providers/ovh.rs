@@ -298,7 +298,7 @@ settings = { OVH_ENDPOINT = "ovh-ca", OVH_APPLICATION_KEY = "ak", OVH_APPLICATIO
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("OVH_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "OVH_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Ovh(cfg) = &config.dns["installer"].config else { panic!() };
     assert_eq!(cfg.endpoint, "ovh-ca");
     let err = Config::parse(std::path::Path::new("w.toml"), &text.replace("ovh-ca", "ovh-mars"))

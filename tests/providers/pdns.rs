@@ -367,7 +367,7 @@ settings = {{ PDNS_API_URL = "{}", PDNS_API_KEY_FILE = "{}", PDNS_TTL = "120" }}
         key_file.display()
     );
     let config = Config::parse(Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("PDNS_TTL has no effect")), "{:?}", config.warnings);
+    support::fake_api::assert_warned(&config.warnings, "PDNS_TTL has no effect");
     let provider = Provider::from_section(&config.dns["powerdns"], &mut Vec::new()).unwrap();
     assert!(matches!(provider, Provider::Pdns(_)));
     let name = format!("_acme-challenge.{ZONE}");

@@ -26,8 +26,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply};
+use support::openstack_fake::{self, Tokens};
 use wildcert::config::Config;
-use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, ProviderError, Secret};
 use wildcert_dns_rackspace::{Rackspace, RackspaceConfig};
 use wildcert_dns_rfc2136::Rfc2136;
 
@@ -38,7 +39,7 @@ const TOKEN_PREFIX: &str = "AAD-rax-fake-token-";
 #[derive(Default)]
 struct State {
     url: String,
-    tokens: Vec<String>,
+    tokens: Tokens,
     next: u64,
     /// (id, name).
     domains: Vec<(u64, String)>,
@@ -81,14 +82,9 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
     if segments == ["identity", "v2.0", "tokens"] && request.method == "POST" {
         let credentials = &body["auth"]["RAX-KSKEY:apiKeyCredentials"];
         if credentials["username"] != "ops" || credentials["apiKey"] != KEY {
-            return Reply::json(
-                401,
-                json!({"unauthorized": {"code": 401, "message": "Username or api key is invalid."}}),
-            );
+            return openstack_fake::identity_v2_refusal("Username or api key is invalid.");
         }
-        state.next += 1;
-        let token = format!("{TOKEN_PREFIX}{}", state.next);
-        state.tokens.push(token.clone());
+        let token = state.tokens.issue(TOKEN_PREFIX);
         return Reply::json(
             200,
             json!({"access": {
@@ -104,7 +100,7 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
     if segments.get(..3) != Some(&["dns", "v1.0", ACCOUNT][..]) {
         return dns_error(404, "Not Found", "no such resource");
     }
-    if !request.header("x-auth-token").is_some_and(|t| state.tokens.iter().any(|k| k == t)) {
+    if !state.tokens.accepts(request) {
         return dns_error(401, "Unauthorized", "the token is missing, invalid or expired");
     }
     if state.over_limit > 0 {
@@ -262,7 +258,7 @@ async fn rackspace_conformance() {
     conformance::records(&subject).await;
     assert_eq!(api.state().records, others(), "another record changed");
     let seen = api.seen();
-    assert_eq!(seen.iter().filter(|s| s.starts_with("POST /identity/v2.0/tokens")).count(), 1, "{seen:#?}");
+    assert_eq!(api.count("POST /identity/v2.0/tokens"), 1, "{seen:#?}");
     assert!(seen.iter().any(|s| s.starts_with("GET /dns/v1.0/123456/status/")), "{seen:#?}");
     conformance::auth_failure(&adapter(&api.url, "wrong-key"), &fqdn, &None, "api_key", &secrets()).await;
     conformance::busy_is_retried(
@@ -283,13 +279,7 @@ async fn rackspace_conformance() {
 async fn rackspace_rate_limit_and_token_refresh() {
     let api = fake(&["example.com"], None).await;
     let p = adapter(&api.url, KEY);
-    let r = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: None,
-        value: "v1".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let r = conformance::record("_acme-challenge.example.com.", &None, "v1");
     api.state().over_limit = 1;
     let err = p.present(&r).await.unwrap_err();
     match &err {
@@ -300,10 +290,10 @@ async fn rackspace_rate_limit_and_token_refresh() {
     }
     p.present(&r).await.unwrap();
     assert_eq!(api.state().records.iter().map(|r| r.ttl).collect::<Vec<_>>(), [300]);
-    api.state().tokens.clear();
+    api.state().tokens.revoke_all();
     p.cleanup(&r).await.unwrap();
     assert!(api.state().records.is_empty());
-    assert_eq!(api.seen().iter().filter(|s| s.starts_with("POST /identity/v2.0/tokens")).count(), 2);
+    assert_eq!(api.count("POST /identity/v2.0/tokens"), 2);
 }
 
 /// The installer's settings reach the adapter.
@@ -316,11 +306,7 @@ settings = { RACKSPACE_USER = "ops", RACKSPACE_API_KEY_FILE = "/etc/wildcert/rac
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("RACKSPACE_TTL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "RACKSPACE_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Rackspace(cfg) = &config.dns["installer"].config else {
         panic!("not rackspace")
     };

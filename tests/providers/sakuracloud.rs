@@ -225,13 +225,7 @@ async fn sakuracloud_conformance() {
 async fn sakuracloud_concurrent_writer_is_not_overwritten() {
     let api = fake(&["example.com"], None).await;
     api.state().interfere = Some("other-host-value".into());
-    let record = wildcert_dns_api::TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: None,
-        value: "our-value".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.example.com.", &None, "our-value");
     wildcert_dns_api::DnsProvider::present(&adapter(&api.url, SECRET), &record).await.unwrap();
     let mut values = values(&api.state(), "_acme-challenge.example.com.");
     values.sort();
@@ -249,11 +243,7 @@ settings = { SAKURACLOUD_ACCESS_TOKEN_FILE = "/etc/wildcert/sakura.token", SAKUR
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("SAKURACLOUD_TTL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "SAKURACLOUD_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::SakuraCloud(cfg) = &config.dns["installer"].config else {
         panic!("not sakuracloud")
     };

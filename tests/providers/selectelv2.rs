@@ -23,6 +23,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply};
+use support::openstack_fake::{self, Tokens};
 use wildcert::config::Config;
 use wildcert_dns_api::{Secret, txt_text};
 use wildcert_dns_rfc2136::Rfc2136;
@@ -35,7 +36,7 @@ const TOKEN_PREFIX: &str = "gAAAAAB-selectel-token-";
 
 #[derive(Default)]
 struct State {
-    tokens: Vec<String>,
+    tokens: Tokens,
     next: u64,
     /// (id, name).
     zones: Vec<(String, String)>,
@@ -74,19 +75,11 @@ fn records(body: &Value) -> Option<Vec<(String, bool)>> {
 }
 
 fn quoted(records: &[(String, bool)]) -> bool {
-    !records.is_empty() && records.iter().all(|(c, _)| c.len() >= 2 && c.starts_with('"') && c.ends_with('"'))
+    !records.is_empty() && records.iter().all(|(c, _)| openstack_fake::quoted(c))
 }
 
 fn diff(name: &str, before: &[(String, bool)], after: &[(String, bool)]) -> Vec<Change> {
-    let mut out: Vec<Change> = before
-        .iter()
-        .filter(|r| !after.contains(r))
-        .map(|(c, _)| Change::remove(name.to_string(), txt_text(c)))
-        .collect();
-    out.extend(
-        after.iter().filter(|r| !before.contains(r)).map(|(c, _)| Change::add(name.to_string(), txt_text(c))),
-    );
-    out
+    fake_api::diff(name, before, after, |(c, _)| txt_text(c))
 }
 
 fn route(state: &mut State, request: &HttpRequest) -> Reply {
@@ -94,32 +87,21 @@ fn route(state: &mut State, request: &HttpRequest) -> Reply {
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let body: Value = serde_json::from_str(&request.body).unwrap_or(Value::Null);
     if segments == ["identity", "v3", "auth", "tokens"] && request.method == "POST" {
-        let identity = &body["auth"]["identity"];
-        let user = &identity["password"]["user"];
-        let ok = identity["methods"] == json!(["password"])
-            && user["name"] == "dns-svc"
-            && user["domain"] == json!({"name": ACCOUNT})
-            && user["password"] == PASSWORD
-            && body["auth"]["scope"] == json!({"project": {"id": PROJECT}});
-        if !ok {
-            return Reply::json(
-                401,
-                json!({"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}),
-            );
+        let domain = json!({"name": ACCOUNT});
+        let scope = json!({"project": {"id": PROJECT}});
+        if !openstack_fake::keystone_password(&body, "dns-svc", &[domain], PASSWORD, &[scope]) {
+            return openstack_fake::keystone_refusal("The request you have made requires authentication.");
         }
-        state.next += 1;
-        let token = format!("{TOKEN_PREFIX}{}", state.next);
-        state.tokens.push(token.clone());
-        return Reply::json(
-            201,
-            json!({"token": {"methods": ["password"], "issued_at": "2026-12-03T08:00:00Z", "expires_at": "2026-12-04T08:00:00Z", "project": {"id": PROJECT}, "catalog": []}}),
-        )
-        .header("X-Subject-Token", token);
+        let token = state.tokens.issue(TOKEN_PREFIX);
+        return openstack_fake::keystone_token(
+            token,
+            json!({"methods": ["password"], "issued_at": "2026-12-03T08:00:00Z", "expires_at": "2026-12-04T08:00:00Z", "project": {"id": PROJECT}, "catalog": []}),
+        );
     }
     if segments.get(..2) != Some(&["domains", "v2"][..]) {
         return dns_error(404, "not_found", "no such path");
     }
-    if !request.header("x-auth-token").is_some_and(|t| state.tokens.iter().any(|k| k == t)) {
+    if !state.tokens.accepts(request) {
         return dns_error(401, "unauthorized", "invalid or missing X-Auth-Token");
     }
     match (request.method.as_str(), &segments[2..]) {
@@ -272,11 +254,7 @@ async fn selectelv2_conformance() {
     conformance::records(&subject).await;
     assert_eq!(api.state().sets, others(), "another record changed");
     let seen = api.seen();
-    assert_eq!(
-        seen.iter().filter(|s| s.starts_with("POST /identity/v3/auth/tokens")).count(),
-        1,
-        "{seen:#?}"
-    );
+    assert_eq!(api.count("POST /identity/v3/auth/tokens"), 1, "{seen:#?}");
     assert!(seen.iter().any(|s| s.starts_with("PATCH /domains/v2/zones/zone-1/rrset/o2")), "{seen:#?}");
     conformance::auth_failure(&adapter(&api.url, "wrong-password"), &fqdn, &None, "password", &secrets())
         .await;
@@ -294,11 +272,7 @@ settings = { SELECTELV2_USERNAME = "dns-svc", SELECTELV2_PASSWORD_FILE = "/etc/w
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("SELECTELV2_TTL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "SELECTELV2_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Selectel(cfg) = &config.dns["installer"].config else {
         panic!("not selectelv2")
     };

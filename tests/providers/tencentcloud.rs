@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::config::Config;
-use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, Secret};
 use wildcert_dns_rfc2136::Rfc2136;
 use wildcert_dns_tencentcloud::TencentCloud;
 
@@ -269,13 +269,7 @@ async fn tencentcloud_conformance() {
     conformance::busy_is_retried(|url: &str| adapter(url, ID, KEY), &api.upstream(), &fqdn, &None).await;
 
     api.state().temporary = true;
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.example.org.".into(),
-        zone: None,
-        value: "temporary-key-value".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.example.org.", &None, "temporary-key-value");
     let err = adapter(&api.url, ID, KEY).present(&record).await.unwrap_err();
     assert!(err.to_string().contains("session_token"), "{err}");
     let temporary = TencentCloud::new(
@@ -303,11 +297,7 @@ settings = { TENCENTCLOUD_SECRET_ID_FILE = "/etc/wildcert/tc.id", TENCENTCLOUD_S
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(
-        config.warnings.iter().any(|w| w.contains("TENCENTCLOUD_TTL has no effect")),
-        "{:?}",
-        config.warnings
-    );
+    fake_api::assert_warned(&config.warnings, "TENCENTCLOUD_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::TencentCloud(cfg) = &config.dns["installer"].config else {
         panic!("not tencentcloud")
     };

@@ -236,7 +236,7 @@ settings = { TRANSIP_ACCOUNT_NAME = "gradient-ops", TRANSIP_PRIVATE_KEY_PATH = "
 "#,
     );
     let config = Config::parse(Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("TRANSIP_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "TRANSIP_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Transip(cfg) = &config.dns["installer"].config else {
         panic!("not transip")
     };

@@ -212,7 +212,7 @@ allow_http = true
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), &text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("VEGADNS_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "VEGADNS_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::VegaDns(cfg) = &config.dns["installer"].config else {
         panic!("not vegadns")
     };

@@ -191,7 +191,7 @@ async fn versio_installer_settings() {
         &format!("VERSIO_USERNAME = \"{USER}\", VERSIO_PASSWORD_FILE = \"{password}\", VERSIO_ENDPOINT = \"https://www.versio.nl/testapi/v1\", VERSIO_SEQUENCE_INTERVAL = \"60\""),
     )
     .unwrap();
-    assert!(warnings.iter().any(|w| w.contains("VERSIO_SEQUENCE_INTERVAL has no effect")), "{warnings:?}");
+    fake_api::assert_warned(&warnings, "VERSIO_SEQUENCE_INTERVAL has no effect");
     assert!(matches!(provider, Provider::Versio(_)));
     assert!(provider.describe().contains("versio.nl/testapi/v1"));
     let err = fake_api::installer("versio", &format!("VERSIO_PASSWORD_FILE = \"{password}\"")).unwrap_err();

@@ -213,7 +213,7 @@ settings = { VULTR_API_KEY_FILE = "/etc/wildcert/vultr.key", VULTR_TTL = "300", 
 "#,
     );
     let config = Config::parse(std::path::Path::new("wildcert.toml"), text).unwrap();
-    assert!(config.warnings.iter().any(|w| w.contains("VULTR_TTL has no effect")), "{:?}", config.warnings);
+    fake_api::assert_warned(&config.warnings, "VULTR_TTL has no effect");
     let wildcert::dns::provider::ProviderConfig::Vultr(cfg) = &config.dns["installer"].config else {
         panic!()
     };

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use support::HttpRequest;
 use support::fake_api::{self, Change, FakeApi, Reply};
 use wildcert::dns::provider::Provider;
-use wildcert_dns_api::{DnsProvider, Secret, TxtRecord};
+use wildcert_dns_api::{DnsProvider, Secret};
 use wildcert_dns_zoneee::Zoneee;
 
 const USER: &str = "gradient-ops";
@@ -152,13 +152,7 @@ async fn zoneee_keeps_other_values_and_cleans_up_after_restart() {
         name: "_acme-challenge.example.com".into(),
         destination: "someone-else".into(),
     });
-    let record = TxtRecord {
-        fqdn: "_acme-challenge.example.com.".into(),
-        zone: Some("example.com.".into()),
-        value: "ours".into(),
-        ttl: 60,
-        raw: None,
-    };
+    let record = conformance::record("_acme-challenge.example.com.", &Some("example.com.".into()), "ours");
     adapter(&api.url, KEY).present(&record).await.unwrap();
     adapter(&api.url, KEY).present(&record).await.unwrap();
     assert_eq!(api.state().records.len(), 2);
@@ -178,7 +172,7 @@ async fn zoneee_installer_settings() {
         &format!("ZONEEE_API_USER = \"{USER}\", ZONEEE_API_KEY_FILE = \"{key}\", ZONEEE_ENDPOINT = \"https://api.zone.eu/v2/dns\", ZONEEE_TTL = \"300\""),
     )
     .unwrap();
-    assert!(warnings.iter().any(|w| w.contains("ZONEEE_TTL has no effect")), "{warnings:?}");
+    fake_api::assert_warned(&warnings, "ZONEEE_TTL has no effect");
     assert!(matches!(provider, Provider::Zoneee(_)));
     assert!(provider.describe().contains("api.zone.eu/v2/dns"));
     let err = fake_api::installer("zoneee", &format!("ZONEEE_API_KEY_FILE = \"{key}\"")).unwrap_err();

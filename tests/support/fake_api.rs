@@ -103,6 +103,15 @@ impl Change {
     }
 }
 
+/// The changes that turn the values `before` into `after` at `fqdn`: each record only in
+/// `before` removed, each only in `after` added; `text` gives a record's TXT value.
+pub fn diff<T: PartialEq>(fqdn: &str, before: &[T], after: &[T], text: impl Fn(&T) -> String) -> Vec<Change> {
+    let mut out: Vec<Change> =
+        before.iter().filter(|r| !after.contains(r)).map(|r| Change::remove(fqdn, text(r))).collect();
+    out.extend(after.iter().filter(|r| !before.contains(r)).map(|r| Change::add(fqdn, text(r))));
+    out
+}
+
 /// One answer of a fake, and the DNS changes behind it.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -235,6 +244,11 @@ impl<S: Send + 'static> FakeApi<S> {
         self.seen.lock().unwrap().clone()
     }
 
+    /// How many requests so far start with `prefix` (`METHOD /path...`).
+    pub fn count(&self, prefix: &str) -> usize {
+        self.seen().iter().filter(|s| s.starts_with(prefix)).count()
+    }
+
     /// `127.0.0.1:PORT`, for a proxy in front of the fake.
     pub fn upstream(&self) -> String {
         self.url.trim_start_matches("http://").to_string()
@@ -287,6 +301,15 @@ pub fn secret_file(stack: &Stack, name: &str, value: &str) -> PathBuf {
 /// the stack's BIND; asserts that the certificate was issued, that no secret was printed and
 /// that no TXT value is left in BIND.
 pub fn issue_through(stack: &Stack, dns_table: &str, secrets: &[&str]) -> std::process::Output {
+    let config = issuance_config(stack, dns_table);
+    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
+    assert_issued(stack, out, secrets)
+}
+
+/// The stack's configuration with its `[dns.office]` table replaced by `dns_table` and
+/// propagation checked at the stack's BIND, written as `provider.toml`; for a test that runs
+/// `wildcert issue` its own way (e.g. with credentials in the environment).
+pub fn issuance_config(stack: &Stack, dns_table: &str) -> PathBuf {
     let text = stack.config_text();
     let start = text.find("[dns.office]").unwrap();
     let end = text.find("[[certificate]]").unwrap();
@@ -294,8 +317,12 @@ pub fn issue_through(stack: &Stack, dns_table: &str, secrets: &[&str]) -> std::p
         "[propagation]\nresolvers = [\"{0}\"]\nnameservers = [\"{0}\"]\n\n[dns.office]\n{dns_table}\n\n",
         stack.get("DNS_SERVER"),
     );
-    let config = stack.write_config("provider.toml", &format!("{}{section}{}", &text[..start], &text[end..]));
-    let out = tokio::task::block_in_place(|| stack.wildcert_with(&config, &["issue"]));
+    stack.write_config("provider.toml", &format!("{}{section}{}", &text[..start], &text[end..]))
+}
+
+/// Asserts what [`issue_through`] does of a finished `wildcert issue`: the certificate was
+/// issued, no secret was printed and no TXT value is left in BIND.
+pub fn assert_issued(stack: &Stack, out: std::process::Output, secrets: &[&str]) -> std::process::Output {
     let (stdout, stderr) = (super::stdout(&out), super::stderr(&out));
     assert!(out.status.success(), "issue failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("gradient: issued"), "{stdout}");
@@ -326,6 +353,13 @@ pub fn installer(
     let built = wildcert::dns::provider::Provider::from_section(&config.dns["installer"], &mut Vec::new())
         .map_err(|e| e.to_string())?;
     Ok((config.warnings.clone(), built))
+}
+
+/// Asserts that a configuration's warnings include one containing `text` (e.g.
+/// `"X_TTL has no effect"`), listing them all otherwise.
+#[track_caller]
+pub fn assert_warned(warnings: &[String], text: &str) {
+    assert!(warnings.iter().any(|w| w.contains(text)), "{warnings:?}");
 }
 
 /// A private file (mode 0600) in `dir` for [`installer`] settings; returns its path.

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod fake_api;
+pub mod openstack_fake;
+pub mod pairs;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -189,34 +191,32 @@ impl Daemon {
     }
 
     pub fn start_with_env(config: &Path, log: PathBuf, env: &[(&str, &str)]) -> Daemon {
-        let notify_dir = tempfile::tempdir().unwrap();
-        let socket_path = notify_dir.path().join("notify.sock");
-        let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
-        notify.set_nonblocking(true).unwrap();
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_wildcert"))
-            .arg("--config")
-            .arg(config)
-            .args(["--log-format", "json", "run"])
-            .env("NOTIFY_SOCKET", &socket_path)
-            .env_remove("WILDCERT_LOG")
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("start wildcert run");
-        Daemon { child, log, notify, _notify_dir: notify_dir }
+        let command = Command::new(env!("CARGO_BIN_EXE_wildcert"));
+        Daemon::spawn(command, config, log, env, "start wildcert run")
     }
 
     /// `wildcert run` as the only program of a namespaced "host" (see `Host`), without
     /// `WILDCERT_HOSTNAME` or `HOSTNAME`: it must find out who it is by itself.
     pub fn start_on_host(host: &Host, config: &Path, log: PathBuf, env: &[(&str, &str)]) -> Daemon {
+        let command = host.command(std::path::Path::new(env!("CARGO_BIN_EXE_wildcert")));
+        Daemon::spawn(
+            command,
+            config,
+            log,
+            env,
+            "start wildcert run in its own namespaces (needs root and util-linux unshare)",
+        )
+    }
+
+    /// Spawns `command` (wildcert itself, or wildcert inside a host's namespaces) as
+    /// `--config CONFIG --log-format json run` with `env`, its log written to `log` and a
+    /// notify socket of its own; `what` names the start in the panic if it fails.
+    fn spawn(mut command: Command, config: &Path, log: PathBuf, env: &[(&str, &str)], what: &str) -> Daemon {
         let notify_dir = tempfile::tempdir().unwrap();
         let socket_path = notify_dir.path().join("notify.sock");
         let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
         notify.set_nonblocking(true).unwrap();
         let file = std::fs::File::create(&log).unwrap();
-        let mut command = host.command(std::path::Path::new(env!("CARGO_BIN_EXE_wildcert")));
         let child = command
             .arg("--config")
             .arg(config)
@@ -227,7 +227,7 @@ impl Daemon {
             .stdout(std::process::Stdio::null())
             .stderr(file)
             .spawn()
-            .expect("start wildcert run in its own namespaces (needs root and util-linux unshare)");
+            .expect(what);
         Daemon { child, log, notify, _notify_dir: notify_dir }
     }
 
@@ -461,5 +461,27 @@ impl Drop for ScriptServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// How many orders the JSON logs at `logs` say were created (a missing log counts none).
+pub fn orders_created(logs: &[&Path]) -> usize {
+    logs.iter()
+        .map(|l| {
+            std::fs::read_to_string(l)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("\"order created\""))
+                .count()
+        })
+        .sum()
+}
+
+/// Polls `f` every 50 ms until it holds; panics naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: std::time::Duration, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
