@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod rrset;
 pub mod shared;
 pub mod spec;
 

@@ -123,6 +123,16 @@ pub fn required<'a>(source: &'a Option<SecretSource>, key: &str) -> Result<&'a S
     source.as_ref().ok_or_else(|| missing_secret(key))
 }
 
+/// A required text setting (a user or account name, an ID): set and not blank, or the error
+/// `message` for `key`. Blank counts as missing because a name of spaces is never valid and
+/// would otherwise only fail at the provider's API, with a less helpful answer.
+pub fn required_text(value: &Option<String>, key: &str, message: &str) -> Result<(), SettingError> {
+    if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+        return Err(SettingError::new(key, message));
+    }
+    Ok(())
+}
+
 /// What the caller offers a provider's offline checks.
 pub trait Checks {
     /// Judges a URL setting (scheme, host, plain http:// rules) the same way for every
@@ -138,6 +148,31 @@ pub fn check_http(checks: &mut dyn Checks, api_url: &str, timeout: Duration) -> 
     checks.url("api_url", api_url)?;
     if timeout.is_zero() {
         return Err(SettingError::new("timeout", "must be longer than zero"));
+    }
+    Ok(())
+}
+
+/// The rules of the AWS adapters' (Route 53, Lightsail) static credentials, which follow the
+/// AWS SDK's: `access_key_id` and `secret_access_key` come together or not at all (then the
+/// SDK's credential chain answers), and static keys exclude a `profile`. What the session
+/// token needs is each adapter's to say.
+pub fn check_aws_keys(
+    access_key_id: &Option<String>,
+    secret_access_key: &Option<SecretSource>,
+    profile: &Option<String>,
+) -> Result<(), SettingError> {
+    match (access_key_id, secret_access_key) {
+        (Some(_), None) => return Err(missing_secret("secret_access_key")),
+        (None, Some(_)) => {
+            return Err(SettingError::new(
+                "access_key_id",
+                "a secret access key without access_key_id; give both, or neither to use the AWS credential chain",
+            ));
+        }
+        _ => {}
+    }
+    if access_key_id.is_some() && profile.is_some() {
+        return Err(SettingError::new("profile", "set either static keys or profile, not both"));
     }
     Ok(())
 }
@@ -342,6 +377,27 @@ mod tests {
         api_key: Option<SecretSource>,
         #[serde(default, deserialize_with = "duration")]
         timeout: Duration,
+    }
+
+    #[test]
+    fn aws_keys_come_in_pairs_and_exclude_a_profile() {
+        let id = Some("AKIDEXAMPLE".to_string());
+        let secret = Some(SecretSource::Env("AWS_SECRET_ACCESS_KEY".into()));
+        let profile = Some("dns".to_string());
+        assert!(check_aws_keys(&None, &None, &profile).is_ok(), "the credential chain with a profile");
+        assert!(check_aws_keys(&id, &secret, &None).is_ok());
+        assert_eq!(check_aws_keys(&id, &None, &None).unwrap_err().key, "secret_access_key");
+        assert_eq!(check_aws_keys(&None, &secret, &None).unwrap_err().key, "access_key_id");
+        assert_eq!(check_aws_keys(&id, &secret, &profile).unwrap_err().key, "profile");
+    }
+
+    #[test]
+    fn required_text_refuses_missing_and_blank() {
+        assert!(required_text(&Some("cl12345".into()), "api_user", "set it").is_ok());
+        for value in [None, Some(String::new()), Some(" \t".into())] {
+            let err = required_text(&value, "api_user", "set the project").unwrap_err();
+            assert_eq!(err, SettingError::new("api_user", "set the project"));
+        }
     }
 
     #[test]

@@ -27,8 +27,8 @@ use wildcert_dns_api::spec::{
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, txt_text};
 use wildcert_dns_http::sign::{Hash, base64, hmac};
-use wildcert_dns_http::zone::{pick, relative_name};
-use wildcert_dns_http::{Api, Body, Response, StatusClass, classify, default_timeout, encode};
+use wildcert_dns_http::zone::{host_name, pick};
+use wildcert_dns_http::{Api, Body, Response, default_timeout, encode};
 
 /// Where the API lives.
 pub const DEFAULT_API_URL: &str = "https://api.auroradns.eu";
@@ -189,10 +189,7 @@ impl AuroraDns {
 
     /// The record's name as Aurora wants it: relative to the zone, empty at the apex.
     fn host(record: &TxtRecord, zone: &str) -> String {
-        match relative_name(record, zone) {
-            at if at == "@" => String::new(),
-            name => name,
-        }
+        host_name(record, zone)
     }
 
     /// The IDs of the TXT records at the name whose content is our value.
@@ -237,11 +234,7 @@ impl AuroraDns {
         for record_id in self.matching(&id, &zone, record).await? {
             let path = format!("/zones/{}/records/{}", encode(&id), encode(&record_id));
             let response = self.call(Method::DELETE, &path, &Body::Empty).await?;
-            match classify(response.status) {
-                // 404: gone already (a concurrent cleanup), which is what we wanted.
-                StatusClass::Success | StatusClass::NotFound => {}
-                _ => return Err(self.inner.api.error(&format!("DELETE {path}"), &response, AUTH_HINT)),
-            }
+            self.inner.api.deleted(&path, &response, AUTH_HINT)?;
             tracing::debug!(fqdn = %record.fqdn, record_id, "auroradns: record deleted");
         }
         Ok(())

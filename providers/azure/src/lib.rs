@@ -20,16 +20,20 @@ use http::header::{AUTHORIZATION, HeaderName};
 use http::{HeaderValue, Method};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use wildcert_dns_api::rrset;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
     env, ignored, read_optional,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, normalize};
 use wildcert_dns_http::api::check_base_url;
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::metadata::MetadataToken;
 use wildcert_dns_http::oauth::{ClientCredentials, TokenSource};
 use wildcert_dns_http::zone::{candidates, relative_name};
-use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, encode, status_error};
+use wildcert_dns_http::{
+    Api, Body, HttpClient, Response, StatusClass, bearer, classify, encode, status_error,
+};
 
 /// The Instance Metadata Service's token URL.
 pub const DEFAULT_METADATA_URL: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
@@ -170,10 +174,6 @@ pub struct AzureConfig {
 
 fn default_metadata_url() -> String {
     DEFAULT_METADATA_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 fn default_msi_timeout() -> Duration {
@@ -371,10 +371,9 @@ impl AzureDns {
         extra: &[(HeaderName, HeaderValue)],
     ) -> Result<(Response, Secret), ProviderError> {
         let token = self.token().await?;
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+        let value = bearer(&token).ok_or_else(|| {
             config_error(self.provider(), "the token service returned a token an HTTP header cannot carry")
         })?;
-        value.set_sensitive(true);
         let mut headers = vec![(AUTHORIZATION, value)];
         headers.extend_from_slice(extra);
         let path = format!("{path}?api-version={}", self.inner.api_version);
@@ -506,12 +505,10 @@ impl AzureDns {
         let path = self.set_path(&zone, record);
         for _ in 0..ATTEMPTS {
             let set = self.read(&path).await?;
-            let present = set.values.contains(&record.value);
-            let values: Vec<String> = match (add, present) {
-                (true, true) | (false, false) => return Ok(()),
-                (true, false) => set.values.iter().cloned().chain([record.value.clone()]).collect(),
-                (false, true) => set.values.iter().filter(|v| **v != record.value).cloned().collect(),
-            };
+            let mut values = set.values.clone();
+            if !rrset::edit(&mut values, add, |v| *v == record.value, || record.value.clone()) {
+                return Ok(());
+            }
             if self.write(&path, &set, &values, record.ttl.max(MIN_TTL)).await? {
                 tracing::debug!(fqdn = %record.fqdn, zone, add, "azuredns: record set written");
                 return Ok(());

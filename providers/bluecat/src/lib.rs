@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::json;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_required, required,
+    env, ignored, read_required, required, required_text,
 };
 use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord, normalize};
 use wildcert_dns_http::{Api, Body, StatusClass, classify, default_timeout, encode, excerpt, redact};
@@ -383,10 +383,7 @@ impl DnsProvider for BlueCat {
 }
 
 fn text_setting(value: &Option<String>, key: &str, env: &str) -> Result<(), SettingError> {
-    if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
-        return Err(SettingError::new(key, format!("missing (lego: {env})")));
-    }
-    Ok(())
+    required_text(value, key, &format!("missing (lego: {env})"))
 }
 
 impl ProviderSpec for BlueCat {

@@ -6,10 +6,11 @@ use serde::Deserialize;
 use wildcert_dns_api::ProviderError;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_optional,
+    env, ignored, read_optional, required_text,
 };
 
 use crate::{Cloudflare, CloudflareAuth, CloudflareSettings, DEFAULT_API_URL};
+use wildcert_dns_http::default_timeout;
 
 /// The Cloudflare API v4. Either an API token (`api_token`, with an optional
 /// `zone_api_token` for the zone lookup) or the legacy global key (`email` and `api_key`),
@@ -39,10 +40,6 @@ pub struct CloudflareConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 impl ProviderSpec for Cloudflare {
@@ -93,12 +90,11 @@ impl ProviderSpec for Cloudflare {
                 }
             }
             (false, true) => {
-                if config.email.as_deref().is_none_or(|e| e.trim().is_empty()) {
-                    return Err(SettingError::new(
-                        "email",
-                        "the global api_key needs the email of its account (lego: CF_API_EMAIL)",
-                    ));
-                }
+                required_text(
+                    &config.email,
+                    "email",
+                    "the global api_key needs the email of its account (lego: CF_API_EMAIL)",
+                )?;
                 if config.zone_api_token.is_some() {
                     return Err(SettingError::new(
                         "zone_api_token",

@@ -21,7 +21,8 @@ use wildcert_dns_api::spec::{
     check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord};
-use wildcert_dns_http::zone::{candidates, relative_name};
+use wildcert_dns_http::default_timeout;
+use wildcert_dns_http::zone::{candidates, host_name};
 use wildcert_dns_http::{Api, Body, HttpClient, excerpt, form_encode};
 
 /// Where the API lives.
@@ -79,10 +80,6 @@ fn id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// Which API user signs the calls.
@@ -238,10 +235,7 @@ impl ClouDns {
 
     /// ClouDNS's host for the record: relative to the zone, empty at the apex.
     fn host(record: &TxtRecord, zone: &str) -> String {
-        match relative_name(record, zone) {
-            at if at == "@" => String::new(),
-            name => name,
-        }
+        host_name(record, zone)
     }
 
     /// The IDs of the TXT records of `host` whose value is ours.

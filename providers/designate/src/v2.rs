@@ -9,14 +9,15 @@
 //! API reference: <https://docs.openstack.org/api-ref/dns/dns-api-v2-index.html> (zones,
 //! recordsets, the error body `{"code", "type", "message", "request_id"}`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::HeaderName;
-use http::{HeaderValue, Method, StatusCode};
+use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use wildcert_dns_api::{NameLocks, ProviderError, Secret, TxtRecord, normalize, quote_txt, txt_text};
-use wildcert_dns_http::keystone::Keystone;
+use wildcert_dns_http::identity::{with_token, x_auth_token};
+use wildcert_dns_http::keystone::{Keystone, Token};
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, encode};
 
@@ -124,37 +125,27 @@ impl Engine {
     /// One call with the current token; a 401 drops the token and tries once more with a
     /// fresh one (a token can be revoked before it expires).
     async fn call(&self, method: Method, path: &str, body: &Body) -> Result<(Api, Response), ProviderError> {
-        let mut fresh = false;
-        loop {
-            let token = self.keystone.token().await?;
-            let base = match &self.settings.api_url {
-                Some(url) => url.clone(),
-                None => token
-                    .endpoint("dns", &self.settings.interface, self.settings.region.as_deref())
-                    .map_err(|detail| ProviderError::Config {
-                        provider: self.provider().to_string(),
-                        detail: format!("{detail}; set region_name, or api_url to the DNS endpoint"),
-                    })?,
-            };
-            let api = Api::new(self.provider(), &v2_url(&base), self.client.clone())?
-                .with_redacted(&self.secret)
-                .with_redacted(&token.token);
-            let mut value =
-                HeaderValue::from_str(token.token.expose()).map_err(|_| ProviderError::Rejected {
-                    provider: self.provider().to_string(),
-                    detail: "the identity service returned a token an HTTP header cannot carry".into(),
-                })?;
-            value.set_sensitive(true);
-            let header = [(HeaderName::from_static("x-auth-token"), value)];
-            let response = api.call(method.clone(), path, body, &header).await?;
-            if response.status == StatusCode::UNAUTHORIZED && !fresh {
-                tracing::debug!(provider = self.provider(), "designate: token refused, fetching a new one");
-                self.keystone.invalidate().await;
-                fresh = true;
-                continue;
+        let send = |token: Arc<Token>| {
+            let method = method.clone();
+            async move {
+                let base = match &self.settings.api_url {
+                    Some(url) => url.clone(),
+                    None => token
+                        .endpoint("dns", &self.settings.interface, self.settings.region.as_deref())
+                        .map_err(|detail| ProviderError::Config {
+                            provider: self.provider().to_string(),
+                            detail: format!("{detail}; set region_name, or api_url to the DNS endpoint"),
+                        })?,
+                };
+                let api = Api::new(self.provider(), &v2_url(&base), self.client.clone())?
+                    .with_redacted(&self.secret)
+                    .with_redacted(&token.token);
+                let header = x_auth_token(self.provider(), &token.token)?;
+                let response = api.call(method, path, body, &header).await?;
+                Ok((api, response))
             }
-            return Ok((api, response));
-        }
+        };
+        with_token(&self.keystone, self.provider(), send).await
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ProviderError> {

@@ -14,7 +14,7 @@ use wildcert_dns_api::spec::{
     env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, txt_text};
-use wildcert_dns_http::zone::{probe, relative_name};
+use wildcert_dns_http::zone::{host_name, probe};
 use wildcert_dns_http::{Api, Body, default_timeout, encode};
 
 /// Where the API lives.
@@ -166,8 +166,7 @@ impl Dnsimple {
         zone: &str,
         record: &TxtRecord,
     ) -> Result<Vec<u64>, ProviderError> {
-        let name = relative_name(record, zone);
-        let name = if name == "@" { String::new() } else { name };
+        let name = host_name(record, zone);
         let mut ids = Vec::new();
         for page in 1..=MAX_PAGES {
             let path = format!(
@@ -199,8 +198,7 @@ impl Dnsimple {
         if !self.matching(&account, &zone, record).await?.is_empty() {
             return Ok(());
         }
-        let name = relative_name(record, &zone);
-        let name = if name == "@" { String::new() } else { name };
+        let name = host_name(record, &zone);
         let body = Body::json(&NewRecord {
             name: &name,
             rtype: "TXT",

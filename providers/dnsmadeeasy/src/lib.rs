@@ -19,8 +19,9 @@ use wildcert_dns_api::spec::{
     env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, quote_txt, txt_text};
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::sign::{Hash, hex, hmac};
-use wildcert_dns_http::zone::{candidates, relative_name};
+use wildcert_dns_http::zone::{candidates, host_name};
 use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, encode};
 
 /// The production API.
@@ -48,10 +49,6 @@ pub struct DnsMadeEasyConfig {
     /// Timeout of one API request.
     #[serde(default = "default_timeout", deserialize_with = "wildcert_dns_api::spec::duration")]
     pub timeout: Duration,
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 impl DnsMadeEasyConfig {
@@ -230,10 +227,7 @@ impl DnsMadeEasy {
 
     /// The IDs of the TXT records at the name whose value is ours.
     async fn matching(&self, zone: &str, id: u64, record: &TxtRecord) -> Result<Vec<u64>, ProviderError> {
-        let name = match relative_name(record, zone) {
-            at if at == "@" => String::new(),
-            name => name,
-        };
+        let name = host_name(record, zone);
         let path = format!("/dns/managed/{id}/records?recordName={}&type=TXT", encode(&name));
         let listing: Listing = self.json(Method::GET, &path, &Body::Empty).await?;
         Ok(listing
@@ -253,10 +247,7 @@ impl DnsMadeEasy {
             tracing::debug!(fqdn = %record.fqdn, "dnsmadeeasy: value already present");
             return Ok(());
         }
-        let name = match relative_name(record, &zone) {
-            at if at == "@" => String::new(),
-            name => name,
-        };
+        let name = host_name(record, &zone);
         let body = Body::json(&NewRecord {
             name: &name,
             rtype: "TXT",

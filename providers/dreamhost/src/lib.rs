@@ -20,6 +20,7 @@ use wildcert_dns_api::spec::{
     check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, same_name};
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::{Api, Body, HttpClient, excerpt, form_encode};
 
 /// Where the API lives.
@@ -44,10 +45,6 @@ pub struct DreamHostConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The DreamHost adapter. Cheap to clone; clones share connections and serialization.

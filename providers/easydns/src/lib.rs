@@ -19,6 +19,7 @@ use wildcert_dns_api::spec::{
     SettingError, TTL, check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, txt_text};
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::zone::{candidates, relative_name};
 use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, basic_auth, classify, encode};
 
@@ -49,10 +50,6 @@ pub struct EasyDnsConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The easyDNS adapter. Cheap to clone; clones share connections and serialization.

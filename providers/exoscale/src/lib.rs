@@ -21,8 +21,9 @@ use wildcert_dns_api::spec::{
     env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, txt_text};
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::sign::{Hash, base64, hmac};
-use wildcert_dns_http::zone::{pick, relative_name};
+use wildcert_dns_http::zone::{host_name, pick};
 use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, encode};
 
 /// The zone whose API endpoint is used by default.
@@ -58,10 +59,6 @@ pub struct ExoscaleConfig {
 
 fn default_zone() -> String {
     DEFAULT_ZONE.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 impl ExoscaleConfig {
@@ -293,10 +290,7 @@ impl Exoscale {
 
     /// The IDs of the TXT records at the name whose content is our value.
     async fn matching(&self, id: &str, zone: &str, record: &TxtRecord) -> Result<Vec<String>, ProviderError> {
-        let host = match relative_name(record, zone) {
-            at if at == "@" => String::new(),
-            name => name,
-        };
+        let host = host_name(record, zone);
         let list: Records =
             self.json(Method::GET, &format!("/dns-domain/{}/record", encode(id)), &Body::Empty).await?;
         Ok(list
@@ -315,10 +309,7 @@ impl Exoscale {
             tracing::debug!(fqdn = %record.fqdn, "exoscale: value already present");
             return Ok(());
         }
-        let host = match relative_name(record, &zone) {
-            at if at == "@" => String::new(),
-            name => name,
-        };
+        let host = host_name(record, &zone);
         let body =
             Body::json(&NewRecord { name: &host, rtype: "TXT", content: &record.value, ttl: record.ttl });
         let operation: Operation =

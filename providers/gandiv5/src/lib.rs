@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use http::Method;
 use serde::{Deserialize, Serialize};
+use wildcert_dns_api::rrset;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
     check_http, env, ignored, read_optional,
@@ -121,11 +122,8 @@ impl Gandi {
             StatusClass::NotFound => Vec::new(),
             _ => api.parse::<RrSet>(&format!("GET {path}"), &response, hint)?.rrset_values,
         };
-        let present = values.iter().any(|v| txt_text(v) == record.value);
-        match (add, present) {
-            (true, true) | (false, false) => return Ok(()),
-            (true, false) => values.push(quote_txt(&record.value)),
-            (false, true) => values.retain(|v| txt_text(v) != record.value),
+        if !rrset::edit(&mut values, add, |v| txt_text(v) == record.value, || quote_txt(&record.value)) {
+            return Ok(());
         }
         let response = if values.is_empty() {
             api.call(Method::DELETE, &path, &Body::Empty, &[]).await?

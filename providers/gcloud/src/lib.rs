@@ -22,6 +22,7 @@ use http::{HeaderValue, Method};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
+use wildcert_dns_api::rrset;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
     env, ignored, read_optional,
@@ -30,10 +31,13 @@ use wildcert_dns_api::{
     DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, normalize, quote_txt, txt_text,
 };
 use wildcert_dns_http::api::check_base_url;
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::jwt::{JwtTokenSource, ServiceAccountKey};
 use wildcert_dns_http::metadata::MetadataToken;
 use wildcert_dns_http::zone::candidates;
-use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, encode, status_error};
+use wildcert_dns_http::{
+    Api, Body, HttpClient, Response, StatusClass, bearer, classify, encode, status_error,
+};
 
 /// Where the API lives.
 pub const DEFAULT_API_URL: &str = "https://dns.googleapis.com/dns/v1";
@@ -93,10 +97,6 @@ fn default_api_url() -> String {
 
 fn default_metadata_url() -> String {
     DEFAULT_METADATA_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// What the adapter is built from, settings and secrets read.
@@ -302,10 +302,9 @@ impl Gcloud {
         body: &Body,
     ) -> Result<(Response, Secret), ProviderError> {
         let token = self.token().await?;
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+        let value = bearer(&token).ok_or_else(|| {
             config_error(self.provider(), "the token endpoint returned a token an HTTP header cannot carry")
         })?;
-        value.set_sensitive(true);
         let response = self.inner.api.call(method, path, body, &[(AUTHORIZATION, value)]).await?;
         if response.status.as_u16() == 401 {
             self.invalidate().await;
@@ -506,21 +505,13 @@ impl Gcloud {
         let fqdn = normalize(&record.fqdn);
         for _ in 0..CHANGE_ATTEMPTS {
             let current = self.read_set(&project, &zone, &fqdn).await?;
-            let datas: Vec<String> = current.as_ref().map(|s| s.rrdatas.clone()).unwrap_or_default();
-            let ours = |d: &String| txt_text(d) == record.value;
-            let present = datas.iter().any(ours);
-            let next: Vec<String> = if add {
-                if present {
+            let mut next: Vec<String> = current.as_ref().map(|s| s.rrdatas.clone()).unwrap_or_default();
+            if !rrset::edit(&mut next, add, |d| txt_text(d) == record.value, || quote_txt(&record.value)) {
+                if add {
                     tracing::debug!(fqdn = %record.fqdn, "gcloud: value already present");
-                    return Ok(());
                 }
-                datas.iter().cloned().chain([quote_txt(&record.value)]).collect()
-            } else {
-                if !present {
-                    return Ok(());
-                }
-                datas.iter().filter(|d| !ours(d)).cloned().collect()
-            };
+                return Ok(());
+            }
             let deletions: Vec<RrSet> = current.into_iter().collect();
             let additions: Vec<RrSet> = if next.is_empty() {
                 Vec::new()

@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    check_http, env, ignored, read_required, required,
+    check_http, env, ignored, read_required, required, required_text,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord};
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::zone::{candidates, relative_name};
 use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, basic_auth, classify};
 
@@ -50,10 +51,6 @@ pub struct GlesysConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The GleSYS adapter. Cheap to clone; clones share connections and serialization.
@@ -227,12 +224,11 @@ impl ProviderSpec for Glesys {
     ];
 
     fn check(config: &GlesysConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
-        if config.api_user.as_deref().is_none_or(|u| u.trim().is_empty()) {
-            return Err(SettingError::new(
-                "api_user",
-                "set the GleSYS project, e.g. \"cl12345\" (lego: GLESYS_API_USER)",
-            ));
-        }
+        required_text(
+            &config.api_user,
+            "api_user",
+            "set the GleSYS project, e.g. \"cl12345\" (lego: GLESYS_API_USER)",
+        )?;
         required(&config.api_key, "api_key")?;
         check_http(checks, &config.api_url, config.timeout)?;
         Ok(())

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use http::Method;
 use serde::{Deserialize, Serialize};
+use wildcert_dns_api::rrset;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
     check_http, env, ignored, read_required, required,
@@ -144,11 +145,9 @@ impl GoDaddy {
         let path =
             format!("/v1/domains/{}/records/TXT/{}", encode(&zone), encode(&relative_name(record, &zone)));
         let mut values = self.values(&path).await?;
-        let present = values.iter().any(|(v, _)| *v == record.value);
-        match (add, present) {
-            (true, true) | (false, false) => return Ok(()),
-            (true, false) => values.push((record.value.clone(), record.ttl.max(MIN_TTL))),
-            (false, true) => values.retain(|(v, _)| *v != record.value),
+        let ours = || (record.value.clone(), record.ttl.max(MIN_TTL));
+        if !rrset::edit(&mut values, add, |(v, _)| *v == record.value, ours) {
+            return Ok(());
         }
         self.write(&path, &values).await?;
         tracing::debug!(fqdn = %record.fqdn, zone, add, "godaddy: TXT records written");

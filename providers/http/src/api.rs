@@ -283,9 +283,16 @@ impl Api {
     /// cleanup wants.
     pub async fn delete(&self, path: &str, auth_hint: &str) -> Result<(), ProviderError> {
         let response = self.call(Method::DELETE, path, &Body::Empty, &[]).await?;
+        self.deleted(path, &response, auth_hint)
+    }
+
+    /// Judges the answer to `DELETE path` for adapters that send the request themselves
+    /// (per-request signatures): success, or 404 since the thing is gone already (a concurrent
+    /// cleanup), which is what a cleanup wants; anything else is the API's error.
+    pub fn deleted(&self, path: &str, response: &Response, auth_hint: &str) -> Result<(), ProviderError> {
         match classify(response.status) {
             StatusClass::Success | StatusClass::NotFound => Ok(()),
-            _ => Err(self.error(&format!("DELETE {path}"), &response, auth_hint)),
+            _ => Err(self.error(&format!("DELETE {path}"), response, auth_hint)),
         }
     }
 

@@ -9,17 +9,16 @@
 //! <https://docs.rackspace.com/docs/cloud-identity/v2/api-reference/token-operations>.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use http::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wildcert_dns_api::{ProviderError, Secret};
 
-use crate::api::{Api, Body, check_base_url};
-use crate::keystone::{FALLBACK_LIFETIME, timestamp};
+use crate::api::{Api, check_base_url};
+use crate::excerpt;
+use crate::identity;
 use crate::token_cache::TokenCache;
-use crate::{StatusClass, classify, excerpt};
 
 /// How to authenticate.
 #[derive(Debug, Clone)]
@@ -103,7 +102,6 @@ pub struct Token {
     pub token: Secret,
     /// The service catalog the token came with, where the DNS endpoint is looked up.
     pub catalog: Vec<Service>,
-    until: Instant,
 }
 
 impl Token {
@@ -175,14 +173,7 @@ impl IdentityV2 {
 
     /// A valid token: the cached one, or a fresh one.
     pub async fn token(&self) -> Result<Arc<Token>, ProviderError> {
-        self.cached
-            .get_or_fetch(|| async {
-                self.fetch().await.map(|t| {
-                    let until = t.until;
-                    (t, until)
-                })
-            })
-            .await
+        self.cached.get_or_fetch(|| self.fetch()).await
     }
 
     /// Forgets the cached token (a service refused it).
@@ -190,14 +181,9 @@ impl IdentityV2 {
         self.cached.invalidate().await;
     }
 
-    async fn fetch(&self) -> Result<Token, ProviderError> {
-        let path = "/tokens";
-        let action = format!("POST {}{path}", self.identity.base());
-        let response =
-            self.identity.call(Method::POST, path, &Body::json(&self.credentials.body()), &[]).await?;
-        if classify(response.status) != StatusClass::Success {
-            return Err(self.identity.error(&action, &response, &self.hint));
-        }
+    async fn fetch(&self) -> Result<(Token, Instant), ProviderError> {
+        let (action, response) =
+            identity::request(&self.identity, "/tokens", &self.credentials.body(), &self.hint).await?;
         let answer: Answer = serde_json::from_slice(&response.body).map_err(|e| ProviderError::Rejected {
             provider: self.identity.provider().to_string(),
             detail: format!(
@@ -212,21 +198,25 @@ impl IdentityV2 {
                 detail: format!("{action}: the answer carries no token a header can send"),
             });
         }
-        // Without `issued_at` the local clock would have to be compared with the server's:
-        // assume a short lifetime instead (a refused token is replaced anyway).
-        let lifetime = match (
-            token.issued_at.as_deref().and_then(timestamp),
-            token.expires.as_deref().and_then(timestamp),
-        ) {
-            (Some(a), Some(b)) if b > a => Duration::from_secs((b - a) as u64),
-            _ => FALLBACK_LIFETIME,
-        };
+        let lifetime = identity::lifetime(token.issued_at.as_deref(), token.expires.as_deref());
         tracing::debug!(provider = self.identity.provider(), ?lifetime, "identity v2.0: token issued");
-        Ok(Token {
-            token: Secret::new(token.id.trim()),
-            catalog: answer.access.catalog,
-            until: Instant::now() + lifetime,
-        })
+
+        Ok((
+            Token { token: Secret::new(token.id.trim()), catalog: answer.access.catalog },
+            Instant::now() + lifetime,
+        ))
+    }
+}
+
+impl identity::TokenSource for IdentityV2 {
+    type Token = Token;
+
+    fn token(&self) -> impl std::future::Future<Output = Result<Arc<Token>, ProviderError>> + Send {
+        IdentityV2::token(self)
+    }
+
+    fn invalidate(&self) -> impl std::future::Future<Output = ()> + Send {
+        IdentityV2::invalidate(self)
     }
 }
 
@@ -256,7 +246,7 @@ mod tests {
             {"type": "dns", "name": "DNS Service", "endpoints": [{"region": "tyo1", "publicURL": "https://dns-tyo1.example"}, {"region": "sin1", "publicURL": "https://dns-sin1.example"}]}
         ]))
         .unwrap();
-        let token = Token { token: Secret::new("t"), catalog, until: Instant::now() };
+        let token = Token { token: Secret::new("t"), catalog };
         assert_eq!(token.endpoint("rax:dns", None).unwrap(), "https://dns.example/v1.0/123");
         assert_eq!(token.endpoint("dns", Some("sin1")).unwrap(), "https://dns-sin1.example");
         assert!(token.endpoint("dns", Some("lon1")).unwrap_err().contains("tyo1, sin1"));

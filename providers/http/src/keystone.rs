@@ -9,20 +9,16 @@
 //! <https://docs.openstack.org/api-ref/identity/v3/#authenticating-with-an-application-credential>.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use http::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wildcert_dns_api::{ProviderError, Secret};
 
-use crate::api::{Api, Body, check_base_url};
+use crate::api::{Api, check_base_url};
+use crate::excerpt;
+use crate::identity;
 use crate::token_cache::TokenCache;
-use crate::{StatusClass, classify, excerpt};
-
-/// The lifetime assumed when an answer's timestamps cannot be read (Keystone's default is
-/// one hour).
-pub(crate) const FALLBACK_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 /// A domain, by name or ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,7 +180,6 @@ pub struct Token {
     pub token: Secret,
     /// The service catalog the token came with, where the DNS endpoint is looked up.
     pub catalog: Vec<Service>,
-    until: Instant,
 }
 
 impl Token {
@@ -262,14 +257,7 @@ impl Keystone {
 
     /// A valid token: the cached one, or a fresh one.
     pub async fn token(&self) -> Result<Arc<Token>, ProviderError> {
-        self.cached
-            .get_or_fetch(|| async {
-                self.fetch().await.map(|t| {
-                    let until = t.until;
-                    (t, until)
-                })
-            })
-            .await
+        self.cached.get_or_fetch(|| self.fetch()).await
     }
 
     /// Forgets the cached token (a service refused it: revoked, or expired early).
@@ -277,14 +265,9 @@ impl Keystone {
         self.cached.invalidate().await;
     }
 
-    async fn fetch(&self) -> Result<Token, ProviderError> {
-        let path = "/auth/tokens";
-        let action = format!("POST {}{path}", self.identity.base());
-        let response =
-            self.identity.call(Method::POST, path, &Body::json(&self.credentials.body()), &[]).await?;
-        if classify(response.status) != StatusClass::Success {
-            return Err(self.identity.error(&action, &response, &self.hint));
-        }
+    async fn fetch(&self) -> Result<(Token, Instant), ProviderError> {
+        let (action, response) =
+            identity::request(&self.identity, "/auth/tokens", &self.credentials.body(), &self.hint).await?;
         let provider = self.identity.provider().to_string();
         let token = response
             .headers
@@ -314,41 +297,24 @@ impl Keystone {
                 excerpt(&response.body, &secrets)
             ),
         })?;
-        let lifetime = match (&answer.token.issued_at, &answer.token.expires_at) {
-            (Some(issued), Some(expires)) => match (timestamp(issued), timestamp(expires)) {
-                (Some(a), Some(b)) if b > a => Duration::from_secs((b - a) as u64),
-                _ => FALLBACK_LIFETIME,
-            },
-            _ => FALLBACK_LIFETIME,
-        };
+        let lifetime =
+            identity::lifetime(answer.token.issued_at.as_deref(), answer.token.expires_at.as_deref());
         tracing::debug!(provider, ?lifetime, services = answer.token.catalog.len(), "keystone: token issued");
-        Ok(Token { token, catalog: answer.token.catalog, until: Instant::now() + lifetime })
+
+        Ok((Token { token, catalog: answer.token.catalog }, Instant::now() + lifetime))
     }
 }
 
-/// Seconds since the epoch of an ISO 8601 UTC time as Keystone writes it
-/// (`2026-12-03T08:16:00.000000Z`, also `+00:00` or no zone). Only differences are used, so
-/// the local clock never matters.
-pub(crate) fn timestamp(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let (date, time) = text.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.trim_end_matches('Z');
-    let time = time.split(['+', '.']).next()?;
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, min, s) = (t.next()??, t.next()??, t.next().flatten().unwrap_or(0));
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || s > 60 {
-        return None;
+impl identity::TokenSource for Keystone {
+    type Token = Token;
+
+    fn token(&self) -> impl std::future::Future<Output = Result<Arc<Token>, ProviderError>> + Send {
+        Keystone::token(self)
     }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + min * 60 + s)
+
+    fn invalidate(&self) -> impl std::future::Future<Output = ()> + Send {
+        Keystone::invalidate(self)
+    }
 }
 
 #[cfg(test)]
@@ -356,18 +322,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_and_urls() {
-        assert_eq!(timestamp("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(timestamp("2026-12-03T08:16:00.000000Z"), Some(1_796_285_760));
-        assert_eq!(
-            timestamp("2026-12-03T09:16:00+00:00").unwrap() - timestamp("2026-12-03T08:16:00Z").unwrap(),
-            3600
-        );
-        assert_eq!(
-            timestamp("2024-03-01T00:00:00Z").unwrap() - timestamp("2024-02-28T00:00:00Z").unwrap(),
-            2 * 86_400
-        );
-        assert_eq!(timestamp("yesterday"), None);
+    fn v3_urls() {
         assert_eq!(v3_url("https://keystone.example:5000/"), "https://keystone.example:5000/v3");
         assert_eq!(v3_url("https://iam.example/v3/"), "https://iam.example/v3");
         assert_eq!(v3_url("https://iam.example:443/v3/auth/tokens"), "https://iam.example:443/v3");
@@ -406,7 +361,7 @@ mod tests {
             ]}
         ]))
         .unwrap();
-        let token = Token { token: Secret::new("t"), catalog, until: Instant::now() };
+        let token = Token { token: Secret::new("t"), catalog };
         assert_eq!(token.endpoint("dns", "public", Some("Two")).unwrap(), "https://dns-two.example");
         assert_eq!(token.endpoint("dns", "public", None).unwrap(), "https://dns-one.example:9001");
         assert_eq!(token.endpoint("dns", "internal", Some("One")).unwrap(), "http://10.0.0.1:9001");

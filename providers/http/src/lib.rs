@@ -1,8 +1,8 @@
 //! The toolkit wildcert's HTTP-API DNS adapters share: one HTTP client, [`Api`] (base URL,
 //! authentication headers, retries with `Retry-After`, redaction, JSON and form bodies),
 //! [`oauth`] client-credentials tokens, [`jwt`] service-account tokens, [`keystone`] and
-//! [`identity_v2`] OpenStack identity tokens, [`metadata`] instance-identity tokens, [`sign`]
-//! request-signing digests and [`zone`] zone finding.
+//! [`identity_v2`] OpenStack identity tokens (with what they share in [`identity`]), [`metadata`] instance-identity tokens, [`sign`]
+//! request-signing digests, [`zone`] zone finding and [`xml`] answers.
 //!
 //! hyper 1 over rustls with the aws-lc-rs provider and the system's roots (plus, optionally,
 //! a PEM file of extra roots for an internal CA); one deadline per request that covers
@@ -14,6 +14,7 @@ pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod clock;
+pub mod identity;
 pub mod identity_v2;
 pub mod jwt;
 pub mod keystone;
@@ -23,6 +24,7 @@ pub mod proxy;
 pub mod rsa_key;
 pub mod sign;
 pub mod token_cache;
+pub mod xml;
 pub mod zone;
 
 pub use api::{Api, Body, Retry, form_encode};
@@ -271,6 +273,16 @@ pub fn basic_auth(username: &str, password: &Secret) -> HeaderValue {
     value
 }
 
+/// An `Authorization: Bearer <token>` header value for a token fetched at run time (OAuth2,
+/// metadata service), marked sensitive so that hyper never logs it; `None` when the token
+/// holds characters a header cannot carry, which the caller reports as its token source's
+/// fault.
+pub fn bearer(token: &Secret) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 /// What an HTTP status means for a DNS adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusClass {
@@ -404,6 +416,14 @@ mod tests {
         assert!(text.starts_with("bad key [redacted] x"), "{text}");
         assert!(text.ends_with("...") && text.len() < 400, "{text}");
         assert_eq!(excerpt(b"", &[]), "(empty body)");
+    }
+
+    #[test]
+    fn bearer_is_sensitive_and_refuses_what_a_header_cannot_carry() {
+        let value = bearer(&Secret::new("ya29.token")).unwrap();
+        assert_eq!(value.to_str().unwrap(), "Bearer ya29.token");
+        assert!(value.is_sensitive());
+        assert!(bearer(&Secret::new("bad\ntoken")).is_none());
     }
 
     #[test]

@@ -113,13 +113,10 @@ impl TokenSource {
     /// `Authorization: Bearer <token>`, marked sensitive.
     pub async fn header(&self) -> Result<(http::header::HeaderName, http::HeaderValue), ProviderError> {
         let token = self.token().await?;
-        let mut value = http::HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-            ProviderError::Rejected {
-                provider: self.endpoint.provider().to_string(),
-                detail: "the token endpoint returned a token an HTTP header cannot carry".into(),
-            }
+        let value = crate::bearer(&token).ok_or_else(|| ProviderError::Rejected {
+            provider: self.endpoint.provider().to_string(),
+            detail: "the token endpoint returned a token an HTTP header cannot carry".into(),
         })?;
-        value.set_sensitive(true);
         Ok((http::header::AUTHORIZATION, value))
     }
 }

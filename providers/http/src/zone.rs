@@ -49,6 +49,15 @@ pub fn relative_name(record: &TxtRecord, zone: &str) -> String {
     fqdn.strip_suffix(&format!(".{zone}")).unwrap_or(fqdn.trim_end_matches('.')).to_string()
 }
 
+/// The record's name relative to `zone` as the APIs that write the apex as an empty host
+/// name want it: [`relative_name`], with `@` as `""`.
+pub fn host_name(record: &TxtRecord, zone: &str) -> String {
+    match relative_name(record, zone) {
+        at if at == "@" => String::new(),
+        name => name,
+    }
+}
+
 /// The zone for APIs that answer `GET` on a zone's own URL: the first of the record's
 /// [`candidates`] for which `GET path(candidate)` succeeds. A 404, or a status in `absent`
 /// (some APIs answer 422 for a name that is no domain), means "not this one"; any other
@@ -104,5 +113,7 @@ mod tests {
         assert_eq!(pick(&r, ["other.org"]), None);
         assert_eq!(relative_name(&r, "example.com."), "_acme-challenge.sub");
         assert_eq!(relative_name(&record("example.com.", None), "example.com"), "@");
+        assert_eq!(host_name(&r, "example.com."), "_acme-challenge.sub");
+        assert_eq!(host_name(&record("example.com.", None), "example.com"), "");
     }
 }

@@ -11,6 +11,7 @@ use wildcert_dns_api::spec::{
 };
 
 use crate::{Httpreq, HttpreqSettings, Mode};
+use wildcert_dns_http::default_timeout;
 
 /// An HTTP endpoint adds and removes the record (lego's contract: POST `<endpoint>/present`
 /// and `/cleanup` with `{"fqdn", "value"}`, or `{"domain", "token", "keyAuth"}` in RAW mode).
@@ -31,10 +32,6 @@ pub struct HttpreqConfig {
     pub timeout: Duration,
     /// PEM file with extra CA certificates to trust for an https:// endpoint.
     pub ca_certificates: Option<PathBuf>,
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 impl ProviderSpec for Httpreq {

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    check_http, env, ignored, read_optional, read_required, required,
+    check_http, env, ignored, read_optional, read_required, required, required_text,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord};
 use wildcert_dns_http::zone::candidates;
@@ -366,12 +366,7 @@ impl ProviderSpec for Inwx {
     ];
 
     fn check(config: &InwxConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
-        if config.username.as_deref().is_none_or(|u| u.trim().is_empty()) {
-            return Err(SettingError::new(
-                "username",
-                "missing: the INWX account name (lego: INWX_USERNAME)",
-            ));
-        }
+        required_text(&config.username, "username", "missing: the INWX account name (lego: INWX_USERNAME)")?;
         required(&config.password, "password")?;
         if config.sandbox && config.api_url.is_some() {
             checks.warn("sandbox", "has no effect when api_url is set");

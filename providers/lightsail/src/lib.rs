@@ -27,10 +27,11 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, missing_secret, read_optional,
+    check_aws_keys, env, ignored, read_optional,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, normalize};
 use wildcert_dns_http::api::check_base_url;
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{HttpClient, Response, Retry, StatusClass, classify, excerpt, status_error};
 
@@ -80,10 +81,6 @@ pub struct LightsailConfig {
 
 fn default_region() -> String {
     DEFAULT_REGION.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// What the adapter is built from, secrets read.
@@ -480,21 +477,9 @@ impl ProviderSpec for Lightsail {
     ];
 
     fn check(config: &LightsailConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
-        match (&config.access_key_id, &config.secret_access_key) {
-            (Some(_), None) => return Err(missing_secret("secret_access_key")),
-            (None, Some(_)) => {
-                return Err(SettingError::new(
-                    "access_key_id",
-                    "a secret access key without access_key_id; give both, or neither to use the AWS credential chain",
-                ));
-            }
-            _ => {}
-        }
+        check_aws_keys(&config.access_key_id, &config.secret_access_key, &config.profile)?;
         if config.session_token.is_some() && config.access_key_id.is_none() {
             return Err(SettingError::new("session_token", "a session token belongs to static keys"));
-        }
-        if config.access_key_id.is_some() && config.profile.is_some() {
-            return Err(SettingError::new("profile", "set either static keys or profile, not both"));
         }
         let region = config.region.trim();
         if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {

@@ -13,7 +13,7 @@ use wildcert_dns_api::spec::{
     check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord};
-use wildcert_dns_http::zone::{pick, relative_name};
+use wildcert_dns_http::zone::{host_name, pick};
 use wildcert_dns_http::{Api, Body, default_timeout};
 
 /// Where the API lives.
@@ -136,8 +136,7 @@ impl Linode {
     }
 
     async fn matching(&self, id: u64, zone: &str, record: &TxtRecord) -> Result<Vec<u64>, ProviderError> {
-        let name = relative_name(record, zone);
-        let name = if name == "@" { String::new() } else { name };
+        let name = host_name(record, zone);
         let listed: Vec<Listed> = self.all(&format!("/v4/domains/{id}/records")).await?;
         Ok(listed
             .into_iter()
@@ -153,8 +152,7 @@ impl Linode {
         if !self.matching(id, &zone, record).await?.is_empty() {
             return Ok(());
         }
-        let name = relative_name(record, &zone);
-        let name = if name == "@" { String::new() } else { name };
+        let name = host_name(record, &zone);
         let body = Body::json(&NewRecord {
             rtype: "TXT",
             name: &name,

@@ -18,7 +18,7 @@ use http::header::AUTHORIZATION;
 use serde::Deserialize;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError,
-    check_http, env, ignored, read_required, required,
+    check_http, env, ignored, read_required, required, required_text,
 };
 use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord, normalize};
 use wildcert_dns_http::{Api, Body, StatusClass, basic_auth, classify, default_timeout};
@@ -147,9 +147,7 @@ impl ProviderSpec for MyDnsJp {
     const NOTES: &'static str = "writes only _acme-challenge.<domain> of domains the master ID holds";
 
     fn check(config: &MyDnsJpConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
-        if config.master_id.as_deref().is_none_or(|m| m.trim().is_empty()) {
-            return Err(SettingError::new("master_id", "missing: the MyDNS.JP master ID (mydnsNNNNNN)"));
-        }
+        required_text(&config.master_id, "master_id", "missing: the MyDNS.JP master ID (mydnsNNNNNN)")?;
         required(&config.password, "password")?;
         check_http(checks, &config.api_url, config.timeout)
     }

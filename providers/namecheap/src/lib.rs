@@ -11,7 +11,7 @@
 
 #![warn(missing_docs)]
 
-mod xml;
+use wildcert_dns_http::xml;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -21,9 +21,10 @@ use std::time::Duration;
 use http::Method;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
+use wildcert_dns_api::rrset;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    check_http, env, ignored, read_required, required,
+    check_http, env, ignored, read_required, required, required_text,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, normalize};
 use wildcert_dns_http::zone::{candidates, relative_name};
@@ -434,22 +435,17 @@ impl Namecheap {
                 && h.name.eq_ignore_ascii_case(&relative)
                 && h.address == record.value
         };
-        let present = hosts.hosts.iter().any(ours);
-        if add == present {
+        let host = || Host {
+            name: relative.clone(),
+            rtype: "TXT".into(),
+            address: record.value.clone(),
+            mx_pref: "10".into(),
+            ttl: record.ttl.max(MIN_TTL).to_string(),
+        };
+        let before = hosts.hosts.len();
+        if !rrset::edit(&mut hosts.hosts, add, ours, host) {
             tracing::debug!(fqdn = %record.fqdn, domain = %name, add, "namecheap: nothing to change");
             return Ok(());
-        }
-        let before = hosts.hosts.len();
-        if add {
-            hosts.hosts.push(Host {
-                name: relative,
-                rtype: "TXT".into(),
-                address: record.value.clone(),
-                mx_pref: "10".into(),
-                ttl: record.ttl.max(MIN_TTL).to_string(),
-            });
-        } else {
-            hosts.hosts.retain(|h| !ours(h));
         }
         self.set_hosts(&domain, &hosts).await?;
         tracing::debug!(fqdn = %record.fqdn, domain = %name, add, before, after = hosts.hosts.len(), "namecheap: host records written");
@@ -500,12 +496,11 @@ impl ProviderSpec for Namecheap {
     ];
 
     fn check(config: &NamecheapConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
-        if config.api_user.as_deref().is_none_or(|u| u.trim().is_empty()) {
-            return Err(SettingError::new(
-                "api_user",
-                "missing: the Namecheap account name (lego: NAMECHEAP_API_USER)",
-            ));
-        }
+        required_text(
+            &config.api_user,
+            "api_user",
+            "missing: the Namecheap account name (lego: NAMECHEAP_API_USER)",
+        )?;
         required(&config.api_key, "api_key")?;
         let Some(ip) = &config.client_ip else {
             return Err(SettingError::new(

@@ -15,10 +15,11 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_required, required,
+    env, ignored, read_required, required, required_text,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, same_name};
-use wildcert_dns_http::zone::{candidates, relative_name};
+use wildcert_dns_http::default_timeout;
+use wildcert_dns_http::zone::{candidates, host_name};
 use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, basic_auth, classify, encode};
 
 /// Where the API lives (the test environment is `https://api.dev.name.com`).
@@ -57,10 +58,6 @@ pub struct NameDotComConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 impl NameDotComConfig {
@@ -200,10 +197,7 @@ impl NameDotCom {
             tracing::debug!(fqdn = %record.fqdn, "namedotcom: value already present");
             return Ok(());
         }
-        let host = match relative_name(record, &zone) {
-            at if at == "@" => String::new(),
-            name => name,
-        };
+        let host = host_name(record, &zone);
         let body = Body::json(&NewRecord {
             host: &host,
             rtype: "TXT",
@@ -222,12 +216,7 @@ impl NameDotCom {
         let api = &self.inner.api;
         for id in self.matching(&zone, record).await? {
             let path = format!("/v4/domains/{}/records/{id}", encode(&zone));
-            let response = api.call(Method::DELETE, &path, &Body::Empty, &[]).await?;
-            match classify(response.status) {
-                // Gone already (a concurrent cleanup): what we wanted.
-                StatusClass::Success | StatusClass::NotFound => {}
-                _ => return Err(api.error(&format!("DELETE {path}"), &response, AUTH_HINT)),
-            }
+            api.delete(&path, AUTH_HINT).await?;
             tracing::debug!(fqdn = %record.fqdn, id, "namedotcom: record deleted");
         }
         Ok(())
@@ -266,9 +255,7 @@ impl ProviderSpec for NameDotCom {
     ];
 
     fn check(config: &NameDotComConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
-        if config.username.as_deref().is_none_or(|u| u.trim().is_empty()) {
-            return Err(SettingError::new("username", "set the Name.com user name (lego: NAMECOM_USERNAME)"));
-        }
+        required_text(&config.username, "username", "set the Name.com user name (lego: NAMECOM_USERNAME)")?;
         required(&config.api_token, "api_token")?;
         if config.server.is_some() && config.api_url != DEFAULT_API_URL {
             return Err(SettingError::new("server", "set either server (a host name) or api_url, not both"));

@@ -23,7 +23,8 @@ use wildcert_dns_api::spec::{
     check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, same_name};
-use wildcert_dns_http::zone::{candidates, relative_name};
+use wildcert_dns_http::default_timeout;
+use wildcert_dns_http::zone::{candidates, host_name};
 use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, classify, excerpt, form_encode};
 
 /// Where the API lives.
@@ -61,10 +62,6 @@ pub struct NameSiloConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The NameSilo adapter. Cheap to clone; clones share connections and serialization.
@@ -197,10 +194,7 @@ impl NameSilo {
             tracing::debug!(fqdn = %record.fqdn, "namesilo: value already present");
             return Ok(());
         }
-        let host = match relative_name(record, &zone) {
-            at if at == "@" => String::new(),
-            name => name,
-        };
+        let host = host_name(record, &zone);
         let ttl = ttl_for(record.ttl).to_string();
         let params = [
             ("domain", zone.as_str()),

@@ -1,8 +1,9 @@
-//! Just enough XML for NameSilo's answers: elements, their text, their children. No DTDs
-//! (refused), no external entities, only the predefined and numeric character references.
-//! The answer is untrusted input: depth and size are bounded.
+//! NameSilo's answers as a tree: elements, their text, their children, built on the
+//! toolkit's XML reader (`wildcert_dns_http::xml`). NameSilo refuses DTDs where the other XML
+//! adapters pass over them, since no NameSilo answer carries one. The answer is untrusted
+//! input: depth and size are bounded.
 
-use xmlparser::{ElementEnd, Token, Tokenizer};
+use wildcert_dns_http::xml::{Event, walk};
 
 /// Deeper nesting than this is not an answer NameSilo documents.
 const MAX_DEPTH: usize = 16;
@@ -36,76 +37,36 @@ impl Element {
 pub fn parse(text: &str) -> Result<Element, String> {
     let mut stack: Vec<Element> = Vec::new();
     let mut root = None;
-    for token in Tokenizer::from(text) {
-        let token = token.map_err(|e| format!("not well-formed XML: {e}"))?;
-        match token {
-            Token::DtdStart { .. } | Token::EmptyDtd { .. } | Token::EntityDeclaration { .. } => {
-                return Err("the answer carries a DTD, which no NameSilo answer does".into());
-            }
-            Token::ElementStart { local, .. } => {
+    walk(text, |event| {
+        match event {
+            Event::Dtd => return Err("the answer carries a DTD, which no NameSilo answer does".into()),
+            Event::Start(name) => {
                 if stack.len() >= MAX_DEPTH || root.is_some() {
                     return Err("unexpected document structure".into());
                 }
-                stack.push(Element { name: local.as_str().to_string(), ..Element::default() });
+                stack.push(Element { name: name.to_string(), ..Element::default() });
             }
-            Token::ElementEnd { end, .. } => match end {
-                ElementEnd::Open => {}
-                ElementEnd::Close(..) | ElementEnd::Empty => {
-                    let mut done = stack.pop().ok_or("unbalanced closing tag")?;
-                    done.text = done.text.trim().to_string();
-                    match stack.last_mut() {
-                        Some(parent) => parent.children.push(done),
-                        None => root = Some(done),
-                    }
+            Event::End => {
+                let mut done = stack.pop().ok_or("unbalanced closing tag")?;
+                done.text = done.text.trim().to_string();
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(done),
+                    None => root = Some(done),
                 }
-            },
-            Token::Text { text } => {
+            }
+            Event::Text(text) => {
                 if let Some(open) = stack.last_mut() {
-                    open.text.push_str(&unescape(text.as_str())?);
+                    open.text.push_str(&text);
                 }
             }
-            Token::Cdata { text, .. } => {
-                if let Some(open) = stack.last_mut() {
-                    open.text.push_str(text.as_str());
-                }
-            }
-            _ => {}
+            Event::Attribute(..) => {}
         }
-    }
+        Ok(())
+    })?;
     if !stack.is_empty() {
         return Err("the document ends inside an element".into());
     }
     root.ok_or_else(|| "no element in the answer".into())
-}
-
-/// Resolves `&amp;`, `&lt;`, `&gt;`, `&quot;`, `&apos;` and `&#NN;` / `&#xNN;`.
-fn unescape(text: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        let end = rest[at..].find(';').ok_or("an unterminated character reference")? + at;
-        let name = &rest[at + 1..end];
-        let c = match name {
-            "amp" => '&',
-            "lt" => '<',
-            "gt" => '>',
-            "quot" => '"',
-            "apos" => '\'',
-            _ => {
-                let code = if let Some(hex) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
-                    u32::from_str_radix(hex, 16).ok()
-                } else {
-                    name.strip_prefix('#').and_then(|d| d.parse().ok())
-                };
-                code.and_then(char::from_u32).ok_or_else(|| format!("unknown reference &{name};"))?
-            }
-        };
-        out.push(c);
-        rest = &rest[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use wildcert_dns_api::spec::{
     check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord};
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::zone::{candidates, relative_name};
 use wildcert_dns_http::{Api, Body, HttpClient, excerpt};
 
@@ -64,10 +65,6 @@ fn number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<St
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The netcup adapter. Cheap to clone; clones share connections and serialization.

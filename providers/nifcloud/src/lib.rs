@@ -14,7 +14,7 @@
 
 #![warn(missing_docs)]
 
-pub mod xml;
+use wildcert_dns_http::xml;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use http::Method;
 use http::header::HeaderName;
 use serde::{Deserialize, Serialize};
+use wildcert_dns_api::rrset;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
     check_http, env, ignored, read_required, required,
@@ -111,12 +112,9 @@ impl Ns1 {
             _ => Some(api.parse::<Record>(&format!("GET {path}"), &response, AUTH_HINT)?.answers),
         };
         let mut answers = existing.clone().unwrap_or_default();
-        let ours = |a: &Answer| a.answer.concat() == record.value;
-        let present = answers.iter().any(ours);
-        match (add, present) {
-            (true, true) | (false, false) => return Ok(()),
-            (true, false) => answers.push(Answer { answer: vec![record.value.clone()] }),
-            (false, true) => answers.retain(|a| !ours(a)),
+        let ours = || Answer { answer: vec![record.value.clone()] };
+        if !rrset::edit(&mut answers, add, |a| a.answer.concat() == record.value, ours) {
+            return Ok(());
         }
         let (method, body) = match (&existing, answers.is_empty()) {
             (None, _) => (

@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, read_optional,
+    env, ignored, read_optional, required_text,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, txt_text};
 use wildcert_dns_http::oauth::{ClientCredentials, TokenSource};
 use wildcert_dns_http::sign::{Hash, digest, hex};
-use wildcert_dns_http::zone::{candidates, relative_name};
+use wildcert_dns_http::zone::{candidates, host_name};
 use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, default_timeout, encode};
 
 /// The shortest TTL the adapter writes.
@@ -328,8 +328,7 @@ impl Ovh {
     }
 
     fn sub(record: &TxtRecord, zone: &str) -> String {
-        let name = relative_name(record, zone);
-        if name == "@" { String::new() } else { name }
+        host_name(record, zone)
     }
 
     async fn add(&self, record: &TxtRecord) -> Result<(), ProviderError> {
@@ -426,19 +425,16 @@ impl ProviderSpec for Ovh {
                 ));
             }
             (true, false) => {
-                if config.application_key.as_deref().is_none_or(|k| k.trim().is_empty()) {
-                    return Err(SettingError::new(
-                        "application_key",
-                        "missing; it goes with application_secret and consumer_key",
-                    ));
-                }
+                required_text(
+                    &config.application_key,
+                    "application_key",
+                    "missing; it goes with application_secret and consumer_key",
+                )?;
                 wildcert_dns_api::spec::required(&config.application_secret, "application_secret")?;
                 wildcert_dns_api::spec::required(&config.consumer_key, "consumer_key")?;
             }
             (false, true) => {
-                if config.client_id.as_deref().is_none_or(|k| k.trim().is_empty()) {
-                    return Err(SettingError::new("client_id", "missing; it goes with client_secret"));
-                }
+                required_text(&config.client_id, "client_id", "missing; it goes with client_secret")?;
                 wildcert_dns_api::spec::required(&config.client_secret, "client_secret")?;
             }
         }

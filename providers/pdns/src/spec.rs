@@ -11,6 +11,7 @@ use wildcert_dns_api::spec::{
 };
 
 use crate::{Pdns, PdnsSettings};
+use wildcert_dns_http::default_timeout;
 
 /// The PowerDNS Authoritative HTTP API.
 #[derive(Debug, Clone, Deserialize)]
@@ -35,10 +36,6 @@ pub struct PdnsConfig {
 
 fn default_server_id() -> String {
     "localhost".into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 impl ProviderSpec for Pdns {

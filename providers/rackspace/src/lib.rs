@@ -13,8 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::HeaderName;
-use http::{HeaderValue, Method, StatusCode};
+use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use wildcert_dns_api::spec::{
@@ -22,7 +21,8 @@ use wildcert_dns_api::spec::{
     env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, normalize};
-use wildcert_dns_http::identity_v2::{Credentials, IdentityV2};
+use wildcert_dns_http::identity::{with_token, x_auth_token};
+use wildcert_dns_http::identity_v2::{Credentials, IdentityV2, Token};
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{
     Api, Body, HttpClient, Response, StatusClass, classify, default_timeout, encode, excerpt, retry_after,
@@ -165,45 +165,38 @@ impl Rackspace {
     /// One call with the current token; a 401 fetches a new token once. Cloud DNS signals
     /// its rate limits with 413 "Over Limit" and `Retry-After`: that is a temporary failure.
     async fn call(&self, method: Method, path: &str, body: &Body) -> Result<(Api, Response), ProviderError> {
-        let mut fresh = false;
-        loop {
-            let token = self.inner.identity.token().await?;
-            let base = match &self.inner.api_url {
-                Some(url) => url.clone(),
-                None => token.endpoint("rax:dns", None).map_err(|detail| ProviderError::Config {
-                    provider: self.provider(),
-                    detail: format!("{detail}; set api_url to the Cloud DNS endpoint"),
-                })?,
-            };
-            let api = Api::new(&self.inner.provider, &base, self.inner.client.clone())?
-                .with_redacted(&self.inner.key)
-                .with_redacted(&token.token);
-            let mut value =
-                HeaderValue::from_str(token.token.expose()).map_err(|_| ProviderError::Rejected {
-                    provider: self.provider(),
-                    detail: "the identity service returned a token an HTTP header cannot carry".into(),
-                })?;
-            value.set_sensitive(true);
-            let header = [(HeaderName::from_static("x-auth-token"), value)];
-            let response = api.call(method.clone(), path, body, &header).await?;
-            if response.status == StatusCode::UNAUTHORIZED && !fresh {
-                self.inner.identity.invalidate().await;
-                fresh = true;
-                continue;
+        let provider = self.provider();
+        let send = |token: Arc<Token>| {
+            let (method, provider) = (method.clone(), &provider);
+            async move {
+                let base = match &self.inner.api_url {
+                    Some(url) => url.clone(),
+                    None => token.endpoint("rax:dns", None).map_err(|detail| ProviderError::Config {
+                        provider: provider.clone(),
+                        detail: format!("{detail}; set api_url to the Cloud DNS endpoint"),
+                    })?,
+                };
+                let api = Api::new(&self.inner.provider, &base, self.inner.client.clone())?
+                    .with_redacted(&self.inner.key)
+                    .with_redacted(&token.token);
+                let header = x_auth_token(provider, &token.token)?;
+                let response = api.call(method, path, body, &header).await?;
+                Ok((api, response))
             }
-            if response.status == StatusCode::PAYLOAD_TOO_LARGE {
-                return Err(ProviderError::Temporary {
-                    provider: self.provider(),
-                    detail: format!(
-                        "{method} {}: HTTP 413, over the API's rate limit: {}",
-                        path.split('?').next().unwrap_or_default(),
-                        excerpt(&response.body, &api.secrets())
-                    ),
-                    retry_after: retry_after(&response.headers),
-                });
-            }
-            return Ok((api, response));
+        };
+        let (api, response) = with_token(&self.inner.identity, &provider, send).await?;
+        if response.status == StatusCode::PAYLOAD_TOO_LARGE {
+            return Err(ProviderError::Temporary {
+                provider,
+                detail: format!(
+                    "{method} {}: HTTP 413, over the API's rate limit: {}",
+                    path.split('?').next().unwrap_or_default(),
+                    excerpt(&response.body, &api.secrets())
+                ),
+                retry_after: retry_after(&response.headers),
+            });
         }
+        Ok((api, response))
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ProviderError> {

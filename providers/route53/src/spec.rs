@@ -6,7 +6,7 @@ use serde::Deserialize;
 use wildcert_dns_api::ProviderError;
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    env, ignored, missing_secret, read_optional,
+    check_aws_keys, env, ignored, read_optional,
 };
 
 use crate::{Route53, Route53Settings};
@@ -81,24 +81,12 @@ impl ProviderSpec for Route53 {
     ];
 
     fn check(config: &Route53Config, checks: &mut dyn Checks) -> Result<(), SettingError> {
-        match (&config.access_key_id, &config.secret_access_key) {
-            (Some(_), None) => return Err(missing_secret("secret_access_key")),
-            (None, Some(_)) => {
-                return Err(SettingError::new(
-                    "access_key_id",
-                    "a secret access key without access_key_id; give both, or neither to use the AWS credential chain",
-                ));
-            }
-            _ => {}
-        }
+        check_aws_keys(&config.access_key_id, &config.secret_access_key, &config.profile)?;
         if config.session_token.is_some() && config.access_key_id.is_none() {
             return Err(SettingError::new(
                 "session_token",
                 "a session token belongs to static keys; set access_key_id and secret_access_key_file too",
             ));
-        }
-        if config.access_key_id.is_some() && config.profile.is_some() {
-            return Err(SettingError::new("profile", "set either static keys or profile, not both"));
         }
         if let Some(url) = &config.api_url {
             checks.url("api_url", url)?;

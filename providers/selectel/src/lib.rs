@@ -13,8 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::HeaderName;
-use http::{HeaderValue, Method, StatusCode};
+use http::Method;
 use serde::Deserialize;
 use serde_json::json;
 use wildcert_dns_api::spec::{
@@ -24,7 +23,8 @@ use wildcert_dns_api::spec::{
 use wildcert_dns_api::{
     DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, normalize, quote_txt, txt_text,
 };
-use wildcert_dns_http::keystone::{Credentials, Domain, Keystone, Scope, User, v3_url};
+use wildcert_dns_http::identity::{with_token, x_auth_token};
+use wildcert_dns_http::keystone::{Credentials, Domain, Keystone, Scope, Token, User, v3_url};
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, default_timeout, encode};
 
@@ -142,24 +142,15 @@ impl Selectel {
 
     /// One call with the current token; a 401 fetches a new token once.
     async fn call(&self, method: Method, path: &str, body: &Body) -> Result<Response, ProviderError> {
-        let mut fresh = false;
-        loop {
-            let token = self.inner.keystone.token().await?;
-            let mut value =
-                HeaderValue::from_str(token.token.expose()).map_err(|_| ProviderError::Rejected {
-                    provider: self.provider(),
-                    detail: "the identity service returned a token an HTTP header cannot carry".into(),
-                })?;
-            value.set_sensitive(true);
-            let header = [(HeaderName::from_static("x-auth-token"), value)];
-            let response = self.inner.api.call(method.clone(), path, body, &header).await?;
-            if response.status == StatusCode::UNAUTHORIZED && !fresh {
-                self.inner.keystone.invalidate().await;
-                fresh = true;
-                continue;
+        let provider = self.provider();
+        let send = |token: Arc<Token>| {
+            let (method, provider) = (method.clone(), &provider);
+            async move {
+                let header = x_auth_token(provider, &token.token)?;
+                Ok(((), self.inner.api.call(method, path, body, &header).await?))
             }
-            return Ok(response);
-        }
+        };
+        Ok(with_token(&self.inner.keystone, &provider, send).await?.1)
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ProviderError> {

@@ -18,9 +18,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SEQUENCE, SecretReader, SecretSource,
-    SettingError, TTL, check_http, env, ignored, read_required, required,
+    SettingError, TTL, check_http, env, ignored, read_required, required, required_text,
 };
 use wildcert_dns_api::{DnsProvider, ProviderError, Secret, TxtRecord, quote_txt, same_name, txt_text};
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, basic_auth, classify, encode};
 
@@ -49,10 +50,6 @@ pub struct VersioConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The Versio adapter. Cheap to clone; clones share connections and serialization.
@@ -214,9 +211,7 @@ impl ProviderSpec for Versio {
     ];
 
     fn check(config: &VersioConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
-        if config.username.as_deref().is_none_or(|u| u.trim().is_empty()) {
-            return Err(SettingError::new("username", "set the Versio user name (lego: VERSIO_USERNAME)"));
-        }
+        required_text(&config.username, "username", "set the Versio user name (lego: VERSIO_USERNAME)")?;
         required(&config.password, "password")?;
         check_http(checks, &config.api_url, config.timeout)?;
         Ok(())

@@ -13,7 +13,7 @@ use wildcert_dns_api::spec::{
     check_http, env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, quote_txt, txt_text};
-use wildcert_dns_http::zone::{pick, relative_name};
+use wildcert_dns_http::zone::{host_name, pick};
 use wildcert_dns_http::{Api, Body, default_timeout, encode};
 
 /// Where the API lives.
@@ -167,8 +167,7 @@ impl Vultr {
 
     /// IDs of the TXT records at the name whose text is our value.
     async fn matching(&self, zone: &str, record: &TxtRecord) -> Result<Vec<String>, ProviderError> {
-        let name = relative_name(record, zone);
-        let name = if name == "@" { String::new() } else { name };
+        let name = host_name(record, zone);
         let mut ids = Vec::new();
         self.pages(&format!("/v2/domains/{}/records", encode(zone)), |page: Records| {
             ids.extend(
@@ -190,8 +189,7 @@ impl Vultr {
         if !self.matching(&zone, record).await?.is_empty() {
             return Ok(());
         }
-        let name = relative_name(record, &zone);
-        let name = if name == "@" { String::new() } else { name };
+        let name = host_name(record, &zone);
         let data = quote_txt(&record.value);
         let body =
             Body::json(&NewRecord { name: &name, rtype: "TXT", data: &data, ttl: record.ttl.max(MIN_TTL) });

@@ -15,9 +15,10 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use wildcert_dns_api::spec::{
     Checks, EnvName, Kind, POLLING, PROPAGATION, ProviderSpec, SecretReader, SecretSource, SettingError, TTL,
-    check_http, env, ignored, read_required, required,
+    check_http, env, ignored, read_required, required, required_text,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, same_name};
+use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{Api, Body, HttpClient, StatusClass, basic_auth, classify, encode};
 
@@ -45,10 +46,6 @@ pub struct ZoneeeConfig {
 
 fn default_api_url() -> String {
     DEFAULT_API_URL.into()
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The Zone.ee adapter. Cheap to clone; clones share connections and serialization.
@@ -154,12 +151,7 @@ impl Zoneee {
         let api = &self.inner.api;
         for id in found {
             let path = format!("/{}/txt/{}", encode(&zone), encode(&id));
-            let response = api.call(Method::DELETE, &path, &Body::Empty, &[]).await?;
-            match classify(response.status) {
-                // Gone already (a concurrent cleanup): what we wanted.
-                StatusClass::Success | StatusClass::NotFound => {}
-                _ => return Err(api.error(&format!("DELETE {path}"), &response, AUTH_HINT)),
-            }
+            api.delete(&path, AUTH_HINT).await?;
             tracing::debug!(fqdn = %record.fqdn, id, "zoneee: record deleted");
         }
         Ok(())
@@ -197,9 +189,7 @@ impl ProviderSpec for Zoneee {
     ];
 
     fn check(config: &ZoneeeConfig, checks: &mut dyn Checks) -> Result<(), SettingError> {
-        if config.api_user.as_deref().is_none_or(|u| u.trim().is_empty()) {
-            return Err(SettingError::new("api_user", "set the ZoneID user name (lego: ZONEEE_API_USER)"));
-        }
+        required_text(&config.api_user, "api_user", "set the ZoneID user name (lego: ZONEEE_API_USER)")?;
         required(&config.api_key, "api_key")?;
         check_http(checks, &config.api_url, config.timeout)?;
         Ok(())
