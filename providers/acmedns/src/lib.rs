@@ -373,7 +373,8 @@ mod tests {
 
     #[test]
     fn storage_round_trips_private_and_refuses_an_open_file() {
-        let dir = std::env::temp_dir().join(format!("wildcert-acmedns-{}", std::process::id()));
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().to_path_buf();
         let path = dir.join("state/acme-dns.json");
         let account = Account {
             username: "u".into(),
@@ -389,7 +390,6 @@ mod tests {
         assert!(!format!("{account:?}").contains("p4ss"));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(load(&path).unwrap_err().contains("chmod 600"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

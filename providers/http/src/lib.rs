@@ -481,12 +481,11 @@ mod tests {
 
     #[test]
     fn extra_roots_must_hold_a_certificate() {
-        let dir = std::env::temp_dir().join(format!("wildcert-http-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().to_path_buf();
         let path = dir.join("empty.pem");
         std::fs::write(&path, "not a certificate\n").unwrap();
         let err = HttpClient::new(Duration::from_secs(1), Some(&path)).unwrap_err();
         assert!(err.contains("no PEM CERTIFICATE"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -238,8 +238,8 @@ mod tests {
     /// verifies with the key's public half.
     #[test]
     fn opens_what_openssl_writes() {
-        let dir = std::env::temp_dir().join(format!("wildcert-rsa-key-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().to_path_buf();
         let run = |args: &[&str]| {
             let out = std::process::Command::new("openssl").args(args).current_dir(&dir).output().unwrap();
             assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -292,6 +292,5 @@ mod tests {
         }
         let err = RsaKey::from_pem(&read("aes256.pem"), Some(&Secret::new("wrong"))).unwrap_err();
         assert!(err.contains("wrong passphrase") && !err.contains("s3cr3t"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
