@@ -21,10 +21,10 @@ use wildcert_dns_api::spec::{
     env, ignored, read_required, required,
 };
 use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, txt_text};
-use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::sign::{Hash, base64, hmac};
 use wildcert_dns_http::zone::{host_name, pick};
 use wildcert_dns_http::{Api, Body, HttpClient, Response, StatusClass, classify, encode};
+use wildcert_dns_http::{JobWait, default_timeout};
 
 /// The zone whose API endpoint is used by default.
 pub const DEFAULT_ZONE: &str = "ch-gva-2";
@@ -243,8 +243,7 @@ impl Exoscale {
 
     /// Waits until the operation succeeded.
     async fn settle(&self, mut operation: Operation) -> Result<(), ProviderError> {
-        let started = tokio::time::Instant::now();
-        let mut pause = Duration::from_millis(200);
+        let mut wait = JobWait::new(OPERATION_DEADLINE, Duration::from_millis(200), Duration::from_secs(3));
         loop {
             match operation.state.as_str() {
                 "success" => return Ok(()),
@@ -261,15 +260,13 @@ impl Exoscale {
                 }
                 _ => {}
             }
-            if started.elapsed() > OPERATION_DEADLINE {
+            if !wait.pause().await {
                 return Err(ProviderError::Timeout {
                     provider: self.provider(),
-                    after: OPERATION_DEADLINE,
+                    after: wait.limit(),
                     detail: format!("operation {} is still {}", operation.id, operation.state),
                 });
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(3));
             operation = self
                 .json(Method::GET, &format!("/operation/{}", encode(&operation.id)), &Body::Empty)
                 .await?;

@@ -15,7 +15,7 @@
 #![warn(missing_docs)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header::{AUTHORIZATION, HeaderName};
 use http::{HeaderValue, Method};
@@ -31,13 +31,13 @@ use wildcert_dns_api::{
     DnsProvider, NameLocks, ProviderError, Secret, TxtRecord, normalize, quote_txt, txt_text,
 };
 use wildcert_dns_http::api::check_base_url;
-use wildcert_dns_http::default_timeout;
 use wildcert_dns_http::jwt::{JwtTokenSource, ServiceAccountKey};
 use wildcert_dns_http::metadata::MetadataToken;
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{
     Api, Body, HttpClient, Response, StatusClass, bearer, classify, encode, status_error,
 };
+use wildcert_dns_http::{JobWait, default_timeout};
 
 /// Where the API lives.
 pub const DEFAULT_API_URL: &str = "https://dns.googleapis.com/dns/v1";
@@ -477,21 +477,18 @@ impl Gcloud {
             &response,
             &self.inner.hint,
         )?;
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(200);
+        let mut wait = JobWait::new(self.inner.wait, Duration::from_millis(200), Duration::from_secs(2));
         while change.status != "done" {
-            if started.elapsed() > self.inner.wait {
+            if !wait.pause().await {
                 return Err(ProviderError::Timeout {
                     provider: self.provider().to_string(),
-                    after: self.inner.wait,
+                    after: wait.limit(),
                     detail: format!(
                         "change {} in zone {} is still {}",
                         change.id, zone.dns_name, change.status
                     ),
                 });
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(2));
             let path = format!("{base}/{}", encode(&change.id));
             change = self.json(Method::GET, &path, &Body::Empty).await?;
         }

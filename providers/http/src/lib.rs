@@ -16,6 +16,7 @@ pub mod aws;
 pub mod clock;
 pub mod identity;
 pub mod identity_v2;
+pub mod job_wait;
 pub mod jwt;
 pub mod keystone;
 pub mod metadata;
@@ -28,6 +29,7 @@ pub mod xml;
 pub mod zone;
 
 pub use api::{Api, Body, Retry, form_encode};
+pub use job_wait::JobWait;
 
 use std::path::Path;
 use std::sync::Arc;

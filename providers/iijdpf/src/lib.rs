@@ -17,7 +17,7 @@
 #![warn(missing_docs)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::Method;
 use serde::Deserialize;
@@ -31,7 +31,9 @@ use wildcert_dns_api::{
     txt_text,
 };
 use wildcert_dns_http::zone::candidates;
-use wildcert_dns_http::{Api, Body, StatusClass, classify, default_timeout, encode, excerpt, redact};
+use wildcert_dns_http::{
+    Api, Body, JobWait, StatusClass, classify, default_timeout, encode, excerpt, redact,
+};
 
 /// Where the API lives.
 pub const DEFAULT_API_URL: &str = "https://api.dns-platform.jp/dpf/v1";
@@ -262,8 +264,7 @@ impl IijDpf {
     /// Waits for the job an accepted change started (its `request_id`) to succeed.
     async fn wait(&self, accepted: &Value, what: &str) -> Result<(), ProviderError> {
         let id = path_id(&accepted["request_id"], "request_id", &self.provider())?;
-        let deadline = Instant::now() + self.inner.job_timeout;
-        let mut pause = FIRST_PAUSE;
+        let mut wait = JobWait::new(self.inner.job_timeout, FIRST_PAUSE, MAX_PAUSE);
         loop {
             let job = self.send(Method::GET, &format!("/jobs/{id}"), &Body::Empty).await?;
             let job = if job["result"].is_object() { &job["result"] } else { &job };
@@ -286,15 +287,13 @@ impl IijDpf {
                 }
                 _ => {}
             }
-            if Instant::now() + pause > deadline {
+            if !wait.pause().await {
                 return Err(ProviderError::Timeout {
                     provider: self.provider(),
-                    after: self.inner.job_timeout,
+                    after: wait.limit(),
                     detail: format!("{what}: job {id} still running; raise job_timeout"),
                 });
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(MAX_PAUSE);
         }
     }
 

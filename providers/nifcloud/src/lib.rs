@@ -30,7 +30,8 @@ use wildcert_dns_api::{DnsProvider, NameLocks, ProviderError, Secret, TxtRecord,
 use wildcert_dns_http::sign::{Hash, base64, hmac};
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{
-    Api, Body, HttpClient, Response, Retry, StatusClass, classify, default_timeout, encode, excerpt, redact,
+    Api, Body, HttpClient, JobWait, Response, Retry, StatusClass, classify, default_timeout, encode, excerpt,
+    redact,
 };
 
 /// Where the API lives.
@@ -279,8 +280,7 @@ impl Nifcloud {
         let id = field(&elements, "Id").unwrap_or_default();
         let id = id.rsplit('/').next().unwrap_or_default().to_string();
         let mut status = field(&elements, "Status").unwrap_or_default();
-        let started = tokio::time::Instant::now();
-        let mut pause = Duration::from_millis(250);
+        let mut wait = JobWait::new(CHANGE_DEADLINE, Duration::from_millis(250), Duration::from_secs(4));
         while status != "INSYNC" {
             if id.is_empty() {
                 return Err(ProviderError::Rejected {
@@ -288,15 +288,13 @@ impl Nifcloud {
                     detail: "the change answer names no ChangeInfo Id".into(),
                 });
             }
-            if started.elapsed() > CHANGE_DEADLINE {
+            if !wait.pause().await {
                 return Err(ProviderError::Timeout {
                     provider: self.provider(),
-                    after: CHANGE_DEADLINE,
+                    after: wait.limit(),
                     detail: format!("change {id} is still {status}"),
                 });
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(4));
             let path = format!("/change/{}", encode(&id));
             let response = self.call(Method::GET, &path, None).await?;
             let elements = self.read(&format!("GET {path}"), &response)?;

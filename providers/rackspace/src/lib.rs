@@ -11,7 +11,7 @@
 #![warn(missing_docs)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{Method, StatusCode};
 use serde::Deserialize;
@@ -25,7 +25,8 @@ use wildcert_dns_http::identity::{with_token, x_auth_token};
 use wildcert_dns_http::identity_v2::{Credentials, IdentityV2, Token};
 use wildcert_dns_http::zone::candidates;
 use wildcert_dns_http::{
-    Api, Body, HttpClient, Response, StatusClass, classify, default_timeout, encode, excerpt, retry_after,
+    Api, Body, HttpClient, JobWait, Response, StatusClass, classify, default_timeout, encode, excerpt,
+    retry_after,
 };
 
 /// Rackspace's identity service.
@@ -227,7 +228,7 @@ impl Rackspace {
             return Ok(());
         }
         let mut job: Job = api.parse(&action, &response, AUTH_HINT)?;
-        let deadline = Instant::now() + JOB_DEADLINE;
+        let mut wait = JobWait::new(JOB_DEADLINE, JOB_POLL, JOB_POLL);
         loop {
             match job.status.as_str() {
                 "COMPLETED" => return Ok(()),
@@ -242,13 +243,6 @@ impl Rackspace {
                         ),
                     });
                 }
-                _ if Instant::now() >= deadline => {
-                    return Err(ProviderError::Timeout {
-                        provider: self.provider(),
-                        after: JOB_DEADLINE,
-                        detail: format!("{action}: job {} still {}", job.job_id, job.status),
-                    });
-                }
                 _ => {}
             }
             if job.job_id.is_empty() {
@@ -260,7 +254,13 @@ impl Rackspace {
                     ),
                 });
             }
-            tokio::time::sleep(JOB_POLL).await;
+            if !wait.pause().await {
+                return Err(ProviderError::Timeout {
+                    provider: self.provider(),
+                    after: wait.limit(),
+                    detail: format!("{action}: job {} still {}", job.job_id, job.status),
+                });
+            }
             // The job's own callbackUrl is the API's answer; the path is built here instead.
             job = self.get(&format!("/status/{}?showDetails=true", encode(&job.job_id))).await?;
         }

@@ -28,6 +28,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
+use wildcert_dns_http::JobWait;
+
 use aws_sdk_route53::Client;
 use aws_sdk_route53::config::http::HttpResponse;
 use aws_sdk_route53::config::retry::RetryConfig;
@@ -402,8 +404,11 @@ impl Route53 {
         mut status: ChangeStatus,
     ) -> Result<(), ProviderError> {
         let started = Instant::now();
-        let deadline = started + self.inner.settings.change_timeout;
-        let mut delay = Duration::from_millis(500);
+        let mut wait = JobWait::new(
+            self.inner.settings.change_timeout,
+            Duration::from_millis(500),
+            Duration::from_secs(5),
+        );
         loop {
             if status == ChangeStatus::Insync {
                 tracing::debug!(
@@ -414,19 +419,16 @@ impl Route53 {
                 );
                 return Ok(());
             }
-            let now = Instant::now();
-            if now >= deadline {
+            if !wait.pause().await {
                 return Err(ProviderError::Timeout {
                     provider: self.describe(),
-                    after: self.inner.settings.change_timeout,
+                    after: wait.limit(),
                     detail: format!(
                         "change {change_id} for {fqdn} is still {}; Route53 usually applies changes within a minute, raise change_timeout if it is often slower",
                         status.as_str()
                     ),
                 });
             }
-            tokio::time::sleep(delay.min(deadline - now)).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
             let out = self
                 .client()
                 .await
